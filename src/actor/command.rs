@@ -1,0 +1,128 @@
+//! What travels from a handle to the actor, and how the actor answers.
+
+use crate::cache::{FillOutcome, FillToken};
+use crate::error::{Error, Result};
+use crate::sync::oneshot;
+
+/// Where the actor sends one command's result.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// One request. Values are already CBOR-encoded by the caller: the actor only moves bytes.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Get {
+        key: String,
+        reply: Reply<Option<Vec<u8>>>,
+    },
+    Put {
+        key: String,
+        value: Vec<u8>,
+        reply: Reply<()>,
+    },
+    /// A put that is dropped if an invalidation covering `key` happened since `token`.
+    Fill {
+        key: String,
+        value: Vec<u8>,
+        token: FillToken,
+        reply: Reply<FillOutcome>,
+    },
+    FillToken {
+        reply: Reply<FillToken>,
+    },
+    Invalidate {
+        prefix: String,
+        reply: Reply<()>,
+    },
+    /// Answered once everything before it is durable.
+    Flush {
+        reply: Reply<()>,
+    },
+    /// Ends the actor: commands queued before it are served, the store is closed, then it is
+    /// answered.
+    Close {
+        reply: Reply<()>,
+    },
+    /// Test hook: makes the actor panic while it executes this command's batch.
+    #[cfg(feature = "test-hooks")]
+    Panic {
+        reply: Reply<()>,
+    },
+}
+
+/// The result of applying one command inside a batch, sent once the batch has committed.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Value(Option<Vec<u8>>),
+    Done,
+    Filled(FillOutcome),
+    Token(FillToken),
+}
+
+impl Command {
+    /// The bytes this command adds to a batch (for the batch byte limit).
+    pub(crate) fn payload_bytes(&self) -> usize {
+        match self {
+            Command::Get { key, .. } => key.len(),
+            Command::Put { key, value, .. } | Command::Fill { key, value, .. } => {
+                key.len() + value.len()
+            }
+            Command::Invalidate { prefix, .. } => prefix.len(),
+            _ => 0,
+        }
+    }
+
+    /// Whether this command changes the store.
+    pub(crate) fn writes(&self) -> bool {
+        matches!(
+            self,
+            Command::Put { .. } | Command::Fill { .. } | Command::Invalidate { .. }
+        )
+    }
+
+    /// Whether this command's batch must commit durably even in lazy mode.
+    pub(crate) fn needs_durable_commit(&self) -> bool {
+        matches!(self, Command::Invalidate { .. } | Command::Flush { .. })
+    }
+
+    pub(crate) fn is_close(&self) -> bool {
+        matches!(self, Command::Close { .. })
+    }
+
+    /// Sends the command's result.
+    pub(crate) fn answer(self, answer: Answer) {
+        match (self, answer) {
+            (Command::Get { reply, .. }, Answer::Value(value)) => reply.send(Ok(value)),
+            (Command::Fill { reply, .. }, Answer::Filled(outcome)) => reply.send(Ok(outcome)),
+            (Command::FillToken { reply }, Answer::Token(token)) => reply.send(Ok(token)),
+            (
+                Command::Put { reply, .. }
+                | Command::Invalidate { reply, .. }
+                | Command::Flush { reply }
+                | Command::Close { reply },
+                Answer::Done,
+            ) => reply.send(Ok(())),
+            (command, answer) => {
+                // Unreachable by construction (`serve::apply` pairs them); answer with an error
+                // rather than panic the actor.
+                command.reject(Error::InvalidConfig {
+                    reason: format!("internal: mismatched answer {answer:?}"),
+                })
+            }
+        }
+    }
+
+    /// Fails the command with `error`.
+    pub(crate) fn reject(self, error: Error) {
+        match self {
+            Command::Get { reply, .. } => reply.send(Err(error)),
+            Command::Fill { reply, .. } => reply.send(Err(error)),
+            Command::FillToken { reply } => reply.send(Err(error)),
+            Command::Put { reply, .. }
+            | Command::Invalidate { reply, .. }
+            | Command::Flush { reply }
+            | Command::Close { reply } => reply.send(Err(error)),
+            #[cfg(feature = "test-hooks")]
+            Command::Panic { reply } => reply.send(Err(error)),
+        }
+    }
+}

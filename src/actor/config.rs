@@ -1,0 +1,89 @@
+//! How the actor forms batches and how durable their commits are.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// When every acknowledged write is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every batch commits with an fsync: an acknowledged write survives a crash (even SIGKILL or
+    /// power loss, as far as the disk honours fsync). The default.
+    #[default]
+    Immediate,
+    /// Puts commit without an fsync and become durable at the next checkpoint, which runs at
+    /// least every `max_delay`, on every invalidation, on `flush` and on `close`. A crash may
+    /// lose recent puts (a later miss), but never brings back an invalidated entry, because
+    /// invalidations always commit durably.
+    Lazy {
+        /// The longest a put may stay non-durable.
+        max_delay: Duration,
+    },
+}
+
+/// Bounds on one batch (one write transaction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// At most this many commands per batch.
+    pub max_ops: usize,
+    /// A batch stops growing once its keys and values add up to this many bytes.
+    pub max_bytes: usize,
+    /// If set, a batch holding a write waits up to this long (from its first command) for more
+    /// commands before committing. `None`: commit as soon as the queue is drained.
+    pub linger: Option<Duration>,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_ops: 1024,
+            max_bytes: 16 << 20,
+            linger: None,
+        }
+    }
+}
+
+/// Everything the actor needs to know, validated.
+#[derive(Clone, Debug)]
+pub(crate) struct ActorConfig {
+    /// Names the actor in errors and logs: the cache folder.
+    pub(crate) label: PathBuf,
+    pub(crate) capacity: usize,
+    pub(crate) batch: BatchLimits,
+    pub(crate) durability: Durability,
+}
+
+impl ActorConfig {
+    pub(crate) fn new(label: impl Into<PathBuf>) -> Self {
+        ActorConfig {
+            label: label.into(),
+            capacity: 1024,
+            batch: BatchLimits::default(),
+            durability: Durability::Immediate,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid = |reason: &str| {
+            Err(Error::InvalidConfig {
+                reason: reason.to_owned(),
+            })
+        };
+        if self.capacity == 0 {
+            return invalid("channel capacity must be at least 1");
+        }
+        if self.batch.max_ops == 0 {
+            return invalid("max_ops per batch must be at least 1");
+        }
+        if self.batch.max_bytes == 0 {
+            return invalid("max_bytes per batch must be at least 1");
+        }
+        if let Durability::Lazy { max_delay } = self.durability {
+            if max_delay.is_zero() {
+                return invalid("lazy durability needs a max_delay above zero");
+            }
+        }
+        Ok(())
+    }
+}

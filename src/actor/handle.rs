@@ -1,0 +1,218 @@
+//! The caller's side of the actor: send a command, await its reply.
+
+use std::path::{Path, PathBuf};
+
+use super::command::{Command, Reply};
+use super::stats::{CacheStats, Counters, bump};
+use crate::cache::{FillOutcome, FillToken};
+use crate::error::{Error, Result};
+use crate::sync::{Arc, Condvar, Mutex, channel, lock, oneshot};
+
+/// A cloneable handle to one actor. The actor shuts down when the last handle is dropped.
+#[derive(Debug)]
+pub(crate) struct Handle {
+    commands: channel::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Self {
+        Handle {
+            commands: self.commands.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// State shared by the handles and the actor.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) label: PathBuf,
+    pub(crate) counters: Counters,
+    lifecycle: Mutex<Lifecycle>,
+    lifecycle_changed: Condvar,
+}
+
+/// Where the actor is in its life. Set by the actor; read by handles to explain a lost reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    Serving,
+    /// The store is closed and its file released.
+    Released,
+    Panicked,
+}
+
+impl Shared {
+    pub(crate) fn new(label: PathBuf) -> Self {
+        Shared {
+            label,
+            counters: Counters::default(),
+            lifecycle: Mutex::new(Lifecycle::Serving),
+            lifecycle_changed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        *lock(&self.lifecycle)
+    }
+
+    pub(crate) fn set_lifecycle(&self, next: Lifecycle) {
+        *lock(&self.lifecycle) = next;
+        self.lifecycle_changed.notify_all();
+    }
+
+    /// Blocks until the actor has let go of its store.
+    #[cfg(not(loom))]
+    pub(crate) fn wait_until_stopped(&self) {
+        let mut state = lock(&self.lifecycle);
+        while *state == Lifecycle::Serving {
+            state = match self.lifecycle_changed.wait(state) {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+        }
+    }
+
+    /// The error for a command the actor can no longer answer.
+    fn gone(&self) -> Error {
+        match self.lifecycle() {
+            Lifecycle::Panicked => Error::ActorPanicked {
+                folder: self.label.clone(),
+            },
+            Lifecycle::Serving | Lifecycle::Released => Error::Closed,
+        }
+    }
+}
+
+impl Handle {
+    pub(crate) fn new(commands: channel::Sender<Command>, shared: Arc<Shared>) -> Self {
+        Handle { commands, shared }
+    }
+
+    pub(crate) fn label(&self) -> &Path {
+        &self.shared.label
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        self.shared.counters.snapshot(self.commands.queued())
+    }
+
+    /// Sends a command built around a fresh reply channel and waits for the answer.
+    ///
+    /// Cancelling the returned future after the command was queued does not cancel the command:
+    /// a write still commits; only its answer is dropped.
+    async fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(command(reply)).await.is_err() {
+            return Err(self.shared.gone());
+        }
+        match answer.recv().await {
+            Some(result) => result,
+            // The actor dropped the command unanswered: it stopped, or panicked.
+            None => Err(self.shared.gone()),
+        }
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = key.to_owned();
+        let value = self.call(|reply| Command::Get { key, reply }).await?;
+        bump(&self.shared.counters.gets);
+        bump(match value {
+            Some(_) => &self.shared.counters.hits,
+            None => &self.shared.counters.misses,
+        });
+        Ok(value)
+    }
+
+    pub(crate) async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        let key = key.to_owned();
+        self.call(|reply| Command::Put { key, value, reply })
+            .await?;
+        bump(&self.shared.counters.puts);
+        Ok(())
+    }
+
+    pub(crate) async fn fill(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        token: FillToken,
+    ) -> Result<FillOutcome> {
+        let key = key.to_owned();
+        let outcome = self
+            .call(|reply| Command::Fill {
+                key,
+                value,
+                token,
+                reply,
+            })
+            .await?;
+        bump(match outcome {
+            FillOutcome::Stored => &self.shared.counters.fills,
+            FillOutcome::RejectedStale => &self.shared.counters.stale_fills_rejected,
+        });
+        Ok(outcome)
+    }
+
+    pub(crate) async fn fill_token(&self) -> Result<FillToken> {
+        self.call(|reply| Command::FillToken { reply }).await
+    }
+
+    pub(crate) async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
+        let prefix = prefix.to_owned();
+        self.call(|reply| Command::Invalidate { prefix, reply })
+            .await?;
+        bump(&self.shared.counters.invalidations);
+        Ok(())
+    }
+
+    pub(crate) async fn flush(&self) -> Result<()> {
+        self.call(|reply| Command::Flush { reply }).await
+    }
+
+    /// Closes the store; `Ok` once its file is released. Closing twice is fine.
+    pub(crate) async fn close(&self) -> Result<()> {
+        match self.call(|reply| Command::Close { reply }).await {
+            Err(Error::Closed) => Ok(()),
+            other => other,
+        }
+    }
+
+    #[cfg(feature = "test-hooks")]
+    pub(crate) async fn panic_actor(&self) -> Result<()> {
+        self.call(|reply| Command::Panic { reply }).await
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn downgrade(&self) -> WeakHandle {
+        WeakHandle {
+            commands: self.commands.downgrade(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// A handle that does not keep the actor alive: the registry of open folders holds these.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct WeakHandle {
+    commands: channel::WeakSender<Command>,
+    shared: Arc<Shared>,
+}
+
+#[cfg(not(loom))]
+impl WeakHandle {
+    /// A live handle, if the actor is still serving.
+    pub(crate) fn upgrade(&self) -> Option<Handle> {
+        let commands = self.commands.upgrade()?;
+        (self.shared.lifecycle() == Lifecycle::Serving).then(|| Handle {
+            commands,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Blocks until the actor has released its store (after its last handle dropped).
+    pub(crate) fn wait_until_stopped(&self) {
+        self.shared.wait_until_stopped();
+    }
+}

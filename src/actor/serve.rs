@@ -1,0 +1,403 @@
+//! The actor's loop, top to bottom:
+//!
+//! 1. wait for the first command (or for a lazy-mode checkpoint to fall due);
+//! 2. gather what is already queued, up to the batch limits;
+//! 3. apply the batch in order inside one transaction and commit it once;
+//! 4. answer every command of the batch — only now, after the commit;
+//! 5. on `close` or when the last handle is gone: close the store, tell the stragglers.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use tracing::{Span, debug, debug_span, error, field, trace};
+
+use super::command::{Answer, Command, Reply};
+use super::config::{ActorConfig, Durability};
+use super::handle::{Handle, Lifecycle, Shared};
+use crate::cache::FillOutcome;
+use crate::error::{Error, Result};
+use crate::invalidation_log::InvalidationLog;
+use crate::store::{Commit, Store, StoreBatch};
+use crate::sync::{Arc, Received, channel, thread};
+
+/// Starts an actor over an already-open store. Returns a handle and the actor thread.
+#[cfg(any(loom, test))]
+pub(crate) fn spawn<S: Store>(
+    config: ActorConfig,
+    store: S,
+) -> Result<(Handle, thread::JoinHandle<()>)> {
+    config.validate()?;
+    let (commands_tx, commands) = channel::bounded(config.capacity);
+    let shared = Arc::new(Shared::new(config.label.clone()));
+    let actor = Actor::new(config, store, shared.clone());
+    let thread = thread::spawn(move || actor.run(commands));
+    Ok((Handle::new(commands_tx, shared), thread))
+}
+
+/// Starts an actor whose thread opens the store itself and reports how that went: the store
+/// never crosses threads, and `open` fails fast with the opener's error.
+#[cfg(not(loom))]
+pub(crate) fn spawn_opening<S: Store>(
+    config: ActorConfig,
+    open: impl FnOnce() -> Result<S> + Send + 'static,
+) -> Result<Handle> {
+    config.validate()?;
+    let (commands_tx, commands) = channel::bounded(config.capacity);
+    let shared = Arc::new(Shared::new(config.label.clone()));
+    let (opened_tx, opened) = std::sync::mpsc::sync_channel(1);
+    let actor_shared = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("vlive-cache".into())
+        .spawn(move || match open() {
+            Ok(store) => {
+                let _ = opened_tx.send(Ok(()));
+                Actor::new(config, store, actor_shared).run(commands);
+            }
+            Err(e) => {
+                actor_shared.set_lifecycle(Lifecycle::Released);
+                let _ = opened_tx.send(Err(e));
+            }
+        });
+    if let Err(e) = spawned {
+        return Err(Error::io(&shared.label, "spawn the cache thread", e));
+    }
+    match opened.recv() {
+        Ok(Ok(())) => Ok(Handle::new(commands_tx, shared)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::ActorPanicked {
+            folder: shared.label.clone(),
+        }),
+    }
+}
+
+/// What the actor waits for between batches.
+enum Work {
+    Command(Command),
+    CheckpointDue,
+    Disconnected,
+}
+
+struct Actor<S: Store> {
+    /// `None` once closed.
+    store: Option<S>,
+    config: ActorConfig,
+    shared: Arc<Shared>,
+    invalidations: InvalidationLog,
+    /// The batch being executed. It lives here, not in a local, so that after a panic the actor
+    /// still holds every command and can answer it.
+    batch: Vec<Command>,
+    /// Set when a `close` arrived; answered after the store is closed.
+    close_reply: Option<Reply<()>>,
+    /// Lazy mode: when the oldest not-yet-durable commit happened.
+    unsynced_since: Option<Instant>,
+}
+
+impl<S: Store> Actor<S> {
+    fn new(config: ActorConfig, store: S, shared: Arc<Shared>) -> Self {
+        Actor {
+            store: Some(store),
+            batch: Vec::with_capacity(config.batch.max_ops),
+            config,
+            shared,
+            invalidations: InvalidationLog::default(),
+            close_reply: None,
+            unsynced_since: None,
+        }
+    }
+
+    /// The thread's body: serve, then shut down, whatever happened.
+    fn run(mut self, commands: channel::Receiver<Command>) {
+        let served = catch_unwind(AssertUnwindSafe(|| self.serve(&commands)));
+        match served {
+            Ok(()) => self.shut_down(commands),
+            Err(_) => self.die(commands),
+        }
+    }
+
+    /// Serves batches until `close` or until every handle is gone.
+    fn serve(&mut self, commands: &channel::Receiver<Command>) {
+        loop {
+            match self.wait_for_work(commands) {
+                Work::Command(first) => self.batch.push(first),
+                Work::CheckpointDue => {
+                    self.checkpoint();
+                    continue;
+                }
+                Work::Disconnected => return,
+            }
+            self.gather_batch(commands);
+            self.execute_batch();
+            if self.close_reply.is_some() {
+                return;
+            }
+        }
+    }
+
+    fn wait_for_work(&self, commands: &channel::Receiver<Command>) -> Work {
+        let received = match self.checkpoint_deadline() {
+            None => commands
+                .recv()
+                .map_or(Received::Disconnected, Received::Message),
+            Some(deadline) => commands.recv_deadline(deadline),
+        };
+        match received {
+            Received::Message(command) => Work::Command(command),
+            Received::Empty => Work::CheckpointDue,
+            Received::Disconnected => Work::Disconnected,
+        }
+    }
+
+    /// Adds already-queued commands to the batch, within its limits. A `close` ends the batch.
+    fn gather_batch(&mut self, commands: &channel::Receiver<Command>) {
+        let limits = self.config.batch;
+        let started = Instant::now();
+        let mut bytes = self.batch[0].payload_bytes();
+        while self.batch.len() < limits.max_ops && bytes < limits.max_bytes {
+            if self.batch.last().is_some_and(Command::is_close) {
+                break;
+            }
+            // Lingering only pays off for commits; a batch of reads goes at once.
+            let linger = limits
+                .linger
+                .filter(|_| self.batch.iter().any(Command::writes));
+            let next = match linger {
+                Some(linger) => commands.recv_deadline(started + linger),
+                None => commands.try_recv(),
+            };
+            let Received::Message(command) = next else {
+                break;
+            };
+            bytes += command.payload_bytes();
+            self.batch.push(command);
+        }
+    }
+
+    /// Runs the batch in one transaction and answers every command in it.
+    fn execute_batch(&mut self) {
+        if let Some(Command::Close { .. }) = self.batch.last() {
+            if let Some(Command::Close { reply }) = self.batch.pop() {
+                self.close_reply = Some(reply);
+            }
+        }
+        let ops = self.batch.len();
+        if ops == 0 {
+            return;
+        }
+        let durability = self.commit_durability();
+        let span = debug_span!(
+            "cache_batch",
+            folder = %self.config.label.display(),
+            ops,
+            bytes = self.batch.iter().map(Command::payload_bytes).sum::<usize>(),
+            durable = durability == Commit::Durable,
+            commit_us = field::Empty,
+        );
+        let _entered = span.enter();
+        let result = self.apply_and_commit(durability, &span);
+        self.shared.counters.record_batch(ops);
+        match result {
+            Ok(answers) => {
+                self.note_commit(durability);
+                for (command, answer) in self.batch.drain(..).zip(answers) {
+                    command.answer(answer);
+                }
+            }
+            Err(e) => {
+                error!(error = %e, ops, "cache batch failed; failing all its commands");
+                #[cfg(not(vlive_mutant = "fail_only_first"))]
+                for command in self.batch.drain(..) {
+                    command.reject(e.clone());
+                }
+                #[cfg(vlive_mutant = "fail_only_first")]
+                for (i, command) in self.batch.drain(..).enumerate() {
+                    match i {
+                        0 => command.reject(e.clone()),
+                        _ => command.answer(Answer::Done),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies every command of the batch, in order, then commits once.
+    fn apply_and_commit(&mut self, durability: Commit, span: &Span) -> Result<Vec<Answer>> {
+        let label = &self.config.label;
+        let store = self.store.as_mut().ok_or(Error::Closed)?;
+        let mut txn = store.begin();
+        let mut answers = Vec::with_capacity(self.batch.len());
+        #[cfg(vlive_mutant = "reads_first")]
+        self.batch
+            .sort_by_key(|c| !matches!(c, Command::Get { .. }));
+        for command in &self.batch {
+            let answer = apply(&mut txn, &mut self.invalidations, command)
+                .map_err(|e| Error::storage(label, "apply a batch", e))?;
+            answers.push(answer);
+        }
+        #[cfg(vlive_mutant = "reply_before_commit")]
+        {
+            let early: Vec<Answer> = std::mem::take(&mut answers);
+            for (command, answer) in self.batch.drain(..).zip(early) {
+                command.answer(answer);
+            }
+        }
+        let started = Instant::now();
+        txn.commit(durability)
+            .map_err(|e| Error::storage(label, "commit", e))?;
+        // A flush with no write in its batch commits nothing, so sync the earlier commits here.
+        let wrote = self.batch.iter().any(Command::writes);
+        if durability == Commit::Durable && self.unsynced_since.is_some() && !wrote {
+            store
+                .checkpoint()
+                .map_err(|e| Error::storage(label, "checkpoint", e))?;
+        }
+        span.record("commit_us", started.elapsed().as_micros() as u64);
+        Ok(answers)
+    }
+
+    /// Durable unless lazy mode lets this batch wait for a checkpoint.
+    fn commit_durability(&self) -> Commit {
+        let Durability::Lazy { max_delay } = self.config.durability else {
+            return Commit::Durable;
+        };
+        let overdue = self
+            .unsynced_since
+            .is_some_and(|since| since.elapsed() >= max_delay);
+        if overdue
+            || self.close_reply.is_some()
+            || self.batch.iter().any(Command::needs_durable_commit)
+        {
+            Commit::Durable
+        } else {
+            Commit::Deferred
+        }
+    }
+
+    fn note_commit(&mut self, durability: Commit) {
+        match durability {
+            Commit::Durable => self.unsynced_since = None,
+            Commit::Deferred if self.batch.iter().any(Command::writes) => {
+                self.unsynced_since.get_or_insert_with(Instant::now);
+            }
+            Commit::Deferred => {}
+        }
+    }
+
+    fn checkpoint_deadline(&self) -> Option<Instant> {
+        match self.config.durability {
+            Durability::Lazy { max_delay } => self.unsynced_since.map(|since| since + max_delay),
+            Durability::Immediate => None,
+        }
+    }
+
+    /// Lazy mode: makes every deferred commit durable.
+    fn checkpoint(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        match store.checkpoint() {
+            Ok(()) => {
+                debug!("cache checkpoint");
+                self.unsynced_since = None;
+            }
+            // Stay unsynced: the next batch commits durably because it is overdue.
+            Err(e) => error!(error = %e, "cache checkpoint failed"),
+        }
+    }
+
+    /// Normal exit: close the store, answer `close`, turn away whatever raced with it.
+    fn shut_down(mut self, commands: channel::Receiver<Command>) {
+        let closed = self.close_store();
+        self.shared.set_lifecycle(Lifecycle::Released);
+        if let Some(reply) = self.close_reply.take() {
+            reply.send(closed);
+        }
+        while let Received::Message(command) = commands.try_recv() {
+            command.reject(Error::Closed);
+        }
+        #[cfg(vlive_mutant = "close_keeps_receiver")]
+        std::mem::forget(commands);
+        debug!(folder = %self.config.label.display(), "cache actor stopped");
+    }
+
+    fn close_store(&mut self) -> Result<()> {
+        let Some(mut store) = self.store.take() else {
+            return Ok(());
+        };
+        let label = &self.config.label;
+        // A failed checkpoint still closes the store; its error is what `close` reports.
+        let checkpointed = match self.unsynced_since {
+            Some(_) => store
+                .checkpoint()
+                .map_err(|e| Error::storage(label, "checkpoint", e)),
+            None => Ok(()),
+        };
+        let closed = store.close().map_err(|e| Error::storage(label, "close", e));
+        checkpointed.and(closed)
+    }
+
+    /// After a panic: release the store, fail everything pending, refuse everything after.
+    fn die(mut self, commands: channel::Receiver<Command>) {
+        error!(folder = %self.config.label.display(), "cache actor panicked");
+        let dead = Error::ActorPanicked {
+            folder: self.config.label.clone(),
+        };
+        // Dropping (not closing) the store: its state after a panic is unknown, and redb
+        // recovers from an unclean drop on the next open.
+        self.store = None;
+        self.shared.set_lifecycle(Lifecycle::Panicked);
+        for command in self.batch.drain(..) {
+            command.reject(dead.clone());
+        }
+        if let Some(reply) = self.close_reply.take() {
+            reply.send(Err(dead.clone()));
+        }
+        while let Received::Message(command) = commands.try_recv() {
+            command.reject(dead.clone());
+        }
+    }
+}
+
+/// Applies one command to the open transaction.
+fn apply<B: StoreBatch>(
+    txn: &mut B,
+    invalidations: &mut InvalidationLog,
+    command: &Command,
+) -> crate::store::StoreResult<Answer> {
+    Ok(match command {
+        Command::Get { key, .. } => {
+            let value = txn.get(key)?;
+            debug!(key = key.as_str(), hit = value.is_some(), "cache get");
+            Answer::Value(value)
+        }
+        Command::Put { key, value, .. } => {
+            trace!(key = key.as_str(), bytes = value.len(), "cache put");
+            txn.put(key, value)?;
+            Answer::Done
+        }
+        Command::Fill {
+            key, value, token, ..
+        } => {
+            #[cfg(not(vlive_mutant = "no_stale_check"))]
+            if invalidations.is_stale(key, *token) {
+                debug!(
+                    key = key.as_str(),
+                    "cache fill rejected: invalidated meanwhile"
+                );
+                return Ok(Answer::Filled(FillOutcome::RejectedStale));
+            }
+            let _ = token;
+            txn.put(key, value)?;
+            Answer::Filled(FillOutcome::Stored)
+        }
+        Command::FillToken { .. } => Answer::Token(invalidations.token()),
+        Command::Invalidate { prefix, .. } => {
+            debug!(prefix = prefix.as_str(), "cache invalidate");
+            txn.remove_prefix(prefix)?;
+            invalidations.record(prefix);
+            Answer::Done
+        }
+        Command::Flush { .. } | Command::Close { .. } => Answer::Done,
+        #[cfg(feature = "test-hooks")]
+        Command::Panic { .. } => panic!("test hook: actor panic requested"),
+    })
+}

@@ -1,0 +1,103 @@
+//! `MemCache`: the in-memory reference implementation of the [`Cache`] contract.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use tracing::debug;
+
+use crate::cache::{Cache, FillOutcome, FillToken};
+use crate::error::Result;
+use crate::invalidation_log::InvalidationLog;
+use crate::rows::CachedRows;
+
+/// An in-process cache in a `BTreeMap`. Clones share the same map.
+///
+/// It defines the reference semantics the other backends are tested against, and is a fine
+/// choice when nothing needs to survive a restart.
+#[derive(Clone, Default, Debug)]
+pub struct MemCache {
+    state: Arc<Mutex<MemState>>,
+}
+
+#[derive(Default, Debug)]
+struct MemState {
+    entries: BTreeMap<String, CachedRows>,
+    invalidations: InvalidationLog,
+}
+
+impl MemCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many keys are cached.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemState> {
+        // A panic while holding the lock cannot leave the map half-updated (every update is a
+        // single BTreeMap call), so a poisoned lock is still safe to use.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl MemState {
+    fn remove_prefix(&mut self, prefix: &str) {
+        let doomed: Vec<String> = self
+            .entries
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .map(|(key, _)| key)
+            .take_while(|key| key.starts_with(prefix))
+            .cloned()
+            .collect();
+        for key in doomed {
+            self.entries.remove(&key);
+        }
+        self.invalidations.record(prefix);
+    }
+}
+
+#[async_trait]
+impl Cache for MemCache {
+    async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
+        let found = self.lock().entries.get(key).cloned();
+        debug!(key, hit = found.is_some(), "mem cache get");
+        Ok(found)
+    }
+
+    async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
+        self.lock().entries.insert(key.to_owned(), rows);
+        Ok(())
+    }
+
+    async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
+        debug!(prefix, "mem cache invalidate");
+        self.lock().remove_prefix(prefix);
+        Ok(())
+    }
+
+    async fn fill_token(&self, _key: &str) -> Result<FillToken> {
+        Ok(self.lock().invalidations.token())
+    }
+
+    async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
+        let mut state = self.lock();
+        if state.invalidations.is_stale(key, token) {
+            debug!(key, "mem cache fill rejected as stale");
+            return Ok(FillOutcome::RejectedStale);
+        }
+        state.entries.insert(key.to_owned(), rows);
+        Ok(FillOutcome::Stored)
+    }
+}

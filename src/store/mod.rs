@@ -1,0 +1,48 @@
+//! The storage engine under the actor.
+//!
+//! The actor sees storage only through these two traits, so the same batch loop runs on redb in
+//! production and on an in-memory map under loom. Keys here are the cache's keys; how a store
+//! lays them out (redb: one table per root) is its own business.
+
+#[cfg(any(loom, test))]
+pub(crate) mod mem_store;
+#[cfg(not(loom))]
+pub(crate) mod redb_store;
+
+/// Errors of a store: redb's, which an in-memory store can build too (`redb::Error::Io`).
+pub(crate) type StoreResult<T> = Result<T, redb::Error>;
+
+/// How durable a commit must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// On disk when `commit` returns (fsync).
+    Durable,
+    /// Visible at once, on disk at the next durable commit or checkpoint.
+    Deferred,
+}
+
+/// A storage engine owned by the actor thread.
+pub(crate) trait Store: Send + 'static {
+    /// One batch: reads and writes that commit together.
+    type Batch<'s>: StoreBatch
+    where
+        Self: 's;
+
+    /// Starts a batch. Reads before any write in it need not open a write transaction.
+    fn begin(&mut self) -> Self::Batch<'_>;
+
+    /// Makes every earlier commit durable.
+    fn checkpoint(&mut self) -> StoreResult<()>;
+
+    /// Releases the storage; a clean close means no repair on the next open.
+    fn close(self) -> StoreResult<()>;
+}
+
+/// The operations of one batch. Reads see the batch's earlier writes.
+pub(crate) trait StoreBatch {
+    fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()>;
+    fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
+    /// Commits the writes, if any. Nothing of the batch is visible to later batches on `Err`.
+    fn commit(self, durability: Commit) -> StoreResult<()>;
+}

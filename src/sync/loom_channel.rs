@@ -1,0 +1,233 @@
+//! Loom builds: a bounded channel and a oneshot on the shimmed `Mutex`/`Condvar`.
+//!
+//! They keep the semantics the actor relies on from flume and tokio: a sender count (the channel
+//! disconnects when the last sender drops), a receiver that, once dropped, drops what is queued,
+//! and a oneshot whose receiver learns when the sender vanished without sending. The async
+//! methods block the calling loom thread, which is what `loom::future::block_on` expects.
+
+pub(crate) mod channel {
+    use std::collections::VecDeque;
+    use std::time::Instant;
+
+    use crate::sync::{Arc, Condvar, Mutex, Received, lock};
+
+    pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                capacity: capacity.max(1),
+                senders: 1,
+                receiver_alive: true,
+            }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        });
+        (
+            Sender {
+                shared: shared.clone(),
+            },
+            Receiver { shared },
+        )
+    }
+
+    struct Shared<T> {
+        state: Mutex<State<T>>,
+        not_empty: Condvar,
+        not_full: Condvar,
+    }
+
+    struct State<T> {
+        queue: VecDeque<T>,
+        capacity: usize,
+        senders: usize,
+        receiver_alive: bool,
+    }
+
+    pub(crate) struct Sender<T> {
+        shared: Arc<Shared<T>>,
+    }
+
+    impl<T> std::fmt::Debug for Sender<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("loom::Sender")
+        }
+    }
+
+    impl<T> Clone for Sender<T> {
+        fn clone(&self) -> Self {
+            #[cfg(not(vlive_mutant = "skip_sender_count"))]
+            {
+                lock(&self.shared.state).senders += 1;
+            }
+            Sender {
+                shared: self.shared.clone(),
+            }
+        }
+    }
+
+    impl<T> Drop for Sender<T> {
+        fn drop(&mut self) {
+            let mut state = lock(&self.shared.state);
+            state.senders -= 1;
+            if state.senders == 0 {
+                self.shared.not_empty.notify_all();
+            }
+        }
+    }
+
+    impl<T> Sender<T> {
+        pub(crate) async fn send(&self, message: T) -> Result<(), T> {
+            let mut state = lock(&self.shared.state);
+            loop {
+                if !state.receiver_alive {
+                    return Err(message);
+                }
+                if state.queue.len() < state.capacity {
+                    state.queue.push_back(message);
+                    self.shared.not_empty.notify_one();
+                    return Ok(());
+                }
+                state = self.shared.not_full.wait(state).unwrap();
+            }
+        }
+
+        pub(crate) fn queued(&self) -> usize {
+            lock(&self.shared.state).queue.len()
+        }
+    }
+
+    pub(crate) struct Receiver<T> {
+        shared: Arc<Shared<T>>,
+    }
+
+    impl<T> std::fmt::Debug for Receiver<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("loom::Receiver")
+        }
+    }
+
+    impl<T> Receiver<T> {
+        pub(crate) fn recv(&self) -> Option<T> {
+            let mut state = lock(&self.shared.state);
+            loop {
+                if let Some(message) = state.queue.pop_front() {
+                    self.shared.not_full.notify_one();
+                    return Some(message);
+                }
+                if state.senders == 0 {
+                    return None;
+                }
+                state = self.shared.not_empty.wait(state).unwrap();
+            }
+        }
+
+        pub(crate) fn try_recv(&self) -> Received<T> {
+            let mut state = lock(&self.shared.state);
+            match state.queue.pop_front() {
+                Some(message) => {
+                    self.shared.not_full.notify_one();
+                    Received::Message(message)
+                }
+                None if state.senders == 0 => Received::Disconnected,
+                None => Received::Empty,
+            }
+        }
+
+        /// Loom has no clock: a deadline is treated as already passed.
+        pub(crate) fn recv_deadline(&self, _deadline: Instant) -> Received<T> {
+            self.try_recv()
+        }
+    }
+
+    impl<T> Drop for Receiver<T> {
+        fn drop(&mut self) {
+            let orphans = {
+                let mut state = lock(&self.shared.state);
+                state.receiver_alive = false;
+                self.shared.not_full.notify_all();
+                std::mem::take(&mut state.queue)
+            };
+            // Dropped outside the lock: dropping a command drops its reply sender.
+            drop(orphans);
+        }
+    }
+}
+
+pub(crate) mod oneshot {
+    use crate::sync::{Arc, Condvar, Mutex, lock};
+
+    pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::Waiting),
+            ready: Condvar::new(),
+        });
+        (
+            Sender {
+                shared: Some(shared.clone()),
+            },
+            Receiver { shared },
+        )
+    }
+
+    struct Shared<T> {
+        slot: Mutex<Slot<T>>,
+        ready: Condvar,
+    }
+
+    enum Slot<T> {
+        Waiting,
+        Sent(T),
+        SenderDropped,
+    }
+
+    pub(crate) struct Sender<T> {
+        shared: Option<Arc<Shared<T>>>,
+    }
+
+    impl<T> std::fmt::Debug for Sender<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("loom::oneshot::Sender")
+        }
+    }
+
+    impl<T> Sender<T> {
+        pub(crate) fn send(mut self, value: T) {
+            if let Some(shared) = self.shared.take() {
+                *lock(&shared.slot) = Slot::Sent(value);
+                shared.ready.notify_all();
+            }
+        }
+    }
+
+    impl<T> Drop for Sender<T> {
+        fn drop(&mut self) {
+            if let Some(shared) = self.shared.take() {
+                *lock(&shared.slot) = Slot::SenderDropped;
+                shared.ready.notify_all();
+            }
+        }
+    }
+
+    pub(crate) struct Receiver<T> {
+        shared: Arc<Shared<T>>,
+    }
+
+    impl<T> std::fmt::Debug for Receiver<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("loom::oneshot::Receiver")
+        }
+    }
+
+    impl<T> Receiver<T> {
+        pub(crate) async fn recv(self) -> Option<T> {
+            let mut slot = lock(&self.shared.slot);
+            loop {
+                match std::mem::replace(&mut *slot, Slot::Waiting) {
+                    Slot::Sent(value) => return Some(value),
+                    Slot::SenderDropped => return None,
+                    Slot::Waiting => slot = self.shared.ready.wait(slot).unwrap(),
+                }
+            }
+        }
+    }
+}
