@@ -33,11 +33,19 @@
 //! Backends: [`RedbCache`] (persistent), [`MemCache`] (in memory, the reference semantics),
 //! [`NoCache`] (caching off). All implement [`Cache`].
 
+// A loom build exercises only the actor protocol; the rest of the crate idles there.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
 mod actor;
 mod cache;
 mod codec;
 mod error;
 mod invalidation_log;
+#[cfg(not(loom))]
+mod live_table;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_support;
 mod mem_cache;
 mod no_cache;
 #[cfg(not(loom))]
@@ -49,6 +57,10 @@ mod sync;
 pub use actor::{BatchLimits, CacheStats, Durability};
 pub use cache::{Cache, FillOutcome, FillToken};
 pub use error::{Error, Result};
+#[cfg(not(loom))]
+pub use live_table::{
+    LiveEvent, LiveEvents, LiveStream, LiveTable, LiveTableStats, ManualLiveStream, Master, Page,
+};
 pub use mem_cache::MemCache;
 pub use no_cache::NoCache;
 #[cfg(not(loom))]

@@ -102,15 +102,22 @@ impl Handle {
     /// Cancelling the returned future after the command was queued does not cancel the command:
     /// a write still commits; only its answer is dropped.
     async fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        self.submit(command).await?.wait().await
+    }
+
+    /// Queues a command (waiting for room in the channel) without waiting for its answer.
+    pub(crate) async fn submit<T>(
+        &self,
+        command: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<Pending<T>> {
         let (reply, answer) = oneshot::channel();
         if self.commands.send(command(reply)).await.is_err() {
             return Err(self.shared.gone());
         }
-        match answer.recv().await {
-            Some(result) => result,
-            // The actor dropped the command unanswered: it stopped, or panicked.
-            None => Err(self.shared.gone()),
-        }
+        Ok(Pending {
+            answer,
+            shared: self.shared.clone(),
+        })
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -188,6 +195,23 @@ impl Handle {
         WeakHandle {
             commands: self.commands.downgrade(),
             shared: self.shared.clone(),
+        }
+    }
+}
+
+/// A queued command's answer, to be awaited.
+#[derive(Debug)]
+pub(crate) struct Pending<T> {
+    answer: oneshot::Receiver<Result<T>>,
+    shared: Arc<Shared>,
+}
+
+impl<T> Pending<T> {
+    pub(crate) async fn wait(self) -> Result<T> {
+        match self.answer.recv().await {
+            Some(result) => result,
+            // The actor dropped the command unanswered: it stopped, or panicked.
+            None => Err(self.shared.gone()),
         }
     }
 }

@@ -20,9 +20,13 @@ mod handle;
 mod serve;
 mod stats;
 
+#[cfg(loom)]
+pub(crate) use command::Command;
 pub(crate) use config::ActorConfig;
 pub use config::{BatchLimits, Durability};
 pub(crate) use handle::Handle;
+#[cfg(loom)]
+pub(crate) use handle::Pending;
 #[cfg(not(loom))]
 pub(crate) use handle::WeakHandle;
 #[cfg(any(loom, test))]

@@ -18,7 +18,9 @@ use crate::cache::FillOutcome;
 use crate::error::{Error, Result};
 use crate::invalidation_log::InvalidationLog;
 use crate::store::{Commit, Store, StoreBatch};
-use crate::sync::{Arc, Received, channel, thread};
+#[cfg(any(loom, test))]
+use crate::sync::thread;
+use crate::sync::{Arc, Received, channel};
 
 /// Starts an actor over an already-open store. Returns a handle and the actor thread.
 #[cfg(any(loom, test))]

@@ -110,6 +110,10 @@ pub(crate) mod channel {
         pub(crate) fn recv(&self) -> Option<T> {
             let mut state = lock(&self.shared.state);
             loop {
+                #[cfg(vlive_mutant = "drop_queued_on_disconnect")]
+                if state.senders == 0 {
+                    return None;
+                }
                 if let Some(message) = state.queue.pop_front() {
                     self.shared.not_full.notify_one();
                     return Some(message);
@@ -123,6 +127,10 @@ pub(crate) mod channel {
 
         pub(crate) fn try_recv(&self) -> Received<T> {
             let mut state = lock(&self.shared.state);
+            #[cfg(vlive_mutant = "drop_queued_on_disconnect")]
+            if state.senders == 0 {
+                return Received::Disconnected;
+            }
             match state.queue.pop_front() {
                 Some(message) => {
                     self.shared.not_full.notify_one();

@@ -12,7 +12,7 @@ pub(crate) use loom::thread;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, atomic};
-#[cfg(not(loom))]
+#[cfg(all(not(loom), test))]
 pub(crate) use std::thread;
 
 #[cfg(loom)]

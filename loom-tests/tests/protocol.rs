@@ -1,0 +1,193 @@
+//! Loom models of the vlive handle/actor protocol.
+//!
+//! Each model runs the production `Handle` and actor loop (over an in-memory store) under loom,
+//! which explores the thread interleavings up to a preemption bound. Run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release`; `loom-tests/mutants.sh` plants
+//! a known bug per model and checks that loom catches it.
+#![cfg(loom)]
+
+use loom::future::block_on;
+use loom::thread;
+use vlive::Error;
+use vlive::loom_support::spawn;
+
+/// Explores interleavings with at most `LOOM_MAX_PREEMPTIONS` (default 3) preemptions: enough
+/// for every race below, small enough for the suite to finish in minutes on two cores. Prints
+/// how many interleavings were explored.
+fn model(name: &str, test: impl Fn() + Sync + Send + 'static) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    let iterations = Arc::new(AtomicUsize::new(0));
+    let counter = iterations.clone();
+    builder.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        test();
+    });
+    println!(
+        "loom model {name}: {} interleavings explored (preemption bound {:?})",
+        iterations.load(Ordering::Relaxed),
+        builder.preemption_bound
+    );
+}
+
+/// Model 1: with two handles and the actor, every command gets exactly one reply, and it is
+/// the right one. (A reply is a oneshot, so "at most one" is by type; the model checks "at
+/// least one, and `Ok`" for every interleaving, including one handle dropping early.)
+#[test]
+fn every_command_gets_exactly_one_reply() {
+    model("every_command_gets_exactly_one_reply", || {
+        let (a, probe, actor) = spawn(2, 4);
+        let b = a.clone();
+        let other = thread::spawn(move || {
+            let put = block_on(b.put("k1", b"1"));
+            let got = block_on(b.get("k1"));
+            (put, got)
+        });
+        assert!(block_on(a.put("k2", b"2")).is_ok());
+        let (put, got) = other.join().unwrap();
+        assert!(put.is_ok());
+        assert_eq!(got.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(block_on(a.get("k2")).unwrap(), Some(b"2".to_vec()));
+        drop(a);
+        actor.join();
+        assert!(probe.committed("k1").is_some());
+    });
+}
+
+/// Model 2: read-your-writes across handles, in the order commands reach the actor: a put
+/// acknowledged on A is seen by a later get on B, and so is a put merely queued on A before
+/// B's get was queued (the two may share a batch).
+#[test]
+fn read_your_writes_across_handles() {
+    model("read_your_writes_across_handles", || {
+        let (a, _probe, actor) = spawn(4, 4);
+        let b = a.clone();
+        let c = a.clone();
+        // Concurrent traffic on another key, so batches form in every possible way.
+        let noise = thread::spawn(move || block_on(c.put("other", b"x")));
+        block_on(a.put("k", b"1")).unwrap();
+        assert_eq!(block_on(b.get("k")).unwrap(), Some(b"1".to_vec()));
+        let queued = block_on(a.submit_put("k", b"2")).unwrap();
+        assert_eq!(block_on(b.get("k")).unwrap(), Some(b"2".to_vec()));
+        block_on(queued.wait()).unwrap();
+        noise.join().unwrap().unwrap();
+        drop((a, b));
+        actor.join();
+    });
+}
+
+/// Model 3: the last handle drops while commands are still queued: every queued command is
+/// executed and answered, then the actor exits.
+#[test]
+fn last_handle_drop_drains_then_exits() {
+    model("last_handle_drop_drains_then_exits", || {
+        let (a, probe, actor) = spawn(4, 4);
+        let b = a.clone();
+        let other = thread::spawn(move || {
+            let queued = block_on(b.submit_put("k1", b"1")).unwrap();
+            drop(b);
+            block_on(queued.wait())
+        });
+        let queued = block_on(a.submit_put("k2", b"2")).unwrap();
+        drop(a);
+        assert!(block_on(queued.wait()).is_ok());
+        assert!(other.join().unwrap().is_ok());
+        actor.join();
+        assert_eq!(probe.committed("k1"), Some(b"1".to_vec()));
+        assert_eq!(probe.committed("k2"), Some(b"2".to_vec()));
+    });
+}
+
+/// Model 4: `close` races a put from another handle. The put is either acknowledged and in the
+/// store after the close, or rejected with `Closed` and absent — never lost, never hung.
+#[test]
+fn close_racing_a_put_never_loses_or_hangs_it() {
+    model("close_racing_a_put_never_loses_or_hangs_it", || {
+        let (a, probe, actor) = spawn(2, 4);
+        let b = a.clone();
+        let writer = thread::spawn(move || block_on(b.put("k", b"1")));
+        block_on(a.close()).unwrap();
+        match writer.join().unwrap() {
+            Ok(()) => assert_eq!(probe.committed("k"), Some(b"1".to_vec())),
+            Err(Error::Closed) => assert_eq!(probe.committed("k"), None),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+        assert!(matches!(block_on(a.get("k")), Err(Error::Closed)));
+        drop(a);
+        actor.join();
+    });
+}
+
+/// Model 5: no reply before commit: the moment a put is acknowledged, the store holds it.
+#[test]
+fn no_acknowledgement_before_commit() {
+    model("no_acknowledgement_before_commit", || {
+        let (a, probe, actor) = spawn(2, 4);
+        let b = a.clone();
+        let probe_b = probe.clone();
+        let other = thread::spawn(move || {
+            block_on(b.put("k1", b"1")).unwrap();
+            assert_eq!(probe_b.committed("k1"), Some(b"1".to_vec()));
+        });
+        block_on(a.put("k2", b"2")).unwrap();
+        assert_eq!(probe.committed("k2"), Some(b"2".to_vec()));
+        other.join().unwrap();
+        drop(a);
+        actor.join();
+    });
+}
+
+/// Model 6: a failed commit fails every write of its batch (and only those), and the next batch
+/// succeeds.
+#[test]
+fn failed_commit_fails_its_whole_batch_and_the_actor_goes_on() {
+    model(
+        "failed_commit_fails_its_whole_batch_and_the_actor_goes_on",
+        || {
+            let (a, probe, actor) = spawn(4, 4);
+            probe.fail_next_commit();
+            let b = a.clone();
+            let other = thread::spawn(move || block_on(b.put("k1", b"1")));
+            let mine = block_on(a.put("k2", b"2"));
+            let theirs = other.join().unwrap();
+            assert!(mine.is_err() || theirs.is_err(), "the first commit failed");
+            assert_eq!(mine.is_ok(), probe.committed("k2").is_some());
+            assert_eq!(theirs.is_ok(), probe.committed("k1").is_some());
+            block_on(a.put("k3", b"3")).unwrap();
+            assert_eq!(probe.committed("k3"), Some(b"3".to_vec()));
+            drop(a);
+            actor.join();
+        },
+    );
+}
+
+/// Model 7 (LiveTable's stale-fill guard): a fill whose token was taken before an invalidation
+/// of its key never lands after that invalidation.
+#[test]
+fn a_fill_never_lands_after_an_invalidation_it_predates() {
+    model(
+        "a_fill_never_lands_after_an_invalidation_it_predates",
+        || {
+            let (a, probe, actor) = spawn(4, 4);
+            let b = a.clone();
+            let writer = thread::spawn(move || block_on(b.invalidate_prefix("t/")));
+            let token = block_on(a.fill_token()).unwrap();
+            block_on(a.fill("t/1", b"old", token)).unwrap();
+            writer.join().unwrap().unwrap();
+            let after_invalidation = block_on(a.fill_token()).unwrap();
+            if probe.committed("t/1").is_some() {
+                assert_eq!(
+                    token, after_invalidation,
+                    "a fill that predates the invalidation landed after it"
+                );
+            }
+            drop(a);
+            actor.join();
+        },
+    );
+}

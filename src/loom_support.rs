@@ -1,0 +1,94 @@
+//! Entry points for the loom models in `loom-tests/` (compiled only with `--cfg loom`).
+//!
+//! [`LoomCache`] is the production [`Handle`](crate::actor::Handle) and actor, running over a
+//! [`MemStore`] instead of redb. Values are raw bytes: CBOR plays no part in the protocol.
+
+use crate::actor::{self, ActorConfig, BatchLimits, Command, Handle, Pending};
+use crate::cache::{FillOutcome, FillToken};
+use crate::error::Result;
+use crate::sync::thread;
+
+pub use crate::store::mem_store::{MemStore, MemStoreProbe};
+
+/// A handle to an actor over a [`MemStore`].
+#[derive(Clone, Debug)]
+pub struct LoomCache {
+    handle: Handle,
+}
+
+/// The actor's thread, to check that it exits.
+#[derive(Debug)]
+pub struct ActorThread(thread::JoinHandle<()>);
+
+impl ActorThread {
+    /// Waits for the actor to exit.
+    pub fn join(self) {
+        self.0.join().expect("the actor thread panicked");
+    }
+}
+
+/// A command queued with [`LoomCache::submit_put`], whose answer is awaited later.
+#[derive(Debug)]
+pub struct QueuedPut(Pending<()>);
+
+impl QueuedPut {
+    /// The put's acknowledgement (or error).
+    pub async fn wait(self) -> Result<()> {
+        self.0.wait().await
+    }
+}
+
+/// Starts an actor over a fresh in-memory store.
+pub fn spawn(capacity: usize, max_batch_ops: usize) -> (LoomCache, MemStoreProbe, ActorThread) {
+    let (store, probe) = MemStore::new();
+    let mut config = ActorConfig::new("<loom>");
+    config.capacity = capacity;
+    config.batch = BatchLimits {
+        max_ops: max_batch_ops,
+        ..BatchLimits::default()
+    };
+    let (handle, thread) = actor::spawn(config, store).expect("valid loom config");
+    (LoomCache { handle }, probe, ActorThread(thread))
+}
+
+impl LoomCache {
+    /// The value under `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.handle.get(key).await
+    }
+
+    /// Stores `value` under `key`; returns after the commit.
+    pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.handle.put(key, value.to_vec()).await
+    }
+
+    /// Queues a put and returns without waiting for its acknowledgement.
+    pub async fn submit_put(&self, key: &str, value: &[u8]) -> Result<QueuedPut> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        let pending = self
+            .handle
+            .submit(|reply| Command::Put { key, value, reply })
+            .await?;
+        Ok(QueuedPut(pending))
+    }
+
+    /// Removes every key starting with `prefix`.
+    pub async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
+        self.handle.invalidate_prefix(prefix).await
+    }
+
+    /// A stale-fill token.
+    pub async fn fill_token(&self) -> Result<FillToken> {
+        self.handle.fill_token().await
+    }
+
+    /// A conditional put.
+    pub async fn fill(&self, key: &str, value: &[u8], token: FillToken) -> Result<FillOutcome> {
+        self.handle.fill(key, value.to_vec(), token).await
+    }
+
+    /// Closes the store.
+    pub async fn close(&self) -> Result<()> {
+        self.handle.close().await
+    }
+}
