@@ -1,0 +1,573 @@
+//! `LiveTable`: a write-through table over any [`Master`], cached in any [`Cache`], kept fresh
+//! by its own writes and by [`LiveEvent`]s.
+//!
+//! ```text
+//!  list/get ──▶ cache hit? ──yes──▶ rows
+//!                  │ no
+//!                  ▼
+//!           single flight (one master read per key, however many callers miss it)
+//!                  │ fill_token → master read → fill (rejected if an invalidation overtook it)
+//!                  ▼
+//!                 rows
+//!
+//!  insert/replace/patch/delete ──▶ write queue ──▶ worker: apply to the write target,
+//!                                                  invalidate `{cache_key}/`, reply
+//!  LiveStream ──▶ event consumer: invalidate `{cache_key}/` on every event, gap, or end
+//! ```
+//!
+//! Cache keys: a page is cached under `{cache_key}/page_{number}_{per_page}`, a row under
+//! `{cache_key}/id/{id}` (ids may contain `/`). Writes and events invalidate the prefix
+//! `{cache_key}/`, so give each view of the master (each filter or sort order) its own
+//! `cache_key`; nested keys (`clients` and `clients/active`) let one table's invalidations
+//! cover another's.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use vlive::{Cache, LiveEvent, LiveTable, ManualLiveStream, MemCache, Page, Record, Value};
+//! # use std::sync::Mutex;
+//! # use std::sync::atomic::{AtomicUsize, Ordering};
+//! # use vlive::{Master, Rows};
+//! #
+//! # /// A tiny in-memory master that counts its reads.
+//! # #[derive(Default)]
+//! # struct MemMaster { rows: Mutex<Rows>, reads: AtomicUsize }
+//! #
+//! # #[async_trait::async_trait]
+//! # impl Master for MemMaster {
+//! #     async fn list(&self, page: Page) -> vlive::Result<Rows> {
+//! #         self.reads.fetch_add(1, Ordering::SeqCst);
+//! #         let rows = self.rows.lock().unwrap();
+//! #         Ok(rows.iter().skip(page.offset() as usize).take(page.per_page as usize)
+//! #             .map(|(id, r)| (id.clone(), r.clone())).collect())
+//! #     }
+//! #     async fn get(&self, id: &str) -> vlive::Result<Option<Record>> {
+//! #         self.reads.fetch_add(1, Ordering::SeqCst);
+//! #         Ok(self.rows.lock().unwrap().get(id).cloned())
+//! #     }
+//! #     async fn insert(&self, id: &str, record: Record) -> vlive::Result<Record> {
+//! #         self.rows.lock().unwrap().insert(id.into(), record.clone());
+//! #         Ok(record)
+//! #     }
+//! #     async fn replace(&self, id: &str, record: Record) -> vlive::Result<Record> {
+//! #         self.insert(id, record).await
+//! #     }
+//! #     async fn patch(&self, id: &str, partial: Record) -> vlive::Result<Record> {
+//! #         let mut rows = self.rows.lock().unwrap();
+//! #         let row = rows.entry(id.into()).or_default();
+//! #         row.extend(partial);
+//! #         Ok(row.clone())
+//! #     }
+//! #     async fn delete(&self, id: &str) -> vlive::Result<()> {
+//! #         self.rows.lock().unwrap().shift_remove(id);
+//! #         Ok(())
+//! #     }
+//! #     async fn delete_all(&self) -> vlive::Result<()> {
+//! #         self.rows.lock().unwrap().clear();
+//! #         Ok(())
+//! #     }
+//! # }
+//! # fn record(name: &str) -> Record {
+//! #     Record::from([("name".to_string(), Value::Text(name.into()))])
+//! # }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> vlive::Result<()> {
+//! let master = Arc::new(MemMaster::default()); // any `impl Master`
+//! let events = Arc::new(ManualLiveStream::new());
+//! let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()))
+//!     .with_live_stream(events.clone());
+//!
+//! // Writes go through the table's queue to the master, then invalidate "clients/".
+//! table.insert("1", record("Ada")).await?;
+//!
+//! // The first read misses and asks the master; the second is served by the cache.
+//! let page = Page::first(20);
+//! assert_eq!(table.list(page).await?["1"]["name"], Value::Text("Ada".into()));
+//! table.list(page).await?;
+//! assert_eq!(master.reads.load(Ordering::SeqCst), 1);
+//! assert_eq!(table.stats().hits, 1);
+//!
+//! // A change made elsewhere arrives as a live event, which invalidates the cache key.
+//! master.patch("1", record("Ada Lovelace")).await?;
+//! events.push(LiveEvent::Updated { id: "1".into() });
+//! # while table.stats().invalidations < 2 { tokio::task::yield_now().await; }
+//! let row = table.get("1").await?.expect("row 1 exists");
+//! assert_eq!(row["name"], Value::Text("Ada Lovelace".into()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`LiveTable::new`] needs no runtime, but the table spawns Tokio tasks (the write worker on
+//! the first write, a fetch per cache miss, an event consumer per live stream), so use it
+//! inside a Tokio runtime.
+
+mod events;
+mod master;
+mod single_flight;
+mod stats;
+mod writer;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{Instrument, Span, debug, field, info_span, warn};
+
+pub use events::{LiveEvent, LiveEvents, LiveStream, ManualLiveStream};
+pub use master::{Master, Page};
+pub use stats::LiveTableStats;
+
+use crate::cache::{Cache, FillOutcome};
+use crate::error::{Error, Result};
+use crate::rows::{CachedRows, Record, Rows};
+use master::master_error;
+use single_flight::{Role, SingleFlight};
+use stats::Counters;
+use writer::{Applied, WriteJob, WriteOp};
+
+/// A write-through, cached view of a [`Master`] table.
+///
+/// - **Reads** ([`list`](LiveTable::list), [`get`](LiveTable::get)) are served from the cache
+///   when it holds a fresh entry, without calling the master. A miss reads the master once per
+///   key however many callers miss it at the same time (single flight), fills the cache and
+///   hands the rows to every waiter. Errors are handed to every waiter and never cached. A fill
+///   is dropped if an invalidation of the key happened after the master read started (the
+///   stale-fill guard of [`Cache::fill`]), so a slow read never brings back rows a write has
+///   made stale. When the cache itself fails, reads fall back to the master (and log at
+///   `warn!`): the cache speeds things up, it never stands in the way.
+/// - **Writes** ([`insert`](LiveTable::insert), [`replace`](LiveTable::replace),
+///   [`patch`](LiveTable::patch), [`delete`](LiveTable::delete),
+///   [`delete_all`](LiveTable::delete_all)) go through a per-table queue to a worker that
+///   applies them to the write target in FIFO order. On success it invalidates the cache key
+///   before the caller's future resolves, so a read that starts afterwards sees the write; on
+///   failure the cache is untouched and the master's error is returned. Once queued, a write
+///   is carried out even if its caller stops waiting.
+/// - **Events** from a [`LiveStream`] invalidate the cache key; so do a gap in the stream
+///   ([`LiveEvent::Lagged`]) and its end, which are logged at `warn!`.
+///
+/// Clones share everything: cache, queue, worker, single flights, statistics. The worker and
+/// the event consumers stop when the last clone is dropped.
+///
+/// Every operation runs in a `tracing` span (`live_table.read`, `live_table.write`,
+/// `live_table.worker`/`live_table.apply`, `live_table.events`/`live_table.event`) with the
+/// fields `cache_key`, `op`, `page`/`id`, and `outcome` = `hit`, `filled`, `rejected_stale`,
+/// `miss` (served from the master but not cached because the cache failed), `invalidated` or
+/// `failed`.
+#[derive(Clone)]
+pub struct LiveTable {
+    table: Arc<Table>,
+    write_target: Option<Arc<dyn Master>>,
+    max_age: Option<Duration>,
+}
+
+/// What all clones of a table share.
+struct Table {
+    core: Arc<Core>,
+    master: Arc<dyn Master>,
+    /// The write queue, started with its worker on the first write.
+    writes: OnceLock<mpsc::Sender<WriteJob>>,
+    /// Never sent on: its receivers (the event consumers) see it close when the table goes.
+    alive: watch::Sender<()>,
+}
+
+/// What the worker and the event consumers need: the cache side of the table.
+pub(crate) struct Core {
+    cache: Arc<dyn Cache>,
+    cache_key: String,
+    /// `{cache_key}/`: the prefix every key of this table starts with.
+    prefix: String,
+    flights: SingleFlight<(Rows, ReadOutcome)>,
+    stats: Counters,
+}
+
+impl Core {
+    /// Invalidates every entry of the table, then detaches running reads so that later callers
+    /// start fresh ones.
+    async fn invalidate(&self) -> Result<()> {
+        let result = self.cache.invalidate_prefix(&self.prefix).await;
+        self.flights.forget_all();
+        if result.is_ok() {
+            self.stats.invalidations.bump();
+        }
+        result
+    }
+}
+
+/// How a miss was resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadOutcome {
+    /// The master's rows are in the cache.
+    Filled,
+    /// An invalidation overtook the read: the rows were returned but not cached.
+    RejectedStale,
+    /// The cache failed around the read: the rows were returned but not cached.
+    NotCached,
+}
+
+impl ReadOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReadOutcome::Filled => "filled",
+            ReadOutcome::RejectedStale => "rejected_stale",
+            ReadOutcome::NotCached => "miss",
+        }
+    }
+}
+
+impl fmt::Debug for LiveTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveTable")
+            .field("cache_key", &self.table.core.cache_key)
+            .field("max_age", &self.max_age)
+            .field("custom_write_target", &self.write_target.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveTable {
+    /// A table reading and writing `master`, caching in `cache` under `cache_key`.
+    ///
+    /// Needs no runtime itself; the table's tasks are spawned on the Tokio runtime of the
+    /// first write (the worker), of each read that misses (the fetch) and of
+    /// [`with_live_stream`](LiveTable::with_live_stream) (the consumer).
+    pub fn new(
+        master: Arc<dyn Master>,
+        cache_key: impl Into<String>,
+        cache: Arc<dyn Cache>,
+    ) -> Self {
+        let cache_key = cache_key.into();
+        let prefix = format!("{cache_key}/");
+        LiveTable {
+            table: Arc::new(Table {
+                core: Arc::new(Core {
+                    cache,
+                    cache_key,
+                    prefix,
+                    flights: SingleFlight::default(),
+                    stats: Counters::default(),
+                }),
+                master,
+                writes: OnceLock::new(),
+                alive: watch::channel(()).0,
+            }),
+            write_target: None,
+            max_age: None,
+        }
+    }
+
+    /// Sends writes to `target` instead of the master (for example a write endpoint or a
+    /// message queue in front of the master). Reads still come from the master.
+    ///
+    /// Applies to this value and the clones made from it afterwards.
+    pub fn with_write_target(mut self, target: Arc<dyn Master>) -> Self {
+        self.write_target = Some(target);
+        self
+    }
+
+    /// Treats cache entries fetched more than `max_age` ago as misses.
+    ///
+    /// Applies to this value and the clones made from it afterwards.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Listens to `stream`: every event invalidates the cache key, for as long as any clone of
+    /// the table exists. Subscribes at once, so every event sent after this call is seen.
+    /// Call it several times to listen to several streams.
+    ///
+    /// Must be called within a Tokio runtime (it spawns the consumer task).
+    pub fn with_live_stream(self, stream: Arc<dyn LiveStream>) -> Self {
+        events::spawn_consumer(
+            Arc::downgrade(&self.table.core),
+            self.table.core.cache_key.clone(),
+            stream.subscribe(),
+            self.table.alive.subscribe(),
+        );
+        self
+    }
+
+    /// The cache key this table's entries live under.
+    pub fn cache_key(&self) -> &str {
+        &self.table.core.cache_key
+    }
+
+    /// The cache key of a page: `{cache_key}/page_{number}_{per_page}`.
+    pub fn page_key(&self, page: Page) -> String {
+        format!(
+            "{}page_{}_{}",
+            self.table.core.prefix, page.number, page.per_page
+        )
+    }
+
+    /// The cache key of a row: `{cache_key}/id/{id}`.
+    pub fn id_key(&self, id: &str) -> String {
+        format!("{}id/{id}", self.table.core.prefix)
+    }
+
+    /// Counters since the table was created, shared by all clones.
+    pub fn stats(&self) -> LiveTableStats {
+        self.table.core.stats.snapshot()
+    }
+
+    /// Invalidates every cached entry of this table now, e.g. after changing the master behind
+    /// the table's back with no live event to say so.
+    pub async fn invalidate(&self) -> Result<()> {
+        self.table.core.invalidate().await
+    }
+
+    // ----- reads ------------------------------------------------------------------------------
+
+    /// One page of rows: from the cache if it holds a fresh copy, else from the master.
+    pub async fn list(&self, page: Page) -> Result<Rows> {
+        let span = info_span!(
+            "live_table.read",
+            cache_key = %self.cache_key(),
+            op = "list",
+            page = page.number,
+            per_page = page.per_page,
+            outcome = field::Empty
+        );
+        let master = self.table.master.clone();
+        self.read(self.page_key(page), move || async move {
+            master.list(page).await
+        })
+        .instrument(span)
+        .await
+    }
+
+    /// The row `id`, or `None` if the master has none: from the cache if it holds a fresh
+    /// answer (absence is cached too), else from the master.
+    pub async fn get(&self, id: &str) -> Result<Option<Record>> {
+        let span = info_span!(
+            "live_table.read",
+            cache_key = %self.cache_key(),
+            op = "get",
+            id,
+            outcome = field::Empty
+        );
+        let master = self.table.master.clone();
+        let owned_id = id.to_owned();
+        let fetch = move || async move {
+            let found = master.get(&owned_id).await?;
+            Ok(found
+                .map(|record| Rows::from([(owned_id, record)]))
+                .unwrap_or_default())
+        };
+        let rows = self.read(self.id_key(id), fetch).instrument(span).await?;
+        Ok(rows.into_values().next())
+    }
+
+    /// The read path shared by `list` and `get`; runs inside the caller's read span.
+    async fn read<F, Fut>(&self, key: String, fetch: F) -> Result<Rows>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rows>> + Send + 'static,
+    {
+        let core = &self.table.core;
+        let span = Span::current();
+        core.stats.reads.bump();
+        match core.cache.get(&key).await {
+            Ok(Some(cached)) if self.is_fresh(&cached) => {
+                core.stats.hits.bump();
+                span.record("outcome", "hit");
+                return Ok(cached.rows);
+            }
+            Ok(Some(cached)) => debug!(fetched_at = ?cached.fetched_at, "cached entry too old"),
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "cache read failed; reading the master"),
+        }
+        core.stats.misses.bump();
+        debug!(outcome = "miss", "cache miss");
+
+        let cache = core.cache.clone();
+        let fill_key = key.clone();
+        let flight_core = Arc::downgrade(core);
+        let (result, role) = core
+            .flights
+            .run(&key, move || async move {
+                let outcome = fetch_and_fill(cache.as_ref(), &fill_key, fetch).await;
+                if let Some(core) = flight_core.upgrade() {
+                    core.stats.master_reads.bump();
+                    match &outcome {
+                        Ok((_, ReadOutcome::Filled)) => core.stats.fills.bump(),
+                        Ok((_, ReadOutcome::RejectedStale)) => core.stats.rejected_stale.bump(),
+                        _ => {}
+                    }
+                }
+                outcome
+            })
+            .await;
+        if role == Role::Joined {
+            debug!("joined a master read already in flight");
+        }
+        match result {
+            Ok((rows, outcome)) => {
+                span.record("outcome", outcome.as_str());
+                Ok(rows)
+            }
+            Err(e) => {
+                core.stats.failed_reads.bump();
+                span.record("outcome", "failed");
+                debug!(error = %e, "read failed");
+                Err(e)
+            }
+        }
+    }
+
+    fn is_fresh(&self, cached: &CachedRows) -> bool {
+        let Some(max_age) = self.max_age else {
+            return true;
+        };
+        // An entry stamped in the future (clock skew) counts as just fetched.
+        cached
+            .fetched_at
+            .elapsed()
+            .map_or(true, |age| age <= max_age)
+    }
+
+    // ----- writes -----------------------------------------------------------------------------
+
+    /// Creates the row `id` through the write queue; returns what the write target stored.
+    pub async fn insert(&self, id: &str, record: Record) -> Result<Record> {
+        let op = WriteOp::Insert {
+            id: id.to_owned(),
+            record,
+        };
+        self.write_record(op).await
+    }
+
+    /// Replaces the whole row `id` through the write queue; returns what the write target
+    /// stored.
+    pub async fn replace(&self, id: &str, record: Record) -> Result<Record> {
+        let op = WriteOp::Replace {
+            id: id.to_owned(),
+            record,
+        };
+        self.write_record(op).await
+    }
+
+    /// Sets the fields of `partial` on row `id` through the write queue; returns the whole
+    /// record the write target stored.
+    pub async fn patch(&self, id: &str, partial: Record) -> Result<Record> {
+        let op = WriteOp::Patch {
+            id: id.to_owned(),
+            partial,
+        };
+        self.write_record(op).await
+    }
+
+    /// Removes the row `id` through the write queue.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        self.write(WriteOp::Delete { id: id.to_owned() })
+            .await
+            .map(drop)
+    }
+
+    /// Removes every row through the write queue.
+    pub async fn delete_all(&self) -> Result<()> {
+        self.write(WriteOp::DeleteAll).await.map(drop)
+    }
+
+    async fn write_record(&self, op: WriteOp) -> Result<Record> {
+        match self.write(op).await? {
+            Applied::Record(record) => Ok(record),
+            Applied::Done => unreachable!("record-returning writes answer with a record"),
+        }
+    }
+
+    /// Queues `op` for the worker and waits for its outcome.
+    ///
+    /// Cancel-safe in the useful sense: once the job is queued, dropping this future does not
+    /// stop the write or its invalidation; only the answer is lost.
+    async fn write(&self, op: WriteOp) -> Result<Applied> {
+        let span = info_span!(
+            "live_table.write",
+            cache_key = %self.cache_key(),
+            op = op.name(),
+            id = field::Empty,
+            outcome = field::Empty
+        );
+        if let Some(id) = op.id() {
+            span.record("id", id);
+        }
+        async {
+            let (reply, answer) = oneshot::channel();
+            let job = WriteJob {
+                op,
+                target: self
+                    .write_target
+                    .clone()
+                    .unwrap_or_else(|| self.table.master.clone()),
+                reply,
+                span: Span::current(),
+            };
+            let sent = self.writes().send(job).await;
+            // The worker outlives every sender; it is gone only if the runtime is shutting down.
+            let result = match sent {
+                Ok(()) => answer.await.unwrap_or(Err(Error::Closed)),
+                Err(_) => Err(Error::Closed),
+            };
+            let outcome = if result.is_ok() {
+                "invalidated"
+            } else {
+                "failed"
+            };
+            Span::current().record("outcome", outcome);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The write queue, starting the worker on first use.
+    fn writes(&self) -> &mpsc::Sender<WriteJob> {
+        self.table
+            .writes
+            .get_or_init(|| writer::spawn_worker(self.table.core.clone()))
+    }
+}
+
+/// The flight's work: take the fill token, read the master, fill unless overtaken.
+async fn fetch_and_fill<F, Fut>(
+    cache: &dyn Cache,
+    key: &str,
+    fetch: F,
+) -> Result<(Rows, ReadOutcome)>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Rows>>,
+{
+    // The token must be taken before the master read starts: an invalidation between the two
+    // then rejects the fill.
+    let token = match cache.fill_token(key).await {
+        Ok(token) => Some(token),
+        Err(e) => {
+            warn!(error = %e, "cache failed to issue a fill token; the rows will not be cached");
+            None
+        }
+    };
+    let started = SystemTime::now();
+    let rows = fetch().await.map_err(master_error)?;
+    let Some(token) = token else {
+        return Ok((rows, ReadOutcome::NotCached));
+    };
+    let cached = CachedRows::fetched_at(rows.clone(), started);
+    let outcome = match cache.fill(key, cached, token).await {
+        Ok(FillOutcome::Stored) => ReadOutcome::Filled,
+        Ok(FillOutcome::RejectedStale) => {
+            debug!(
+                key,
+                "an invalidation overtook this read; not caching its rows"
+            );
+            ReadOutcome::RejectedStale
+        }
+        Err(e) => {
+            warn!(error = %e, key, "cache fill failed; the rows are served uncached");
+            ReadOutcome::NotCached
+        }
+    };
+    Ok((rows, outcome))
+}

@@ -1,0 +1,83 @@
+//! What a [`LiveTable`](crate::LiveTable) has done: counters for reads, writes and events.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a [`LiveTable`](crate::LiveTable)'s counters, shared by all its clones, since
+/// it was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveTableStats {
+    /// Reads (`list` and `get`) asked for.
+    pub reads: u64,
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads that missed (or found an entry older than `max_age`) and waited for the master.
+    pub misses: u64,
+    /// Reads that failed (the master's error reached the caller).
+    pub failed_reads: u64,
+    /// Master reads made: one per flight, however many misses waited on it.
+    pub master_reads: u64,
+    /// Master reads whose rows were stored in the cache.
+    pub fills: u64,
+    /// Master reads whose rows were dropped because an invalidation overtook them.
+    pub rejected_stale: u64,
+    /// Writes applied to the write target.
+    pub writes: u64,
+    /// Writes the write target refused.
+    pub failed_writes: u64,
+    /// Invalidations of the cache key (after writes, events, or on request).
+    pub invalidations: u64,
+    /// Live events received, including gaps and the end of a stream.
+    pub events: u64,
+    /// Lost events and ended streams (each also invalidated the cache key).
+    pub stream_gaps: u64,
+}
+
+/// One statistics counter; relaxed ordering, as statistics need no more.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The live counters behind [`LiveTableStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) reads: Counter,
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) failed_reads: Counter,
+    pub(crate) master_reads: Counter,
+    pub(crate) fills: Counter,
+    pub(crate) rejected_stale: Counter,
+    pub(crate) writes: Counter,
+    pub(crate) failed_writes: Counter,
+    pub(crate) invalidations: Counter,
+    pub(crate) events: Counter,
+    pub(crate) stream_gaps: Counter,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> LiveTableStats {
+        LiveTableStats {
+            reads: self.reads.get(),
+            hits: self.hits.get(),
+            misses: self.misses.get(),
+            failed_reads: self.failed_reads.get(),
+            master_reads: self.master_reads.get(),
+            fills: self.fills.get(),
+            rejected_stale: self.rejected_stale.get(),
+            writes: self.writes.get(),
+            failed_writes: self.failed_writes.get(),
+            invalidations: self.invalidations.get(),
+            events: self.events.get(),
+            stream_gaps: self.stream_gaps.get(),
+        }
+    }
+}

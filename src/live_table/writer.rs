@@ -1,0 +1,170 @@
+//! The write queue: one worker task per table applies writes in FIFO order, then invalidates.
+//!
+//! ```text
+//!  LiveTable (Clone) ── WriteJob ──▶ bounded mpsc ──▶ worker task
+//!       ▲                                             │ apply to the write target
+//!       │                                             │ on success: invalidate `{cache_key}/`
+//!       └───────────── oneshot reply ◀────────────────┘ then reply
+//! ```
+//!
+//! The worker, not the caller, carries each write to its end: a caller that gives up waiting
+//! (its future is dropped) does not stop a queued write from being applied and invalidated. The
+//! worker runs while any clone of its table exists (they hold the queue's senders) and exits
+//! once they are all gone and the queue is drained.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, Span, error, field, info_span};
+
+use super::Core;
+use super::master::{Master, master_error};
+use crate::error::{Error, Result};
+use crate::rows::Record;
+
+/// How many writes may wait for the worker before writers wait for room.
+pub(crate) const QUEUE_CAPACITY: usize = 1024;
+
+/// One write, as the caller asked for it.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    Insert { id: String, record: Record },
+    Replace { id: String, record: Record },
+    Patch { id: String, partial: Record },
+    Delete { id: String },
+    DeleteAll,
+}
+
+/// What a write gave back.
+#[derive(Debug)]
+pub(crate) enum Applied {
+    /// The record the master stored (insert, replace, patch).
+    Record(Record),
+    /// Nothing to give back (delete, delete_all).
+    Done,
+}
+
+impl WriteOp {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            WriteOp::Insert { .. } => "insert",
+            WriteOp::Replace { .. } => "replace",
+            WriteOp::Patch { .. } => "patch",
+            WriteOp::Delete { .. } => "delete",
+            WriteOp::DeleteAll => "delete_all",
+        }
+    }
+
+    pub(crate) fn id(&self) -> Option<&str> {
+        match self {
+            WriteOp::Insert { id, .. }
+            | WriteOp::Replace { id, .. }
+            | WriteOp::Patch { id, .. }
+            | WriteOp::Delete { id } => Some(id),
+            WriteOp::DeleteAll => None,
+        }
+    }
+
+    async fn apply(self, target: &dyn Master) -> Result<Applied> {
+        match self {
+            WriteOp::Insert { id, record } => target.insert(&id, record).await.map(Applied::Record),
+            WriteOp::Replace { id, record } => {
+                target.replace(&id, record).await.map(Applied::Record)
+            }
+            WriteOp::Patch { id, partial } => target.patch(&id, partial).await.map(Applied::Record),
+            WriteOp::Delete { id } => target.delete(&id).await.map(|()| Applied::Done),
+            WriteOp::DeleteAll => target.delete_all().await.map(|()| Applied::Done),
+        }
+    }
+}
+
+/// A write on its way to the worker.
+pub(crate) struct WriteJob {
+    pub(crate) op: WriteOp,
+    pub(crate) target: Arc<dyn Master>,
+    pub(crate) reply: oneshot::Sender<Result<Applied>>,
+    /// The caller's span, which the worker's span for this write follows from.
+    pub(crate) span: Span,
+}
+
+/// Starts the worker for `core`; returns the queue's sender.
+pub(crate) fn spawn_worker(core: Arc<Core>) -> mpsc::Sender<WriteJob> {
+    let (sender, jobs) = mpsc::channel(QUEUE_CAPACITY);
+    let span = info_span!("live_table.worker", cache_key = %core.cache_key);
+    tokio::spawn(run(core, jobs).instrument(span));
+    sender
+}
+
+async fn run(core: Arc<Core>, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(job) = jobs.recv().await {
+        let span = info_span!(
+            "live_table.apply",
+            cache_key = %core.cache_key,
+            op = job.op.name(),
+            id = field::Empty,
+            outcome = field::Empty
+        );
+        span.follows_from(&job.span);
+        if let Some(id) = job.op.id() {
+            span.record("id", id);
+        }
+        let result = process(&core, job.op, job.target).instrument(span).await;
+        // The caller may have stopped waiting; the write is done either way.
+        let _ = job.reply.send(result);
+    }
+    tracing::debug!("every handle of the table is gone; write worker stopping");
+}
+
+/// Applies one write and, if the target took it, invalidates the table's cache key.
+async fn process(core: &Core, op: WriteOp, target: Arc<dyn Master>) -> Result<Applied> {
+    let name = op.name();
+    // The write runs in a task of its own so that a panicking write target fails this write
+    // only, instead of killing the worker and every write queued behind it.
+    let applied = match tokio::spawn(async move { op.apply(target.as_ref()).await }).await {
+        Ok(result) => result.map_err(master_error),
+        Err(join) => Err(Error::master(WritePanicked {
+            op: name,
+            panicked: join.is_panic(),
+        })),
+    };
+    let span = Span::current();
+    match applied {
+        Ok(applied) => {
+            core.stats.writes.bump();
+            if let Err(e) = core.invalidate().await {
+                error!(error = %e, "the write was applied but the cache could not be invalidated");
+                span.record("outcome", "failed");
+                return Err(e);
+            }
+            span.record("outcome", "invalidated");
+            Ok(applied)
+        }
+        Err(e) => {
+            core.stats.failed_writes.bump();
+            tracing::warn!(error = %e, "the write target refused the write; cache untouched");
+            span.record("outcome", "failed");
+            Err(e)
+        }
+    }
+}
+
+/// A write whose task ended without an answer.
+#[derive(Debug)]
+struct WritePanicked {
+    op: &'static str,
+    panicked: bool,
+}
+
+impl fmt::Display for WritePanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = if self.panicked {
+            "panicked"
+        } else {
+            "was aborted"
+        };
+        write!(f, "the write target {how} during {}", self.op)
+    }
+}
+
+impl std::error::Error for WritePanicked {}
