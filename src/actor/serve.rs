@@ -192,7 +192,7 @@ impl<S: Store> Actor<S> {
             ops,
             bytes = self.batch.iter().map(Command::payload_bytes).sum::<usize>(),
             durable = durability == Commit::Durable,
-            commit_us = field::Empty,
+            batch_us = field::Empty,
         );
         let _entered = span.enter();
         let result = self.apply_and_commit(durability, &span);
@@ -223,36 +223,41 @@ impl<S: Store> Actor<S> {
 
     /// Applies every command of the batch, in order, then commits once.
     fn apply_and_commit(&mut self, durability: Commit, span: &Span) -> Result<Vec<Answer>> {
-        let label = &self.config.label;
-        let store = self.store.as_mut().ok_or(Error::Closed)?;
-        let mut txn = store.begin();
-        let mut answers = Vec::with_capacity(self.batch.len());
+        let Actor {
+            store,
+            config,
+            invalidations,
+            batch,
+            unsynced_since,
+            ..
+        } = self;
+        let store = store.as_mut().ok_or(Error::Closed)?;
+        let wrote = batch.iter().any(Command::writes);
         #[cfg(vlive_mutant = "reads_first")]
-        self.batch
-            .sort_by_key(|c| !matches!(c, Command::Get { .. }));
-        for command in &self.batch {
-            let answer = apply(&mut txn, &mut self.invalidations, command)
-                .map_err(|e| Error::storage(label, "apply a batch", e))?;
-            answers.push(answer);
-        }
-        #[cfg(vlive_mutant = "reply_before_commit")]
-        {
-            let early: Vec<Answer> = std::mem::take(&mut answers);
-            for (command, answer) in self.batch.drain(..).zip(early) {
-                command.answer(answer);
-            }
-        }
+        batch.sort_by_key(|c| !matches!(c, Command::Get { .. }));
         let started = Instant::now();
-        txn.commit(durability)
-            .map_err(|e| Error::storage(label, "commit", e))?;
-        // A flush with no write in its batch commits nothing, so sync the earlier commits here.
-        let wrote = self.batch.iter().any(Command::writes);
-        if durability == Commit::Durable && self.unsynced_since.is_some() && !wrote {
+        let answers = store
+            .batch(wrote.then_some(durability), |txn| {
+                let answers = batch
+                    .iter()
+                    .map(|command| apply(txn, invalidations, command))
+                    .collect::<crate::store::StoreResult<Vec<Answer>>>()?;
+                #[cfg(vlive_mutant = "reply_before_commit")]
+                for (command, answer) in batch.drain(..).zip(answers) {
+                    command.answer(answer);
+                }
+                #[cfg(vlive_mutant = "reply_before_commit")]
+                let answers = Vec::new();
+                Ok(answers)
+            })
+            .map_err(|e| Error::storage(&config.label, "execute a batch", e))?;
+        // A flush with no write in its batch committed nothing: sync the earlier commits here.
+        if durability == Commit::Durable && unsynced_since.is_some() && !wrote {
             store
                 .checkpoint()
-                .map_err(|e| Error::storage(label, "checkpoint", e))?;
+                .map_err(|e| Error::storage(&config.label, "checkpoint", e))?;
         }
-        span.record("commit_us", started.elapsed().as_micros() as u64);
+        span.record("batch_us", started.elapsed().as_micros() as u64);
         Ok(answers)
     }
 
@@ -360,8 +365,8 @@ impl<S: Store> Actor<S> {
 }
 
 /// Applies one command to the open transaction.
-fn apply<B: StoreBatch>(
-    txn: &mut B,
+fn apply(
+    txn: &mut dyn StoreBatch,
     invalidations: &mut InvalidationLog,
     command: &Command,
 ) -> crate::store::StoreResult<Answer> {

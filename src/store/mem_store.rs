@@ -53,20 +53,34 @@ impl MemStoreProbe {
         lock(&self.shared.committed).get(key).cloned()
     }
 
-    /// Makes the next commit that has writes fail.
+    /// Makes the next commit of a writing batch fail.
     pub fn fail_next_commit(&self) {
         self.shared.failing_commits.fetch_add(1, Ordering::SeqCst);
     }
 }
 
 impl Store for MemStore {
-    type Batch<'s> = MemBatch<'s>;
-
-    fn begin(&mut self) -> MemBatch<'_> {
-        MemBatch {
-            store: self,
-            staged: None,
+    fn batch<R>(
+        &mut self,
+        commit: Option<Commit>,
+        work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        let mut staged = MemBatch(lock(&self.shared.committed).clone());
+        let result = work(&mut staged)?;
+        if commit.is_some() {
+            let planted_failure = self
+                .shared
+                .failing_commits
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if planted_failure {
+                return Err(redb::Error::Io(std::io::Error::other(
+                    "injected commit failure",
+                )));
+            }
+            *lock(&self.shared.committed) = staged.0;
         }
+        Ok(result)
     }
 
     fn checkpoint(&mut self) -> StoreResult<()> {
@@ -78,52 +92,21 @@ impl Store for MemStore {
     }
 }
 
-/// A batch over a [`MemStore`]: a private copy of the map, made at the first write.
-pub struct MemBatch<'s> {
-    store: &'s mut MemStore,
-    staged: Option<Map>,
-}
+/// A batch over a [`MemStore`]: a private copy of the map.
+struct MemBatch(Map);
 
-impl MemBatch<'_> {
-    fn staged(&mut self) -> &mut Map {
-        let shared = &self.store.shared;
-        self.staged
-            .get_or_insert_with(|| lock(&shared.committed).clone())
-    }
-}
-
-impl StoreBatch for MemBatch<'_> {
+impl StoreBatch for MemBatch {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(match &self.staged {
-            Some(map) => map.get(key).cloned(),
-            None => lock(&self.store.shared.committed).get(key).cloned(),
-        })
+        Ok(self.0.get(key).cloned())
     }
 
     fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
-        self.staged().insert(key.to_owned(), value.to_vec());
+        self.0.insert(key.to_owned(), value.to_vec());
         Ok(())
     }
 
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()> {
-        self.staged().retain(|key, _| !key.starts_with(prefix));
-        Ok(())
-    }
-
-    fn commit(self, _durability: Commit) -> StoreResult<()> {
-        let Some(map) = self.staged else {
-            return Ok(());
-        };
-        let failing = &self.store.shared.failing_commits;
-        let planted_failure = failing
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if planted_failure {
-            return Err(redb::Error::Io(std::io::Error::other(
-                "injected commit failure",
-            )));
-        }
-        *lock(&self.store.shared.committed) = map;
+        self.0.retain(|key, _| !key.starts_with(prefix));
         Ok(())
     }
 }

@@ -23,13 +23,14 @@ pub(crate) enum Commit {
 
 /// A storage engine owned by the actor thread.
 pub(crate) trait Store: Send + 'static {
-    /// One batch: reads and writes that commit together.
-    type Batch<'s>: StoreBatch
-    where
-        Self: 's;
-
-    /// Starts a batch. Reads before any write in it need not open a write transaction.
-    fn begin(&mut self) -> Self::Batch<'_>;
+    /// Runs `work` inside one transaction. With `commit: None` the batch only reads (no write
+    /// transaction is opened); otherwise its writes commit once, with that durability, after
+    /// `work` returns `Ok`. On any `Err` nothing of the batch is kept.
+    fn batch<R>(
+        &mut self,
+        commit: Option<Commit>,
+        work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
+    ) -> StoreResult<R>;
 
     /// Makes every earlier commit durable.
     fn checkpoint(&mut self) -> StoreResult<()>;
@@ -43,6 +44,4 @@ pub(crate) trait StoreBatch {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>>;
     fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()>;
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
-    /// Commits the writes, if any. Nothing of the batch is visible to later batches on `Err`.
-    fn commit(self, durability: Commit) -> StoreResult<()>;
 }

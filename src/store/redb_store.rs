@@ -10,9 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
-    WriteTransaction,
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    TableDefinition, TableHandle, WriteTransaction,
 };
 use tracing::warn;
 
@@ -88,14 +91,27 @@ impl RedbStore {
 }
 
 impl Store for RedbStore {
-    type Batch<'s> = RedbBatch<'s>;
-
-    fn begin(&mut self) -> RedbBatch<'_> {
-        RedbBatch {
-            db: &self.db,
-            read: None,
-            write: None,
-        }
+    fn batch<R>(
+        &mut self,
+        commit: Option<Commit>,
+        work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        let Some(durability) = commit else {
+            let txn = self.db.begin_read()?;
+            return work(&mut ReadBatch {
+                txn: &txn,
+                tables: HashMap::new(),
+            });
+        };
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(match durability {
+            Commit::Durable => redb::Durability::Immediate,
+            Commit::Deferred => redb::Durability::None,
+        })?;
+        // The batch's open tables borrow the transaction; they are gone before the commit.
+        let result = work(&mut WriteBatch::new(&txn))?;
+        txn.commit()?;
+        Ok(result)
     }
 
     fn checkpoint(&mut self) -> StoreResult<()> {
@@ -112,105 +128,144 @@ impl Store for RedbStore {
     }
 }
 
-/// A batch: a read transaction until the first write, then one write transaction.
-///
-/// Both see the same state at the point of switching, because the actor is the only writer.
-pub(crate) struct RedbBatch<'s> {
-    db: &'s Database,
-    read: Option<ReadTransaction>,
-    write: Option<WriteTransaction>,
+/// A batch of reads: one read transaction, each root's table opened once.
+struct ReadBatch<'t> {
+    txn: &'t ReadTransaction,
+    /// `None`: the root has no table, so every key under it misses.
+    tables: HashMap<String, Option<ReadOnlyTable<&'static str, &'static [u8]>>>,
 }
 
-impl RedbBatch<'_> {
-    fn write_txn(&mut self) -> StoreResult<&WriteTransaction> {
-        if self.write.is_none() {
-            self.read = None;
-            self.write = Some(self.db.begin_write()?);
-        }
-        Ok(self.write.as_ref().expect("just set"))
-    }
-
-    fn read_txn(&mut self) -> StoreResult<&ReadTransaction> {
-        if self.read.is_none() {
-            self.read = Some(self.db.begin_read()?);
-        }
-        Ok(self.read.as_ref().expect("just set"))
-    }
-}
-
-impl StoreBatch for RedbBatch<'_> {
+impl StoreBatch for ReadBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let (root, rest) = split_key(key);
         let name = table_name(root);
-        let definition = DataTable::new(&name);
-        if let Some(txn) = &self.write {
-            // Opening a missing table in a write transaction would create it; ask first.
-            let exists = txn.list_tables()?.any(|t| t.name() == name);
-            if !exists {
+        if !self.tables.contains_key(&name) {
+            let table = match self.txn.open_table(DataTable::new(&name)) {
+                Ok(table) => Some(table),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            self.tables.insert(name.clone(), table);
+        }
+        match &self.tables[&name] {
+            Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    fn put(&mut self, _key: &str, _value: &[u8]) -> StoreResult<()> {
+        Err(read_only_batch())
+    }
+
+    fn remove_prefix(&mut self, _prefix: &str) -> StoreResult<()> {
+        Err(read_only_batch())
+    }
+}
+
+fn read_only_batch() -> redb::Error {
+    redb::Error::Io(std::io::Error::other(
+        "internal: a write reached a read-only batch",
+    ))
+}
+
+/// A batch with writes: one write transaction, each root's table opened once.
+struct WriteBatch<'t> {
+    txn: &'t WriteTransaction,
+    tables: HashMap<String, Table<'t, &'static str, &'static [u8]>>,
+    /// The data tables in the file, listed on first need (opening a table in a write
+    /// transaction creates it, so reads must ask first).
+    existing: Option<BTreeSet<String>>,
+}
+
+impl<'t> WriteBatch<'t> {
+    fn new(txn: &'t WriteTransaction) -> Self {
+        WriteBatch {
+            txn,
+            tables: HashMap::new(),
+            existing: None,
+        }
+    }
+
+    fn existing(&mut self) -> StoreResult<&mut BTreeSet<String>> {
+        if self.existing.is_none() {
+            let names = self
+                .txn
+                .list_tables()?
+                .map(|t| t.name().to_owned())
+                .filter(|name| name.starts_with(TABLE_PREFIX))
+                .collect();
+            self.existing = Some(names);
+        }
+        Ok(self.existing.as_mut().expect("just listed"))
+    }
+
+    /// The root's table, created if `create`; `None` if it does not exist and may not be made.
+    fn table(
+        &mut self,
+        name: &str,
+        create: bool,
+    ) -> StoreResult<Option<&mut Table<'t, &'static str, &'static [u8]>>> {
+        if !self.tables.contains_key(name) {
+            if !create && !self.existing()?.contains(name) {
                 return Ok(None);
             }
-            let table = txn.open_table(definition)?;
-            return Ok(table.get(rest)?.map(|v| v.value().to_vec()));
+            let table = self.txn.open_table(DataTable::new(name))?;
+            if let Some(existing) = self.existing.as_mut() {
+                existing.insert(name.to_owned());
+            }
+            self.tables.insert(name.to_owned(), table);
         }
-        let table = match self.read_txn()?.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(table.get(rest)?.map(|v| v.value().to_vec()))
+        Ok(self.tables.get_mut(name))
+    }
+}
+
+impl StoreBatch for WriteBatch<'_> {
+    fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let (root, rest) = split_key(key);
+        match self.table(&table_name(root), false)? {
+            Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
+            None => Ok(None),
+        }
     }
 
     fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
         let (root, rest) = split_key(key);
-        let name = table_name(root);
-        let mut table = self.write_txn()?.open_table(DataTable::new(&name))?;
-        table.insert(rest, value)?;
-        Ok(())
-    }
-
-    fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()> {
-        let txn = self.write_txn()?;
-        match prefix.find('/') {
-            None => {
-                let covered = format!("{TABLE_PREFIX}{prefix}");
-                let doomed: Vec<String> = txn
-                    .list_tables()?
-                    .map(|t| t.name().to_owned())
-                    .filter(|name| name.starts_with(&covered))
-                    .collect();
-                for name in &doomed {
-                    txn.delete_table(DataTable::new(name))?;
-                }
-            }
-            Some(_) => {
-                let (root, rest_prefix) = split_key(prefix);
-                let name = table_name(root);
-                if !txn.list_tables()?.any(|t| t.name() == name) {
-                    return Ok(());
-                }
-                let mut table = txn.open_table(DataTable::new(&name))?;
-                let doomed: Vec<String> = table
-                    .range(rest_prefix..)?
-                    .map(|entry| entry.map(|(k, _)| k.value().to_owned()))
-                    .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(rest_prefix)))
-                    .collect::<Result<_, _>>()?;
-                for rest in &doomed {
-                    table.remove(rest.as_str())?;
-                }
-            }
+        if let Some(table) = self.table(&table_name(root), true)? {
+            table.insert(rest, value)?;
         }
         Ok(())
     }
 
-    fn commit(self, durability: Commit) -> StoreResult<()> {
-        let Some(mut txn) = self.write else {
+    fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()> {
+        if !prefix.contains('/') {
+            // Covers whole roots: drop every table whose root starts with the prefix.
+            let covered = table_name(prefix);
+            let doomed: Vec<String> = self
+                .existing()?
+                .range::<str, _>((Bound::Included(covered.as_str()), Bound::Unbounded))
+                .take_while(|name| name.starts_with(&covered))
+                .cloned()
+                .collect();
+            for name in doomed {
+                // redb refuses to delete a table that is open.
+                self.tables.remove(&name);
+                self.txn.delete_table(DataTable::new(&name))?;
+                self.existing()?.remove(&name);
+            }
+            return Ok(());
+        }
+        let (root, rest_prefix) = split_key(prefix);
+        let Some(table) = self.table(&table_name(root), false)? else {
             return Ok(());
         };
-        txn.set_durability(match durability {
-            Commit::Durable => redb::Durability::Immediate,
-            Commit::Deferred => redb::Durability::None,
-        })?;
-        txn.commit()?;
+        let doomed: Vec<String> = table
+            .range(rest_prefix..)?
+            .map(|entry| entry.map(|(k, _)| k.value().to_owned()))
+            .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(rest_prefix)))
+            .collect::<Result<_, _>>()?;
+        for rest in &doomed {
+            table.remove(rest.as_str())?;
+        }
         Ok(())
     }
 }
