@@ -121,6 +121,10 @@ impl RedbCacheBuilder {
     }
 
     /// Opens (or creates) the cache in `folder` and starts its actor.
+    ///
+    /// Blocks the calling thread until the actor has opened the database (milliseconds for a
+    /// clean file; a file left by a crash is repaired first). Call it at start-up, or through
+    /// `tokio::task::spawn_blocking` on a busy runtime.
     pub fn open(self, folder: impl AsRef<Path>) -> Result<RedbCache> {
         let folder = prepare_folder(folder.as_ref())?;
         let config = ActorConfig {
@@ -131,6 +135,7 @@ impl RedbCacheBuilder {
         };
         config.validate()?;
         let mut registry = registry().lock().unwrap_or_else(|p| p.into_inner());
+        registry.retain(|_, actor| !actor.has_stopped());
         if let Some(previous) = registry.get(&folder) {
             if let Some(handle) = previous.upgrade() {
                 debug!(folder = %folder.display(), "cache already open here; sharing its actor");

@@ -235,6 +235,11 @@ impl WeakHandle {
         })
     }
 
+    /// Whether the actor has let go of its store.
+    pub(crate) fn has_stopped(&self) -> bool {
+        self.shared.lifecycle() != Lifecycle::Serving
+    }
+
     /// Blocks until the actor has released its store (after its last handle dropped).
     pub(crate) fn wait_until_stopped(&self) {
         self.shared.wait_until_stopped();
