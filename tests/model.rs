@@ -1,0 +1,289 @@
+//! Model-based tests: random sequences of put / get / invalidate_prefix over keys and prefixes
+//! chosen to stress the root/rest layout, compared step by step with a `BTreeMap` model of the
+//! contract (`invalidate_prefix(p)` removes exactly the keys with `k.starts_with(p)`).
+//! `RedbCache` additionally gets close-and-reopen and drop-and-reopen steps in the middle, so
+//! the model also checks what survives a restart. `MemCache`, the reference, is checked against
+//! the same model.
+//!
+//! A second RedbCache model test runs the operations in *batches*: the actor is held inside a
+//! commit while a group of commands queues up in a known order, so each group executes as one
+//! transaction; every answer must still be the model's answer at that point of the sequence.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Faults, tag_of, value, wait_until, within};
+use proptest::prelude::*;
+use vlive::{Cache, MemCache, RedbCache};
+
+/// Keys: empty, bare roots, roots that prefix other roots, trailing and doubled slashes, the
+/// names a layout might reserve, non-ASCII, an empty root.
+const KEYS: &[&str] = &[
+    "",
+    "a",
+    "ab",
+    "a/",
+    "a/b",
+    "a/bc",
+    "a/__root__",
+    "__root__",
+    "a//b",
+    "é",
+    "é/ü",
+    "ab/c",
+    "/x",
+    "/",
+    "b/a",
+    "vlive_meta",
+];
+
+/// Prefixes: every key, plus prefixes that cut through roots or through rests.
+const PREFIXES: &[&str] = &[
+    "", "a", "a/", "a/b", "ab", "é", "é/", "/", "__", "b", "b/", "x", "a//",
+];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Put(usize, u8),
+    Get(usize),
+    Invalidate(usize),
+    /// `true`: `close()` then reopen; `false`: drop every handle then reopen at once.
+    Reopen(bool),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let prefix_count = KEYS.len() + PREFIXES.len();
+    prop_oneof![
+        6 => (0..KEYS.len(), any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+        4 => (0..KEYS.len()).prop_map(Op::Get),
+        3 => (0..prefix_count).prop_map(Op::Invalidate),
+        1 => any::<bool>().prop_map(Op::Reopen),
+    ]
+}
+
+fn prefix(index: usize) -> &'static str {
+    KEYS.get(index)
+        .copied()
+        .unwrap_or_else(|| PREFIXES[index - KEYS.len()])
+}
+
+type Model = BTreeMap<&'static str, String>;
+
+/// Checks every key of the universe against the model.
+async fn check_all(cache: &dyn Cache, model: &Model, when: &str) {
+    for key in KEYS {
+        let found = cache
+            .get(key)
+            .await
+            .unwrap_or_else(|e| panic!("get {key:?} {when}: {e}"));
+        assert_eq!(
+            found.as_ref().map(tag_of),
+            model.get(key).cloned(),
+            "key {key:?} {when}"
+        );
+    }
+}
+
+/// Runs `ops` against `cache` and against the model, and returns the cache (the last one
+/// opened). `reopen` is `None` for a backend that cannot be reopened (its reopen steps are
+/// skipped).
+async fn run<C: Cache + 'static>(ops: &[Op], mut cache: C, reopen: Option<&dyn Fn() -> C>) -> C {
+    let mut model = Model::new();
+    for (step, op) in ops.iter().enumerate() {
+        let when = format!("after step {step} ({op:?})");
+        match *op {
+            Op::Put(k, v) => {
+                let tag = format!("{v}");
+                cache.put(KEYS[k], value(&tag)).await.unwrap();
+                model.insert(KEYS[k], tag);
+            }
+            Op::Get(k) => {
+                let found = cache.get(KEYS[k]).await.unwrap();
+                assert_eq!(
+                    found.as_ref().map(tag_of),
+                    model.get(KEYS[k]).cloned(),
+                    "get {:?} at step {step}",
+                    KEYS[k]
+                );
+            }
+            Op::Invalidate(p) => {
+                let p = prefix(p);
+                cache.invalidate_prefix(p).await.unwrap();
+                model.retain(|k, _| !k.starts_with(p));
+            }
+            Op::Reopen(close) => {
+                let Some(reopen) = reopen else { continue };
+                if close {
+                    within("close", close_if_redb(&cache)).await;
+                }
+                drop(cache);
+                cache = reopen();
+                check_all(&cache, &model, &when).await;
+            }
+        }
+    }
+    check_all(&cache, &model, "at the end").await;
+    cache
+}
+
+/// `close()` for a RedbCache, nothing for others.
+async fn close_if_redb<C: Cache + 'static>(cache: &C) {
+    if let Some(redb) = (cache as &dyn std::any::Any).downcast_ref::<RedbCache>() {
+        redb.close().await.unwrap();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn redb_cache_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("cache");
+        runtime().block_on(async {
+            let open = || RedbCache::open(&folder).unwrap();
+            let cache = run(&ops, open(), Some(&open)).await;
+            within("final close", cache.close()).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn mem_cache_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+        runtime().block_on(run(&ops, MemCache::new(), None));
+    }
+}
+
+/// One command of a batch.
+#[derive(Clone, Debug)]
+enum BatchOp {
+    Put(usize, u8),
+    Get(usize),
+    Invalidate(usize),
+}
+
+fn batch_op() -> impl Strategy<Value = BatchOp> {
+    let prefix_count = KEYS.len() + PREFIXES.len();
+    prop_oneof![
+        5 => (0..KEYS.len(), any::<u8>()).prop_map(|(k, v)| BatchOp::Put(k, v)),
+        4 => (0..KEYS.len()).prop_map(BatchOp::Get),
+        3 => (0..prefix_count).prop_map(BatchOp::Invalidate),
+    ]
+}
+
+/// Queues `ops` behind a held actor, in order, then lets them run as one batch; checks every
+/// answer against the model.
+async fn run_batch(
+    cache: &RedbCache,
+    faults: &std::sync::Arc<Faults>,
+    ops: &[BatchOp],
+    model: &mut Model,
+) {
+    faults.hold();
+    let parked = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
+    };
+    wait_until("the actor to park", || faults.is_holding()).await;
+    let mut tasks = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let handle = cache.clone();
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let cache = handle;
+            match op {
+                BatchOp::Put(k, v) => cache
+                    .put(KEYS[k], value(&v.to_string()))
+                    .await
+                    .map(|()| None),
+                BatchOp::Get(k) => cache
+                    .get(KEYS[k])
+                    .await
+                    .map(|found| found.as_ref().map(tag_of)),
+                BatchOp::Invalidate(p) => cache.invalidate_prefix(prefix(p)).await.map(|()| None),
+            }
+        }));
+        let queued = i as u64 + 1;
+        wait_until("the command to queue", || {
+            cache.stats().queue_depth == queued
+        })
+        .await;
+    }
+    // The parked batch is not counted until it finishes.
+    let batches_before = cache.stats().batches;
+    faults.release();
+    within("the parked put", parked).await.unwrap().unwrap();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(within("a batched command", task).await.unwrap().unwrap());
+    }
+    assert_eq!(
+        cache.stats().batches,
+        batches_before + 2,
+        "the queued commands did not run as one batch"
+    );
+    for (i, (op, answer)) in ops.iter().zip(answers).enumerate() {
+        match *op {
+            BatchOp::Put(k, v) => {
+                model.insert(KEYS[k], v.to_string());
+            }
+            BatchOp::Get(k) => assert_eq!(
+                answer,
+                model.get(KEYS[k]).cloned(),
+                "command {i} of the batch {ops:?}: get {:?}",
+                KEYS[k]
+            ),
+            BatchOp::Invalidate(p) => {
+                let p = prefix(p);
+                model.retain(|k, _| !k.starts_with(p));
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn redb_cache_matches_the_model_batch_by_batch(
+        batches in proptest::collection::vec(
+            (proptest::collection::vec(batch_op(), 1..12), 0..4u8),
+            1..6,
+        )
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("cache");
+        let faults = Faults::new();
+        let open = || {
+            RedbCache::builder()
+                .backend_layer(faults.layer())
+                .open(&folder)
+                .unwrap()
+        };
+        runtime().block_on(async {
+            let mut cache = open();
+            let mut model = Model::new();
+            for (ops, reopen) in &batches {
+                run_batch(&cache, &faults, ops, &mut model).await;
+                check_all(&cache, &model, &format!("after the batch {ops:?}")).await;
+                // Now and then restart between batches: 0 close, 1 drop, else keep going.
+                if *reopen < 2 {
+                    if *reopen == 0 {
+                        within("close", cache.close()).await.unwrap();
+                    }
+                    drop(cache);
+                    cache = open();
+                    check_all(&cache, &model, "after a reopen").await;
+                }
+            }
+            within("final close", cache.close()).await.unwrap();
+        });
+    }
+}
