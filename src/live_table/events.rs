@@ -150,7 +150,8 @@ pub(super) fn spawn_consumer(
     mut events: LiveEvents,
     mut table_alive: watch::Receiver<()>,
 ) {
-    let span = info_span!("live_table.events", cache_key = %cache_key);
+    // A root span: the consumer outlives whatever span attached the stream.
+    let span = info_span!(parent: None, "live_table.events", cache_key = %cache_key);
     tokio::spawn(
         async move {
             loop {

@@ -91,7 +91,8 @@ pub(crate) struct WriteJob {
 /// Starts the worker for `core`; returns the queue's sender.
 pub(crate) fn spawn_worker(core: Arc<Core>) -> mpsc::Sender<WriteJob> {
     let (sender, jobs) = mpsc::channel(QUEUE_CAPACITY);
-    let span = info_span!("live_table.worker", cache_key = %core.cache_key);
+    // A root span: the worker outlives the write that happened to start it.
+    let span = info_span!(parent: None, "live_table.worker", cache_key = %core.cache_key);
     tokio::spawn(run(core, jobs).instrument(span));
     sender
 }

@@ -1,0 +1,766 @@
+//! LiveTable behaviour: reads, single flight, the stale-fill race, the write queue, max_age and
+//! live events — against MemCache and RedbCache.
+//!
+//! Races are staged deterministically: a master read is held at a gate after taking its snapshot
+//! of the rows, while the test performs the write or event it wants to race against. The
+//! runtime is current-thread, so a spawned task runs only when the test task awaits.
+
+#[path = "live_table/support.rs"]
+mod support;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use support::*;
+use tempfile::TempDir;
+use tokio_stream::Stream;
+use vlive::{
+    Cache, CachedRows, Error, LiveEvent, LiveEvents, LiveStream, LiveTable, ManualLiveStream,
+    Master, MemCache, NoCache, Page, RedbCache, Rows,
+};
+
+const PAGE: Page = Page {
+    number: 1,
+    per_page: 20,
+};
+
+/// The backends every behaviour is checked against. The `TempDir` keeps the redb folder alive.
+fn backends() -> Vec<(&'static str, Arc<dyn Cache>, Option<TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let redb = RedbCache::open(dir.path().join("cache")).unwrap();
+    vec![
+        ("mem", Arc::new(MemCache::new()), None),
+        ("redb", Arc::new(redb), Some(dir)),
+    ]
+}
+
+fn table(master: &Arc<TestMaster>, cache: Arc<dyn Cache>) -> LiveTable {
+    LiveTable::new(master.clone(), "clients", cache)
+}
+
+// ----- reads -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_miss_reads_the_master_once_and_a_hit_does_not_read_it_at_all() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(3));
+        let table = table(&master, cache.clone());
+
+        let cold = table.list(PAGE).await.unwrap();
+        assert_eq!(cold, master.rows(), "{name}");
+        assert_eq!(master.list_calls(), 1, "{name}: a miss reads the master");
+        let cached = cache.get("clients/page_1_20").await.unwrap();
+        assert_eq!(
+            cached.map(|c| c.rows),
+            Some(master.rows()),
+            "{name}: filled"
+        );
+
+        let warm = table.list(PAGE).await.unwrap();
+        assert_eq!(warm, cold, "{name}");
+        assert_eq!(
+            master.list_calls(),
+            1,
+            "{name}: a hit does not read the master"
+        );
+
+        let stats = table.stats();
+        assert_eq!((stats.reads, stats.hits, stats.misses), (2, 1, 1), "{name}");
+        assert_eq!((stats.master_reads, stats.fills), (1, 1), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn rows_are_cached_per_id_including_absence_and_ids_may_contain_slashes() {
+    for (name, cache, _dir) in backends() {
+        let mut rows = seed_rows(1);
+        rows.insert("eu/42".into(), record("Grace"));
+        let master = TestMaster::new(rows);
+        let table = table(&master, cache.clone());
+
+        assert_eq!(table.get("eu/42").await.unwrap(), Some(record("Grace")));
+        assert_eq!(table.get("eu/42").await.unwrap(), Some(record("Grace")));
+        assert_eq!(table.get("missing").await.unwrap(), None);
+        assert_eq!(table.get("missing").await.unwrap(), None);
+        assert_eq!(master.get_calls(), 2, "{name}: one master read per id");
+        assert!(cache.get("clients/id/eu/42").await.unwrap().is_some());
+        assert_eq!(table.id_key("eu/42"), "clients/id/eu/42");
+        assert_eq!(table.page_key(Page::new(3, 7)), "clients/page_3_7");
+
+        // Inserting the missing row invalidates the cached absence.
+        table.insert("missing", record("Found")).await.unwrap();
+        assert_eq!(table.get("missing").await.unwrap(), Some(record("Found")));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_misses_on_one_key_make_one_master_call_and_every_waiter_gets_the_rows() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(5));
+        let cache = ObservedCache::new(cache);
+        let table = table(&master, cache.clone());
+        let gate = master.hold_next_read();
+
+        let readers: Vec<_> = (0..10)
+            .map(|_| {
+                let table = table.clone();
+                tokio::spawn(async move { table.list(PAGE).await })
+            })
+            .collect();
+        // Every reader has missed (and so joined the flight: there is no await point between a
+        // miss and joining), and the one master read is in progress.
+        reach(&cache.gets, 10).await;
+        reach(&master.reads, 1).await;
+        assert_eq!(cache.misses.load(Ordering::SeqCst), 10, "{name}");
+        gate.open();
+
+        for reader in readers {
+            assert_eq!(reader.await.unwrap().unwrap(), master.rows(), "{name}");
+        }
+        assert_eq!(
+            master.list_calls(),
+            1,
+            "{name}: one master call for ten misses"
+        );
+        assert_eq!(cache.fills.load(Ordering::SeqCst), 1, "{name}: one fill");
+        let stats = table.stats();
+        assert_eq!((stats.misses, stats.master_reads), (10, 1), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_master_error_reaches_every_waiter_with_its_source_and_is_not_cached() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let cache = ObservedCache::new(cache);
+        let table = table(&master, cache.clone());
+        master.fail_reads(Some("master is down"));
+        let gate = master.hold_next_read();
+
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let table = table.clone();
+                tokio::spawn(async move { table.list(PAGE).await })
+            })
+            .collect();
+        reach(&cache.gets, 4).await;
+        gate.open();
+        for reader in readers {
+            let error = reader.await.unwrap().unwrap_err();
+            assert_eq!(
+                master_source(&error),
+                Some(&TestError("master is down".into())),
+                "{name}: {error:?}"
+            );
+            let source = std::error::Error::source(&error).expect("source kept");
+            assert_eq!(source.to_string(), "master is down");
+        }
+        assert_eq!(master.list_calls(), 1, "{name}");
+        assert_eq!(
+            cache.fills.load(Ordering::SeqCst),
+            0,
+            "{name}: nothing filled"
+        );
+        assert_eq!(table.stats().failed_reads, 4, "{name}");
+
+        // The error was not remembered: the next read asks the master again.
+        master.fail_reads(None);
+        assert_eq!(table.list(PAGE).await.unwrap(), master.rows(), "{name}");
+        assert_eq!(master.list_calls(), 2, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_leader_does_not_strand_the_followers() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(3));
+        let cache = ObservedCache::new(cache);
+        let table = table(&master, cache.clone());
+        let gate = master.hold_next_read();
+
+        let leader = tokio::spawn({
+            let table = table.clone();
+            async move { table.list(PAGE).await }
+        });
+        reach(&master.reads, 1).await;
+        let follower = tokio::spawn({
+            let table = table.clone();
+            async move { table.list(PAGE).await }
+        });
+        reach(&cache.gets, 2).await;
+
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled(), "{name}");
+        gate.open();
+
+        assert_eq!(follower.await.unwrap().unwrap(), master.rows(), "{name}");
+        assert_eq!(
+            master.list_calls(),
+            1,
+            "{name}: the follower joined, not re-read"
+        );
+        // The leader's read still filled the cache.
+        assert!(
+            cache.get("clients/page_1_20").await.unwrap().is_some(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_follower_does_not_break_the_others() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(3));
+        let cache = ObservedCache::new(cache);
+        let table = table(&master, cache.clone());
+        let gate = master.hold_next_read();
+
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let table = table.clone();
+                tokio::spawn(async move { table.list(PAGE).await })
+            })
+            .collect();
+        reach(&cache.gets, 3).await;
+        reach(&master.reads, 1).await;
+        readers[1].abort();
+        gate.open();
+
+        let mut results = Vec::new();
+        for reader in readers {
+            results.push(reader.await);
+        }
+        assert!(results[1].as_ref().unwrap_err().is_cancelled(), "{name}");
+        for i in [0, 2] {
+            let rows = results[i].as_ref().unwrap().as_ref().unwrap();
+            assert_eq!(rows, &master.rows(), "{name}: reader {i}");
+        }
+        assert_eq!(master.list_calls(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn entries_older_than_max_age_count_as_misses() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let day_old = SystemTime::now() - Duration::from_secs(24 * 3600);
+        let old_rows = seed_rows(1);
+        cache
+            .put(
+                "clients/page_1_20",
+                CachedRows::fetched_at(old_rows.clone(), day_old),
+            )
+            .await
+            .unwrap();
+
+        // Without max_age, any entry is good.
+        let forever = table(&master, cache.clone());
+        assert_eq!(forever.list(PAGE).await.unwrap(), old_rows, "{name}");
+        assert_eq!(master.list_calls(), 0, "{name}");
+
+        // With max_age, the day-old entry is a miss; the refetched one is young enough.
+        let hourly = forever.clone().with_max_age(Duration::from_secs(3600));
+        assert_eq!(hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
+        assert_eq!(master.list_calls(), 1, "{name}");
+        assert_eq!(hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
+        assert_eq!(master.list_calls(), 1, "{name}: fresh entry is a hit");
+
+        // An entry stamped in the future (clock skew) is treated as fresh.
+        let ahead = SystemTime::now() + Duration::from_secs(3600);
+        cache
+            .put(
+                "clients/id/r01",
+                CachedRows::fetched_at(seed_rows(1), ahead),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            hourly.get("r01").await.unwrap(),
+            Some(record("name-01")),
+            "{name}"
+        );
+        assert_eq!(master.get_calls(), 0, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn when_the_cache_fails_reads_fall_back_to_the_master() {
+    let master = TestMaster::new(seed_rows(2));
+    let table = table(&master, Arc::new(BrokenCache));
+    assert_eq!(table.list(PAGE).await.unwrap(), master.rows());
+    assert_eq!(table.list(PAGE).await.unwrap(), master.rows());
+    assert_eq!(master.list_calls(), 2, "nothing could be cached");
+    assert_eq!(table.stats().fills, 0);
+}
+
+#[tokio::test]
+async fn with_no_cache_every_read_reaches_the_master() {
+    let master = TestMaster::new(seed_rows(2));
+    let table = table(&master, Arc::new(NoCache));
+    table.list(PAGE).await.unwrap();
+    table.list(PAGE).await.unwrap();
+    assert_eq!(master.list_calls(), 2);
+}
+
+// ----- the stale-fill race -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_read_that_started_before_a_write_does_not_fill_the_cache_after_it() {
+    for (name, cache, dir) in backends() {
+        let redb = dir
+            .as_ref()
+            .map(|dir| RedbCache::open(dir.path().join("cache")).unwrap());
+        let master = TestMaster::new(seed_rows(2));
+        let table = table(&master, cache.clone());
+
+        // Reader A misses and reads the master: its response (two rows) is in flight.
+        let gate = master.hold_next_read();
+        let reader_a = tokio::spawn({
+            let table = table.clone();
+            async move { table.list(PAGE).await }
+        });
+        reach(&master.reads, 1).await;
+
+        // Meanwhile a write lands: applied to the master, cache key invalidated.
+        table.insert("r03", record("new")).await.unwrap();
+        assert_eq!(master.rows().len(), 3);
+
+        // Reader B, which starts after the write was acknowledged, must not join A's read.
+        // (Were B to join A's held read, it would wait for a gate only opened below.)
+        let read_b = tokio::time::timeout(HANG_GUARD, table.list(PAGE))
+            .await
+            .expect("B joined the read that started before the write")
+            .unwrap();
+        assert_eq!(read_b.len(), 3, "{name}: B sees the write");
+        assert_eq!(master.list_calls(), 2, "{name}: B made its own master read");
+
+        // A's response arrives: A gets its (old) rows, but they must not land in the cache.
+        gate.open();
+        let read_a = reader_a.await.unwrap().unwrap();
+        assert_eq!(read_a.len(), 2, "{name}: A's snapshot predates the write");
+        let cached = cache.get("clients/page_1_20").await.unwrap().unwrap();
+        assert_eq!(
+            cached.rows.len(),
+            3,
+            "{name}: B's fill stands, A's was rejected"
+        );
+
+        // And a later read is served that fresh entry from the cache.
+        assert_eq!(table.list(PAGE).await.unwrap().len(), 3, "{name}");
+        assert_eq!(master.list_calls(), 2, "{name}");
+        assert_eq!(table.stats().rejected_stale, 1, "{name}");
+        if let Some(redb) = redb {
+            assert_eq!(redb.stats().stale_fills_rejected, 1, "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_read_that_started_before_an_event_does_not_fill_the_cache_after_it() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let observed = ObservedCache::new(cache.clone());
+        let events = Arc::new(ManualLiveStream::new());
+        let table = table(&master, observed.clone()).with_live_stream(events.clone());
+
+        let gate = master.hold_next_read();
+        let reader = tokio::spawn({
+            let table = table.clone();
+            async move { table.get("r01").await }
+        });
+        reach(&master.reads, 1).await;
+
+        master.set_out_of_band("r01", record("changed elsewhere"));
+        events.push(LiveEvent::Updated { id: "r01".into() });
+        reach(&observed.invalidations, 1).await;
+
+        gate.open();
+        assert_eq!(
+            reader.await.unwrap().unwrap(),
+            Some(record("name-01")),
+            "{name}"
+        );
+        assert!(
+            cache.get("clients/id/r01").await.unwrap().is_none(),
+            "{name}: the stale row was not cached"
+        );
+        assert_eq!(
+            table.get("r01").await.unwrap(),
+            Some(record("changed elsewhere")),
+            "{name}"
+        );
+    }
+}
+
+// ----- writes ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_write_invalidates_the_cache_key_before_it_resolves_and_nothing_else() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let table = table(&master, cache.clone());
+        table.list(PAGE).await.unwrap();
+        table.get("r01").await.unwrap();
+        let neighbour = CachedRows::new(seed_rows(1));
+        for key in ["clientsX/page_1_20", "clients", "other/clients/page_1_20"] {
+            cache.put(key, neighbour.clone()).await.unwrap();
+        }
+
+        let stored = table.patch("r01", int_record("visits", 7)).await.unwrap();
+        assert_eq!(stored["visits"], vlive::Value::Integer(7.into()));
+
+        // Resolved: the table's entries are gone, the neighbours' are not.
+        assert!(
+            cache.get("clients/page_1_20").await.unwrap().is_none(),
+            "{name}"
+        );
+        assert!(
+            cache.get("clients/id/r01").await.unwrap().is_none(),
+            "{name}"
+        );
+        for key in ["clientsX/page_1_20", "clients", "other/clients/page_1_20"] {
+            assert!(
+                cache.get(key).await.unwrap().is_some(),
+                "{name}: {key} kept"
+            );
+        }
+        let row = table.get("r01").await.unwrap().unwrap();
+        assert_eq!(row["visits"], vlive::Value::Integer(7.into()), "{name}");
+        assert_eq!(table.stats().writes, 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_returns_the_master_error_and_leaves_the_cache_untouched() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let observed = ObservedCache::new(cache.clone());
+        let table = table(&master, observed.clone());
+        table.list(PAGE).await.unwrap();
+
+        master.fail_next_write("quota exceeded");
+        let error = table.insert("r09", record("x")).await.unwrap_err();
+        assert_eq!(
+            master_source(&error),
+            Some(&TestError("quota exceeded".into())),
+            "{name}"
+        );
+        // A refusal by the master's own rules is reported the same way.
+        let error = table.delete("nobody").await.unwrap_err();
+        assert_eq!(
+            master_source(&error),
+            Some(&TestError("no row nobody".into())),
+            "{name}"
+        );
+
+        assert_eq!(observed.invalidations(), 0, "{name}");
+        assert!(
+            cache.get("clients/page_1_20").await.unwrap().is_some(),
+            "{name}"
+        );
+        table.list(PAGE).await.unwrap();
+        assert_eq!(
+            master.list_calls(),
+            1,
+            "{name}: still served from the cache"
+        );
+        assert_eq!(table.stats().failed_writes, 2, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn writes_are_applied_in_the_order_they_were_queued() {
+    let master = TestMaster::new(Rows::new());
+    let table = table(&master, Arc::new(MemCache::new()));
+    // The first write is held so that all the others queue up behind it.
+    let gate = master.hold_next_write();
+    let mut writes: Vec<Pin<Box<dyn std::future::Future<Output = String> + Send>>> = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..10 {
+        let id = format!("r{i}");
+        let t = table.clone();
+        let id2 = id.clone();
+        writes.push(Box::pin(async move {
+            t.insert(&id2, int_record("n", 0)).await.unwrap();
+            format!("insert {id2}")
+        }));
+        expected.push(format!("insert {id}"));
+        let t = table.clone();
+        let id2 = id.clone();
+        writes.push(Box::pin(async move {
+            t.patch(&id2, int_record("n", i)).await.unwrap();
+            format!("patch {id2}")
+        }));
+        expected.push(format!("patch {id}"));
+        if i % 3 == 0 {
+            let t = table.clone();
+            let id2 = id.clone();
+            writes.push(Box::pin(async move {
+                t.delete(&id2).await.unwrap();
+                format!("delete {id2}")
+            }));
+            expected.push(format!("delete {id}"));
+        }
+    }
+    let opener = async {
+        reach(&master.writes_started, 1).await;
+        gate.open();
+        String::new()
+    };
+    writes.push(Box::pin(opener));
+    let done = join_in_order(writes).await;
+    assert_eq!(done[..done.len() - 1], expected[..]);
+    assert_eq!(master.write_log(), expected, "FIFO");
+    // Had any patch overtaken its insert, it would have failed with "no row".
+    let rows = master.rows();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows["r8"]["n"], vlive::Value::Integer(8.into()));
+}
+
+#[tokio::test]
+async fn a_write_whose_caller_was_cancelled_still_completes_and_still_invalidates() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let observed = ObservedCache::new(cache.clone());
+        let table = table(&master, observed.clone());
+        table.list(PAGE).await.unwrap();
+
+        let gate = master.hold_next_write();
+        let caller = tokio::spawn({
+            let table = table.clone();
+            async move { table.insert("r03", record("late")).await }
+        });
+        reach(&master.writes_started, 1).await;
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled(), "{name}");
+        gate.open();
+
+        reach(&observed.invalidations, 1).await;
+        assert_eq!(master.rows()["r03"], record("late"), "{name}: applied");
+        assert!(
+            cache.get("clients/page_1_20").await.unwrap().is_none(),
+            "{name}"
+        );
+        assert_eq!(table.list(PAGE).await.unwrap().len(), 3, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn writes_go_to_the_write_target_and_reads_stay_on_the_master() {
+    let master = TestMaster::new(seed_rows(2));
+    let target = TestMaster::new(seed_rows(2));
+    let cache = Arc::new(MemCache::new());
+    let table = table(&master, cache.clone()).with_write_target(target.clone());
+    table.list(PAGE).await.unwrap();
+
+    let replaced = table.replace("r02", record("via target")).await.unwrap();
+    assert_eq!(replaced, record("via target"));
+    assert_eq!(target.write_log(), ["replace r02"]);
+    assert!(master.write_log().is_empty());
+    assert!(cache.is_empty(), "the target's write still invalidates");
+    table.list(PAGE).await.unwrap();
+    assert_eq!((master.list_calls(), target.list_calls()), (2, 0));
+
+    table.delete_all().await.unwrap();
+    assert!(target.rows().is_empty());
+    assert_eq!(master.rows().len(), 2);
+}
+
+#[tokio::test]
+async fn a_panicking_write_target_fails_that_write_only() {
+    let master = TestMaster::new(seed_rows(1));
+    let table = table(&master, Arc::new(MemCache::new()));
+    master.panic_next_write();
+    let error = table.insert("r02", record("boom")).await.unwrap_err();
+    assert!(matches!(error, Error::Master(_)), "{error:?}");
+    assert!(error.to_string().contains("panicked"), "{error}");
+    table.insert("r03", record("fine")).await.unwrap();
+    assert_eq!(master.write_log(), ["insert r03"]);
+}
+
+#[tokio::test]
+async fn a_write_applied_while_the_cache_is_broken_reports_the_cache_error() {
+    let master = TestMaster::new(seed_rows(1));
+    let table = table(&master, Arc::new(BrokenCache));
+    let error = table.insert("r02", record("x")).await.unwrap_err();
+    assert!(matches!(error, Error::Closed), "{error:?}");
+    assert!(
+        master.rows().contains_key("r02"),
+        "the master took the write"
+    );
+}
+
+#[tokio::test]
+async fn non_master_errors_from_a_master_are_wrapped_as_master_errors() {
+    struct Odd;
+    #[async_trait::async_trait]
+    impl Master for Odd {
+        async fn list(&self, _: Page) -> vlive::Result<Rows> {
+            Err(Error::Closed)
+        }
+        async fn get(&self, _: &str) -> vlive::Result<Option<vlive::Record>> {
+            Ok(None)
+        }
+        async fn insert(&self, _: &str, r: vlive::Record) -> vlive::Result<vlive::Record> {
+            Ok(r)
+        }
+        async fn replace(&self, _: &str, r: vlive::Record) -> vlive::Result<vlive::Record> {
+            Ok(r)
+        }
+        async fn patch(&self, _: &str, r: vlive::Record) -> vlive::Result<vlive::Record> {
+            Ok(r)
+        }
+        async fn delete(&self, _: &str) -> vlive::Result<()> {
+            Err(Error::InvalidConfig {
+                reason: "read-only".into(),
+            })
+        }
+        async fn delete_all(&self) -> vlive::Result<()> {
+            Ok(())
+        }
+    }
+    let table = LiveTable::new(Arc::new(Odd), "odd", Arc::new(MemCache::new()));
+    let read = table.list(PAGE).await.unwrap_err();
+    assert!(matches!(&read, Error::Master(s) if s.to_string() == "the cache is closed"));
+    let write = table.delete("x").await.unwrap_err();
+    assert!(matches!(&write, Error::Master(s) if s.to_string().contains("read-only")));
+}
+
+// ----- events ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_live_event_invalidates_the_cache_key() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let observed = ObservedCache::new(cache.clone());
+        let events = Arc::new(ManualLiveStream::new());
+        let table = table(&master, observed.clone()).with_live_stream(events.clone());
+
+        let all = [
+            LiveEvent::Changed,
+            LiveEvent::Inserted { id: "r03".into() },
+            LiveEvent::Updated { id: "r01".into() },
+            LiveEvent::Deleted { id: "r02".into() },
+        ];
+        for (i, event) in all.into_iter().enumerate() {
+            table.list(PAGE).await.unwrap();
+            assert!(cache.get("clients/page_1_20").await.unwrap().is_some());
+            assert_eq!(events.push(event.clone()), 1, "{name}: one subscriber");
+            reach(&observed.invalidations, i + 1).await;
+            assert!(
+                cache.get("clients/page_1_20").await.unwrap().is_none(),
+                "{name}: {event:?} invalidated"
+            );
+        }
+        assert_eq!(master.list_calls(), 4, "{name}");
+        assert_eq!(table.stats().events, 4, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_lagged_subscription_invalidates_the_cache_key() {
+    let master = TestMaster::new(seed_rows(2));
+    let observed = ObservedCache::new(Arc::new(MemCache::new()));
+    let events = Arc::new(ManualLiveStream::with_capacity(1));
+    let table = table(&master, observed.clone()).with_live_stream(events.clone());
+    // Two events before the consumer runs: with room for one, the first is lost.
+    events.push(LiveEvent::Changed);
+    events.push(LiveEvent::Deleted { id: "r01".into() });
+    reach(&observed.invalidations, 2).await;
+    let stats = table.stats();
+    assert_eq!((stats.events, stats.stream_gaps), (2, 1));
+}
+
+/// A stream that yields what it is given, then ends.
+struct Scripted(Vec<LiveEvent>);
+
+impl LiveStream for Scripted {
+    fn subscribe(&self) -> LiveEvents {
+        Box::pin(tokio_stream::iter(self.0.clone())) as Pin<Box<dyn Stream<Item = _> + Send>>
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_invalidates_the_cache_key() {
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let (observed, _) = ObservedCache::with_drop_signal(cache.clone());
+        let events = Arc::new(ManualLiveStream::new());
+        let table = table(&master, observed.clone()).with_live_stream(events.clone());
+        table.list(PAGE).await.unwrap();
+
+        drop(events); // the only sender: the subscription ends
+        reach(&observed.invalidations, 1).await;
+        assert!(
+            cache.get("clients/page_1_20").await.unwrap().is_none(),
+            "{name}"
+        );
+        assert_eq!(table.stats().stream_gaps, 1, "{name}");
+
+        // A custom stream that reports a gap and then ends: two invalidations.
+        let table =
+            table.with_live_stream(Arc::new(Scripted(vec![LiveEvent::Lagged { missed: 5 }])));
+        reach(&observed.invalidations, 3).await;
+        assert_eq!(table.stats().stream_gaps, 3, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_worker_and_the_event_consumer_stop_when_the_last_table_is_dropped() {
+    let master = TestMaster::new(seed_rows(2));
+    let (cache, dropped) = ObservedCache::with_drop_signal(Arc::new(MemCache::new()));
+    let events = Arc::new(ManualLiveStream::new());
+    let table = table(&master, cache.clone()).with_live_stream(events.clone());
+    table.insert("r03", record("x")).await.unwrap(); // starts the worker
+    table.list(PAGE).await.unwrap();
+    let clone = table.clone();
+    drop(table);
+
+    // A clone keeps everything running.
+    clone.insert("r04", record("y")).await.unwrap();
+    events.push(LiveEvent::Changed);
+    reach(&cache.invalidations, 3).await;
+    assert_eq!(events.subscriber_count(), 1);
+
+    drop(clone);
+    drop(cache);
+    // Only the worker, the consumer and finished fetches held the cache: once they are gone the
+    // wrapper is dropped.
+    tokio::time::timeout(HANG_GUARD, dropped)
+        .await
+        .expect("the table's tasks did not stop")
+        .unwrap();
+    // The consumer notices the table is gone the next time it runs, and drops its stream.
+    tokio::time::timeout(HANG_GUARD, async {
+        while events.subscriber_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the event consumer did not stop");
+}
+
+#[test]
+fn a_live_table_can_be_shared_across_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<LiveTable>();
+    shareable::<ManualLiveStream>();
+}
+
+#[test]
+fn a_live_table_can_be_built_outside_a_runtime() {
+    let master = TestMaster::new(seed_rows(1));
+    let table = table(&master, Arc::new(MemCache::new()))
+        .with_max_age(Duration::from_secs(1))
+        .with_write_target(master.clone());
+    assert_eq!(table.cache_key(), "clients");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        table.insert("r02", record("later")).await.unwrap();
+        assert_eq!(table.list(PAGE).await.unwrap().len(), 2);
+    });
+}

@@ -1,0 +1,182 @@
+//! LiveTable's tracing: spans carry `cache_key`, `op`, `page`/`id` and `outcome`, and a gap or
+//! the end of a live stream is logged at `warn!`.
+//!
+//! Each test installs a capturing subscriber for its own thread; the current-thread runtime
+//! keeps the table's spawned tasks on that thread.
+
+#[path = "live_table/support.rs"]
+mod support;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use support::*;
+use tracing::subscriber::DefaultGuard;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
+use vlive::{LiveEvent, LiveTable, ManualLiveStream, MemCache, Page};
+
+/// Everything the subscriber wrote, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The closed spans named `name`, one line each, with their recorded fields.
+    fn closed(&self, name: &str) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|line| line.contains(&format!("{name}{{")) && line.ends_with("close"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn install() -> (Self, DefaultGuard) {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_span_events(FmtSpan::CLOSE)
+            .without_time()
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (captured, guard)
+    }
+}
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+const PAGE: Page = Page {
+    number: 2,
+    per_page: 5,
+};
+
+#[tokio::test(flavor = "current_thread")]
+async fn read_spans_record_key_page_and_outcome() {
+    let (captured, _guard) = Captured::install();
+    let master = TestMaster::new(seed_rows(12));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+
+    table.list(PAGE).await.unwrap();
+    table.list(PAGE).await.unwrap();
+    table.get("r01").await.unwrap();
+    master.fail_reads(Some("down"));
+    table.get("r02").await.unwrap_err();
+
+    let reads = captured.closed("live_table.read");
+    assert_eq!(reads.len(), 4, "{reads:#?}");
+    let expect = [
+        "cache_key=clients op=\"list\" page=2 per_page=5 outcome=\"filled\"",
+        "cache_key=clients op=\"list\" page=2 per_page=5 outcome=\"hit\"",
+        "cache_key=clients op=\"get\" id=\"r01\" outcome=\"filled\"",
+        "cache_key=clients op=\"get\" id=\"r02\" outcome=\"failed\"",
+    ];
+    for (line, fields) in reads.iter().zip(expect) {
+        assert!(line.contains(fields), "{line:?} lacks {fields:?}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rejected_fill_is_recorded_as_rejected_stale() {
+    let (captured, _guard) = Captured::install();
+    let master = TestMaster::new(seed_rows(3));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    let gate = master.hold_next_read();
+    let reader = tokio::spawn({
+        let table = table.clone();
+        async move { table.list(PAGE).await }
+    });
+    reach(&master.reads, 1).await;
+    table.invalidate().await.unwrap();
+    gate.open();
+    reader.await.unwrap().unwrap();
+
+    let reads = captured.closed("live_table.read");
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert!(
+        reads[0].contains("outcome=\"rejected_stale\""),
+        "{:?}",
+        reads[0]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn write_spans_record_op_id_and_outcome_in_the_caller_and_the_worker() {
+    let (captured, _guard) = Captured::install();
+    let master = TestMaster::new(seed_rows(1));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    table.insert("r02", record("x")).await.unwrap();
+    table.insert("r02", record("again")).await.unwrap_err();
+
+    let writes = captured.closed("live_table.write");
+    assert_eq!(writes.len(), 2, "{writes:#?}");
+    assert!(
+        writes[0].contains("cache_key=clients op=\"insert\" id=\"r02\" outcome=\"invalidated\"")
+    );
+    assert!(writes[1].contains("op=\"insert\" id=\"r02\" outcome=\"failed\""));
+    let applied = captured.closed("live_table.apply");
+    assert_eq!(applied.len(), 2, "{applied:#?}");
+    assert!(
+        applied[0].contains("outcome=\"invalidated\""),
+        "{applied:#?}"
+    );
+    assert!(applied[1].contains("outcome=\"failed\""), "{applied:#?}");
+    assert!(
+        applied[0].contains("live_table.worker{cache_key=clients}"),
+        "the worker's span is the parent: {applied:#?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn events_are_traced_and_a_gap_or_an_end_is_a_warning() {
+    let (captured, _guard) = Captured::install();
+    let master = TestMaster::new(seed_rows(1));
+    let cache = ObservedCache::new(Arc::new(MemCache::new()));
+    let events = Arc::new(ManualLiveStream::with_capacity(1));
+    let _table =
+        LiveTable::new(master.clone(), "clients", cache.clone()).with_live_stream(events.clone());
+
+    events.push(LiveEvent::Changed); // lost: the subscription has room for one
+    events.push(LiveEvent::Updated { id: "r01".into() });
+    reach(&cache.invalidations, 2).await;
+    drop(events);
+    reach(&cache.invalidations, 3).await;
+
+    let handled = captured.closed("live_table.event");
+    assert_eq!(handled.len(), 3, "{handled:#?}");
+    assert!(handled[0].contains("op=\"lagged\" outcome=\"invalidated\""));
+    assert!(handled[1].contains("op=\"updated\" id=\"r01\" outcome=\"invalidated\""));
+    assert!(handled[2].contains("op=\"stream_ended\" outcome=\"invalidated\""));
+
+    let warnings: Vec<_> = captured
+        .text()
+        .lines()
+        .filter(|line| line.contains("WARN"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(warnings[0].contains("lagged") && warnings[0].contains("missed=1"));
+    assert!(warnings[1].contains("live stream ended"));
+    assert!(warnings[1].contains("live_table.events{cache_key=clients}"));
+}
