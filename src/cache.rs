@@ -41,9 +41,14 @@ pub trait Cache: Send + Sync {
 
 /// A point in a cache's invalidation history, taken before a master read.
 ///
-/// Opaque: only the cache that issued it can interpret it.
+/// Opaque: only the cache instance that issued it can interpret it. A token from another
+/// instance (for example one taken before the cache was closed and reopened) makes every fill
+/// stale, since the invalidations in between are unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FillToken(pub(crate) u64);
+pub struct FillToken {
+    pub(crate) instance: u64,
+    pub(crate) epoch: u64,
+}
 
 /// What became of a [`Cache::fill`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,15 +13,32 @@ use crate::cache::FillToken;
 /// this is conservatively rejected (the next read simply fetches again).
 const REMEMBERED: usize = 4096;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct InvalidationLog {
+    /// Unique in this process, so a token outlives neither a close nor a reopen.
+    instance: u64,
     epoch: u64,
     recent: VecDeque<(u64, String)>,
 }
 
+impl Default for InvalidationLog {
+    fn default() -> Self {
+        // A plain std atomic even under loom: it only hands out distinct numbers.
+        static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        InvalidationLog {
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            epoch: 0,
+            recent: VecDeque::new(),
+        }
+    }
+}
+
 impl InvalidationLog {
     pub(crate) fn token(&self) -> FillToken {
-        FillToken(self.epoch)
+        FillToken {
+            instance: self.instance,
+            epoch: self.epoch,
+        }
     }
 
     pub(crate) fn record(&mut self, prefix: &str) {
@@ -34,13 +51,13 @@ impl InvalidationLog {
 
     /// Whether an invalidation after `token` covers `key`.
     pub(crate) fn is_stale(&self, key: &str, token: FillToken) -> bool {
-        let FillToken(taken) = token;
+        // Another instance's history is unknown to us.
+        if token.instance != self.instance {
+            return true;
+        }
+        let taken = token.epoch;
         if taken == self.epoch {
             return false;
-        }
-        // A token from the future was issued by another cache instance: we know nothing of it.
-        if taken > self.epoch {
-            return true;
         }
         let oldest_remembered = self.recent.front().map_or(self.epoch + 1, |(e, _)| *e);
         if taken + 1 < oldest_remembered {

@@ -25,7 +25,10 @@ impl Cache for NoCache {
     }
 
     async fn fill_token(&self, _key: &str) -> Result<FillToken> {
-        Ok(FillToken(0))
+        Ok(FillToken {
+            instance: 0,
+            epoch: 0,
+        })
     }
 
     /// Accepted and dropped: there is nowhere to store it.

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -17,6 +16,7 @@ use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::rows::CachedRows;
+use crate::store::redb_open::BackendLayer;
 use crate::store::redb_store::RedbStore;
 
 /// The database file inside a cache folder.
@@ -42,9 +42,6 @@ impl fmt::Debug for RedbCache {
             .finish_non_exhaustive()
     }
 }
-
-/// Wraps redb's file backend, e.g. to inject faults or count I/O.
-type BackendLayer = Box<dyn FnOnce(FileBackend) -> Box<dyn StorageBackend> + Send>;
 
 /// Configures and opens a [`RedbCache`].
 pub struct RedbCacheBuilder {
@@ -111,12 +108,14 @@ impl RedbCacheBuilder {
 
     /// Wraps redb's file backend in a backend of your own (fault injection, I/O metrics, …).
     /// Delegate the lock methods to the file backend, or the cross-process lock is lost.
+    ///
+    /// The layer is called again whenever the actor reopens the database (after an I/O error).
     pub fn backend_layer<B, F>(mut self, layer: F) -> Self
     where
         B: StorageBackend,
-        F: FnOnce(FileBackend) -> B + Send + 'static,
+        F: Fn(FileBackend) -> B + Send + Sync + 'static,
     {
-        self.backend_layer = Some(Box::new(move |file| Box::new(layer(file))));
+        self.backend_layer = Some(Arc::new(move |file| Box::new(layer(file))));
         self
     }
 
@@ -146,7 +145,7 @@ impl RedbCacheBuilder {
         }
         let layer = self.backend_layer;
         let store_folder = folder.clone();
-        let handle = actor::spawn_opening(config, move || open_store(&store_folder, layer))?;
+        let handle = actor::spawn_opening(config, move || RedbStore::open(&store_folder, layer))?;
         registry.insert(folder, handle.downgrade());
         Ok(RedbCache { handle })
     }
@@ -164,114 +163,6 @@ fn prepare_folder(folder: &Path) -> Result<PathBuf> {
     folder
         .canonicalize()
         .map_err(|e| Error::io(folder, "resolve the cache folder", e))
-}
-
-/// Runs on the actor thread: opens the file, takes redb's lock, checks the format.
-fn open_store(folder: &Path, layer: Option<BackendLayer>) -> Result<RedbStore> {
-    let path = folder.join(DB_FILE_NAME);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io(&path, "open the cache file", e))?;
-    let backend = FileBackend::new(file).map_err(|e| open_error(folder, &path, e))?;
-    let builder = redb::Builder::new();
-    let db = match layer {
-        Some(layer) => builder.create_with_backend(LayeredBackend(layer(backend))),
-        None => builder.create_with_backend(backend),
-    }
-    .map_err(|e| open_error(folder, &path, e))?;
-    RedbStore::new(db, folder).map_err(|e| Error::storage(folder, "prepare the cache file", e))
-}
-
-fn open_error(folder: &Path, path: &Path, error: redb::DatabaseError) -> Error {
-    use redb::{DatabaseError, StorageError};
-    match error {
-        DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {
-            folder: folder.to_owned(),
-        },
-        DatabaseError::Storage(StorageError::Io(io))
-            if io.kind() != std::io::ErrorKind::InvalidData =>
-        {
-            Error::io(path, "open the database", io)
-        }
-        // redb reports a foreign file as InvalidData ("magic number mismatch").
-        DatabaseError::Storage(StorageError::Io(_) | StorageError::Corrupted(_))
-        | DatabaseError::UpgradeRequired(_) => Error::NotADatabase {
-            path: path.to_owned(),
-            source: Arc::new(error),
-        },
-        other => Error::storage(folder, "open", other),
-    }
-}
-
-/// A boxed backend (redb takes backends by value, not as trait objects).
-#[derive(Debug)]
-struct LayeredBackend(Box<dyn StorageBackend>);
-
-impl StorageBackend for LayeredBackend {
-    fn len(&self) -> std::io::Result<u64> {
-        self.0.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        self.0.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn sync_data(&self) -> std::io::Result<()> {
-        self.0.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.0.write(offset, data)
-    }
-    fn close(&self) -> std::io::Result<()> {
-        self.0.close()
-    }
-    fn try_lock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> std::result::Result<bool, redb::BackendError> {
-        self.0.try_lock_range(start, end)
-    }
-    fn try_lock_shared_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> std::result::Result<bool, redb::BackendError> {
-        self.0.try_lock_shared_range(start, end)
-    }
-    fn lock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> std::result::Result<(), redb::BackendError> {
-        self.0.lock_range(start, end)
-    }
-    fn lock_shared_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> std::result::Result<(), redb::BackendError> {
-        self.0.lock_shared_range(start, end)
-    }
-    fn unlock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> std::result::Result<(), redb::BackendError> {
-        self.0.unlock_range(start, end)
-    }
-    fn query_lock_range(
-        &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
-    ) -> std::result::Result<bool, redb::BackendError> {
-        self.0.query_lock_range(start, end)
-    }
 }
 
 impl RedbCache {

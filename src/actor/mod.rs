@@ -29,7 +29,7 @@ pub(crate) use handle::Handle;
 pub(crate) use handle::Pending;
 #[cfg(not(loom))]
 pub(crate) use handle::WeakHandle;
-#[cfg(any(loom, test))]
+#[cfg(loom)]
 pub(crate) use serve::spawn;
 #[cfg(not(loom))]
 pub(crate) use serve::spawn_opening;

@@ -9,7 +9,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use tracing::{Span, debug, debug_span, error, field, trace};
+use tracing::{Span, debug, debug_span, error, field, trace, warn};
 
 use super::command::{Answer, Command, Reply};
 use super::config::{ActorConfig, Durability};
@@ -90,8 +90,11 @@ struct Actor<S: Store> {
     batch: Vec<Command>,
     /// Set when a `close` arrived; answered after the store is closed.
     close_reply: Option<Reply<()>>,
-    /// Lazy mode: when the oldest not-yet-durable commit happened.
+    /// Lazy mode: when the oldest not-yet-durable commit happened (or the last failed
+    /// checkpoint, so that a failing disk is retried every `max_delay`, not in a tight loop).
     unsynced_since: Option<Instant>,
+    /// The last batch or checkpoint hit an I/O error; redb needs reopening before it writes again.
+    needs_recovery: bool,
 }
 
 impl<S: Store> Actor<S> {
@@ -104,6 +107,7 @@ impl<S: Store> Actor<S> {
             invalidations: InvalidationLog::default(),
             close_reply: None,
             unsynced_since: None,
+            needs_recovery: false,
         }
     }
 
@@ -185,6 +189,7 @@ impl<S: Store> Actor<S> {
         if ops == 0 {
             return;
         }
+        self.recover_if_needed();
         let durability = self.commit_durability();
         let span = debug_span!(
             "cache_batch",
@@ -210,6 +215,7 @@ impl<S: Store> Actor<S> {
                 for command in self.batch.drain(..) {
                     command.reject(e.clone());
                 }
+                self.recover_if_needed();
                 #[cfg(vlive_mutant = "fail_only_first")]
                 for (i, command) in self.batch.drain(..).enumerate() {
                     match i {
@@ -229,6 +235,7 @@ impl<S: Store> Actor<S> {
             invalidations,
             batch,
             unsynced_since,
+            needs_recovery,
             ..
         } = self;
         let store = store.as_mut().ok_or(Error::Closed)?;
@@ -250,12 +257,18 @@ impl<S: Store> Actor<S> {
                 let answers = Vec::new();
                 Ok(answers)
             })
-            .map_err(|e| Error::storage(&config.label, "execute a batch", e))?;
+            .map_err(|e| {
+                *needs_recovery = S::needs_recovery(&e);
+                Error::storage(&config.label, "execute a batch", e)
+            })?;
         // A flush with no write in its batch committed nothing: sync the earlier commits here.
-        if durability == Commit::Durable && unsynced_since.is_some() && !wrote {
-            store
-                .checkpoint()
-                .map_err(|e| Error::storage(&config.label, "checkpoint", e))?;
+        let flushing = batch.iter().any(|c| matches!(c, Command::Flush { .. }));
+        if flushing && !wrote && unsynced_since.is_some() {
+            store.checkpoint().map_err(|e| {
+                *needs_recovery = S::needs_recovery(&e);
+                Error::storage(&config.label, "checkpoint", e)
+            })?;
+            *unsynced_since = None;
         }
         span.record("batch_us", started.elapsed().as_micros() as u64);
         Ok(answers)
@@ -280,12 +293,15 @@ impl<S: Store> Actor<S> {
     }
 
     fn note_commit(&mut self, durability: Commit) {
+        // A batch without writes committed nothing (a flush among them syncs in apply_and_commit).
+        if !self.batch.iter().any(Command::writes) {
+            return;
+        }
         match durability {
             Commit::Durable => self.unsynced_since = None,
-            Commit::Deferred if self.batch.iter().any(Command::writes) => {
+            Commit::Deferred => {
                 self.unsynced_since.get_or_insert_with(Instant::now);
             }
-            Commit::Deferred => {}
         }
     }
 
@@ -306,8 +322,31 @@ impl<S: Store> Actor<S> {
                 debug!("cache checkpoint");
                 self.unsynced_since = None;
             }
-            // Stay unsynced: the next batch commits durably because it is overdue.
-            Err(e) => error!(error = %e, "cache checkpoint failed"),
+            Err(e) => {
+                error!(error = %e, "cache checkpoint failed; retrying after max_delay");
+                self.needs_recovery = S::needs_recovery(&e);
+                // Still unsynced, but not overdue again until max_delay has passed.
+                self.unsynced_since = Some(Instant::now());
+                self.recover_if_needed();
+            }
+        }
+    }
+
+    /// Reopens the store after an I/O error. On failure, the next batch tries again (and fails
+    /// with the store's error meanwhile).
+    fn recover_if_needed(&mut self) {
+        if !self.needs_recovery {
+            return;
+        }
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        match store.recover() {
+            Ok(()) => {
+                warn!(folder = %self.config.label.display(), "cache database reopened after an I/O error");
+                self.needs_recovery = false;
+            }
+            Err(e) => error!(error = %e, "reopening the cache database failed"),
         }
     }
 
@@ -407,4 +446,61 @@ fn apply(
         #[cfg(feature = "test-hooks")]
         Command::Panic { .. } => panic!("test hook: actor panic requested"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop over the in-memory store, without redb: quick checks of the batch rules.
+
+    use super::*;
+    use crate::store::mem_store::MemStore;
+
+    fn start(max_ops: usize) -> (Handle, crate::store::mem_store::MemStoreProbe) {
+        let (store, probe) = MemStore::new();
+        let mut config = ActorConfig::new("<test>");
+        config.batch.max_ops = max_ops;
+        let (handle, _thread) = spawn(config, store).unwrap();
+        (handle, probe)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commands_queued_in_order_see_each_other() {
+        let (cache, _probe) = start(64);
+        let put = cache
+            .submit(|reply| Command::Put {
+                key: "k".into(),
+                value: b"1".to_vec(),
+                reply,
+            })
+            .await
+            .unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"1".to_vec()));
+        put.wait().await.unwrap();
+        cache.invalidate_prefix("").await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_fails_the_batch_and_the_next_one_works() {
+        let (cache, probe) = start(64);
+        probe.fail_next_commit();
+        let err = cache.put("a", b"1".to_vec()).await.unwrap_err();
+        assert!(matches!(err, Error::Storage { .. }), "{err}");
+        assert_eq!(probe.committed("a"), None);
+        cache.put("a", b"2".to_vec()).await.unwrap();
+        assert_eq!(probe.committed("a"), Some(b"2".to_vec()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_answers_and_later_calls_are_refused() {
+        let (cache, probe) = start(64);
+        let other = cache.clone();
+        cache.put("a", b"1".to_vec()).await.unwrap();
+        cache.close().await.unwrap();
+        assert!(matches!(other.get("a").await, Err(Error::Closed)));
+        assert!(matches!(other.put("b", vec![]).await, Err(Error::Closed)));
+        assert_eq!(probe.committed("b"), None);
+        // Closing again is a no-op.
+        other.close().await.unwrap();
+    }
 }

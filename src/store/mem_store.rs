@@ -87,6 +87,10 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn recover(&mut self) -> crate::error::Result<()> {
+        Ok(())
+    }
+
     fn close(self) -> StoreResult<()> {
         Ok(())
     }

@@ -7,6 +7,8 @@
 #[cfg(any(loom, test))]
 pub(crate) mod mem_store;
 #[cfg(not(loom))]
+pub(crate) mod redb_open;
+#[cfg(not(loom))]
 pub(crate) mod redb_store;
 
 /// Errors of a store: redb's, which an in-memory store can build too (`redb::Error::Io`).
@@ -34,6 +36,17 @@ pub(crate) trait Store: Send + 'static {
 
     /// Makes every earlier commit durable.
     fn checkpoint(&mut self) -> StoreResult<()>;
+
+    /// Starts afresh after an I/O failure (redb refuses all writes after one until reopened).
+    fn recover(&mut self) -> crate::error::Result<()>;
+
+    /// Whether `error` leaves the store unusable until [`recover`](Store::recover).
+    fn needs_recovery(error: &redb::Error) -> bool {
+        matches!(
+            error,
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+        )
+    }
 
     /// Releases the storage; a clean close means no repair on the next open.
     fn close(self) -> StoreResult<()>;

@@ -19,6 +19,8 @@ use redb::{
 };
 use tracing::warn;
 
+use crate::error::{Error, Result};
+use crate::store::redb_open::{BackendLayer, open_database};
 use crate::store::{Commit, Store, StoreBatch, StoreResult};
 
 /// Data tables are named this followed by the root.
@@ -32,8 +34,10 @@ pub(crate) const FORMAT_VERSION: u64 = 1;
 type DataTable<'a> = TableDefinition<'a, &'static str, &'static [u8]>;
 
 pub(crate) struct RedbStore {
-    db: Database,
+    /// `None` only between a failed reopen and the next attempt.
+    db: Option<Database>,
     folder: PathBuf,
+    layer: Option<BackendLayer>,
 }
 
 fn split_key(key: &str) -> (&str, &str) {
@@ -48,18 +52,27 @@ fn table_name(root: &str) -> String {
 }
 
 impl RedbStore {
-    /// Takes an opened database and makes sure it holds the current format (resetting it if not).
-    pub(crate) fn new(db: Database, folder: &Path) -> StoreResult<Self> {
+    /// Opens the folder's database and makes sure it holds the current format (resetting it if
+    /// not).
+    pub(crate) fn open(folder: &Path, layer: Option<BackendLayer>) -> Result<Self> {
+        let db = open_database(folder, layer.as_ref())?;
         let store = RedbStore {
-            db,
+            db: Some(db),
             folder: folder.to_owned(),
+            layer,
         };
-        store.ensure_format()?;
+        store
+            .ensure_format()
+            .map_err(|e| Error::storage(folder, "prepare the cache file", e))?;
         Ok(store)
     }
 
+    fn db(&self) -> StoreResult<&Database> {
+        self.db.as_ref().ok_or(redb::Error::DatabaseClosed)
+    }
+
     fn ensure_format(&self) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let found = match txn.open_table(META) {
             Ok(meta) => meta.get(FORMAT_KEY)?.map(|v| v.value()),
             Err(e) => return Err(e.into()),
@@ -97,13 +110,13 @@ impl Store for RedbStore {
         work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
     ) -> StoreResult<R> {
         let Some(durability) = commit else {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             return work(&mut ReadBatch {
                 txn: &txn,
                 tables: HashMap::new(),
             });
         };
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.db()?.begin_write()?;
         txn.set_durability(match durability {
             Commit::Durable => redb::Durability::Immediate,
             Commit::Deferred => redb::Durability::None,
@@ -116,15 +129,25 @@ impl Store for RedbStore {
 
     fn checkpoint(&mut self) -> StoreResult<()> {
         // An empty durable commit makes every earlier non-durable commit durable too.
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
         txn.commit()?;
         Ok(())
     }
 
-    fn close(self) -> StoreResult<()> {
-        self.db.close()?;
+    fn recover(&mut self) -> Result<()> {
+        // Release the file (and redb's lock) before opening it again.
+        drop(self.db.take());
+        let fresh = RedbStore::open(&self.folder, self.layer.clone())?;
+        self.db = fresh.db;
         Ok(())
+    }
+
+    fn close(self) -> StoreResult<()> {
+        match self.db {
+            Some(db) => db.close().map_err(Into::into),
+            None => Ok(()),
+        }
     }
 }
 

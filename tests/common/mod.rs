@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -85,8 +84,6 @@ pub struct Faults {
     released: Condvar,
     /// How many threads wait inside `sync_data` right now.
     holding: AtomicUsize,
-    /// `/proc/thread-self` of the last thread that wrote or synced: the actor thread (Linux).
-    io_thread: Mutex<Option<PathBuf>>,
 }
 
 impl Faults {
@@ -129,21 +126,15 @@ impl Faults {
         self.holding.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// The `/proc/<pid>/task/<tid>` folder of the thread doing the I/O (the actor), on Linux.
-    pub fn io_thread(&self) -> Option<PathBuf> {
-        self.io_thread.lock().unwrap().clone()
-    }
-
-    fn note_io_thread(&self) {
-        if let Ok(link) = std::fs::read_link("/proc/thread-self") {
-            *self.io_thread.lock().unwrap() = Some(Path::new("/proc").join(link));
-        }
-    }
-
     /// A layer for [`vlive::RedbCacheBuilder::backend_layer`].
-    pub fn layer(self: &Arc<Self>) -> impl FnOnce(FileBackend) -> FaultyBackend + Send + 'static {
+    pub fn layer(
+        self: &Arc<Self>,
+    ) -> impl Fn(FileBackend) -> FaultyBackend + Send + Sync + 'static {
         let faults = self.clone();
-        move |inner| FaultyBackend { inner, faults }
+        move |inner| FaultyBackend {
+            inner,
+            faults: faults.clone(),
+        }
     }
 }
 
@@ -174,7 +165,6 @@ impl StorageBackend for FaultyBackend {
 
     fn sync_data(&self) -> std::io::Result<()> {
         self.faults.syncs.fetch_add(1, Ordering::SeqCst);
-        self.faults.note_io_thread();
         if self.faults.fail_sync.load(Ordering::SeqCst) {
             return Err(injected("sync_data"));
         }
@@ -185,7 +175,6 @@ impl StorageBackend for FaultyBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
         self.faults.writes.fetch_add(1, Ordering::SeqCst);
-        self.faults.note_io_thread();
         if self.faults.fail_write.load(Ordering::SeqCst) {
             return Err(injected("write"));
         }
