@@ -16,6 +16,8 @@ use crate::rows::CachedRows;
 /// - Keys are any UTF-8 strings; `"a"`, `"a/"` and `"a/__root__"` are three different keys.
 /// - Once a `put` or `invalidate_prefix` has returned `Ok`, every later `get`, from any clone
 ///   of the cache, sees its effect.
+/// - An `Err` from a write means its outcome is unknown, not that it did not happen: a commit
+///   whose fsync failed may still have reached the disk. Read again to find out.
 ///
 /// The stale-fill guard ([`fill_token`](Cache::fill_token) and [`fill`](Cache::fill)) closes
 /// the classic cache-aside race: a reader that misses, reads the master, and writes the result
