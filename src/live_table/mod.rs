@@ -150,6 +150,16 @@ use writer::{Applied, WriteJob, WriteOp};
 /// Clones share everything: cache, queue, worker, single flights, statistics. The worker and
 /// the event consumers stop when the last clone is dropped.
 ///
+/// # Errors
+///
+/// - [`Error::Master`]: the master (or write target) failed; its error is the source. Nothing
+///   was cached, and a failed write did not touch the cache.
+/// - Any other variant from a write comes from the cache: the write *was applied*, but the
+///   invalidation after it failed, so cached entries may be stale until the next successful
+///   invalidation (or their `max_age`).
+/// - [`Error::Closed`] from a write: the worker is gone, which only happens while the Tokio
+///   runtime shuts down.
+///
 /// Every operation runs in a `tracing` span (`live_table.read`, `live_table.write`,
 /// `live_table.worker`/`live_table.apply`, `live_table.events`/`live_table.event`) with the
 /// fields `cache_key`, `op`, `page`/`id`, and `outcome` = `hit`, `filled`, `rejected_stale`,
@@ -278,7 +288,9 @@ impl LiveTable {
     /// the table exists. Subscribes at once, so every event sent after this call is seen.
     /// Call it several times to listen to several streams.
     ///
-    /// Must be called within a Tokio runtime (it spawns the consumer task).
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime (it spawns the consumer task).
     pub fn with_live_stream(self, stream: Arc<dyn LiveStream>) -> Self {
         events::spawn_consumer(
             Arc::downgrade(&self.table.core),
