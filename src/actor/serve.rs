@@ -366,6 +366,8 @@ impl<S: Store> Actor<S> {
     }
 
     fn close_store(&mut self) -> Result<()> {
+        // Like any batch, the close gets one more chance to reopen a store that hit an I/O error.
+        self.recover_if_needed();
         let Some(mut store) = self.store.take() else {
             return Ok(());
         };
