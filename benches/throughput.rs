@@ -12,7 +12,7 @@
 //! cells, not the table; a full run takes about four minutes. `VLIVE_BENCH_QUICK=1` makes one
 //! round of 0.15 s + 0.5 s cells, well under a minute (noisier numbers, same shape);
 //! `VLIVE_BENCH_ROUNDS=n` sets the number of rounds. `VLIVE_BENCH_ONLY=<text>` runs only the cells
-//! whose label (`put-burst/64/vlive-lazy`, `get (warm)/1/direct`, `ceiling`, `idle`) contains the
+//! whose label (`put-burst/64/vlive-lazy`, `get (warm)/1/direct`, `ceiling`, `raw-small`, `idle`) contains the
 //! text, e.g. to profile one of them; such a partial run writes no files. Under `cargo test
 //! --benches` (no `--bench` argument) every cell runs once for a few milliseconds as a smoke test.
 //!
@@ -32,7 +32,9 @@
 //! - **`ceiling`**: raw redb on one thread — no async, no channel, no encoding (the value is
 //!   encoded once, up front): transactions of 512 inserts each, committed with
 //!   `Durability::Immediate`. The physical ceiling for batched durable puts on this disk; it does
-//!   not depend on a concurrency, so one measurement stands against every put-burst row.
+//!   not depend on a concurrency, so one measurement stands against every put-burst row. The
+//!   same loop with 64 inserts per transaction (`raw-small`) is reported beside it: the most any
+//!   design can get from one transaction per 64 waiting callers.
 //!
 //! All of them use vlive's file layout: file [`vlive::DB_FILE_NAME`] in the cache folder, table
 //! `__vlive__{root}` per key root, keyed by the rest of the key after the root (leading `/`
@@ -97,6 +99,9 @@ const ROWS: usize = 20;
 const FIELDS: [&str; 6] = ["name", "email", "city", "company", "phone", "notes"];
 /// Inserts per transaction of the ceiling.
 const CEILING_BATCH: usize = 512;
+/// Inserts per transaction of the reference that shows what a transaction per 64 callers can
+/// give at best: a closed loop of 64 callers never has more than 64 puts to commit at once.
+const RAW_SMALL_BATCH: usize = 64;
 /// The responsiveness probe's sleep.
 const PROBE_SLEEP: Duration = Duration::from_millis(1);
 /// Lazy mode's checkpoint interval.
@@ -788,9 +793,10 @@ fn mixed(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Measured
     measured
 }
 
-/// The ceiling: one thread, raw redb, 512 durable inserts per transaction, value pre-encoded.
-/// Counts the inserts of the transactions committed within the window.
-fn ceiling(timing: Timing, rows: &Rows) -> Measured {
+/// Raw redb on one thread: transactions of `batch` durable inserts, value pre-encoded. Counts
+/// the inserts of the transactions committed within the window. With 512 inserts per
+/// transaction this is the ceiling.
+fn raw_redb(timing: Timing, rows: &Rows, batch: usize) -> Measured {
     let dir = scratch_folder();
     let db = Database::create(dir.path().join(vlive::DB_FILE_NAME)).expect("open redb");
     let bytes = encode(&CachedRows::new(rows.clone()));
@@ -810,7 +816,7 @@ fn ceiling(timing: Timing, rows: &Rows) -> Measured {
                 .iter()
                 .map(|name| txn.open_table(DataTable::new(name)).expect("open table"))
                 .collect();
-            for _ in 0..CEILING_BATCH {
+            for _ in 0..batch {
                 let root = rng.below(ROOTS) as usize;
                 let rest = format!("/page_{:03}", rng.below(PUT_PAGES));
                 tables[root]
@@ -819,7 +825,7 @@ fn ceiling(timing: Timing, rows: &Rows) -> Measured {
             }
         }
         txn.commit().expect("commit");
-        inserted += CEILING_BATCH as u64;
+        inserted += batch as u64;
         let now = Instant::now();
         match window_start {
             None if now - started >= timing.warmup => window_start = Some((now, inserted)),
@@ -828,9 +834,9 @@ fn ceiling(timing: Timing, rows: &Rows) -> Measured {
                 return Measured {
                     ops_per_sec: ops as f64 / (now - start).as_secs_f64(),
                     batches: Some(Batches {
-                        batches: ops / CEILING_BATCH as u64,
+                        batches: ops / batch as u64,
                         ops,
-                        max_ops: CEILING_BATCH as u64,
+                        max_ops: batch as u64,
                     }),
                     lags: Vec::new(),
                 };
@@ -879,6 +885,8 @@ struct Cell {
 struct Results {
     cells: Vec<Cell>,
     ceiling: Vec<Measured>,
+    /// Raw redb at `RAW_SMALL_BATCH` inserts per transaction.
+    raw_small: Vec<Measured>,
     idle: Vec<Measured>,
 }
 
@@ -1065,6 +1073,16 @@ fn cells_csv(results: &Results) -> String {
             );
         }
     }
+    if let Some(raw) = Summary::of(&results.raw_small) {
+        let _ = writeln!(
+            out,
+            "put-burst,,raw redb {RAW_SMALL_BATCH}/txn,{:.0},{:.0},{:.0},{},{RAW_SMALL_BATCH}",
+            raw.ops_per_sec,
+            raw.low,
+            raw.high,
+            results.raw_small.len()
+        );
+    }
     out
 }
 
@@ -1201,6 +1219,17 @@ fn verdicts(results: &Results) -> String {
             " ms",
         );
     }
+    let ceiling = Summary::of(&results.ceiling).map(|s| s.ops_per_sec);
+    let small = Summary::of(&results.raw_small).map(|s| s.ops_per_sec);
+    if let (Some(ceiling), Some(small)) = (ceiling, small) {
+        let _ = writeln!(
+            out,
+            "- info raw redb at {RAW_SMALL_BATCH} inserts per transaction (the largest transaction \
+             64 waiting callers can fill): {} ops/s = {:.2} of the ceiling",
+            thousands(small),
+            small / ceiling
+        );
+    }
     for imp in [Impl::Direct, Impl::Blocking] {
         let p99 = results
             .find(Workload::PutBurst, PROBED_CONCURRENCY, imp)
@@ -1249,6 +1278,11 @@ fn draw_panel(
         .iter()
         .flat_map(|&imp| concurrency.iter().map(move |&c| (imp, c)))
         .filter_map(|(imp, c)| results.ops(workload, c, imp))
+        .chain(
+            Summary::of(&results.raw_small)
+                .filter(|_| workload == Workload::PutBurst)
+                .map(|raw| raw.ops_per_sec),
+        )
         .filter(|v| *v > 0.0)
         .collect();
     if values.is_empty() {
@@ -1300,6 +1334,15 @@ fn draw_panel(
             .draw_series(LineSeries::new(points, style).point_size(3))?
             .label(imp.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    // The most one transaction per 64 waiting callers can give, at 64 tasks.
+    if let (Workload::PutBurst, Some(raw)) = (workload, Summary::of(&results.raw_small)) {
+        let color = Impl::Ceiling.color();
+        let at = (RAW_SMALL_BATCH as f64, raw.ops_per_sec);
+        chart
+            .draw_series([Cross::new(at, 6, color.stroke_width(2))])?
+            .label(format!("raw redb, {RAW_SMALL_BATCH} inserts/txn"))
+            .legend(move |(x, y)| Cross::new((x + 10, y), 5, color.stroke_width(2)));
     }
     chart
         .configure_series_labels()
@@ -1417,12 +1460,20 @@ fn main() {
             results.record(workload, concurrency, imp, measured);
         }
         if selected("ceiling") {
-            let ceiling = ceiling(timing, &rows);
+            let ceiling = raw_redb(timing, &rows, CEILING_BATCH);
             println!(
                 "  ceiling: {} durable inserts/s in transactions of {CEILING_BATCH}",
                 thousands(ceiling.ops_per_sec)
             );
             results.ceiling.push(ceiling);
+        }
+        if selected("raw-small") {
+            let raw = raw_redb(timing, &rows, RAW_SMALL_BATCH);
+            println!(
+                "  raw redb: {} durable inserts/s in transactions of {RAW_SMALL_BATCH}",
+                thousands(raw.ops_per_sec)
+            );
+            results.raw_small.push(raw);
         }
         if selected("idle") {
             results.idle.push(idle_lag(timing));
