@@ -11,7 +11,7 @@ MUTANTS=(
   "skip_sender_count:every_command_gets_exactly_one_reply"
   "reads_first:read_your_writes_across_handles"
   "drop_queued_on_disconnect:last_handle_drop_drains_then_exits"
-  "close_keeps_receiver:close_racing_a_put_never_loses_or_hangs_it"
+  "skip_leftover_check:close_racing_a_put_never_loses_or_hangs_it"
   "reply_before_commit:no_acknowledgement_before_commit"
   "fail_only_first:failed_commit_fails_its_whole_batch_and_the_actor_goes_on"
   "no_stale_check:a_fill_never_lands_after_an_invalidation_it_predates"

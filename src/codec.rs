@@ -13,7 +13,8 @@ const VALUE_VERSION: u8 = 1;
 
 /// Encodes rows for storage.
 pub(crate) fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
-    let (secs, nanos) = to_epoch_parts(value.fetched_at);
+    let (secs, nanos) = to_epoch_parts(value.fetched_at)
+        .ok_or_else(|| format!("fetched_at out of range: {:?}", value.fetched_at))?;
     let mut bytes = Vec::with_capacity(256);
     ciborium::into_writer(&(VALUE_VERSION, secs, nanos, &value.rows), &mut bytes)
         .map_err(|e| e.to_string())?;
@@ -32,15 +33,17 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<CachedRows, String> {
     Ok(CachedRows { rows, fetched_at })
 }
 
-fn to_epoch_parts(t: SystemTime) -> (i64, u32) {
+/// Seconds and nanoseconds since the epoch; `None` if the seconds do not fit an `i64`.
+fn to_epoch_parts(t: SystemTime) -> Option<(i64, u32)> {
     match t.duration_since(UNIX_EPOCH) {
-        Ok(after) => (after.as_secs() as i64, after.subsec_nanos()),
+        Ok(after) => Some((i64::try_from(after.as_secs()).ok()?, after.subsec_nanos())),
         Err(before) => {
             // -(s + n) = (-s - 1) + (1e9 - n) when n > 0, so nanos stay non-negative.
             let d = before.duration();
+            let secs = 0i64.checked_sub_unsigned(d.as_secs())?;
             match d.subsec_nanos() {
-                0 => (-(d.as_secs() as i64), 0),
-                n => (-(d.as_secs() as i64) - 1, 1_000_000_000 - n),
+                0 => Some((secs, 0)),
+                n => Some((secs.checked_sub(1)?, 1_000_000_000 - n)),
             }
         }
     }

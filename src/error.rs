@@ -28,6 +28,12 @@ pub enum Error {
         /// The folder the actor served.
         folder: PathBuf,
     },
+    /// Lazy mode: puts acknowledged since the last checkpoint were lost to an I/O error. The
+    /// cache was cleared, so no older value can resurface; reported once, by `flush` or `close`.
+    LazyWritesLost {
+        /// The folder of the cache.
+        folder: PathBuf,
+    },
     /// A stored value could not be decoded. Only this key is affected.
     Corrupt {
         /// The folder the value was read from.
@@ -117,6 +123,12 @@ impl fmt::Display for Error {
             Error::ActorPanicked { folder } => write!(
                 f,
                 "the cache actor for {} panicked; reopen the cache",
+                folder.display()
+            ),
+            Error::LazyWritesLost { folder } => write!(
+                f,
+                "cache {}: writes not yet checkpointed (lazy durability) were lost to an I/O \
+                 error; the cache was cleared",
                 folder.display()
             ),
             Error::Corrupt {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redb::StorageBackend;
 use redb::backends::FileBackend;
-use tracing::{Instrument, debug, debug_span, trace};
+use tracing::{Instrument, debug, debug_span, trace, warn};
 
 use crate::actor::{self, ActorConfig, BatchLimits, CacheStats, Durability, Handle, WeakHandle};
 use crate::cache::{Cache, FillOutcome, FillToken};
@@ -133,28 +133,49 @@ impl RedbCacheBuilder {
             durability: self.durability,
         };
         config.validate()?;
-        let mut registry = registry().lock().unwrap_or_else(|p| p.into_inner());
-        registry.retain(|_, actor| !actor.has_stopped());
-        if let Some(previous) = registry.get(&folder) {
-            if let Some(handle) = previous.upgrade() {
-                debug!(folder = %folder.display(), "cache already open here; sharing its actor");
-                return Ok(RedbCache { handle });
+        loop {
+            let mut registry = registry().lock().unwrap_or_else(|p| p.into_inner());
+            registry.retain(|_, open| !open.actor.has_stopped());
+            if let Some(open) = registry.get(&folder) {
+                if let Some(handle) = open.actor.upgrade() {
+                    if open.config != config {
+                        warn!(folder = %folder.display(), "cache already open here with another \
+                              configuration; sharing its actor, the new configuration is ignored");
+                    }
+                    debug!(folder = %folder.display(), "cache already open here; sharing its actor");
+                    return Ok(RedbCache { handle });
+                }
+                // It is closing, or its last handle is gone and it is draining. Wait for the file
+                // without holding up every other open in the process, then look again.
+                let stopped = open.actor.stop_signal();
+                drop(registry);
+                stopped.wait();
+                continue;
             }
-            // Its last handle is gone but it may still be draining: wait for the file.
-            previous.wait_until_stopped();
+            // Opening under the lock: two racing opens of one folder must not both spawn.
+            let layer = self.backend_layer;
+            let store_folder = folder.clone();
+            let handle = actor::spawn_opening(config.clone(), move || {
+                RedbStore::open(&store_folder, layer)
+            })?;
+            let actor = handle.downgrade();
+            registry.insert(folder, OpenFolder { actor, config });
+            return Ok(RedbCache { handle });
         }
-        let layer = self.backend_layer;
-        let store_folder = folder.clone();
-        let handle = actor::spawn_opening(config, move || RedbStore::open(&store_folder, layer))?;
-        registry.insert(folder, handle.downgrade());
-        Ok(RedbCache { handle })
     }
+}
+
+/// An actor this process started, and the configuration it was opened with.
+#[derive(Debug)]
+struct OpenFolder {
+    actor: WeakHandle,
+    config: ActorConfig,
 }
 
 /// Folders this process has open, so a second `open` shares the actor instead of failing on
 /// redb's file lock.
-fn registry() -> &'static Mutex<HashMap<PathBuf, WeakHandle>> {
-    static OPEN: OnceLock<Mutex<HashMap<PathBuf, WeakHandle>>> = OnceLock::new();
+fn registry() -> &'static Mutex<HashMap<PathBuf, OpenFolder>> {
+    static OPEN: OnceLock<Mutex<HashMap<PathBuf, OpenFolder>>> = OnceLock::new();
     OPEN.get_or_init(Default::default)
 }
 

@@ -355,7 +355,12 @@ async fn a_failed_lazy_checkpoint_does_not_spin() {
          the actor is retrying in a loop"
     );
     faults.fail_sync.store(false, Ordering::SeqCst);
-    within("close", cache.close()).await.unwrap();
+    // `lazy/2` was acknowledged but never made durable: the close owns up to it.
+    let closed = within("close", cache.close()).await;
+    assert!(
+        matches!(closed, Err(Error::LazyWritesLost { .. })),
+        "{closed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -689,4 +694,53 @@ async fn an_actor_panic_fails_every_pending_call() {
         FillOutcome::Stored
     );
     reopened.close().await.unwrap();
+}
+
+/// One command's own error (a read of a root whose table has the wrong type) fails that command
+/// alone, not the unrelated commands that shared its batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_read_does_not_fail_an_unrelated_put_in_the_same_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    RedbCache::open(dir.path()).unwrap().close().await.unwrap();
+    {
+        let db = redb::Database::create(dir.path().join(DB_FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let table: TableDefinition<u64, u64> = TableDefinition::new("__vlive__odd");
+            txn.open_table(table).unwrap().insert(1, 2).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let faults: Arc<Faults> = Faults::new();
+    let cache = RedbCache::builder()
+        .backend_layer(faults.layer())
+        .open(dir.path())
+        .unwrap();
+    // Park the actor in a commit so that the next two commands form one batch.
+    faults.hold();
+    let parked = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
+    };
+    wait_until("the actor to park", || faults.is_holding()).await;
+    let bad_read = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get("odd/1").await })
+    };
+    wait_until("get queued", || cache.stats().queue_depth == 1).await;
+    let good_put = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.put("good/1", value("good")).await })
+    };
+    wait_until("put queued", || cache.stats().queue_depth == 2).await;
+    faults.release();
+
+    within("parked", parked).await.unwrap().unwrap();
+    assert!(within("bad read", bad_read).await.unwrap().is_err());
+    let put = within("good put", good_put).await.unwrap();
+    assert!(
+        put.is_ok(),
+        "a put of a healthy key failed because another caller's bad read shared its batch: {put:?}"
+    );
 }

@@ -56,6 +56,8 @@ pub(crate) enum Answer {
     Done,
     Filled(FillOutcome),
     Token(FillToken),
+    /// This command alone failed; the rest of its batch went on.
+    Failed(Error),
 }
 
 impl Command {
@@ -84,6 +86,21 @@ impl Command {
         matches!(self, Command::Invalidate { .. } | Command::Flush { .. })
     }
 
+    /// What the command does, for error context.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Command::Get { .. } => "get",
+            Command::Put { .. } => "put",
+            Command::Fill { .. } => "fill",
+            Command::FillToken { .. } => "fill_token",
+            Command::Invalidate { .. } => "invalidate_prefix",
+            Command::Flush { .. } => "flush",
+            Command::Close { .. } => "close",
+            #[cfg(feature = "test-hooks")]
+            Command::Panic { .. } => "panic",
+        }
+    }
+
     pub(crate) fn is_close(&self) -> bool {
         matches!(self, Command::Close { .. })
     }
@@ -101,6 +118,7 @@ impl Command {
                 | Command::Close { reply },
                 Answer::Done,
             ) => reply.send(Ok(())),
+            (command, Answer::Failed(error)) => command.reject(error),
             (command, answer) => {
                 // Unreachable by construction (`serve::apply` pairs them); answer with an error
                 // rather than panic the actor.

@@ -45,7 +45,7 @@ impl Default for BatchLimits {
 }
 
 /// Everything the actor needs to know, validated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ActorConfig {
     /// Names the actor in errors and logs: the cache folder.
     pub(crate) label: PathBuf,

@@ -6,7 +6,7 @@ use super::command::{Command, Reply};
 use super::stats::{CacheStats, Counters, bump};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
-use crate::sync::{Arc, Condvar, Mutex, channel, lock, oneshot};
+use crate::sync::{Arc, Condvar, Mutex, Received, channel, lock, oneshot};
 
 /// A cloneable handle to one actor. The actor shuts down when the last handle is dropped.
 #[derive(Debug)]
@@ -31,12 +31,19 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     lifecycle: Mutex<Lifecycle>,
     lifecycle_changed: Condvar,
+    /// The actor's receiver, once it has stopped. A command can slip into the channel after the
+    /// actor's last look at it (flume keeps queued messages while any sender lives); its sender
+    /// finds it here and answers it, instead of waiting forever.
+    retired: Mutex<Option<channel::Receiver<Command>>>,
 }
 
-/// Where the actor is in its life. Set by the actor; read by handles to explain a lost reply.
+/// Where the actor is in its life. Read by handles to explain a refusal, and by `open` to tell
+/// whether an actor can be shared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
     Serving,
+    /// A handle has sent `close`: serving what came before it, refusing new opens.
+    Closing,
     /// The store is closed and its file released.
     Released,
     Panicked,
@@ -49,6 +56,7 @@ impl Shared {
             counters: Counters::default(),
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),
+            retired: Mutex::new(None),
         }
     }
 
@@ -61,15 +69,45 @@ impl Shared {
         self.lifecycle_changed.notify_all();
     }
 
+    /// `Serving` → `Closing`; any later state stays.
+    fn begin_closing(&self) {
+        let mut state = lock(&self.lifecycle);
+        if *state == Lifecycle::Serving {
+            *state = Lifecycle::Closing;
+        }
+    }
+
+    /// Whether the actor has let go of its store (for good).
+    pub(crate) fn has_stopped(&self) -> bool {
+        matches!(self.lifecycle(), Lifecycle::Released | Lifecycle::Panicked)
+    }
+
     /// Blocks until the actor has let go of its store.
     #[cfg(not(loom))]
     pub(crate) fn wait_until_stopped(&self) {
         let mut state = lock(&self.lifecycle);
-        while *state == Lifecycle::Serving {
+        while matches!(*state, Lifecycle::Serving | Lifecycle::Closing) {
             state = match self.lifecycle_changed.wait(state) {
                 Ok(guard) => guard,
                 Err(poisoned) => poisoned.into_inner(),
             };
+        }
+    }
+
+    /// Called by the actor as it exits (after setting a stopped lifecycle): keeps its receiver
+    /// where late senders can reach it, and refuses what is queued.
+    pub(crate) fn retire(&self, commands: channel::Receiver<Command>) {
+        *lock(&self.retired) = Some(commands);
+        self.refuse_leftovers();
+    }
+
+    /// Refuses every command still queued for a stopped actor.
+    fn refuse_leftovers(&self) {
+        let retired = lock(&self.retired);
+        if let Some(commands) = retired.as_ref() {
+            while let Received::Message(command) = commands.try_recv() {
+                command.reject(self.gone());
+            }
         }
     }
 
@@ -79,7 +117,7 @@ impl Shared {
             Lifecycle::Panicked => Error::ActorPanicked {
                 folder: self.label.clone(),
             },
-            Lifecycle::Serving | Lifecycle::Released => Error::Closed,
+            Lifecycle::Serving | Lifecycle::Closing | Lifecycle::Released => Error::Closed,
         }
     }
 }
@@ -113,6 +151,13 @@ impl Handle {
         let (reply, answer) = oneshot::channel();
         if self.commands.send(command(reply)).await.is_err() {
             return Err(self.shared.gone());
+        }
+        // The actor sets its lifecycle before its last look at the queue. If it has stopped, that
+        // look may have come before our send: answer what is left ourselves. If not, the actor
+        // will see our command.
+        #[cfg(not(vlive_mutant = "skip_leftover_check"))]
+        if self.shared.has_stopped() {
+            self.shared.refuse_leftovers();
         }
         Ok(Pending {
             answer,
@@ -177,8 +222,10 @@ impl Handle {
         self.call(|reply| Command::Flush { reply }).await
     }
 
-    /// Closes the store; `Ok` once its file is released. Closing twice is fine.
+    /// Closes the store; `Ok` once its file is released. Closing twice is fine: a close that
+    /// finds the actor already closed is `Ok`, since the file is released either way.
     pub(crate) async fn close(&self) -> Result<()> {
+        self.shared.begin_closing();
         match self.call(|reply| Command::Close { reply }).await {
             Err(Error::Closed) => Ok(()),
             other => other,
@@ -237,11 +284,24 @@ impl WeakHandle {
 
     /// Whether the actor has let go of its store.
     pub(crate) fn has_stopped(&self) -> bool {
-        self.shared.lifecycle() != Lifecycle::Serving
+        self.shared.has_stopped()
     }
 
-    /// Blocks until the actor has released its store (after its last handle dropped).
-    pub(crate) fn wait_until_stopped(&self) {
-        self.shared.wait_until_stopped();
+    /// Something to wait on, without holding this handle, until the actor has let go.
+    pub(crate) fn stop_signal(&self) -> StopSignal {
+        StopSignal(self.shared.clone())
+    }
+}
+
+/// Waits for an actor to release its store.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct StopSignal(Arc<Shared>);
+
+#[cfg(not(loom))]
+impl StopSignal {
+    /// Blocks until the actor has released its store.
+    pub(crate) fn wait(&self) {
+        self.0.wait_until_stopped();
     }
 }

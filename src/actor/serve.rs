@@ -95,6 +95,11 @@ struct Actor<S: Store> {
     unsynced_since: Option<Instant>,
     /// The last batch or checkpoint hit an I/O error; redb needs reopening before it writes again.
     needs_recovery: bool,
+    /// A reopen may have lost deferred (lazy) commits, and with them the removal of older
+    /// values: the store must be cleared before it serves anything again.
+    must_clear: bool,
+    /// Lazy-mode writes were lost to an I/O error; the next `flush` or `close` reports it.
+    lost_writes: bool,
 }
 
 impl<S: Store> Actor<S> {
@@ -108,16 +113,22 @@ impl<S: Store> Actor<S> {
             close_reply: None,
             unsynced_since: None,
             needs_recovery: false,
+            must_clear: false,
+            lost_writes: false,
         }
     }
 
-    /// The thread's body: serve, then shut down, whatever happened.
+    /// The thread's body: serve, shut down — or die if either panics — then retire.
     fn run(mut self, commands: channel::Receiver<Command>) {
-        let served = catch_unwind(AssertUnwindSafe(|| self.serve(&commands)));
-        match served {
-            Ok(()) => self.shut_down(commands),
-            Err(_) => self.die(commands),
+        let lived = catch_unwind(AssertUnwindSafe(|| {
+            self.serve(&commands);
+            self.shut_down();
+        }));
+        if lived.is_err() {
+            self.die();
         }
+        self.shared.retire(commands);
+        debug!(folder = %self.config.label.display(), "cache actor stopped");
     }
 
     /// Serves batches until `close` or until every handle is gone.
@@ -190,6 +201,10 @@ impl<S: Store> Actor<S> {
             return;
         }
         self.recover_if_needed();
+        let flushing = self
+            .batch
+            .iter()
+            .any(|c| matches!(c, Command::Flush { .. }));
         let durability = self.commit_durability();
         let span = debug_span!(
             "cache_batch",
@@ -200,13 +215,24 @@ impl<S: Store> Actor<S> {
             batch_us = field::Empty,
         );
         let _entered = span.enter();
-        let result = self.apply_and_commit(durability, &span);
+        // A store that lost lazy writes is cleared before anything else runs.
+        let result = self
+            .clear_if_needed()
+            .and_then(|()| self.apply_and_commit(durability, &span));
         self.shared.counters.record_batch(ops);
         match result {
             Ok(answers) => {
                 self.note_commit(durability);
+                let lost = if flushing {
+                    self.take_lost_writes().err()
+                } else {
+                    None
+                };
                 for (command, answer) in self.batch.drain(..).zip(answers) {
-                    command.answer(answer);
+                    match (&command, &lost) {
+                        (Command::Flush { .. }, Some(lost)) => command.reject(lost.clone()),
+                        _ => command.answer(answer),
+                    }
                 }
             }
             Err(e) => {
@@ -215,7 +241,6 @@ impl<S: Store> Actor<S> {
                 for command in self.batch.drain(..) {
                     command.reject(e.clone());
                 }
-                self.recover_if_needed();
                 #[cfg(vlive_mutant = "fail_only_first")]
                 for (i, command) in self.batch.drain(..).enumerate() {
                     match i {
@@ -223,6 +248,7 @@ impl<S: Store> Actor<S> {
                         _ => command.answer(Answer::Done),
                     }
                 }
+                self.recover_if_needed();
             }
         }
     }
@@ -245,10 +271,18 @@ impl<S: Store> Actor<S> {
         let started = Instant::now();
         let answers = store
             .batch(wrote.then_some(durability), |txn| {
-                let answers = batch
-                    .iter()
-                    .map(|command| apply(txn, invalidations, command))
-                    .collect::<crate::store::StoreResult<Vec<Answer>>>()?;
+                let answers =
+                    batch
+                        .iter()
+                        .map(|command| match apply(txn, invalidations, command) {
+                            // An error that concerns only this command's key (a table of the
+                            // wrong type, a value too large) fails that command alone.
+                            Err(e) if S::affects_one_command(&e) => Ok(Answer::Failed(
+                                Error::storage(&config.label, command.name(), e),
+                            )),
+                            other => other,
+                        })
+                        .collect::<crate::store::StoreResult<Vec<Answer>>>()?;
                 #[cfg(vlive_mutant = "reply_before_commit")]
                 for (command, answer) in batch.drain(..).zip(answers) {
                     command.answer(answer);
@@ -345,29 +379,64 @@ impl<S: Store> Actor<S> {
             Ok(()) => {
                 warn!(folder = %self.config.label.display(), "cache database reopened after an I/O error");
                 self.needs_recovery = false;
+                if self.unsynced_since.take().is_some() {
+                    // Deferred commits may be gone, and a lost put may have replaced an older
+                    // value that would now resurface. Only an empty cache is surely not stale.
+                    self.must_clear = true;
+                    self.lost_writes = true;
+                }
             }
             Err(e) => error!(error = %e, "reopening the cache database failed"),
         }
     }
 
-    /// Normal exit: close the store, answer `close`, turn away whatever raced with it.
-    fn shut_down(mut self, commands: channel::Receiver<Command>) {
-        let closed = self.close_store();
+    /// Durably empties the store after lazy-mode writes were lost. Until this succeeds no batch
+    /// runs (each fails with its error).
+    fn clear_if_needed(&mut self) -> Result<()> {
+        if !self.must_clear {
+            return Ok(());
+        }
+        let label = &self.config.label;
+        let store = self.store.as_mut().ok_or(Error::Closed)?;
+        match store.batch(Some(Commit::Durable), |txn| txn.remove_prefix("")) {
+            Ok(()) => {
+                warn!(folder = %label.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
+                self.invalidations.record("");
+                self.must_clear = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.needs_recovery = S::needs_recovery(&e);
+                Err(Error::storage(label, "clear after lost writes", e))
+            }
+        }
+    }
+
+    /// The error a `flush` or `close` reports once after lazy-mode writes were lost.
+    fn take_lost_writes(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.lost_writes) {
+            return Err(Error::LazyWritesLost {
+                folder: self.config.label.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Normal exit: close the store, then answer `close`. (What raced with it is refused when
+    /// the actor retires.)
+    fn shut_down(&mut self) {
+        let closed = self.close_store().and(self.take_lost_writes());
         self.shared.set_lifecycle(Lifecycle::Released);
         if let Some(reply) = self.close_reply.take() {
             reply.send(closed);
         }
-        while let Received::Message(command) = commands.try_recv() {
-            command.reject(Error::Closed);
-        }
-        #[cfg(vlive_mutant = "close_keeps_receiver")]
-        std::mem::forget(commands);
-        debug!(folder = %self.config.label.display(), "cache actor stopped");
     }
 
     fn close_store(&mut self) -> Result<()> {
-        // Like any batch, the close gets one more chance to reopen a store that hit an I/O error.
+        // Like any batch, the close gets one more chance to reopen a store that hit an I/O error,
+        // and must not leave behind values that lost lazy writes would let resurface.
         self.recover_if_needed();
+        let cleared = self.clear_if_needed();
         let Some(mut store) = self.store.take() else {
             return Ok(());
         };
@@ -380,11 +449,12 @@ impl<S: Store> Actor<S> {
             None => Ok(()),
         };
         let closed = store.close().map_err(|e| Error::storage(label, "close", e));
-        checkpointed.and(closed)
+        cleared.and(checkpointed).and(closed)
     }
 
-    /// After a panic: release the store, fail everything pending, refuse everything after.
-    fn die(mut self, commands: channel::Receiver<Command>) {
+    /// After a panic: release the store, fail everything pending. (What is queued is refused
+    /// when the actor retires.)
+    fn die(&mut self) {
         error!(folder = %self.config.label.display(), "cache actor panicked");
         let dead = Error::ActorPanicked {
             folder: self.config.label.clone(),
@@ -397,10 +467,7 @@ impl<S: Store> Actor<S> {
             command.reject(dead.clone());
         }
         if let Some(reply) = self.close_reply.take() {
-            reply.send(Err(dead.clone()));
-        }
-        while let Received::Message(command) = commands.try_recv() {
-            command.reject(dead.clone());
+            reply.send(Err(dead));
         }
     }
 }

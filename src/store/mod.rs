@@ -48,6 +48,18 @@ pub(crate) trait Store: Send + 'static {
         )
     }
 
+    /// Whether `error` concerns only the command that hit it and leaves the transaction usable,
+    /// so the rest of the batch can go on.
+    fn affects_one_command(error: &redb::Error) -> bool {
+        matches!(
+            error,
+            redb::Error::TableTypeMismatch { .. }
+                | redb::Error::TableIsMultimap { .. }
+                | redb::Error::TypeDefinitionChanged { .. }
+                | redb::Error::ValueTooLarge { .. }
+        )
+    }
+
     /// Releases the storage; a clean close means no repair on the next open.
     fn close(self) -> StoreResult<()>;
 }

@@ -45,12 +45,14 @@ fn open_error(folder: &Path, error: DatabaseError) -> Error {
         {
             Error::io(path, "open the database", io)
         }
-        // redb reports a foreign file as InvalidData ("magic number mismatch").
-        DatabaseError::Storage(StorageError::Io(_) | StorageError::Corrupted(_))
-        | DatabaseError::UpgradeRequired(_) => Error::NotADatabase {
-            path,
-            source: Arc::new(error),
-        },
+        // redb reports a foreign file as InvalidData ("magic number mismatch"). A damaged redb
+        // file (`Corrupted`) is a storage error, not a foreign file.
+        DatabaseError::Storage(StorageError::Io(_)) | DatabaseError::UpgradeRequired(_) => {
+            Error::NotADatabase {
+                path,
+                source: Arc::new(error),
+            }
+        }
         other => Error::storage(folder, "open", other),
     }
 }

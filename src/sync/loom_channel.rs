@@ -1,8 +1,9 @@
 //! Loom builds: a bounded channel and a oneshot on the shimmed `Mutex`/`Condvar`.
 //!
 //! They keep the semantics the actor relies on from flume and tokio: a sender count (the channel
-//! disconnects when the last sender drops), a receiver that, once dropped, drops what is queued,
-//! and a oneshot whose receiver learns when the sender vanished without sending. The async
+//! disconnects when the last sender drops), a dropped receiver that refuses later sends but, like
+//! flume's, leaves what is queued in place until the channel itself goes, and a oneshot whose
+//! receiver learns when the sender vanished without sending. The async
 //! methods block the calling loom thread, which is what `loom::future::block_on` expects.
 
 pub(crate) mod channel {
@@ -148,15 +149,11 @@ pub(crate) mod channel {
     }
 
     impl<T> Drop for Receiver<T> {
+        /// Like flume: later sends fail, but what is queued stays until the channel itself goes.
         fn drop(&mut self) {
-            let orphans = {
-                let mut state = lock(&self.shared.state);
-                state.receiver_alive = false;
-                self.shared.not_full.notify_all();
-                std::mem::take(&mut state.queue)
-            };
-            // Dropped outside the lock: dropping a command drops its reply sender.
-            drop(orphans);
+            let mut state = lock(&self.shared.state);
+            state.receiver_alive = false;
+            self.shared.not_full.notify_all();
         }
     }
 }

@@ -1,0 +1,86 @@
+//! Lazy durability meets a failing disk (found in review).
+//!
+//! A failed checkpoint makes the actor reopen redb (redb refuses writes after an I/O error), and
+//! the reopen drops every acknowledged but not yet durable put. No crash happened, so this must
+//! not pass silently, and it must never bring back a value such a put had replaced. The
+//! contract: the cache is cleared (a lost put reads as a miss, never as an older value), and the
+//! next `flush` or `close` reports `Error::LazyWritesLost`, once.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{Faults, value};
+use vlive::{Cache, Durability, Error, RedbCache};
+
+fn lazy_cache(dir: &std::path::Path, faults: &Arc<Faults>) -> RedbCache {
+    RedbCache::builder()
+        .durability(Durability::Lazy {
+            max_delay: Duration::from_secs(3600),
+        })
+        .backend_layer(faults.layer())
+        .open(dir)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_lazy_puts_are_reported_by_the_next_flush_and_read_as_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let cache = lazy_cache(dir.path(), &faults);
+    cache.put("clients/1", value("acked")).await.unwrap();
+
+    // A transient I/O error during the checkpoint: that flush reports it.
+    faults.fail_write.store(true, Ordering::SeqCst);
+    assert!(cache.flush().await.is_err());
+    faults.fail_write.store(false, Ordering::SeqCst);
+
+    // The disk is fine again, but the acknowledged put did not survive the reopen: the next
+    // flush says so (once), and the key reads as a miss.
+    let flushed = cache.flush().await;
+    assert!(
+        matches!(flushed, Err(Error::LazyWritesLost { .. })),
+        "{flushed:?}"
+    );
+    assert!(cache.get("clients/1").await.unwrap().is_none());
+    cache.flush().await.unwrap();
+
+    // Business as usual afterwards.
+    cache.put("clients/2", value("after")).await.unwrap();
+    cache.flush().await.unwrap();
+    cache.close().await.unwrap();
+    let reopened = RedbCache::open(dir.path()).unwrap();
+    assert!(reopened.get("clients/2").await.unwrap().is_some());
+    assert!(reopened.get("clients/1").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_replaced_by_a_lost_put_never_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let cache = lazy_cache(dir.path(), &faults);
+    cache.put("k", value("old")).await.unwrap();
+    cache.flush().await.unwrap(); // "old" is durable
+    cache.put("k", value("new")).await.unwrap(); // acknowledged, not yet durable
+
+    faults.fail_write.store(true, Ordering::SeqCst);
+    assert!(cache.flush().await.is_err());
+    faults.fail_write.store(false, Ordering::SeqCst);
+
+    let got = cache.get("k").await.unwrap().map(|v| common::tag_of(&v));
+    assert_eq!(
+        got, None,
+        "after lost lazy writes, a miss; never the replaced value"
+    );
+    // Nobody flushed since the loss: close reports it.
+    let closed = cache.close().await;
+    assert!(
+        matches!(closed, Err(Error::LazyWritesLost { .. })),
+        "{closed:?}"
+    );
+    // And the old value does not come back from disk either.
+    let reopened = RedbCache::open(dir.path()).unwrap();
+    assert!(reopened.get("k").await.unwrap().is_none());
+}
