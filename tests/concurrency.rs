@@ -11,32 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Faults, tag_of, value, wait_until, within};
+use common::{Faults, faulty, park_actor, tag_of, value, wait_until, within};
 use tokio::task::JoinHandle;
 use vlive::{Cache, Error, FillOutcome, RedbCache};
 
 async fn tag(cache: &RedbCache, key: &str) -> Option<String> {
     cache.get(key).await.unwrap().as_ref().map(tag_of)
-}
-
-/// Opens a cache whose storage can be held inside a commit.
-fn open_held(folder: &std::path::Path, faults: &Arc<Faults>) -> RedbCache {
-    RedbCache::builder()
-        .backend_layer(faults.layer())
-        .open(folder)
-        .unwrap()
-}
-
-/// Parks the actor inside the commit of a put of `hold/0`; returns that put's task. Commands
-/// sent from now on queue up until `faults.release()`.
-async fn park_actor(cache: &RedbCache, faults: &Arc<Faults>) -> JoinHandle<vlive::Result<()>> {
-    faults.hold();
-    let parked = {
-        let cache = cache.clone();
-        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
-    };
-    wait_until("the actor to park in a commit", || faults.is_holding()).await;
-    parked
 }
 
 /// Spawns one put per key, each on its own clone.
@@ -269,7 +249,7 @@ async fn a_stuck_actor_holds_callers_at_the_channel_capacity() {
 async fn queued_writes_commit_together_in_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = open_held(dir.path(), &faults);
+    let cache = faulty(dir.path(), &faults);
     let parked = park_actor(&cache, &faults).await;
     let batches_before = cache.stats().batches;
 
@@ -500,7 +480,7 @@ async fn dropping_every_handle_then_reopening_at_once() {
 async fn reopening_waits_for_an_old_actor_that_is_still_draining() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = open_held(dir.path(), &faults);
+    let cache = faulty(dir.path(), &faults);
     let parked = park_actor(&cache, &faults).await;
     let keys: Vec<String> = (0..10).map(|i| format!("d/{i}")).collect();
     let tasks = spawn_puts(&cache, &keys);
@@ -546,7 +526,7 @@ async fn reopening_waits_for_an_old_actor_that_is_still_draining() {
 async fn close_serves_what_is_queued_before_it_and_refuses_what_follows() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = open_held(dir.path(), &faults);
+    let cache = faulty(dir.path(), &faults);
     let parked = park_actor(&cache, &faults).await;
 
     let before: Vec<String> = (0..10).map(|i| format!("before/{i}")).collect();
@@ -593,7 +573,7 @@ async fn close_serves_what_is_queued_before_it_and_refuses_what_follows() {
 async fn a_cancelled_put_still_commits() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = open_held(dir.path(), &faults);
+    let cache = faulty(dir.path(), &faults);
     let parked = park_actor(&cache, &faults).await;
     let tasks = spawn_puts(&cache, &["cancelled/1".to_owned()]);
     wait_until("the put to queue", || cache.stats().queue_depth == 1).await;

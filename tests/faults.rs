@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Faults, tag_of, value, wait_until, within};
+use common::{Faults, faulty, park_actor, tag_of, value, wait_until, within};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::task::JoinHandle;
 use vlive::{Cache, DB_FILE_NAME, Durability, Error, FillOutcome, RedbCache};
@@ -25,25 +25,6 @@ async fn tag(cache: &RedbCache, key: &str) -> Option<String> {
         .unwrap_or_else(|e| panic!("get {key:?}: {e}"))
         .as_ref()
         .map(tag_of)
-}
-
-fn faulty(folder: &Path, faults: &Arc<Faults>) -> RedbCache {
-    RedbCache::builder()
-        .backend_layer(faults.layer())
-        .open(folder)
-        .unwrap()
-}
-
-/// Parks the actor inside the commit of a put of `hold/0`; commands sent from now on queue up
-/// until `faults.release()`. Returns the parked put's task.
-async fn park_actor(cache: &RedbCache, faults: &Arc<Faults>) -> JoinHandle<vlive::Result<()>> {
-    faults.hold();
-    let parked = {
-        let cache = cache.clone();
-        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
-    };
-    wait_until("the actor to park in a commit", || faults.is_holding()).await;
-    parked
 }
 
 /// What a queued command answered, reduced to something comparable.
@@ -713,17 +694,9 @@ async fn a_bad_read_does_not_fail_an_unrelated_put_in_the_same_batch() {
     }
 
     let faults: Arc<Faults> = Faults::new();
-    let cache = RedbCache::builder()
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
+    let cache = faulty(dir.path(), &faults);
     // Park the actor in a commit so that the next two commands form one batch.
-    faults.hold();
-    let parked = {
-        let cache = cache.clone();
-        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
-    };
-    wait_until("the actor to park", || faults.is_holding()).await;
+    let parked = park_actor(&cache, &faults).await;
     let bad_read = {
         let cache = cache.clone();
         tokio::spawn(async move { cache.get("odd/1").await })

@@ -9,14 +9,11 @@
 
 mod common;
 
-use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Faults, value, wait_until, within};
-use redb::StorageBackend;
-use redb::backends::FileBackend;
+use common::{Faults, faulty, park_actor, value, wait_until, within};
 use vlive::{Cache, Durability, Error, RedbCache};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,17 +62,9 @@ async fn puts_racing_close_from_other_clones_are_kept_or_refused_never_hung() {
 async fn open_while_another_task_closes_waits_and_returns_a_working_cache() {
     let dir = tempfile::tempdir().unwrap();
     let faults: Arc<Faults> = Faults::new();
-    let cache = RedbCache::builder()
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
+    let cache = faulty(dir.path(), &faults);
     // Hold the actor inside a commit so that the close below is queued, not yet served.
-    faults.hold();
-    let parked = {
-        let cache = cache.clone();
-        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
-    };
-    wait_until("the actor to park in a commit", || faults.is_holding()).await;
+    let parked = park_actor(&cache, &faults).await;
     let closing = {
         let cache = cache.clone();
         tokio::spawn(async move { cache.close().await })
@@ -96,78 +85,21 @@ async fn open_while_another_task_closes_waits_and_returns_a_working_cache() {
     assert!(reopened.get("hold/0").await.unwrap().is_some());
 }
 
-/// A storage layer whose next `sync_data` panics once armed.
-#[derive(Debug)]
-struct PanickySync {
-    inner: FileBackend,
-    armed: Arc<AtomicBool>,
-}
-
-impl StorageBackend for PanickySync {
-    fn len(&self) -> std::io::Result<u64> {
-        self.inner.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        self.inner.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> std::io::Result<()> {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            panic!("planted panic in sync_data during close");
-        }
-        self.inner.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.inner.write(offset, data)
-    }
-    fn close(&self) -> std::io::Result<()> {
-        self.inner.close()
-    }
-    fn try_lock_range(&self, s: Bound<u64>, e: Bound<u64>) -> Result<bool, redb::BackendError> {
-        self.inner.try_lock_range(s, e)
-    }
-    fn try_lock_shared_range(
-        &self,
-        s: Bound<u64>,
-        e: Bound<u64>,
-    ) -> Result<bool, redb::BackendError> {
-        self.inner.try_lock_shared_range(s, e)
-    }
-    fn lock_range(&self, s: Bound<u64>, e: Bound<u64>) -> Result<(), redb::BackendError> {
-        self.inner.lock_range(s, e)
-    }
-    fn lock_shared_range(&self, s: Bound<u64>, e: Bound<u64>) -> Result<(), redb::BackendError> {
-        self.inner.lock_shared_range(s, e)
-    }
-    fn unlock_range(&self, s: Bound<u64>, e: Bound<u64>) -> Result<(), redb::BackendError> {
-        self.inner.unlock_range(s, e)
-    }
-    fn query_lock_range(&self, s: Bound<u64>, e: Bound<u64>) -> Result<bool, redb::BackendError> {
-        self.inner.query_lock_range(s, e)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_while_closing_neither_reports_ok_nor_wedges_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
-    let armed = Arc::new(AtomicBool::new(false));
-    let layer_armed = armed.clone();
+    let faults = Faults::new();
     let cache = RedbCache::builder()
         // Lazy, so that close runs a checkpoint (an fsync) on the actor thread.
         .durability(Durability::Lazy {
             max_delay: Duration::from_secs(3600),
         })
-        .backend_layer(move |inner| PanickySync {
-            inner,
-            armed: layer_armed.clone(),
-        })
+        .backend_layer(faults.layer())
         .open(dir.path())
         .unwrap();
     cache.put("k", value("v")).await.unwrap();
 
-    armed.store(true, Ordering::SeqCst);
+    faults.panic_sync.store(true, Ordering::SeqCst);
     let closed = cache.close().await;
     let close_reported_ok = closed.is_ok();
     drop(cache);

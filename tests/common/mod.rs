@@ -74,6 +74,8 @@ pub struct Faults {
     pub fail_write: AtomicBool,
     /// While set, `sync_data` fails with an I/O error (without syncing).
     pub fail_sync: AtomicBool,
+    /// When set, the next `sync_data` panics (once).
+    pub panic_sync: AtomicBool,
     /// `write` calls seen (including failed ones).
     pub writes: AtomicUsize,
     /// `sync_data` calls seen (including failed ones).
@@ -164,6 +166,9 @@ impl StorageBackend for FaultyBackend {
     }
 
     fn sync_data(&self) -> std::io::Result<()> {
+        if self.faults.panic_sync.swap(false, Ordering::SeqCst) {
+            panic!("planted panic in sync_data");
+        }
         self.faults.syncs.fetch_add(1, Ordering::SeqCst);
         if self.faults.fail_sync.load(Ordering::SeqCst) {
             return Err(injected("sync_data"));
@@ -224,4 +229,28 @@ impl StorageBackend for FaultyBackend {
     ) -> Result<bool, redb::BackendError> {
         self.inner.query_lock_range(start, end)
     }
+}
+
+/// Opens a cache over a [`FaultyBackend`] driven by `faults`.
+pub fn faulty(folder: &std::path::Path, faults: &Arc<Faults>) -> vlive::RedbCache {
+    vlive::RedbCache::builder()
+        .backend_layer(faults.layer())
+        .open(folder)
+        .unwrap()
+}
+
+/// Parks the actor inside the commit of a put of `hold/0`; commands sent from now on queue up
+/// until `faults.release()`. Returns the parked put's task.
+pub async fn park_actor(
+    cache: &vlive::RedbCache,
+    faults: &Arc<Faults>,
+) -> tokio::task::JoinHandle<vlive::Result<()>> {
+    use vlive::Cache;
+    faults.hold();
+    let parked = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
+    };
+    wait_until("the actor to park in a commit", || faults.is_holding()).await;
+    parked
 }
