@@ -96,6 +96,24 @@ async fn rows_are_cached_per_id_including_absence_and_ids_may_contain_slashes() 
 }
 
 #[tokio::test]
+async fn page_zero_is_rejected_rather_than_cached_as_a_second_copy_of_page_one() {
+    let master = TestMaster::new(seed_rows(2));
+    let cache = Arc::new(MemCache::new());
+    let table = table(&master, cache.clone());
+
+    let error = table.list(Page::new(0, 20)).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidConfig { reason } if reason.contains("page 0")),
+        "{error:?}"
+    );
+    assert_eq!(master.list_calls(), 0, "the master was not asked");
+    assert!(cache.is_empty(), "nothing cached under clients/page_0_20");
+    assert_eq!(table.stats().reads, 0);
+    // Page 1 is unaffected.
+    assert_eq!(table.list(Page::new(1, 20)).await.unwrap(), master.rows());
+}
+
+#[tokio::test]
 async fn concurrent_misses_on_one_key_make_one_master_call_and_every_waiter_gets_the_rows() {
     for (name, cache, _dir) in backends() {
         let master = TestMaster::new(seed_rows(5));
@@ -124,7 +142,7 @@ async fn concurrent_misses_on_one_key_make_one_master_call_and_every_waiter_gets
             1,
             "{name}: one master call for ten misses"
         );
-        assert_eq!(cache.fills.load(Ordering::SeqCst), 1, "{name}: one fill");
+        assert_eq!(cache.fills(), 1, "{name}: one fill");
         let stats = table.stats();
         assert_eq!((stats.misses, stats.master_reads), (10, 1), "{name}");
     }
@@ -158,11 +176,7 @@ async fn a_master_error_reaches_every_waiter_with_its_source_and_is_not_cached()
             assert_eq!(source.to_string(), "master is down");
         }
         assert_eq!(master.list_calls(), 1, "{name}");
-        assert_eq!(
-            cache.fills.load(Ordering::SeqCst),
-            0,
-            "{name}: nothing filled"
-        );
+        assert_eq!(cache.fills(), 0, "{name}: nothing filled");
         assert_eq!(table.stats().failed_reads, 4, "{name}");
 
         // The error was not remembered: the next read asks the master again.
@@ -659,18 +673,68 @@ async fn every_live_event_invalidates_the_cache_key() {
     }
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_of_events_costs_fewer_invalidations_than_events() {
+    const BURST: usize = 50;
+    let master = TestMaster::new(seed_rows(2));
+    let observed = ObservedCache::new(Arc::new(MemCache::new()));
+    let events = Arc::new(ManualLiveStream::new());
+    let table = table(&master, observed.clone()).with_live_stream(events.clone());
+    table.list(PAGE).await.unwrap();
+
+    // The whole burst is queued before the consumer runs: this task does not yield in between,
+    // and the runtime has one thread.
+    for i in 0..BURST {
+        events.push(LiveEvent::Updated {
+            id: format!("r{i:02}"),
+        });
+    }
+    reach(&observed.invalidations, 1).await;
+    tokio::time::timeout(HANG_GUARD, async {
+        while table.stats().events < BURST as u64 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the consumer did not take every event");
+
+    // MemCache invalidates without waiting, so every event taken has been answered for.
+    let invalidations = observed.invalidations();
+    assert!(
+        (1..BURST).contains(&invalidations),
+        "{invalidations} invalidations for {BURST} events: the burst was not coalesced"
+    );
+    assert_eq!(table.stats().invalidations, invalidations as u64);
+    assert!(
+        observed.get("clients/page_1_20").await.unwrap().is_none(),
+        "invalidated after the burst"
+    );
+    // The consumer still listens: a later event invalidates again.
+    table.list(PAGE).await.unwrap();
+    events.push(LiveEvent::Changed);
+    reach(&observed.invalidations, invalidations + 1).await;
+    assert!(observed.get("clients/page_1_20").await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn a_lagged_subscription_invalidates_the_cache_key() {
     let master = TestMaster::new(seed_rows(2));
     let observed = ObservedCache::new(Arc::new(MemCache::new()));
     let events = Arc::new(ManualLiveStream::with_capacity(1));
     let table = table(&master, observed.clone()).with_live_stream(events.clone());
+    table.list(PAGE).await.unwrap();
     // Two events before the consumer runs: with room for one, the first is lost.
     events.push(LiveEvent::Changed);
     events.push(LiveEvent::Deleted { id: "r01".into() });
-    reach(&observed.invalidations, 2).await;
+    // The gap and the event behind it are both waiting when the consumer wakes: one
+    // invalidation answers for both.
+    reach(&observed.invalidations, 1).await;
     let stats = table.stats();
-    assert_eq!((stats.events, stats.stream_gaps), (2, 1));
+    assert_eq!(
+        (stats.events, stats.stream_gaps, stats.invalidations),
+        (2, 1, 1)
+    );
+    assert!(observed.get("clients/page_1_20").await.unwrap().is_none());
 }
 
 /// A stream that yields what it is given, then ends.
@@ -699,11 +763,13 @@ async fn a_stream_that_ends_invalidates_the_cache_key() {
         );
         assert_eq!(table.stats().stream_gaps, 1, "{name}");
 
-        // A custom stream that reports a gap and then ends: two invalidations.
+        // A custom stream that reports a gap and then ends at once: two gaps, handled together
+        // by one invalidation.
         let table =
             table.with_live_stream(Arc::new(Scripted(vec![LiveEvent::Lagged { missed: 5 }])));
-        reach(&observed.invalidations, 3).await;
-        assert_eq!(table.stats().stream_gaps, 3, "{name}");
+        reach(&observed.invalidations, 2).await;
+        let stats = table.stats();
+        assert_eq!((stats.stream_gaps, stats.invalidations), (3, 2), "{name}");
     }
 }
 

@@ -1,8 +1,11 @@
 //! Live events: what tells a [`LiveTable`](crate::LiveTable) that the master changed behind
-//! its back, and the task that turns each event into an invalidation.
+//! its back, and the task that turns them into invalidations (one per group of events that
+//! arrive together).
 
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Weak;
+use std::task::Poll;
 
 use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::BroadcastStream;
@@ -140,7 +143,18 @@ impl LiveStream for ManualLiveStream {
     }
 }
 
-/// Spawns the task that invalidates `core`'s cache key on every event of `events`.
+/// The most events one invalidation answers for: a stream that never runs dry is still
+/// answered for at least this often.
+const MAX_COALESCED: usize = 1024;
+
+/// Spawns the task that invalidates `core`'s cache key for the events of `events`.
+///
+/// Events are coalesced: after each event that wakes it, the task takes every event already
+/// waiting behind it (without waiting for more) and invalidates once for the whole group. Every
+/// event invalidates the same prefix, so one invalidation done after the last of them covers
+/// them all — and with a durable cache each invalidation is a commit, so a burst of events must
+/// not cost one commit each, or the consumer falls ever further behind (and lags, and lags
+/// again).
 ///
 /// It holds only a weak reference to the table's core, and stops when `table_alive` reports
 /// that the table is gone, when the core is gone, or when the stream ends.
@@ -162,9 +176,9 @@ pub(super) fn spawn_consumer(
                     next = events.next() => next,
                 };
                 let Some(core) = core.upgrade() else { break };
-                let ended = next.is_none();
-                consume(&core, &cache_key, next).await;
-                if ended {
+                let group = with_ready(&mut events, next).await;
+                consume(&core, &cache_key, &group).await;
+                if ended(&group) {
                     break;
                 }
             }
@@ -174,42 +188,74 @@ pub(super) fn spawn_consumer(
     );
 }
 
-/// Invalidates for one event (`None`: the stream ended).
-async fn consume(core: &Core, cache_key: &str, event: Option<LiveEvent>) {
-    let op = event.as_ref().map_or("stream_ended", LiveEvent::kind);
+/// `first`, followed by the events already waiting behind it: polls `events` without ever
+/// waiting, until it has nothing ready, ends (`None`, the last item then), or
+/// [`MAX_COALESCED`] items are taken.
+async fn with_ready(events: &mut LiveEvents, first: Option<LiveEvent>) -> Vec<Option<LiveEvent>> {
+    let mut group = vec![first];
+    while !ended(&group) && group.len() < MAX_COALESCED {
+        // One poll: `Pending` means nothing is waiting now, or Tokio's cooperative budget for
+        // this task is spent; either way the group ends here. (The waker it registered is
+        // harmless: the consumer polls the stream again anyway.)
+        match poll_fn(|cx| Poll::Ready(events.as_mut().poll_next(cx))).await {
+            Poll::Ready(next) => group.push(next),
+            Poll::Pending => break,
+        }
+    }
+    group
+}
+
+/// Whether the stream ended: a group ends with `None` if it does.
+fn ended(group: &[Option<LiveEvent>]) -> bool {
+    matches!(group.last(), Some(None))
+}
+
+/// Invalidates once for a group of events (`None`: the stream ended).
+///
+/// The span records `events` (the group's size); `op` and `id` describe the event when the
+/// group holds just one, and `op` is `"coalesced"` otherwise. Each event is logged inside it:
+/// at `warn!` for a gap or the end of the stream, else at `debug!`.
+async fn consume(core: &Core, cache_key: &str, group: &[Option<LiveEvent>]) {
+    let (op, id) = match group {
+        [only] => (kind(only), only.as_ref().and_then(LiveEvent::id)),
+        _ => ("coalesced", None),
+    };
     let span = info_span!(
         "live_table.event",
-        cache_key,
+        cache_key = %cache_key,
         op,
         id = field::Empty,
+        events = group.len(),
         outcome = field::Empty
     );
-    if let Some(id) = event.as_ref().and_then(LiveEvent::id) {
+    if let Some(id) = id {
         span.record("id", id);
     }
     async {
-        core.stats.events.bump();
-        match &event {
-            Some(LiveEvent::Lagged { missed }) => {
-                core.stats.stream_gaps.bump();
-                warn!(
-                    missed,
-                    "live stream lagged: events were lost, invalidating the whole cache key"
-                );
+        for event in group {
+            core.stats.events.bump();
+            match event {
+                Some(LiveEvent::Lagged { missed }) => {
+                    core.stats.stream_gaps.bump();
+                    warn!(
+                        missed,
+                        "live stream lagged: events were lost, invalidating the whole cache key"
+                    );
+                }
+                None => {
+                    core.stats.stream_gaps.bump();
+                    warn!(
+                        "live stream ended: invalidating the whole cache key; \
+                         no further events will be received"
+                    );
+                }
+                Some(event) => debug!(?event, "live event"),
             }
-            None => {
-                core.stats.stream_gaps.bump();
-                warn!(
-                    "live stream ended: invalidating the whole cache key; \
-                     no further events will be received"
-                );
-            }
-            Some(event) => debug!(?event, "live event"),
         }
         let outcome = match core.invalidate().await {
             Ok(()) => "invalidated",
             Err(e) => {
-                error!(error = %e, "invalidation after a live event failed; the cache may be stale");
+                error!(error = %e, "invalidation after live events failed; the cache may be stale");
                 "failed"
             }
         };
@@ -217,6 +263,11 @@ async fn consume(core: &Core, cache_key: &str, event: Option<LiveEvent>) {
     }
     .instrument(span)
     .await
+}
+
+/// The `op` of an event, or of the end of the stream.
+fn kind(event: &Option<LiveEvent>) -> &'static str {
+    event.as_ref().map_or("stream_ended", LiveEvent::kind)
 }
 
 #[cfg(test)]

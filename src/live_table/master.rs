@@ -14,7 +14,7 @@ use crate::rows::{Record, Rows};
 /// so the same rows asked for with a different page size are a different cache entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Page {
-    /// The page number, starting at 1.
+    /// The page number, starting at 1 ([`LiveTable::list`](crate::LiveTable::list) rejects 0).
     pub number: u32,
     /// How many rows a page holds.
     pub per_page: u32,

@@ -6,20 +6,25 @@
 //!                  │ no
 //!                  ▼
 //!           single flight (one master read per key, however many callers miss it)
-//!                  │ fill_token → master read → fill (rejected if an invalidation overtook it)
+//!                  │ fill_token → master read → fill (rejected if an invalidation overtook it;
+//!                  │ then whoever joined the read, rather than started it, reads again)
 //!                  ▼
 //!                 rows
 //!
 //!  insert/replace/patch/delete ──▶ write queue ──▶ worker: apply to the write target,
 //!                                                  invalidate `{cache_key}/`, reply
-//!  LiveStream ──▶ event consumer: invalidate `{cache_key}/` on every event, gap, or end
+//!  LiveStream ──▶ event consumer: invalidate `{cache_key}/` once per group of events
+//!                 (every event, gap or end waiting when it wakes)
 //! ```
 //!
 //! Cache keys: a page is cached under `{cache_key}/page_{number}_{per_page}`, a row under
 //! `{cache_key}/id/{id}` (ids may contain `/`). Writes and events invalidate the prefix
 //! `{cache_key}/`, so give each view of the master (each filter or sort order) its own
 //! `cache_key`; nested keys (`clients` and `clients/active`) let one table's invalidations
-//! cover another's.
+//! cover another's. Callers choose distinct cache keys, and one more rule applies: no
+//! `cache_key` may be another's followed by `/id` or `/id/…`. Table `clients/id` would cache
+//! its first page under `clients/id/page_1_20`, which is also where table `clients` caches the
+//! row whose id is `page_1_20`, and each table would read the other's entry as its own.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -123,7 +128,7 @@ use crate::cache::{Cache, FillOutcome};
 use crate::error::{Error, Result};
 use crate::rows::{CachedRows, Record, Rows};
 use master::master_error;
-use single_flight::{Role, SingleFlight};
+use single_flight::{Boarding, Role, SingleFlight};
 use stats::Counters;
 use writer::{Applied, WriteJob, WriteOp};
 
@@ -135,8 +140,20 @@ use writer::{Applied, WriteJob, WriteOp};
 ///   hands the rows to every waiter. Errors are handed to every waiter and never cached. A fill
 ///   is dropped if an invalidation of the key happened after the master read started (the
 ///   stale-fill guard of [`Cache::fill`]), so a slow read never brings back rows a write has
-///   made stale. When the cache itself fails, reads fall back to the master (and log at
-///   `warn!`): the cache speeds things up, it never stands in the way.
+///   made stale. A read that starts after a write (or an invalidation of the key) has
+///   completed sees it, even one through another table whose cache key covers this one's
+///   (`clients` over `clients/active`) or a direct [`Cache::invalidate_prefix`]: a caller
+///   that joined a master read whose fill was rejected (or could not be stored) does not
+///   trust its rows and reads again, once; the caller that started the read, which began
+///   before the invalidation, gets its rows. When the cache itself fails, reads fall back to
+///   the master (and log at `warn!`): the cache speeds things up, it never stands in the way.
+///
+///   With [`NoCache`](crate::NoCache), which answers every fill with "stored", only this
+///   table's own writes, events and [`invalidate`](LiveTable::invalidate) keep a later read
+///   from joining an earlier master read: a write through *another* table over the same
+///   master may not be seen by a read on this one that starts right after it, if that read
+///   joins a master read already running. Use one table per master (or a real cache) when
+///   that matters.
 /// - **Writes** ([`insert`](LiveTable::insert), [`replace`](LiveTable::replace),
 ///   [`patch`](LiveTable::patch), [`delete`](LiveTable::delete),
 ///   [`delete_all`](LiveTable::delete_all)) go through a per-table queue to a worker that
@@ -145,7 +162,8 @@ use writer::{Applied, WriteJob, WriteOp};
 ///   failure the cache is untouched and the master's error is returned. Once queued, a write
 ///   is carried out even if its caller stops waiting.
 /// - **Events** from a [`LiveStream`] invalidate the cache key; so do a gap in the stream
-///   ([`LiveEvent::Lagged`]) and its end, which are logged at `warn!`.
+///   ([`LiveEvent::Lagged`]) and its end, which are logged at `warn!`. Events that arrive
+///   together share one invalidation: a burst costs one cache commit, not one per event.
 ///
 /// Clones share everything: cache, queue, worker, single flights, statistics. The worker and
 /// the event consumers stop when the last clone is dropped.
@@ -188,7 +206,7 @@ pub(crate) struct Core {
     cache_key: String,
     /// `{cache_key}/`: the prefix every key of this table starts with.
     prefix: String,
-    flights: SingleFlight<(Rows, ReadOutcome)>,
+    flights: SingleFlight<Flight>,
     stats: Counters,
 }
 
@@ -239,6 +257,16 @@ impl fmt::Debug for LiveTable {
 impl LiveTable {
     /// A table reading and writing `master`, caching in `cache` under `cache_key`.
     ///
+    /// Pages are cached under `{cache_key}/page_{number}_{per_page}`
+    /// ([`page_key`](LiveTable::page_key)), rows under `{cache_key}/id/{id}`
+    /// ([`id_key`](LiveTable::id_key)); writes and events invalidate the prefix `{cache_key}/`.
+    /// Give each view of the master (each filter or sort order) its own `cache_key`. Nested
+    /// keys (`clients` and `clients/active`) let the outer table's invalidations cover the
+    /// inner table's entries. But no `cache_key` may be another's followed by `/id` or
+    /// `/id/…`: table `clients/id` would cache its first page under `clients/id/page_1_20`,
+    /// which is also where table `clients` caches the row whose id is `page_1_20`, and each
+    /// table would read the other's entry as its own.
+    ///
     /// Needs no runtime itself; the table's tasks are spawned on the Tokio runtime of the
     /// first write (the worker), of each read that misses (the fetch) and of
     /// [`with_live_stream`](LiveTable::with_live_stream) (the consumer).
@@ -288,6 +316,10 @@ impl LiveTable {
     /// the table exists. Subscribes at once, so every event sent after this call is seen.
     /// Call it several times to listen to several streams.
     ///
+    /// The events already waiting when the consumer wakes are handled together, with one
+    /// invalidation after the last of them, so [`LiveTableStats::invalidations`] may grow by
+    /// less than [`LiveTableStats::events`].
+    ///
     /// # Panics
     ///
     /// Outside a Tokio runtime (it spawns the consumer task).
@@ -301,7 +333,8 @@ impl LiveTable {
         self
     }
 
-    /// The cache key this table's entries live under.
+    /// The cache key this table's entries live under (see [`new`](LiveTable::new) for the
+    /// rules cache keys must keep).
     pub fn cache_key(&self) -> &str {
         &self.table.core.cache_key
     }
@@ -333,7 +366,20 @@ impl LiveTable {
     // ----- reads ------------------------------------------------------------------------------
 
     /// One page of rows: from the cache if it holds a fresh copy, else from the master.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for page number 0 (pages count from 1: page 0 would be a
+    /// second cache entry for page 1's rows), without reading the cache or the master.
     pub async fn list(&self, page: Page) -> Result<Rows> {
+        if page.number == 0 {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "LiveTable {:?}: page numbers count from 1, page 0 was asked for",
+                    self.cache_key()
+                ),
+            });
+        }
         let span = info_span!(
             "live_table.read",
             cache_key = %self.cache_key(),
@@ -343,11 +389,11 @@ impl LiveTable {
             outcome = field::Empty
         );
         let master = self.table.master.clone();
-        self.read(self.page_key(page), move || async move {
-            master.list(page).await
-        })
-        .instrument(span)
-        .await
+        let fetch = move || {
+            let master = master.clone();
+            async move { master.list(page).await }
+        };
+        self.read(self.page_key(page), fetch).instrument(span).await
     }
 
     /// The row `id`, or `None` if the master has none: from the cache if it holds a fresh
@@ -362,20 +408,27 @@ impl LiveTable {
         );
         let master = self.table.master.clone();
         let owned_id = id.to_owned();
-        let fetch = move || async move {
-            let found = master.get(&owned_id).await?;
-            Ok(found
-                .map(|record| Rows::from([(owned_id, record)]))
-                .unwrap_or_default())
+        let fetch = move || {
+            let master = master.clone();
+            let id = owned_id.clone();
+            async move {
+                let found = master.get(&id).await?;
+                Ok(found
+                    .map(|record| Rows::from([(id, record)]))
+                    .unwrap_or_default())
+            }
         };
         let rows = self.read(self.id_key(id), fetch).instrument(span).await?;
         Ok(rows.into_values().next())
     }
 
     /// The read path shared by `list` and `get`; runs inside the caller's read span.
+    ///
+    /// `fetch` reads the master; it is called once per flight this caller starts (at most
+    /// twice, see [`flight`](LiveTable::flight)).
     async fn read<F, Fut>(&self, key: String, fetch: F) -> Result<Rows>
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: Fn() -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<Rows>> + Send + 'static,
     {
         let core = &self.table.core;
@@ -394,28 +447,7 @@ impl LiveTable {
         core.stats.misses.bump();
         debug!(outcome = "miss", "cache miss");
 
-        let cache = core.cache.clone();
-        let fill_key = key.clone();
-        let flight_core = Arc::downgrade(core);
-        let (result, role) = core
-            .flights
-            .run(&key, move || async move {
-                let outcome = fetch_and_fill(cache.as_ref(), &fill_key, fetch).await;
-                if let Some(core) = flight_core.upgrade() {
-                    core.stats.master_reads.bump();
-                    match &outcome {
-                        Ok((_, ReadOutcome::Filled)) => core.stats.fills.bump(),
-                        Ok((_, ReadOutcome::RejectedStale)) => core.stats.rejected_stale.bump(),
-                        _ => {}
-                    }
-                }
-                outcome
-            })
-            .await;
-        if role == Role::Joined {
-            debug!("joined a master read already in flight");
-        }
-        match result {
+        match self.flight(&key, fetch).await {
             Ok((rows, outcome)) => {
                 span.record("outcome", outcome.as_str());
                 Ok(rows)
@@ -425,6 +457,92 @@ impl LiveTable {
                 span.record("outcome", "failed");
                 debug!(error = %e, "read failed");
                 Err(e)
+            }
+        }
+    }
+
+    /// Reads `key` from the master through a single flight, and decides whether this caller
+    /// may use the flight's rows.
+    ///
+    /// A read must reflect every write (and every invalidation) that completed before it
+    /// began. Joining a flight that began earlier can break that: this table's own writes,
+    /// events and [`invalidate`](LiveTable::invalidate) detach its flights
+    /// ([`SingleFlight::forget_all`]), but an invalidation from elsewhere does not — a write
+    /// through a table whose cache key is a prefix of this one's (`clients` over
+    /// `clients/active`), through another table on the same key, or a direct
+    /// [`Cache::invalidate_prefix`]. The fill outcome tells which rows are safe:
+    ///
+    /// - **The caller started the flight**: its call began before the flight took its fill
+    ///   token, so before its master read. Any invalidation that overtook the read (and had
+    ///   the fill rejected) overlapped the call, and the rows are a valid answer whatever the
+    ///   fill's outcome.
+    /// - **The caller joined, and the fill was `Filled`**: no invalidation covering the key
+    ///   reached the cache between the token and the fill. A flight takes no joiners once its
+    ///   fill is on its way ([`fetch_and_fill`] closes boarding before it sends the fill), so
+    ///   the caller began before the fill reached the cache. An invalidation that completed
+    ///   before the caller began therefore reached the cache before the fill, and — not having
+    ///   had the fill rejected — before the token too. The master read began after the token,
+    ///   so after that invalidation and after the write behind it. Usable.
+    /// - **The caller joined, and the fill was `RejectedStale`**: an invalidation overtook the
+    ///   read, and it may have completed before this caller began. Not usable: read again. (A
+    ///   caller that joined *before* the invalidation reads again needlessly: extra work, not
+    ///   a wrong answer.) **`NotCached`** (the cache failed to issue a token or to fill)
+    ///   proves nothing either way, so it is treated the same.
+    /// - **The second attempt is always usable**: the flight it starts or joins entered the
+    ///   map after the first flight left it, so after this caller joined that one; its master
+    ///   read began after this call did. A caller therefore reads again at most once, however
+    ///   many invalidations keep coming, and callers reading again share one flight like any
+    ///   others.
+    /// - Errors are handed to every waiter: an error is never a stale answer.
+    ///
+    /// The guard can only be as good as the cache's fill outcome: [`NoCache`](crate::NoCache)
+    /// stores nothing and answers every fill with `Stored`, so with it only this table's own
+    /// invalidations detach its flights (see the [`LiveTable`] docs).
+    async fn flight<F, Fut>(&self, key: &str, fetch: F) -> Result<Flight>
+    where
+        F: Fn() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = Result<Rows>> + Send + 'static,
+    {
+        let core = &self.table.core;
+        let mut first_attempt = true;
+        loop {
+            let cache = core.cache.clone();
+            let fill_key = key.to_owned();
+            let flight_core = Arc::downgrade(core);
+            let fetch = fetch.clone();
+            let (result, role) = core
+                .flights
+                .run(key, move |boarding| async move {
+                    let outcome = fetch_and_fill(cache.as_ref(), &fill_key, fetch, boarding).await;
+                    if let Some(core) = flight_core.upgrade() {
+                        core.stats.master_reads.bump();
+                        match &outcome {
+                            Ok((_, ReadOutcome::Filled)) => core.stats.fills.bump(),
+                            Ok((_, ReadOutcome::RejectedStale)) => {
+                                core.stats.rejected_stale.bump();
+                            }
+                            _ => {}
+                        }
+                    }
+                    outcome
+                })
+                .await;
+            if role == Role::Started {
+                return result;
+            }
+            match &result {
+                Ok((_, outcome)) if first_attempt && *outcome != ReadOutcome::Filled => {
+                    debug!(
+                        outcome = outcome.as_str(),
+                        "the master read this one joined may predate an invalidation; \
+                         reading again"
+                    );
+                    first_attempt = false;
+                }
+                _ => {
+                    debug!("joined a master read already in flight");
+                    return result;
+                }
             }
         }
     }
@@ -542,12 +660,17 @@ impl LiveTable {
     }
 }
 
-/// The flight's work: take the fill token, read the master, fill unless overtaken.
+/// The rows a flight hands its waiters, and what became of them.
+type Flight = (Rows, ReadOutcome);
+
+/// The flight's work: take the fill token, read the master, stop taking joiners, fill unless
+/// overtaken.
 async fn fetch_and_fill<F, Fut>(
     cache: &dyn Cache,
     key: &str,
     fetch: F,
-) -> Result<(Rows, ReadOutcome)>
+    boarding: Boarding<Flight>,
+) -> Result<Flight>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Rows>>,
@@ -562,7 +685,12 @@ where
         }
     };
     let started = SystemTime::now();
-    let rows = fetch().await.map_err(master_error)?;
+    let rows = fetch().await.map_err(master_error);
+    // Whoever joins from here on could be joining after the fill below has reached the cache,
+    // and then the fill's outcome would say nothing about invalidations that came before them
+    // (see `LiveTable::flight`): they start a new flight instead.
+    boarding.close();
+    let rows = rows?;
     let Some(token) = token else {
         return Ok((rows, ReadOutcome::NotCached));
     };

@@ -314,14 +314,18 @@ impl Master for TestMaster {
     }
 }
 
-/// Wraps a cache and reports what reached it: completed gets (and misses), invalidations, and
-/// when the wrapper itself is dropped (which tells that every task holding it has stopped).
+/// Wraps a cache and reports what reached it: completed gets (and misses), invalidations, fills,
+/// and when the wrapper itself is dropped (which tells that every task holding it has stopped).
+/// Fills can also be made to fail, or be held after the inner cache has taken them.
 pub struct ObservedCache {
     inner: Arc<dyn Cache>,
     pub gets: watch::Sender<usize>,
     pub misses: AtomicUsize,
     pub invalidations: watch::Sender<usize>,
-    pub fills: AtomicUsize,
+    /// Fills completed by the inner cache (stored, rejected or failed).
+    pub fills: watch::Sender<usize>,
+    fail_fills: AtomicBool,
+    hold_next_fill: Mutex<Option<Gate>>,
     dropped: Mutex<Option<oneshot::Sender<()>>>,
 }
 
@@ -338,7 +342,9 @@ impl ObservedCache {
             gets: watch::channel(0).0,
             misses: AtomicUsize::new(0),
             invalidations: watch::channel(0).0,
-            fills: AtomicUsize::new(0),
+            fills: watch::channel(0).0,
+            fail_fills: AtomicBool::new(false),
+            hold_next_fill: Mutex::default(),
             dropped: Mutex::new(Some(signal)),
         });
         (cache, dropped)
@@ -346,6 +352,23 @@ impl ObservedCache {
 
     pub fn invalidations(&self) -> usize {
         *self.invalidations.borrow()
+    }
+
+    pub fn fills(&self) -> usize {
+        *self.fills.borrow()
+    }
+
+    /// Every fill fails with `Error::Closed` (without reaching the inner cache) until reset.
+    pub fn fail_fills(&self, fail: bool) {
+        self.fail_fills.store(fail, Ordering::SeqCst);
+    }
+
+    /// The next fill reaches the inner cache (and is counted), then waits at the returned gate
+    /// before it answers: a fill already committed whose reply has not reached the caller yet.
+    pub fn hold_next_fill(&self) -> Gate {
+        let gate = Gate::default();
+        *self.hold_next_fill.lock().unwrap() = Some(gate.clone());
+        gate
     }
 }
 
@@ -388,8 +411,16 @@ impl Cache for ObservedCache {
         rows: CachedRows,
         token: FillToken,
     ) -> vlive::Result<FillOutcome> {
-        let outcome = self.inner.fill(key, rows, token).await;
-        self.fills.fetch_add(1, Ordering::SeqCst);
+        let outcome = if self.fail_fills.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            self.inner.fill(key, rows, token).await
+        };
+        let gate = self.hold_next_fill.lock().unwrap().take();
+        bump(&self.fills);
+        if let Some(gate) = gate {
+            gate.pass().await;
+        }
         outcome
     }
 }
