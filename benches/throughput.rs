@@ -513,8 +513,12 @@ struct Batches {
 }
 
 impl Batches {
+    /// `None` when no batch ran (not vlive, or every get was answered beside the actor).
     fn between(before: Option<CacheStats>, after: Option<CacheStats>) -> Option<Self> {
         let (before, after) = (before?, after?);
+        if after.batches == before.batches {
+            return None;
+        }
         Some(Batches {
             batches: after.batches - before.batches,
             ops: after.batched_ops - before.batched_ops,
