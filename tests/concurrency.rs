@@ -310,56 +310,52 @@ async fn concurrent_puts_share_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_stay_within_max_batch_ops() {
     let dir = tempfile::tempdir().unwrap();
-    let faults = Faults::new();
-    let cache = RedbCache::builder()
-        .max_batch_ops(8)
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
-    let parked = park_actor(&cache, &faults).await;
-    let keys: Vec<String> = (0..50).map(|i| format!("m/{i}")).collect();
-    let tasks = spawn_puts(&cache, &keys);
-    wait_until("50 queued puts", || cache.stats().queue_depth == 50).await;
-    faults.release();
-    within("the parked put", parked).await.unwrap().unwrap();
-    for result in join_all(tasks).await {
-        result.unwrap();
-    }
-    let stats = cache.stats();
+    let (cache, stats) =
+        puts_queued_behind_a_parked_actor(RedbCache::builder().max_batch_ops(8), dir.path(), 50)
+            .await;
     assert_eq!(stats.max_batch_ops, 8, "{stats:?}");
-    for key in &keys {
-        assert_eq!(tag(&cache, key).await.as_deref(), Some(key.as_str()));
-    }
     cache.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_stay_within_max_batch_bytes() {
     let dir = tempfile::tempdir().unwrap();
+    let (cache, stats) =
+        puts_queued_behind_a_parked_actor(RedbCache::builder().max_batch_bytes(1), dir.path(), 20)
+            .await;
+    assert_eq!(
+        stats.max_batch_ops, 1,
+        "every put exceeds 1 byte, so none may share a batch: {stats:?}"
+    );
+    cache.close().await.unwrap();
+}
+
+/// Opens a cache from `builder`, queues `count` puts while the actor is parked in a commit, lets
+/// them run, checks every one landed, and returns the cache with its stats at that point.
+async fn puts_queued_behind_a_parked_actor(
+    builder: vlive::RedbCacheBuilder,
+    folder: &std::path::Path,
+    count: usize,
+) -> (RedbCache, vlive::CacheStats) {
     let faults = Faults::new();
-    let cache = RedbCache::builder()
-        .max_batch_bytes(1)
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
+    let cache = builder.backend_layer(faults.layer()).open(folder).unwrap();
     let parked = park_actor(&cache, &faults).await;
-    let keys: Vec<String> = (0..20).map(|i| format!("b/{i}")).collect();
+    let keys: Vec<String> = (0..count).map(|i| format!("q/{i}")).collect();
     let tasks = spawn_puts(&cache, &keys);
-    wait_until("20 queued puts", || cache.stats().queue_depth == 20).await;
+    wait_until("the puts to queue", || {
+        cache.stats().queue_depth == count as u64
+    })
+    .await;
     faults.release();
     within("the parked put", parked).await.unwrap().unwrap();
     for result in join_all(tasks).await {
         result.unwrap();
     }
     let stats = cache.stats();
-    assert_eq!(
-        stats.max_batch_ops, 1,
-        "every put exceeds 1 byte, so none may share a batch: {stats:?}"
-    );
     for key in &keys {
         assert_eq!(tag(&cache, key).await.as_deref(), Some(key.as_str()));
     }
-    cache.close().await.unwrap();
+    (cache, stats)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
