@@ -1,7 +1,6 @@
 //! The table being cached: the [`Master`] trait and the [`Page`] a list asks for.
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -83,7 +82,7 @@ pub trait Master: Send + Sync {
 pub(crate) fn master_error(error: Error) -> Error {
     match error {
         Error::Master(_) => error,
-        other => Error::Master(Arc::new(other)),
+        other => Error::master(other),
     }
 }
 
