@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Faults, faulty, park_actor, tag_of, value, wait_until, within};
+use common::{Faults, faulty, lazy_faulty, park_actor, tag_of, value, wait_until, within};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::task::JoinHandle;
 use vlive::{Cache, DB_FILE_NAME, Durability, Error, FillOutcome, RedbCache};
@@ -276,13 +276,7 @@ async fn after_a_failed_commit_close_and_reopen_recovers() {
 async fn lazy_flush_reports_a_failed_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = RedbCache::builder()
-        .durability(Durability::Lazy {
-            max_delay: Duration::from_secs(3600),
-        })
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
+    let cache = lazy_faulty(dir.path(), &faults);
     faults.fail_sync.store(true, Ordering::SeqCst);
     cache.put("lazy/1", value("lazy/1")).await.unwrap();
     let flushed = within("flush", cache.flush()).await;

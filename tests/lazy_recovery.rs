@@ -8,28 +8,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use common::{Faults, value};
-use vlive::{Cache, Durability, Error, RedbCache};
-
-fn lazy_cache(dir: &std::path::Path, faults: &Arc<Faults>) -> RedbCache {
-    RedbCache::builder()
-        .durability(Durability::Lazy {
-            max_delay: Duration::from_secs(3600),
-        })
-        .backend_layer(faults.layer())
-        .open(dir)
-        .unwrap()
-}
+use common::{Faults, lazy_faulty, value};
+use vlive::{Cache, Error, RedbCache};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_lazy_puts_are_reported_by_the_next_flush_and_read_as_misses() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = lazy_cache(dir.path(), &faults);
+    let cache = lazy_faulty(dir.path(), &faults);
     cache.put("clients/1", value("acked")).await.unwrap();
 
     // A transient I/O error during the checkpoint: that flush reports it.
@@ -60,7 +48,7 @@ async fn lost_lazy_puts_are_reported_by_the_next_flush_and_read_as_misses() {
 async fn a_value_replaced_by_a_lost_put_never_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = lazy_cache(dir.path(), &faults);
+    let cache = lazy_faulty(dir.path(), &faults);
     cache.put("k", value("old")).await.unwrap();
     cache.flush().await.unwrap(); // "old" is durable
     cache.put("k", value("new")).await.unwrap(); // acknowledged, not yet durable

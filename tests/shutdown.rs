@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Faults, faulty, park_actor, value, wait_until, within};
-use vlive::{Cache, Durability, Error, RedbCache};
+use common::{Faults, faulty, lazy_faulty, park_actor, value, wait_until, within};
+use vlive::{Cache, Error, RedbCache};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn puts_racing_close_from_other_clones_are_kept_or_refused_never_hung() {
@@ -89,14 +89,8 @@ async fn open_while_another_task_closes_waits_and_returns_a_working_cache() {
 async fn a_panic_while_closing_neither_reports_ok_nor_wedges_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = RedbCache::builder()
-        // Lazy, so that close runs a checkpoint (an fsync) on the actor thread.
-        .durability(Durability::Lazy {
-            max_delay: Duration::from_secs(3600),
-        })
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
+    // Lazy, so that close runs a checkpoint (an fsync) on the actor thread.
+    let cache = lazy_faulty(dir.path(), &faults);
     cache.put("k", value("v")).await.unwrap();
 
     faults.panic_sync.store(true, Ordering::SeqCst);

@@ -239,6 +239,18 @@ pub fn faulty(folder: &std::path::Path, faults: &Arc<Faults>) -> vlive::RedbCach
         .unwrap()
 }
 
+/// Opens a lazy-durability cache (checkpoint interval far longer than any test) over a
+/// [`FaultyBackend`] driven by `faults`.
+pub fn lazy_faulty(folder: &std::path::Path, faults: &Arc<Faults>) -> vlive::RedbCache {
+    vlive::RedbCache::builder()
+        .durability(vlive::Durability::Lazy {
+            max_delay: Duration::from_secs(3600),
+        })
+        .backend_layer(faults.layer())
+        .open(folder)
+        .unwrap()
+}
+
 /// Parks the actor inside the commit of a put of `hold/0`; commands sent from now on queue up
 /// until `faults.release()`. Returns the parked put's task.
 pub async fn park_actor(
