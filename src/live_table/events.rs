@@ -4,7 +4,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Weak;
+use std::sync::Arc;
 use std::task::Poll;
 
 use tokio::sync::{broadcast, watch};
@@ -159,13 +159,13 @@ const MAX_COALESCED: usize = 1024;
 /// It holds only a weak reference to the table's core, and stops when `table_alive` reports
 /// that the table is gone, when the core is gone, or when the stream ends.
 pub(super) fn spawn_consumer(
-    core: Weak<Core>,
-    cache_key: String,
+    core: &Arc<Core>,
     mut events: LiveEvents,
     mut table_alive: watch::Receiver<()>,
 ) {
     // A root span: the consumer outlives whatever span attached the stream.
-    let span = info_span!(parent: None, "live_table.events", cache_key = %cache_key);
+    let span = info_span!(parent: None, "live_table.events", cache_key = %core.cache_key);
+    let core = Arc::downgrade(core);
     tokio::spawn(
         async move {
             loop {
@@ -177,7 +177,7 @@ pub(super) fn spawn_consumer(
                 };
                 let Some(core) = core.upgrade() else { break };
                 let group = with_ready(&mut events, next).await;
-                consume(&core, &cache_key, &group).await;
+                consume(&core, &group).await;
                 if ended(&group) {
                     break;
                 }
@@ -215,14 +215,14 @@ fn ended(group: &[Option<LiveEvent>]) -> bool {
 /// The span records `events` (the group's size); `op` and `id` describe the event when the
 /// group holds just one, and `op` is `"coalesced"` otherwise. Each event is logged inside it:
 /// at `warn!` for a gap or the end of the stream, else at `debug!`.
-async fn consume(core: &Core, cache_key: &str, group: &[Option<LiveEvent>]) {
+async fn consume(core: &Core, group: &[Option<LiveEvent>]) {
     let (op, id) = match group {
         [only] => (kind(only), only.as_ref().and_then(LiveEvent::id)),
         _ => ("coalesced", None),
     };
     let span = info_span!(
         "live_table.event",
-        cache_key = %cache_key,
+        cache_key = %core.cache_key,
         op,
         id = field::Empty,
         events = group.len(),

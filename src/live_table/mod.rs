@@ -325,8 +325,7 @@ impl LiveTable {
     /// Outside a Tokio runtime (it spawns the consumer task).
     pub fn with_live_stream(self, stream: Arc<dyn LiveStream>) -> Self {
         events::spawn_consumer(
-            Arc::downgrade(&self.table.core),
-            self.table.core.cache_key.clone(),
+            &self.table.core,
             stream.subscribe(),
             self.table.alive.subscribe(),
         );
