@@ -11,13 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Faults, faulty, park_actor, tag_of, value, wait_until, within};
+use common::{Faults, faulty, park_actor, tag, tag_of, value, wait_until, within};
 use tokio::task::JoinHandle;
 use vlive::{Cache, Error, FillOutcome, RedbCache};
-
-async fn tag(cache: &RedbCache, key: &str) -> Option<String> {
-    cache.get(key).await.unwrap().as_ref().map(tag_of)
-}
 
 /// Spawns one put per key, each on its own clone.
 fn spawn_puts(cache: &RedbCache, keys: &[String]) -> Vec<JoinHandle<vlive::Result<()>>> {

@@ -13,19 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Faults, faulty, lazy_faulty, park_actor, tag_of, value, wait_until, within};
+use common::{Faults, faulty, lazy_faulty, park_actor, tag, tag_of, value, wait_until, within};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::task::JoinHandle;
 use vlive::{Cache, DB_FILE_NAME, Durability, Error, FillOutcome, RedbCache};
-
-async fn tag(cache: &RedbCache, key: &str) -> Option<String> {
-    cache
-        .get(key)
-        .await
-        .unwrap_or_else(|e| panic!("get {key:?}: {e}"))
-        .as_ref()
-        .map(tag_of)
-}
 
 /// What a queued command answered, reduced to something comparable.
 type Outcome = vlive::Result<String>;

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use common::{HANG, tag_of, value};
+use common::{HANG, tag, value};
 use vlive::{Cache, DB_FILE_NAME, Durability, Error, FillOutcome, RedbCache};
 
 const MODE_VAR: &str = "VLIVE_CHILD";
@@ -30,15 +30,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-async fn tag(cache: &RedbCache, key: &str) -> Option<String> {
-    cache
-        .get(key)
-        .await
-        .unwrap_or_else(|e| panic!("get {key:?}: {e}"))
-        .as_ref()
-        .map(tag_of)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,6 +47,16 @@ pub fn tag_of(value: &CachedRows) -> String {
     }
 }
 
+/// The tag of the value stored under `key`, if any (panics if the get fails).
+pub async fn tag(cache: &dyn vlive::Cache, key: &str) -> Option<String> {
+    cache
+        .get(key)
+        .await
+        .unwrap_or_else(|e| panic!("get {key:?}: {e}"))
+        .as_ref()
+        .map(tag_of)
+}
+
 /// Awaits `fut`, failing the test if it takes longer than [`HANG`].
 pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
     match tokio::time::timeout(HANG, fut).await {
