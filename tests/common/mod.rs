@@ -86,8 +86,6 @@ pub struct Faults {
     pub fail_sync: AtomicBool,
     /// When set, the next `sync_data` panics (once).
     pub panic_sync: AtomicBool,
-    /// `write` calls seen (including failed ones).
-    pub writes: AtomicUsize,
     /// `sync_data` calls seen (including failed ones).
     pub syncs: AtomicUsize,
     /// While `true`, a successful `sync_data` does not return: the actor stays inside its
@@ -189,7 +187,6 @@ impl StorageBackend for FaultyBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.faults.writes.fetch_add(1, Ordering::SeqCst);
         if self.faults.fail_write.load(Ordering::SeqCst) {
             return Err(injected("write"));
         }
