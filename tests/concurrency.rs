@@ -420,18 +420,24 @@ async fn after_close_every_clone_gets_closed() {
     reopened.close().await.unwrap();
 }
 
+/// Opens the folder for round `i` of a reopen loop, checking that it holds round `i - 1`'s put.
+async fn reopen_after_round(folder: &std::path::Path, i: usize) -> RedbCache {
+    let cache = RedbCache::open(folder).unwrap();
+    if i > 0 {
+        assert_eq!(
+            tag(&cache, "k").await,
+            Some(format!("{}", i - 1)),
+            "round {i}"
+        );
+    }
+    cache
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_then_reopen_at_once() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..20 {
-        let cache = RedbCache::open(dir.path()).unwrap();
-        if i > 0 {
-            assert_eq!(
-                tag(&cache, "k").await,
-                Some(format!("{}", i - 1)),
-                "round {i}"
-            );
-        }
+        let cache = reopen_after_round(dir.path(), i).await;
         cache.put("k", value(&format!("{i}"))).await.unwrap();
         let clone = cache.clone();
         cache.close().await.unwrap();
@@ -448,14 +454,7 @@ async fn close_then_reopen_at_once() {
 async fn dropping_every_handle_then_reopening_at_once() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..20 {
-        let cache = RedbCache::open(dir.path()).unwrap();
-        if i > 0 {
-            assert_eq!(
-                tag(&cache, "k").await,
-                Some(format!("{}", i - 1)),
-                "round {i}"
-            );
-        }
+        let cache = reopen_after_round(dir.path(), i).await;
         let clones: Vec<_> = (0..3).map(|_| cache.clone()).collect();
         clones[i % 3]
             .put("k", value(&format!("{i}")))
