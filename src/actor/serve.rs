@@ -72,6 +72,25 @@ pub(crate) fn spawn_opening<S: Store>(
     }
 }
 
+/// What a batch holds, tallied once as it is gathered (not rescanned per command).
+#[derive(Clone, Copy, Debug, Default)]
+struct Shape {
+    writes: bool,
+    flush: bool,
+    /// An invalidation or a flush: lazy mode must commit this batch durably.
+    must_be_durable: bool,
+    bytes: usize,
+}
+
+impl Shape {
+    fn add(&mut self, command: &Command) {
+        self.writes |= command.writes();
+        self.flush |= matches!(command, Command::Flush { .. });
+        self.must_be_durable |= command.needs_durable_commit();
+        self.bytes += command.payload_bytes();
+    }
+}
+
 /// What the actor waits for between batches.
 enum Work {
     Command(Command),
@@ -142,8 +161,8 @@ impl<S: Store> Actor<S> {
                 }
                 Work::Disconnected => return,
             }
-            self.gather_batch(commands);
-            self.execute_batch();
+            let shape = self.gather_batch(commands);
+            self.execute_batch(shape);
             if self.close_reply.is_some() {
                 return;
             }
@@ -165,32 +184,31 @@ impl<S: Store> Actor<S> {
     }
 
     /// Adds already-queued commands to the batch, within its limits. A `close` ends the batch.
-    fn gather_batch(&mut self, commands: &channel::Receiver<Command>) {
+    fn gather_batch(&mut self, commands: &channel::Receiver<Command>) -> Shape {
         let limits = self.config.batch;
         let started = Instant::now();
-        let mut bytes = self.batch[0].payload_bytes();
-        while self.batch.len() < limits.max_ops && bytes < limits.max_bytes {
+        let mut shape = Shape::default();
+        shape.add(&self.batch[0]);
+        while self.batch.len() < limits.max_ops && shape.bytes < limits.max_bytes {
             if self.batch.last().is_some_and(Command::is_close) {
                 break;
             }
             // Lingering only pays off for commits; a batch of reads goes at once.
-            let linger = limits
-                .linger
-                .filter(|_| self.batch.iter().any(Command::writes));
-            let next = match linger {
+            let next = match limits.linger.filter(|_| shape.writes) {
                 Some(linger) => commands.recv_deadline(started + linger),
                 None => commands.try_recv(),
             };
             let Received::Message(command) = next else {
                 break;
             };
-            bytes += command.payload_bytes();
+            shape.add(&command);
             self.batch.push(command);
         }
+        shape
     }
 
     /// Runs the batch in one transaction and answers every command in it.
-    fn execute_batch(&mut self) {
+    fn execute_batch(&mut self, shape: Shape) {
         if let Some(Command::Close { .. }) = self.batch.last() {
             if let Some(Command::Close { reply }) = self.batch.pop() {
                 self.close_reply = Some(reply);
@@ -201,29 +219,30 @@ impl<S: Store> Actor<S> {
             return;
         }
         self.recover_if_needed();
-        let flushing = self
-            .batch
-            .iter()
-            .any(|c| matches!(c, Command::Flush { .. }));
-        let durability = self.commit_durability();
+        let durability = self.commit_durability(shape);
+        // A flush with no write still commits (empty, durable) when there is something to sync:
+        // that commit is the checkpoint.
+        let commits = shape.writes || (shape.flush && self.unsynced_since.is_some());
         let span = debug_span!(
             "cache_batch",
             folder = %self.config.label.display(),
             ops,
-            bytes = self.batch.iter().map(Command::payload_bytes).sum::<usize>(),
-            durable = durability == Commit::Durable,
+            bytes = shape.bytes,
+            durable = commits && durability == Commit::Durable,
             batch_us = field::Empty,
         );
         let _entered = span.enter();
         // A store that lost lazy writes is cleared before anything else runs.
         let result = self
             .clear_if_needed()
-            .and_then(|()| self.apply_and_commit(durability, &span));
+            .and_then(|()| self.apply_and_commit(commits.then_some(durability), &span));
         self.shared.counters.record_batch(ops);
         match result {
             Ok(answers) => {
-                self.note_commit(durability);
-                let lost = if flushing {
+                if commits {
+                    self.note_commit(durability);
+                }
+                let lost = if shape.flush {
                     self.take_lost_writes().err()
                 } else {
                     None
@@ -253,24 +272,23 @@ impl<S: Store> Actor<S> {
         }
     }
 
-    /// Applies every command of the batch, in order, then commits once.
-    fn apply_and_commit(&mut self, durability: Commit, span: &Span) -> Result<Vec<Answer>> {
+    /// Applies every command of the batch, in order, then commits once (`commit: None`: the
+    /// batch only reads).
+    fn apply_and_commit(&mut self, commit: Option<Commit>, span: &Span) -> Result<Vec<Answer>> {
         let Actor {
             store,
             config,
             invalidations,
             batch,
-            unsynced_since,
             needs_recovery,
             ..
         } = self;
         let store = store.as_mut().ok_or(Error::Closed)?;
-        let wrote = batch.iter().any(Command::writes);
         #[cfg(vlive_mutant = "reads_first")]
         batch.sort_by_key(|c| !matches!(c, Command::Get { .. }));
         let started = Instant::now();
         let answers = store
-            .batch(wrote.then_some(durability), |txn| {
+            .batch(commit, |txn| {
                 let answers =
                     batch
                         .iter()
@@ -295,42 +313,27 @@ impl<S: Store> Actor<S> {
                 *needs_recovery = S::needs_recovery(&e);
                 Error::storage(&config.label, "execute a batch", e)
             })?;
-        // A flush with no write in its batch committed nothing: sync the earlier commits here.
-        let flushing = batch.iter().any(|c| matches!(c, Command::Flush { .. }));
-        if flushing && !wrote && unsynced_since.is_some() {
-            store.checkpoint().map_err(|e| {
-                *needs_recovery = S::needs_recovery(&e);
-                Error::storage(&config.label, "checkpoint", e)
-            })?;
-            *unsynced_since = None;
-        }
         span.record("batch_us", started.elapsed().as_micros() as u64);
         Ok(answers)
     }
 
     /// Durable unless lazy mode lets this batch wait for a checkpoint.
-    fn commit_durability(&self) -> Commit {
+    fn commit_durability(&self, shape: Shape) -> Commit {
         let Durability::Lazy { max_delay } = self.config.durability else {
             return Commit::Durable;
         };
         let overdue = self
             .unsynced_since
             .is_some_and(|since| since.elapsed() >= max_delay);
-        if overdue
-            || self.close_reply.is_some()
-            || self.batch.iter().any(Command::needs_durable_commit)
-        {
+        if overdue || self.close_reply.is_some() || shape.must_be_durable {
             Commit::Durable
         } else {
             Commit::Deferred
         }
     }
 
+    /// Tracks what is not yet durable, after a batch that committed.
     fn note_commit(&mut self, durability: Commit) {
-        // A batch without writes committed nothing (a flush among them syncs in apply_and_commit).
-        if !self.batch.iter().any(Command::writes) {
-            return;
-        }
         match durability {
             Commit::Durable => self.unsynced_since = None,
             Commit::Deferred => {
