@@ -73,10 +73,7 @@ impl RedbStore {
 
     fn ensure_format(&self) -> StoreResult<()> {
         let txn = self.db()?.begin_write()?;
-        let found = match txn.open_table(META) {
-            Ok(meta) => meta.get(FORMAT_KEY)?.map(|v| v.value()),
-            Err(e) => return Err(e.into()),
-        };
+        let found = txn.open_table(META)?.get(FORMAT_KEY)?.map(|v| v.value());
         let data_tables: Vec<String> = txn
             .list_tables()?
             .map(|t| t.name().to_owned())
