@@ -463,6 +463,8 @@ async fn dropping_every_handle_then_reopening_at_once() {
         drop(clones);
         drop(cache);
     }
+    // The last round's put is read back too.
+    reopen_after_round(dir.path(), 20).await;
 }
 
 /// The last handle goes away while writes are still queued behind a stuck commit: the actor

@@ -808,12 +808,13 @@ async fn the_worker_and_the_event_consumer_stop_when_the_last_table_is_dropped()
     .expect("the event consumer did not stop");
 }
 
-#[test]
-fn a_live_table_can_be_shared_across_tasks() {
-    fn shareable<T: Clone + Send + Sync + 'static>() {}
+// A live table and a manual stream can be shared across tasks: checked when this file
+// compiles (a #[test] around it would run nothing).
+const _: () = {
+    const fn shareable<T: Clone + Send + Sync + 'static>() {}
     shareable::<LiveTable>();
     shareable::<ManualLiveStream>();
-}
+};
 
 #[test]
 fn a_live_table_can_be_built_outside_a_runtime() {
