@@ -91,4 +91,9 @@ impl LoomCache {
     pub async fn close(&self) -> Result<()> {
         self.handle.close().await
     }
+
+    /// How many gets were answered beside the actor so far.
+    pub fn gets_beside(&self) -> u64 {
+        self.handle.stats().gets_beside
+    }
 }

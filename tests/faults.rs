@@ -616,8 +616,12 @@ async fn an_actor_panic_fails_every_pending_call() {
     let token = cache.fill_token("p/x").await.unwrap();
     let parked = park_actor(&cache, &faults).await;
 
-    // 3 commands, the panic, 20 more: the batch of 8 holds the panic; 16 stay in the channel.
+    // 3 commands, the panic, 20 more: the batch of 8 holds the panic; the rest stay in the
+    // channel. Except the gets that no queued write covers: those are answered beside the
+    // actor (all of them but `p/21`, which the invalidation of `p/2` covers).
+    let answered_beside = |i: usize| i % 4 == 1 && i != 21;
     let mut tasks: Vec<JoinHandle<vlive::Result<()>>> = Vec::new();
+    let mut queued = 0;
     for i in 0..24 {
         let handle = cache.clone();
         tasks.push(tokio::spawn(async move {
@@ -631,11 +635,16 @@ async fn an_actor_panic_fails_every_pending_call() {
                 _ => cache.put(&key, value("x")).await,
             }
         }));
-        let queued = i as u64 + 1;
-        wait_until("the command to queue", || {
-            cache.stats().queue_depth == queued
-        })
-        .await;
+        if answered_beside(i) {
+            let task = tasks.last().expect("just pushed");
+            wait_until("the get to be answered", || task.is_finished()).await;
+        } else {
+            queued += 1;
+            wait_until("the command to queue", || {
+                cache.stats().queue_depth == queued
+            })
+            .await;
+        }
     }
     faults.release();
     within("the parked put", parked).await.unwrap().unwrap();
@@ -644,7 +653,10 @@ async fn an_actor_panic_fails_every_pending_call() {
         let result = within("a pending call", task).await.unwrap();
         match (i, result) {
             (3, Err(_)) => {}
-            (_, Err(Error::ActorPanicked { folder: f })) => assert_eq!(f, folder),
+            (i, Ok(())) if answered_beside(i) => {}
+            (i, Err(Error::ActorPanicked { folder: f })) if !answered_beside(i) => {
+                assert_eq!(f, folder)
+            }
             (_, other) => panic!("pending call {i} got {other:?}"),
         }
     }

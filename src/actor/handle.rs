@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::command::{Command, Reply};
+use super::read_beside::ReadBeside;
 use super::stats::{CacheStats, Counters, bump};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     /// actor's last look at it (flume keeps queued messages while any sender lives); its sender
     /// finds it here and answers it, instead of waiting forever.
     retired: Mutex<Option<channel::Receiver<Command>>>,
+    /// Gets answered on the caller's thread when no write in flight affects them.
+    pub(crate) beside: ReadBeside,
 }
 
 /// Where the actor is in its life. Read by handles to explain a refusal, and by `open` to tell
@@ -57,6 +60,7 @@ impl Shared {
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),
             retired: Mutex::new(None),
+            beside: ReadBeside::new(),
         }
     }
 
@@ -149,9 +153,13 @@ impl Handle {
         command: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<Pending<T>> {
         let (reply, answer) = oneshot::channel();
-        if self.commands.send(command(reply)).await.is_err() {
+        let command = command(reply);
+        // Before the send: from the moment a write can be queued, no get reads past it.
+        let unsent = self.shared.beside.sending(&command);
+        if self.commands.send(command).await.is_err() {
             return Err(self.shared.gone());
         }
+        unsent.sent();
         // The actor sets its lifecycle before its last look at the queue. If it has stopped, that
         // look may have come before our send: answer what is left ourselves. If not, the actor
         // will see our command.
@@ -166,8 +174,16 @@ impl Handle {
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let key = key.to_owned();
-        let value = self.call(|reply| Command::Get { key, reply }).await?;
+        let value = match self.shared.beside.get(key) {
+            Some(value) => {
+                bump(&self.shared.counters.gets_beside);
+                value
+            }
+            None => {
+                let key = key.to_owned();
+                self.call(|reply| Command::Get { key, reply }).await?
+            }
+        };
         bump(&self.shared.counters.gets);
         bump(match value {
             Some(_) => &self.shared.counters.hits,

@@ -3,20 +3,27 @@
 //!
 //! ```text
 //!  Handle (Clone) ──encoded command──▶ bounded channel ──▶ actor thread (owns the Store)
-//!      ▲                                                     │ block for the first command,
-//!      │                                                     │ drain what is queued (bounded),
-//!      └──────────── oneshot reply ◀── after the commit ─────┘ one transaction, one commit
+//!      ▲    │                                                │ block for the first command,
+//!      │    │                                                │ drain what is queued (bounded),
+//!      └────┼─────── oneshot reply ◀── after the commit ─────┘ one transaction, one commit
+//!           │
+//!           └─ get, no write in flight on its key ──▶ the store's reader, on the caller's thread
 //! ```
+//!
+//! The actor opens, writes, reopens and closes the store; it alone decides when gets may read
+//! beside it (see `read_beside`).
 //!
 //! - `command`: what travels over the channel.
 //! - `config`: batch limits and durability.
 //! - `handle`: the caller's side: send, await the reply, map a vanished actor to an error.
+//! - `read_beside`: gets answered on the caller's thread when no write in flight affects them.
 //! - `serve`: the actor's loop, top to bottom.
 //! - `stats`: counters shared by both sides.
 
 mod command;
 mod config;
 mod handle;
+mod read_beside;
 mod serve;
 mod stats;
 

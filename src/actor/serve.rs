@@ -5,6 +5,10 @@
 //! 3. apply the batch in order inside one transaction and commit it once;
 //! 4. answer every command of the batch — only now, after the commit;
 //! 5. on `close` or when the last handle is gone: close the store, tell the stragglers.
+//!
+//! Gets may also be answered beside the actor (`read_beside`): after each commit the actor
+//! publishes a snapshot for them, and it withdraws that snapshot before reopening or closing the
+//! store.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -123,7 +127,7 @@ struct Actor<S: Store> {
 
 impl<S: Store> Actor<S> {
     fn new(config: ActorConfig, store: S, shared: Arc<Shared>) -> Self {
-        Actor {
+        let actor = Actor {
             store: Some(store),
             batch: Vec::with_capacity(config.batch.max_ops),
             config,
@@ -134,7 +138,9 @@ impl<S: Store> Actor<S> {
             needs_recovery: false,
             must_clear: false,
             lost_writes: false,
-        }
+        };
+        actor.publish_snapshot();
+        actor
     }
 
     /// The thread's body: serve, shut down — or die if either panics — then retire.
@@ -233,9 +239,18 @@ impl<S: Store> Actor<S> {
         );
         let _entered = span.enter();
         // A store that lost lazy writes is cleared before anything else runs.
+        #[cfg(vlive_mutant = "settle_before_commit")]
+        self.shared.beside.settled(&self.batch);
         let result = self
             .clear_if_needed()
             .and_then(|()| self.apply_and_commit(commits.then_some(durability), &span));
+        // Committed (so published) or failed: gets of these keys may read beside the actor again.
+        #[cfg(not(vlive_mutant = "no_snapshot_after_commit"))]
+        if commits && result.is_ok() {
+            self.publish_snapshot();
+        }
+        #[cfg(not(any(vlive_mutant = "settle_before_commit", vlive_mutant = "never_settle")))]
+        self.shared.beside.settled(&self.batch);
         self.shared.counters.record_batch(ops);
         match result {
             Ok(answers) => {
@@ -375,6 +390,8 @@ impl<S: Store> Actor<S> {
         if !self.needs_recovery {
             return;
         }
+        // The store is reopened from its file: no snapshot may hold the old one.
+        self.shared.beside.withdraw();
         let Some(store) = self.store.as_mut() else {
             return;
         };
@@ -388,8 +405,24 @@ impl<S: Store> Actor<S> {
                     self.must_clear = true;
                     self.lost_writes = true;
                 }
+                self.publish_snapshot();
             }
             Err(e) => error!(error = %e, "reopening the cache database failed"),
+        }
+    }
+
+    /// Lets gets read what is committed now beside the actor. Not while the store waits to be
+    /// reopened, nor while it holds values that lost lazy writes may have made stale: then
+    /// every get queues, and the actor answers or reports the error.
+    fn publish_snapshot(&self) {
+        let sound = !self.needs_recovery && !self.must_clear;
+        match self.store.as_ref().filter(|_| sound).map(S::snapshot) {
+            Some(Ok(snapshot)) => self.shared.beside.publish(snapshot),
+            Some(Err(e)) => {
+                debug!(error = %e, "no snapshot for gets beside the actor");
+                self.shared.beside.withdraw();
+            }
+            None => self.shared.beside.withdraw(),
         }
     }
 
@@ -406,6 +439,7 @@ impl<S: Store> Actor<S> {
                 warn!(folder = %label.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
                 self.invalidations.record("");
                 self.must_clear = false;
+                self.publish_snapshot();
                 Ok(())
             }
             Err(e) => {
@@ -451,7 +485,12 @@ impl<S: Store> Actor<S> {
                 .map_err(|e| Error::storage(label, "checkpoint", e)),
             None => Ok(()),
         };
+        // Closing needs the store to itself: take the snapshot back, waiting out lookups.
+        #[cfg(not(vlive_mutant = "close_before_withdraw"))]
+        self.shared.beside.withdraw();
         let closed = store.close().map_err(|e| Error::storage(label, "close", e));
+        #[cfg(vlive_mutant = "close_before_withdraw")]
+        self.shared.beside.withdraw();
         cleared.and(checkpointed).and(closed)
     }
 
@@ -463,7 +502,9 @@ impl<S: Store> Actor<S> {
             folder: self.config.label.clone(),
         };
         // Dropping (not closing) the store: its state after a panic is unknown, and redb
-        // recovers from an unclean drop on the next open.
+        // recovers from an unclean drop on the next open. The snapshot goes first: it holds the
+        // database open, and the file must be released before a new actor can open it.
+        self.shared.beside.withdraw();
         self.store = None;
         self.shared.set_lifecycle(Lifecycle::Panicked);
         for command in self.batch.drain(..) {

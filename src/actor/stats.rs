@@ -11,6 +11,9 @@ pub struct CacheStats {
     pub hits: u64,
     /// Gets that found nothing.
     pub misses: u64,
+    /// Gets answered beside the actor, by a lookup on the caller's thread (no write in flight
+    /// affected them); the others queued.
+    pub gets_beside: u64,
     /// Puts acknowledged.
     pub puts: u64,
     /// Conditional fills stored.
@@ -45,6 +48,7 @@ pub(crate) struct Counters {
     pub(crate) gets: AtomicU64,
     pub(crate) hits: AtomicU64,
     pub(crate) misses: AtomicU64,
+    pub(crate) gets_beside: AtomicU64,
     pub(crate) puts: AtomicU64,
     pub(crate) fills: AtomicU64,
     pub(crate) stale_fills_rejected: AtomicU64,
@@ -72,6 +76,7 @@ impl Counters {
             gets: read(&self.gets),
             hits: read(&self.hits),
             misses: read(&self.misses),
+            gets_beside: read(&self.gets_beside),
             puts: read(&self.puts),
             fills: read(&self.fills),
             stale_fills_rejected: read(&self.stale_fills_rejected),

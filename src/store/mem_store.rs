@@ -1,13 +1,14 @@
 //! An in-memory store: the actor's storage in loom models and unit tests.
 //!
 //! A batch works on a copy of the map and swaps it in on commit, so a failed commit leaves
-//! nothing behind. A [`MemStoreProbe`] lets a model look at what is committed and make the next
-//! commit fail.
+//! nothing behind. A snapshot is a copy of the committed map, as a redb read transaction keeps
+//! seeing the commit it began after. A [`MemStoreProbe`] lets a model look at what is committed, make the next commit
+//! fail, and count lookups that ran on a closed store.
 
 use std::collections::BTreeMap;
 
-use crate::store::{Commit, Store, StoreBatch, StoreResult};
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreResult};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex, lock};
 
 type Map = BTreeMap<String, Vec<u8>>;
@@ -23,6 +24,10 @@ struct Shared {
     committed: Mutex<Map>,
     /// How many of the coming commits must fail.
     failing_commits: AtomicUsize,
+    /// Set by `close`. redb must not be closed under a lookup, so a snapshot that finds the
+    /// store closed counts a bug.
+    closed: AtomicBool,
+    reads_after_close: AtomicUsize,
 }
 
 /// A view of a [`MemStore`] for tests: what is committed, and fault injection.
@@ -37,6 +42,8 @@ impl MemStore {
         let shared = Arc::new(Shared {
             committed: Mutex::new(Map::new()),
             failing_commits: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            reads_after_close: AtomicUsize::new(0),
         });
         (
             MemStore {
@@ -57,9 +64,23 @@ impl MemStoreProbe {
     pub fn fail_next_commit(&self) {
         self.shared.failing_commits.fetch_add(1, Ordering::SeqCst);
     }
+
+    /// How many lookups beside the actor ran after the store was closed (a correct protocol
+    /// withdraws the reader, and waits for lookups in progress, before it closes).
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub fn reads_after_close(&self) -> usize {
+        self.shared.reads_after_close.load(Ordering::SeqCst)
+    }
 }
 
 impl Store for MemStore {
+    fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
+        Ok(Box::new(MemSnapshot {
+            map: lock(&self.shared.committed).clone(),
+            store: self.shared.clone(),
+        }))
+    }
+
     fn batch<R>(
         &mut self,
         commit: Option<Commit>,
@@ -92,7 +113,24 @@ impl Store for MemStore {
     }
 
     fn close(self) -> StoreResult<()> {
+        self.shared.closed.store(true, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+/// The committed map as it was when the snapshot was taken.
+struct MemSnapshot {
+    map: Map,
+    store: Arc<Shared>,
+}
+
+impl Snapshot for MemSnapshot {
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        if self.store.closed.load(Ordering::SeqCst) {
+            self.store.reads_after_close.fetch_add(1, Ordering::SeqCst);
+            return Err(redb::Error::DatabaseClosed);
+        }
+        Ok(self.map.get(key).cloned())
     }
 }
 

@@ -1,6 +1,6 @@
 //! The storage engine under the actor.
 //!
-//! The actor sees storage only through these two traits, so the same batch loop runs on redb in
+//! The actor sees storage only through these traits, so the same batch loop runs on redb in
 //! production and on an in-memory map under loom. Keys here are the cache's keys; how a store
 //! lays them out (redb: one table per root) is its own business.
 
@@ -23,8 +23,19 @@ pub(crate) enum Commit {
     Deferred,
 }
 
+/// What the store held at one commit, for lookups on the callers' threads (gets beside the
+/// actor). It stays valid, and unchanged, while later batches commit.
+pub(crate) trait Snapshot: Send + Sync + 'static {
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+}
+
 /// A storage engine owned by the actor thread.
 pub(crate) trait Store: Send + 'static {
+    /// What is committed now. The actor takes one after each commit for gets beside it, and
+    /// drops every snapshot (waiting out lookups in progress) before it closes or reopens the
+    /// store.
+    fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>>;
+
     /// Runs `work` inside one transaction. With `commit: None` the batch only reads (no write
     /// transaction is opened); otherwise its writes commit once, with that durability, after
     /// `work` returns `Ok`. On any `Err` nothing of the batch is kept.

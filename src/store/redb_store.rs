@@ -21,7 +21,7 @@ use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::store::redb_open::{BackendLayer, open_database};
-use crate::store::{Commit, Store, StoreBatch, StoreResult};
+use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreResult};
 
 /// Data tables are named this followed by the root.
 const TABLE_PREFIX: &str = "__vlive__";
@@ -101,6 +101,10 @@ impl RedbStore {
 }
 
 impl Store for RedbStore {
+    fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
+        Ok(Box::new(RedbSnapshot(self.db()?.begin_read()?)))
+    }
+
     fn batch<R>(
         &mut self,
         commit: Option<Commit>,
@@ -148,6 +152,34 @@ impl Store for RedbStore {
     }
 }
 
+/// What is committed at one moment, for gets beside the actor: a read transaction begun by the
+/// actor right after a commit. Lookups in it never wait on redb's locks that a commit in
+/// progress holds (beginning a read transaction can: a commit that grows the file holds the
+/// lock `begin_read` needs through an fsync).
+struct RedbSnapshot(ReadTransaction);
+
+impl Snapshot for RedbSnapshot {
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let (root, rest) = split_key(key);
+        match open_read_table(&self.0, &table_name(root))? {
+            Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A root's table in a read transaction; `None` if the root has none (every key misses).
+fn open_read_table(
+    txn: &ReadTransaction,
+    name: &str,
+) -> StoreResult<Option<ReadOnlyTable<&'static str, &'static [u8]>>> {
+    match txn.open_table(DataTable::new(name)) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A batch of reads: one read transaction, each root's table opened once.
 struct ReadBatch<'t> {
     txn: &'t ReadTransaction,
@@ -160,11 +192,7 @@ impl StoreBatch for ReadBatch<'_> {
         let (root, rest) = split_key(key);
         let name = table_name(root);
         if !self.tables.contains_key(&name) {
-            let table = match self.txn.open_table(DataTable::new(&name)) {
-                Ok(table) => Some(table),
-                Err(redb::TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(e.into()),
-            };
+            let table = open_read_table(self.txn, &name)?;
             self.tables.insert(name.clone(), table);
         }
         match &self.tables[&name] {

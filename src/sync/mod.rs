@@ -6,12 +6,12 @@
 //! This module is the only place the two worlds differ.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Condvar, Mutex, atomic};
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, RwLock, atomic};
 #[cfg(loom)]
 pub(crate) use loom::thread;
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Condvar, Mutex, atomic};
+pub(crate) use std::sync::{Arc, Condvar, Mutex, RwLock, atomic};
 #[cfg(all(not(loom), test))]
 pub(crate) use std::thread;
 
@@ -45,7 +45,31 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuardOf<'_, T> {
     }
 }
 
+/// Takes a shared lock, ignoring poisoning (as [`lock`]).
+pub(crate) fn read<T>(rw: &RwLock<T>) -> ReadGuardOf<'_, T> {
+    match rw.read() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Takes an exclusive lock, ignoring poisoning (as [`lock`]).
+pub(crate) fn write<T>(rw: &RwLock<T>) -> WriteGuardOf<'_, T> {
+    match rw.write() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 #[cfg(loom)]
 pub(crate) type MutexGuardOf<'a, T> = loom::sync::MutexGuard<'a, T>;
 #[cfg(not(loom))]
 pub(crate) type MutexGuardOf<'a, T> = std::sync::MutexGuard<'a, T>;
+#[cfg(loom)]
+pub(crate) type ReadGuardOf<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+#[cfg(not(loom))]
+pub(crate) type ReadGuardOf<'a, T> = std::sync::RwLockReadGuard<'a, T>;
+#[cfg(loom)]
+pub(crate) type WriteGuardOf<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+#[cfg(not(loom))]
+pub(crate) type WriteGuardOf<'a, T> = std::sync::RwLockWriteGuard<'a, T>;
