@@ -15,6 +15,11 @@ MUTANTS=(
   "reply_before_commit:no_acknowledgement_before_commit"
   "fail_only_first:failed_commit_fails_its_whole_batch_and_the_actor_goes_on"
   "no_stale_check:a_fill_never_lands_after_an_invalidation_it_predates"
+  "ignore_in_flight:read_your_writes_across_handles"
+  "settle_before_commit:read_your_writes_across_handles"
+  "never_settle:every_command_gets_exactly_one_reply"
+  "no_snapshot_after_commit:read_your_writes_across_handles"
+  "close_before_withdraw:close_waits_for_lookups_beside_the_actor"
 )
 
 export RUSTFLAGS="--cfg loom"

@@ -37,7 +37,9 @@ fn model(name: &str, test: impl Fn() + Sync + Send + 'static) {
 
 /// Model 1: with two handles and the actor, every command gets exactly one reply, and it is
 /// the right one. (A reply is a oneshot, so "at most one" is by type; the model checks "at
-/// least one, and `Ok`" for every interleaving, including one handle dropping early.)
+/// least one, and `Ok`" for every interleaving, including one handle dropping early.) Once a
+/// put is acknowledged, nothing is left in flight for its key: a get of it reads beside the
+/// actor.
 #[test]
 fn every_command_gets_exactly_one_reply() {
     model("every_command_gets_exactly_one_reply", || {
@@ -52,6 +54,11 @@ fn every_command_gets_exactly_one_reply() {
         let (put, got) = other.join().unwrap();
         assert!(put.is_ok());
         assert_eq!(got.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(
+            a.gets_beside(),
+            1,
+            "a settled put still held back a get of its key"
+        );
         assert_eq!(block_on(a.get("k2")).unwrap(), Some(b"2".to_vec()));
         drop(a);
         actor.join();
@@ -61,7 +68,8 @@ fn every_command_gets_exactly_one_reply() {
 
 /// Model 2: read-your-writes across handles, in the order commands reach the actor: a put
 /// acknowledged on A is seen by a later get on B, and so is a put merely queued on A before
-/// B's get was queued (the two may share a batch).
+/// B's get was queued (the two may share a batch). The first get is answered beside the actor
+/// (from the snapshot of the last commit), the second queues behind the put in flight.
 #[test]
 fn read_your_writes_across_handles() {
     model("read_your_writes_across_handles", || {
@@ -190,4 +198,30 @@ fn a_fill_never_lands_after_an_invalidation_it_predates() {
             actor.join();
         },
     );
+}
+
+/// Model 8: `close` races a get beside the actor. The store is never closed under a lookup (the
+/// actor takes its snapshot back first, waiting out lookups in progress), and the get answers
+/// either the committed value or `Closed`.
+#[test]
+fn close_waits_for_lookups_beside_the_actor() {
+    model("close_waits_for_lookups_beside_the_actor", || {
+        let (a, probe, actor) = spawn(2, 4);
+        block_on(a.put("k", b"1")).unwrap();
+        let b = a.clone();
+        let reader = thread::spawn(move || block_on(b.get("k")));
+        block_on(a.close()).unwrap();
+        match reader.join().unwrap() {
+            Ok(value) => assert_eq!(value, Some(b"1".to_vec())),
+            Err(Error::Closed) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+        assert_eq!(
+            probe.reads_after_close(),
+            0,
+            "a lookup ran on a closed store"
+        );
+        drop(a);
+        actor.join();
+    });
 }
