@@ -72,3 +72,75 @@ async fn a_value_replaced_by_a_lost_put_never_comes_back() {
     let reopened = RedbCache::open(dir.path()).unwrap();
     assert!(reopened.get("k").await.unwrap().is_none());
 }
+
+/// The caller that gets the I/O error must not then read, beside the actor, the snapshot that
+/// still holds the lazy writes the error lost: the actor reopens the store (withdrawing that
+/// snapshot) before it answers. The reopen waits at a gate here, which the test opens only once
+/// the reopen has begun; an answer sent before the reopen would find the gate still shut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_told_of_the_failure_never_reads_the_lost_writes_beside_the_actor() {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let opens = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let layer = {
+        let (faulty, opens, gate) = (faults.layer(), opens.clone(), gate.clone());
+        move |inner| {
+            // The first open passes; a reopen waits until the test opens the gate.
+            if opens.fetch_add(1, Ordering::SeqCst) > 0 {
+                let (open, opened) = &*gate;
+                let guard = open.lock().unwrap();
+                let _ = opened
+                    .wait_timeout_while(guard, common::HANG, |open| !*open)
+                    .unwrap();
+            }
+            faulty(inner)
+        }
+    };
+    let cache = RedbCache::builder()
+        .durability(vlive::Durability::Lazy {
+            max_delay: Duration::from_secs(3600),
+        })
+        .backend_layer(layer)
+        .open(dir.path())
+        .unwrap();
+    cache.put("k", value("old")).await.unwrap();
+    cache.flush().await.unwrap();
+    cache.put("k", value("new")).await.unwrap(); // acknowledged, not yet durable
+
+    faults.fail_write.store(true, Ordering::SeqCst);
+    let caller = {
+        let (cache, gate) = (cache.clone(), gate.clone());
+        tokio::spawn(async move {
+            let flushed = cache.flush().await;
+            let reopen_had_begun = *gate.0.lock().unwrap();
+            let read_after = common::tag(&cache, "k").await;
+            (flushed, reopen_had_begun, read_after)
+        })
+    };
+    common::wait_until("the actor to start reopening", || {
+        opens.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    faults.fail_write.store(false, Ordering::SeqCst);
+    let (open, opened) = &*gate;
+    *open.lock().unwrap() = true;
+    opened.notify_all();
+
+    let (flushed, reopen_had_begun, read_after) =
+        common::within("the failing flush", caller).await.unwrap();
+    assert!(flushed.is_err(), "{flushed:?}");
+    assert!(
+        reopen_had_begun,
+        "the error was answered before the store was reopened"
+    );
+    assert_eq!(read_after, None, "the caller read a write the failure lost");
+    assert!(matches!(
+        cache.close().await,
+        Err(Error::LazyWritesLost { .. })
+    ));
+}

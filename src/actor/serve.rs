@@ -271,6 +271,9 @@ impl<S: Store> Actor<S> {
             }
             Err(e) => {
                 error!(error = %e, ops, "cache batch failed; failing all its commands");
+                // Reopen before answering: a caller that sees this error must not then read,
+                // beside the actor, a snapshot holding lazy writes the failure may have lost.
+                self.recover_if_needed();
                 #[cfg(not(vlive_mutant = "fail_only_first"))]
                 for command in self.batch.drain(..) {
                     command.reject(e.clone());
@@ -282,7 +285,6 @@ impl<S: Store> Actor<S> {
                         _ => command.answer(Answer::Done),
                     }
                 }
-                self.recover_if_needed();
             }
         }
     }
