@@ -17,7 +17,7 @@ MUTANTS=(
   "no_stale_check:a_fill_never_lands_after_an_invalidation_it_predates"
   "ignore_in_flight:read_your_writes_across_handles"
   "settle_before_commit:read_your_writes_across_handles"
-  "never_settle:every_command_gets_exactly_one_reply"
+  "settle_after_reply:every_command_gets_exactly_one_reply"
   "no_snapshot_after_commit:read_your_writes_across_handles"
   "close_before_withdraw:close_waits_for_lookups_beside_the_actor"
 )

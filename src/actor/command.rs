@@ -1,5 +1,6 @@
 //! What travels from a handle to the actor, and how the actor answers.
 
+use super::read_beside::InFlightWrite;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
 use crate::sync::oneshot;
@@ -8,6 +9,8 @@ use crate::sync::oneshot;
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
 
 /// One request. Values are already CBOR-encoded by the caller: the actor only moves bytes.
+/// Writes carry their entry among the writes in flight (`read_beside`), settled as they are
+/// answered.
 #[derive(Debug)]
 pub(crate) enum Command {
     Get {
@@ -17,6 +20,7 @@ pub(crate) enum Command {
     Put {
         key: String,
         value: Vec<u8>,
+        in_flight: InFlightWrite,
         reply: Reply<()>,
     },
     /// A put that is dropped if an invalidation covering `key` happened since `token`.
@@ -24,6 +28,7 @@ pub(crate) enum Command {
         key: String,
         value: Vec<u8>,
         token: FillToken,
+        in_flight: InFlightWrite,
         reply: Reply<FillOutcome>,
     },
     FillToken {
@@ -31,6 +36,7 @@ pub(crate) enum Command {
     },
     Invalidate {
         prefix: String,
+        in_flight: InFlightWrite,
         reply: Reply<()>,
     },
     /// Answered once everything before it is durable.
@@ -105,8 +111,29 @@ impl Command {
         matches!(self, Command::Close { .. })
     }
 
+    /// Lets gets of the keys this write covers read beside the actor again. The actor answers
+    /// a write only after its commit and the snapshot that shows it, so this runs just before
+    /// the reply: the writer's next get already reads beside the actor.
+    fn settle(&mut self) {
+        match self {
+            Command::Put { in_flight, .. }
+            | Command::Fill { in_flight, .. }
+            | Command::Invalidate { in_flight, .. } => in_flight.settle(),
+            _ => {}
+        }
+    }
+
+    /// Settles the command's write early; a planted bug for the loom mutant check.
+    #[cfg(vlive_mutant = "settle_before_commit")]
+    pub(crate) fn settle_too_early(&mut self) {
+        self.settle();
+    }
+
     /// Sends the command's result.
-    pub(crate) fn answer(self, answer: Answer) {
+    pub(crate) fn answer(mut self, answer: Answer) {
+        // Without this the entry would go when the command drops, after the reply.
+        #[cfg(not(vlive_mutant = "settle_after_reply"))]
+        self.settle();
         match (self, answer) {
             (Command::Get { reply, .. }, Answer::Value(value)) => reply.send(Ok(value)),
             (Command::Fill { reply, .. }, Answer::Filled(outcome)) => reply.send(Ok(outcome)),
@@ -130,7 +157,8 @@ impl Command {
     }
 
     /// Fails the command with `error`.
-    pub(crate) fn reject(self, error: Error) {
+    pub(crate) fn reject(mut self, error: Error) {
+        self.settle();
         match self {
             Command::Get { reply, .. } => reply.send(Err(error)),
             Command::Fill { reply, .. } => reply.send(Err(error)),

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::command::{Command, Reply};
-use super::read_beside::ReadBeside;
+use super::read_beside::{Covered, InFlightWrite, Lookup, ReadBeside};
 use super::stats::{CacheStats, Counters, bump};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
@@ -153,13 +153,9 @@ impl Handle {
         command: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<Pending<T>> {
         let (reply, answer) = oneshot::channel();
-        let command = command(reply);
-        // Before the send: from the moment a write can be queued, no get reads past it.
-        let unsent = self.shared.beside.sending(&command);
-        if self.commands.send(command).await.is_err() {
+        if self.commands.send(command(reply)).await.is_err() {
             return Err(self.shared.gone());
         }
-        unsent.sent();
         // The actor sets its lifecycle before its last look at the queue. If it has stopped, that
         // look may have come before our send: answer what is left ourselves. If not, the actor
         // will see our command.
@@ -174,12 +170,12 @@ impl Handle {
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let value = match self.shared.beside.get(key) {
-            Some(value) => {
+        let value = match self.shared.beside.lookup(key) {
+            Lookup::Answered(value) => {
                 bump(&self.shared.counters.gets_beside);
                 value
             }
-            None => {
+            Lookup::Queue => {
                 let key = key.to_owned();
                 self.call(|reply| Command::Get { key, reply }).await?
             }
@@ -192,10 +188,21 @@ impl Handle {
         Ok(value)
     }
 
+    /// Registers a write about to be sent, before its command is built (see `read_beside`).
+    pub(crate) fn in_flight(&self, covered: Covered) -> InFlightWrite {
+        self.shared.beside.register(covered)
+    }
+
     pub(crate) async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        let in_flight = self.in_flight(Covered::Key(key.to_owned()));
         let key = key.to_owned();
-        self.call(|reply| Command::Put { key, value, reply })
-            .await?;
+        self.call(|reply| Command::Put {
+            key,
+            value,
+            in_flight,
+            reply,
+        })
+        .await?;
         bump(&self.shared.counters.puts);
         Ok(())
     }
@@ -206,12 +213,14 @@ impl Handle {
         value: Vec<u8>,
         token: FillToken,
     ) -> Result<FillOutcome> {
+        let in_flight = self.in_flight(Covered::Key(key.to_owned()));
         let key = key.to_owned();
         let outcome = self
             .call(|reply| Command::Fill {
                 key,
                 value,
                 token,
+                in_flight,
                 reply,
             })
             .await?;
@@ -227,9 +236,14 @@ impl Handle {
     }
 
     pub(crate) async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
+        let in_flight = self.in_flight(Covered::Prefix(prefix.to_owned()));
         let prefix = prefix.to_owned();
-        self.call(|reply| Command::Invalidate { prefix, reply })
-            .await?;
+        self.call(|reply| Command::Invalidate {
+            prefix,
+            in_flight,
+            reply,
+        })
+        .await?;
         bump(&self.shared.counters.invalidations);
         Ok(())
     }

@@ -6,11 +6,15 @@
 //! cache (`benches/throughput.rs`, README).
 //!
 //! Why the answers stay what the queue would have given:
-//! - A handle registers each write here *before* sending it. The actor settles it only *after*
-//!   the write's batch committed (or failed), and after publishing a snapshot of that commit.
+//! - Every write command carries an [`InFlightWrite`], registered before the command is built.
+//!   The actor settles it just before answering the write, which is after the write's batch
+//!   committed (or failed) and after it published a snapshot of that commit.
 //! - A get whose key a registered write covers queues behind it, as every get used to. So a get
 //!   still sees every write that reached the queue before it.
 //! - Otherwise every earlier write to its key has settled, so it is in the published snapshot.
+//! - A registration lives and dies with its command: a command dropped unsent (its caller gave
+//!   up waiting for room), refused, or drained removes its own entry, once, and never another
+//!   write's.
 //! - The actor publishes snapshots only while the store is sound. It withdraws them before it
 //!   closes or reopens the store, after a panic, and until lost lazy writes are cleared.
 //!   Withdrawing takes the lock that every lookup holds, so no lookup outlives it.
@@ -21,16 +25,35 @@
 //! `close_waits_for_lookups_beside_the_actor`) and plants its bugs.
 
 use std::collections::HashMap;
+#[cfg(not(loom))]
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::command::Command;
 use crate::store::Snapshot;
-use crate::sync::{Mutex, RwLock, lock, read, write};
+use crate::sync::{Arc, Mutex, RwLock, lock, read, write};
 
 /// The snapshot the actor publishes, and the writes that keep gets from using it.
 pub(crate) struct ReadBeside {
     /// `Some` while the actor lets gets read beside it. Each lookup holds the read lock.
     snapshot: RwLock<Option<Box<dyn Snapshot>>>,
-    in_flight: Mutex<InFlight>,
+    in_flight: Arc<Mutex<InFlight>>,
+}
+
+/// What a get found out beside the actor.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Lookup {
+    /// The answer, read from the snapshot.
+    Answered(Option<Vec<u8>>),
+    /// The get must go through the actor: no snapshot is published, a write in flight covers
+    /// the key, or the lookup failed (the actor then reopens the store or reports the error).
+    Queue,
+}
+
+/// The keys a write can change.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Covered {
+    Key(String),
+    /// Every key that starts with this prefix.
+    Prefix(String),
 }
 
 impl std::fmt::Debug for ReadBeside {
@@ -47,44 +70,31 @@ impl ReadBeside {
     pub(crate) fn new() -> Self {
         ReadBeside {
             snapshot: RwLock::new(None),
-            in_flight: Mutex::new(InFlight::default()),
+            in_flight: Arc::new(Mutex::new(InFlight::default())),
         }
     }
 
-    /// The answer to a get of `key`, read on this thread; `None` when the get must go through
-    /// the actor: no snapshot is published, a write in flight covers `key`, or the lookup failed
-    /// (the actor then reopens the store or reports the error, as for any get).
-    pub(crate) fn get(&self, key: &str) -> Option<Option<Vec<u8>>> {
+    /// Looks `key` up in the published snapshot, on this thread, unless the get must queue.
+    pub(crate) fn lookup(&self, key: &str) -> Lookup {
         let snapshot = read(&self.snapshot);
-        let snapshot = snapshot.as_ref()?;
+        let Some(snapshot) = snapshot.as_ref() else {
+            return Lookup::Queue;
+        };
         #[cfg(not(vlive_mutant = "ignore_in_flight"))]
         if lock(&self.in_flight).covers(key) {
-            return None;
+            return Lookup::Queue;
         }
-        snapshot.get(key).ok()
-    }
-
-    /// Registers `command`'s write before a handle sends it. The registration lasts until the
-    /// actor settles the write, unless the returned guard drops before
-    /// [`Unsent::sent`]: then the command never reached the queue (the send failed or the
-    /// caller gave up waiting for room) and its registration goes with it.
-    pub(crate) fn sending(&self, command: &Command) -> Unsent<'_> {
-        let extent = Extent::of(command).map(|extent| {
-            lock(&self.in_flight).add(extent);
-            extent.to_owned()
-        });
-        Unsent {
-            beside: self,
-            extent,
+        match get_without_unwinding(snapshot.as_ref(), key) {
+            Some(Ok(value)) => Lookup::Answered(value),
+            Some(Err(_)) | None => Lookup::Queue,
         }
     }
 
-    /// These commands' writes are committed or failed: gets of their keys may read beside the
-    /// actor again.
-    pub(crate) fn settled<'c>(&self, commands: impl IntoIterator<Item = &'c Command>) {
-        let mut in_flight = lock(&self.in_flight);
-        for extent in commands.into_iter().filter_map(Extent::of) {
-            in_flight.remove(extent);
+    /// Registers a write before its command is built; the command carries the registration.
+    pub(crate) fn register(&self, covered: Covered) -> InFlightWrite {
+        lock(&self.in_flight).add(&covered);
+        InFlightWrite {
+            entry: Some((self.in_flight.clone(), covered)),
         }
     }
 
@@ -102,56 +112,40 @@ impl ReadBeside {
     }
 }
 
-/// A write registered by [`ReadBeside::sending`] and not yet in the queue.
+/// A lookup in `snapshot`; `None` if it panicked. redb may panic on a file corrupted behind
+/// its back: on the actor that becomes `ActorPanicked`, so the get goes there rather than
+/// unwind the caller's task. (Under loom a panic is a model failure: let it through.)
+fn get_without_unwinding(
+    snapshot: &dyn Snapshot,
+    key: &str,
+) -> Option<crate::store::StoreResult<Option<Vec<u8>>>> {
+    #[cfg(not(loom))]
+    return catch_unwind(AssertUnwindSafe(|| snapshot.get(key))).ok();
+    #[cfg(loom)]
+    Some(snapshot.get(key))
+}
+
+/// A write's entry among the writes in flight. Its command carries it, and it is removed
+/// exactly once: by [`settle`](InFlightWrite::settle) when the actor answers the write, or when
+/// the command is dropped unanswered.
 #[derive(Debug)]
-pub(crate) struct Unsent<'b> {
-    beside: &'b ReadBeside,
-    extent: Option<(String, bool)>,
+pub(crate) struct InFlightWrite {
+    entry: Option<(Arc<Mutex<InFlight>>, Covered)>,
 }
 
-impl Unsent<'_> {
-    /// The command is queued: from now on the actor settles it.
-    pub(crate) fn sent(mut self) {
-        self.extent = None;
+impl InFlightWrite {
+    /// Removes the entry: gets of these keys may read beside the actor again. The actor calls
+    /// this just before it answers the write, so the writer's next get already may.
+    pub(crate) fn settle(&mut self) {
+        if let Some((in_flight, covered)) = self.entry.take() {
+            lock(&in_flight).remove(&covered);
+        }
     }
 }
 
-impl Drop for Unsent<'_> {
+impl Drop for InFlightWrite {
     fn drop(&mut self) {
-        if let Some((text, is_prefix)) = &self.extent {
-            lock(&self.beside.in_flight).remove(Extent::new(text, *is_prefix));
-        }
-    }
-}
-
-/// The keys a write can change: one key, or every key under a prefix.
-#[derive(Clone, Copy, Debug)]
-enum Extent<'a> {
-    Key(&'a str),
-    Prefix(&'a str),
-}
-
-impl<'a> Extent<'a> {
-    fn of(command: &'a Command) -> Option<Self> {
-        match command {
-            Command::Put { key, .. } | Command::Fill { key, .. } => Some(Extent::Key(key)),
-            Command::Invalidate { prefix, .. } => Some(Extent::Prefix(prefix)),
-            _ => None,
-        }
-    }
-
-    fn new(text: &'a str, is_prefix: bool) -> Self {
-        match is_prefix {
-            true => Extent::Prefix(text),
-            false => Extent::Key(text),
-        }
-    }
-
-    fn to_owned(self) -> (String, bool) {
-        match self {
-            Extent::Key(key) => (key.to_owned(), false),
-            Extent::Prefix(prefix) => (prefix.to_owned(), true),
-        }
+        self.settle();
     }
 }
 
@@ -165,16 +159,16 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn add(&mut self, extent: Extent<'_>) {
-        match extent {
-            Extent::Key(key) => *self.keys.entry(key.to_owned()).or_default() += 1,
-            Extent::Prefix(prefix) => self.prefixes.push(prefix.to_owned()),
+    fn add(&mut self, covered: &Covered) {
+        match covered {
+            Covered::Key(key) => *self.keys.entry(key.clone()).or_default() += 1,
+            Covered::Prefix(prefix) => self.prefixes.push(prefix.clone()),
         }
     }
 
-    fn remove(&mut self, extent: Extent<'_>) {
-        match extent {
-            Extent::Key(key) => {
+    fn remove(&mut self, covered: &Covered) {
+        match covered {
+            Covered::Key(key) => {
                 if let Some(count) = self.keys.get_mut(key) {
                     *count -= 1;
                     if *count == 0 {
@@ -182,7 +176,7 @@ impl InFlight {
                     }
                 }
             }
-            Extent::Prefix(prefix) => {
+            Covered::Prefix(prefix) => {
                 if let Some(i) = self.prefixes.iter().position(|p| p == prefix) {
                     self.prefixes.swap_remove(i);
                 }
@@ -204,88 +198,66 @@ impl InFlight {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::sync::oneshot;
 
-    fn put(key: &str) -> Command {
-        Command::Put {
-            key: key.into(),
-            value: vec![1],
-            reply: oneshot::channel().0,
-        }
-    }
-
-    fn invalidate(prefix: &str) -> Command {
-        Command::Invalidate {
-            prefix: prefix.into(),
-            reply: oneshot::channel().0,
-        }
+    fn key(key: &str) -> Covered {
+        Covered::Key(key.into())
     }
 
     fn covers(beside: &ReadBeside, key: &str) -> bool {
         lock(&beside.in_flight).covers(key)
     }
 
+    fn nothing_in_flight(beside: &ReadBeside) -> bool {
+        lock(&beside.in_flight).is_empty()
+    }
+
     #[test]
     fn a_key_stays_covered_until_every_write_of_it_settles() {
         let beside = ReadBeside::new();
-        let (first, second) = (put("a/1"), put("a/1"));
-        beside.sending(&first).sent();
-        beside.sending(&second).sent();
-        beside.settled([&first]);
+        let mut first = beside.register(key("a/1"));
+        let second = beside.register(key("a/1"));
+        first.settle();
         assert!(covers(&beside, "a/1"), "one put of a/1 is still in flight");
         assert!(!covers(&beside, "a/2"));
         assert!(!covers(&beside, "a/10"), "a put covers its own key only");
-        beside.settled([&second]);
+        drop(second);
         assert!(!covers(&beside, "a/1"));
-        assert!(lock(&beside.in_flight).is_empty());
+        assert!(nothing_in_flight(&beside));
+    }
+
+    /// The bug this shape prevents: a write removed twice (say, once by a caller that gave up
+    /// and once by the actor that received it anyway) took another write's entry with it.
+    #[test]
+    fn a_write_settled_and_then_dropped_removes_only_itself() {
+        let beside = ReadBeside::new();
+        let mut cancelled = beside.register(key("k"));
+        let queued = beside.register(key("k"));
+        cancelled.settle();
+        drop(cancelled);
+        assert!(covers(&beside, "k"), "the other put of k lost its entry");
+        drop(queued);
+        assert!(nothing_in_flight(&beside));
     }
 
     #[test]
     fn an_invalidation_covers_every_key_under_its_prefix() {
         let beside = ReadBeside::new();
-        let (whole, part) = (invalidate("a"), invalidate("b/1"));
-        beside.sending(&whole).sent();
-        beside.sending(&part).sent();
+        let whole = beside.register(Covered::Prefix("a".into()));
+        let part = beside.register(Covered::Prefix("b/1".into()));
         assert!(covers(&beside, "a"));
         assert!(covers(&beside, "ab/7"));
         assert!(covers(&beside, "b/10"));
         assert!(!covers(&beside, "b/2"));
-        beside.settled([&whole]);
+        drop(whole);
         assert!(!covers(&beside, "a/1"));
         assert!(covers(&beside, "b/1"));
-        beside.settled([&part]);
-        assert!(lock(&beside.in_flight).is_empty());
+        drop(part);
+        assert!(nothing_in_flight(&beside));
     }
 
     #[test]
-    fn a_write_that_never_reached_the_queue_does_not_stay_registered() {
+    fn no_snapshot_published_means_every_get_queues() {
         let beside = ReadBeside::new();
-        let unsent = put("a/1");
-        let registration = beside.sending(&unsent);
-        assert!(covers(&beside, "a/1"));
-        drop(registration);
-        assert!(lock(&beside.in_flight).is_empty());
-    }
-
-    #[test]
-    fn reads_and_bookkeeping_commands_are_not_tracked() {
-        let beside = ReadBeside::new();
-        let get = Command::Get {
-            key: "a".into(),
-            reply: oneshot::channel().0,
-        };
-        beside.sending(&get).sent();
-        beside
-            .sending(&Command::Flush {
-                reply: oneshot::channel().0,
-            })
-            .sent();
-        assert!(lock(&beside.in_flight).is_empty());
-    }
-
-    #[test]
-    fn no_snapshot_published_means_every_get_goes_through_the_actor() {
-        let beside = ReadBeside::new();
-        assert_eq!(beside.get("a/1"), None);
+        assert_eq!(beside.lookup("a/1"), Lookup::Queue);
     }
 }

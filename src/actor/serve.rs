@@ -139,7 +139,7 @@ impl<S: Store> Actor<S> {
             must_clear: false,
             lost_writes: false,
         };
-        actor.publish_snapshot();
+        actor.refresh_snapshot();
         actor
     }
 
@@ -240,17 +240,15 @@ impl<S: Store> Actor<S> {
         let _entered = span.enter();
         // A store that lost lazy writes is cleared before anything else runs.
         #[cfg(vlive_mutant = "settle_before_commit")]
-        self.shared.beside.settled(&self.batch);
+        self.batch.iter_mut().for_each(Command::settle_too_early);
         let result = self
             .clear_if_needed()
             .and_then(|()| self.apply_and_commit(commits.then_some(durability), &span));
-        // Committed (so published) or failed: gets of these keys may read beside the actor again.
+        // Before any write is answered (and settled): gets beside the actor must find it.
         #[cfg(not(vlive_mutant = "no_snapshot_after_commit"))]
         if commits && result.is_ok() {
-            self.publish_snapshot();
+            self.refresh_snapshot();
         }
-        #[cfg(not(any(vlive_mutant = "settle_before_commit", vlive_mutant = "never_settle")))]
-        self.shared.beside.settled(&self.batch);
         self.shared.counters.record_batch(ops);
         match result {
             Ok(answers) => {
@@ -407,16 +405,16 @@ impl<S: Store> Actor<S> {
                     self.must_clear = true;
                     self.lost_writes = true;
                 }
-                self.publish_snapshot();
+                self.refresh_snapshot();
             }
             Err(e) => error!(error = %e, "reopening the cache database failed"),
         }
     }
 
-    /// Lets gets read what is committed now beside the actor. Not while the store waits to be
-    /// reopened, nor while it holds values that lost lazy writes may have made stale: then
-    /// every get queues, and the actor answers or reports the error.
-    fn publish_snapshot(&self) {
+    /// Publishes what is committed now for gets beside the actor — or withdraws the snapshot,
+    /// while the store waits to be reopened or holds values that lost lazy writes may have made
+    /// stale: then every get queues, and the actor answers or reports the error.
+    fn refresh_snapshot(&self) {
         let sound = !self.needs_recovery && !self.must_clear;
         match self.store.as_ref().filter(|_| sound).map(S::snapshot) {
             Some(Ok(snapshot)) => self.shared.beside.publish(snapshot),
@@ -441,7 +439,7 @@ impl<S: Store> Actor<S> {
                 warn!(folder = %label.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
                 self.invalidations.record("");
                 self.must_clear = false;
-                self.publish_snapshot();
+                self.refresh_snapshot();
                 Ok(())
             }
             Err(e) => {
@@ -476,6 +474,10 @@ impl<S: Store> Actor<S> {
         // and must not leave behind values that lost lazy writes would let resurface.
         self.recover_if_needed();
         let cleared = self.clear_if_needed();
+        // Closing needs the store to itself: take the snapshot back, waiting out lookups. Before
+        // the store leaves `self`, so that a panic below cannot drop it under a lookup either.
+        #[cfg(not(vlive_mutant = "close_before_withdraw"))]
+        self.shared.beside.withdraw();
         let Some(mut store) = self.store.take() else {
             return Ok(());
         };
@@ -487,9 +489,6 @@ impl<S: Store> Actor<S> {
                 .map_err(|e| Error::storage(label, "checkpoint", e)),
             None => Ok(()),
         };
-        // Closing needs the store to itself: take the snapshot back, waiting out lookups.
-        #[cfg(not(vlive_mutant = "close_before_withdraw"))]
-        self.shared.beside.withdraw();
         let closed = store.close().map_err(|e| Error::storage(label, "close", e));
         #[cfg(vlive_mutant = "close_before_withdraw")]
         self.shared.beside.withdraw();
@@ -504,8 +503,8 @@ impl<S: Store> Actor<S> {
             folder: self.config.label.clone(),
         };
         // Dropping (not closing) the store: its state after a panic is unknown, and redb
-        // recovers from an unclean drop on the next open. The snapshot goes first: it holds the
-        // database open, and the file must be released before a new actor can open it.
+        // recovers from an unclean drop on the next open. The snapshot goes first: no lookup may
+        // run against a dropped store.
         self.shared.beside.withdraw();
         self.store = None;
         self.shared.set_lifecycle(Lifecycle::Panicked);
@@ -585,6 +584,7 @@ mod tests {
             .submit(|reply| Command::Put {
                 key: "k".into(),
                 value: b"1".to_vec(),
+                in_flight: cache.in_flight(crate::actor::read_beside::Covered::Key("k".into())),
                 reply,
             })
             .await
