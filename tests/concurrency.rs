@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Faults, faulty, park_actor, tag, tag_of, value, wait_until, within};
+use common::{
+    Faults, faulty, park_actor, parked_with_capacity, tag, tag_of, value, wait_until, within,
+};
 use tokio::task::JoinHandle;
 use vlive::{Cache, Error, FillOutcome, RedbCache};
 
@@ -184,12 +186,7 @@ async fn a_full_channel_makes_callers_wait_without_losing_anything() {
 async fn a_stuck_actor_holds_callers_at_the_channel_capacity() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = RedbCache::builder()
-        .capacity(2)
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
-    let parked = park_actor(&cache, &faults).await;
+    let (cache, parked) = parked_with_capacity(dir.path(), &faults, 2).await;
 
     let started = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Faults, faulty, park_actor, tag, value, wait_until, within};
+use common::{Faults, faulty, park_actor, parked_with_capacity, tag, value, wait_until, within};
 use vlive::{Cache, RedbCache};
 
 /// Spawns a get of `key`; returns its task.
@@ -125,12 +125,7 @@ async fn a_get_waits_for_a_queued_invalidation_of_its_prefix() {
 async fn settled_and_cancelled_writes_do_not_keep_gets_queued() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
-    let cache = RedbCache::builder()
-        .capacity(2)
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
-    let parked = park_actor(&cache, &faults).await;
+    let (cache, parked) = parked_with_capacity(dir.path(), &faults, 2).await;
 
     // The channel holds 2; the other puts wait for room, and half of those are cancelled.
     let mut puts = Vec::new();

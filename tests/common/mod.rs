@@ -246,6 +246,22 @@ pub fn faulty(folder: &std::path::Path, faults: &Arc<Faults>) -> vlive::RedbCach
         .unwrap()
 }
 
+/// Opens a cache whose channel holds `capacity` commands, over a [`FaultyBackend`] driven by
+/// `faults`, and parks its actor in a commit: callers beyond `capacity` wait for room.
+pub async fn parked_with_capacity(
+    folder: &std::path::Path,
+    faults: &Arc<Faults>,
+    capacity: usize,
+) -> (vlive::RedbCache, tokio::task::JoinHandle<vlive::Result<()>>) {
+    let cache = vlive::RedbCache::builder()
+        .capacity(capacity)
+        .backend_layer(faults.layer())
+        .open(folder)
+        .unwrap();
+    let parked = park_actor(&cache, faults).await;
+    (cache, parked)
+}
+
 /// Opens a lazy-durability cache (checkpoint interval far longer than any test) over a
 /// [`FaultyBackend`] driven by `faults`.
 pub fn lazy_faulty(folder: &std::path::Path, faults: &Arc<Faults>) -> vlive::RedbCache {
