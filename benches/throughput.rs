@@ -304,7 +304,8 @@ fn encode(value: &CachedRows) -> Vec<u8> {
         .fetched_at
         .duration_since(UNIX_EPOCH)
         .expect("rows fetched after 1970");
-    let mut bytes = Vec::with_capacity(4096);
+    // The same starting size as vlive's codec, so the baselines pay the same buffer growth.
+    let mut bytes = Vec::with_capacity(256);
     ciborium::into_writer(
         &(
             1u8,
@@ -672,21 +673,51 @@ fn scratch_folder() -> tempfile::TempDir {
 // Workloads
 // ---------------------------------------------------------------------------------------------
 
-/// put-burst(c): `concurrency` tasks put fresh clones of the rows to random keys, back to back.
-/// At `PROBED_CONCURRENCY` the lag probe runs alongside.
-fn put_burst(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Measured {
+/// One cell: `imp` opened on a fresh folder (prefilled first when `prefilled`), on a fresh
+/// runtime; `concurrency` copies of `task` (plus the lag probe when `probed`) run through
+/// [`measure`]; then it is closed.
+fn run_cell<F, Fut>(
+    imp: Impl,
+    concurrency: usize,
+    timing: Timing,
+    prefilled: Option<&Rows>,
+    probed: bool,
+    task: F,
+) -> Measured
+where
+    F: Fn(u64, Arc<Control>, Subject) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let dir = scratch_folder();
+    if let Some(rows) = prefilled {
+        prefill(dir.path(), rows);
+    }
     let rt = runtime();
     let subject = rt.block_on(async { imp.open(dir.path()) });
-    let probed = concurrency == PROBED_CONCURRENCY;
     let measured = measure(
         &rt,
         timing,
         concurrency,
         probed,
         || subject.stats(),
-        |i, control| {
-            let (subject, rows) = (subject.clone(), rows.clone());
+        |i, control| task(i, control, subject.clone()),
+    );
+    rt.block_on(subject.close());
+    measured
+}
+
+/// put-burst(c): `concurrency` tasks put fresh clones of the rows to random keys, back to back.
+/// At `PROBED_CONCURRENCY` the lag probe runs alongside.
+fn put_burst(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Measured {
+    let probed = concurrency == PROBED_CONCURRENCY;
+    run_cell(
+        imp,
+        concurrency,
+        timing,
+        None,
+        probed,
+        |i, control, subject| {
+            let rows = rows.clone();
             async move {
                 let mut rng = Rng::new(i + 1);
                 while control.running() {
@@ -696,9 +727,7 @@ fn put_burst(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Meas
                 }
             }
         },
-    );
-    rt.block_on(subject.close());
-    measured
+    )
 }
 
 /// Fills `WARM_PAGES` keys per root through vlive (fast: group commit, lazy durability), closes
@@ -706,71 +735,54 @@ fn put_burst(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Meas
 fn prefill(folder: &Path, rows: &Rows) {
     let rt = runtime();
     rt.block_on(async {
-        let cache = RedbCache::builder()
-            .durability(Durability::Lazy {
-                max_delay: LAZY_MAX_DELAY,
-            })
-            .open(folder)
-            .expect("open vlive for the prefill");
+        let cache = Impl::VliveLazy.open(folder);
         let mut puts = tokio::task::JoinSet::new();
         for root in 0..ROOTS {
             let (cache, rows) = (cache.clone(), rows.clone());
             puts.spawn(async move {
                 for page in 0..WARM_PAGES {
-                    let value = CachedRows::new(rows.clone());
-                    cache.put(&key(root, page), value).await.expect("prefill");
+                    cache
+                        .put(key(root, page), CachedRows::new(rows.clone()))
+                        .await;
                 }
             });
         }
         while let Some(done) = puts.join_next().await {
             done.expect("prefill task");
         }
-        cache.close().await.expect("close after prefill");
+        cache.close().await;
     });
 }
 
 /// get(c) on a warm cache: every get hits and decodes the rows.
 fn get_warm(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Measured {
-    let dir = scratch_folder();
-    prefill(dir.path(), rows);
-    let rt = runtime();
-    let subject = rt.block_on(async { imp.open(dir.path()) });
-    let measured = measure(
-        &rt,
-        timing,
+    run_cell(
+        imp,
         concurrency,
+        timing,
+        Some(rows),
         false,
-        || subject.stats(),
-        |i, control| {
-            let subject = subject.clone();
-            async move {
-                let mut rng = Rng::new(i + 1);
-                while control.running() {
-                    let found = subject.get(rng.key(WARM_PAGES)).await;
-                    assert!(black_box(found).is_some(), "a warm get missed");
-                    control.done().await;
-                }
+        |i, control, subject| async move {
+            let mut rng = Rng::new(i + 1);
+            while control.running() {
+                let found = subject.get(rng.key(WARM_PAGES)).await;
+                assert!(black_box(found).is_some(), "a warm get missed");
+                control.done().await;
             }
         },
-    );
-    rt.block_on(subject.close());
-    measured
+    )
 }
 
 /// mixed(c): 90% get, 9% put, 1% `invalidate_prefix` over the prefilled keys.
 fn mixed(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Measured {
-    let dir = scratch_folder();
-    prefill(dir.path(), rows);
-    let rt = runtime();
-    let subject = rt.block_on(async { imp.open(dir.path()) });
-    let measured = measure(
-        &rt,
-        timing,
+    run_cell(
+        imp,
         concurrency,
+        timing,
+        Some(rows),
         false,
-        || subject.stats(),
-        |i, control| {
-            let (subject, rows) = (subject.clone(), rows.clone());
+        |i, control, subject| {
+            let rows = rows.clone();
             async move {
                 let mut rng = Rng::new(i + 1);
                 while control.running() {
@@ -792,9 +804,7 @@ fn mixed(imp: Impl, concurrency: usize, timing: Timing, rows: &Rows) -> Measured
                 }
             }
         },
-    );
-    rt.block_on(subject.close());
-    measured
+    )
 }
 
 /// Raw redb on one thread: transactions of `batch` durable inserts, value pre-encoded. Counts
@@ -875,6 +885,16 @@ impl Workload {
             Workload::Mixed => "mixed 90/9/1",
         }
     }
+
+    /// How the issue's targets name a cell: `put-burst(64)`, `get(1)`.
+    fn target_label(self, tasks: usize) -> String {
+        let short = match self {
+            Workload::PutBurst => "put-burst",
+            Workload::Get => "get",
+            Workload::Mixed => "mixed",
+        };
+        format!("{short}({tasks})")
+    }
 }
 
 /// One cell of the table and what each round measured.
@@ -909,17 +929,21 @@ impl Results {
         }
     }
 
-    fn find(&self, workload: Workload, concurrency: usize, imp: Impl) -> Option<Summary> {
-        if imp == Impl::Ceiling {
-            return match workload {
-                Workload::PutBurst => Summary::of(&self.ceiling),
-                _ => None,
-            };
+    /// Every round measured for one cell (the ceiling stands for every put-burst row).
+    fn rounds(&self, workload: Workload, concurrency: usize, imp: Impl) -> &[Measured] {
+        match (imp, workload) {
+            (Impl::Ceiling, Workload::PutBurst) => &self.ceiling,
+            (Impl::Ceiling, _) => &[],
+            _ => self
+                .cells
+                .iter()
+                .find(|c| c.workload == workload && c.concurrency == concurrency && c.imp == imp)
+                .map_or(&[], |c| &c.rounds),
         }
-        self.cells
-            .iter()
-            .find(|c| c.workload == workload && c.concurrency == concurrency && c.imp == imp)
-            .and_then(|c| Summary::of(&c.rounds))
+    }
+
+    fn find(&self, workload: Workload, concurrency: usize, imp: Impl) -> Option<Summary> {
+        Summary::of(self.rounds(workload, concurrency, imp))
     }
 
     fn ops(&self, workload: Workload, concurrency: usize, imp: Impl) -> Option<f64> {
@@ -1053,16 +1077,7 @@ fn cells_csv(results: &Results) -> String {
             let Some(summary) = results.find(workload, concurrency, imp) else {
                 continue;
             };
-            let rounds = match imp {
-                Impl::Ceiling => results.ceiling.len(),
-                _ => results
-                    .cells
-                    .iter()
-                    .find(|c| {
-                        c.workload == workload && c.concurrency == concurrency && c.imp == imp
-                    })
-                    .map_or(0, |c| c.rounds.len()),
-            };
+            let rounds = results.rounds(workload, concurrency, imp).len();
             let _ = writeln!(
                 out,
                 "{},{concurrency},{},{:.0},{:.0},{:.0},{rounds},{}",
@@ -1164,6 +1179,37 @@ fn batch_markdown(results: &Results) -> String {
     out
 }
 
+/// The issue's ratio targets: workload, tasks, the denominator, how the target reads, the
+/// least ratio that meets it, the unit printed after the ratio.
+const RATIO_TARGETS: [(Workload, usize, Impl, &str, f64, &str); 5] = [
+    (
+        Workload::PutBurst,
+        64,
+        Impl::Direct,
+        "direct ≥ 10×",
+        10.0,
+        "×",
+    ),
+    (
+        Workload::PutBurst,
+        64,
+        Impl::Ceiling,
+        "ceiling ≥ 0.50",
+        0.5,
+        "",
+    ),
+    (
+        Workload::PutBurst,
+        1,
+        Impl::Direct,
+        "direct ≥ 0.8×",
+        0.8,
+        "×",
+    ),
+    (Workload::Get, 64, Impl::Direct, "direct ≥ 1.0×", 1.0, "×"),
+    (Workload::Get, 1, Impl::Direct, "direct ≥ 0.5×", 0.5, "×"),
+];
+
 /// The issue's targets, checked against this run's numbers.
 fn verdicts(results: &Results) -> String {
     let mut out = String::new();
@@ -1181,37 +1227,14 @@ fn verdicts(results: &Results) -> String {
         (Impl::VliveImmediate, "immediate"),
         (Impl::VliveLazy, "lazy"),
     ] {
-        let r = |w, c, den| results.ratio(w, c, imp, den);
-        check(
-            format!("put-burst(64) {mode}/direct ≥ 10×"),
-            r(Workload::PutBurst, 64, Impl::Direct),
-            &|v| v >= 10.0,
-            "×",
-        );
-        check(
-            format!("put-burst(64) {mode}/ceiling ≥ 0.50"),
-            r(Workload::PutBurst, 64, Impl::Ceiling),
-            &|v| v >= 0.5,
-            "",
-        );
-        check(
-            format!("put-burst(1) {mode}/direct ≥ 0.8×"),
-            r(Workload::PutBurst, 1, Impl::Direct),
-            &|v| v >= 0.8,
-            "×",
-        );
-        check(
-            format!("get(64) {mode}/direct ≥ 1.0×"),
-            r(Workload::Get, 64, Impl::Direct),
-            &|v| v >= 1.0,
-            "×",
-        );
-        check(
-            format!("get(1) {mode}/direct ≥ 0.5×"),
-            r(Workload::Get, 1, Impl::Direct),
-            &|v| v >= 0.5,
-            "×",
-        );
+        for (workload, tasks, against, target, min, unit) in RATIO_TARGETS {
+            check(
+                format!("{} {mode}/{target}", workload.target_label(tasks)),
+                results.ratio(workload, tasks, imp, against),
+                &|v| v >= min,
+                unit,
+            );
+        }
         let p99 = results
             .find(Workload::PutBurst, PROBED_CONCURRENCY, imp)
             .and_then(|m| m.lag)
@@ -1405,6 +1428,17 @@ fn machine() -> String {
     )
 }
 
+/// The commit measured (`git describe --always --dirty`), so quoted numbers can name it.
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map_or_else(|| "unknown".into(), |s| s.trim().to_owned())
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not: then only smoke-test.
     let benching = std::env::args().any(|a| a == "--bench");
@@ -1419,8 +1453,9 @@ fn main() {
     let rows = sample_rows();
     let value_bytes = encode(&CachedRows::new(rows.clone())).len();
     let started = Instant::now();
+    let machine = format!("{}; commit {}", machine(), commit());
     println!("vlive throughput bench");
-    println!("machine: {}", machine());
+    println!("machine: {machine}");
     println!(
         "mode: {} ({} rounds; warm-up {:?}, window {:?} per cell and round); value: {ROWS} rows × {} text fields = \
          {value_bytes} bytes CBOR; keys over {ROOTS} roots; runtime: tokio multi-thread, 2 workers",
@@ -1509,10 +1544,7 @@ fn main() {
     write("responsiveness.csv", &lag_csv(&results));
     write(
         "results.md",
-        &format!(
-            "Machine: {}\n\n{table}\n{lags}\n{batches}\n{verdicts}",
-            machine()
-        ),
+        &format!("Machine: {machine}\n\n{table}\n{lags}\n{batches}\n{verdicts}"),
     );
     let chart = out.join("throughput.svg");
     if let Err(e) = draw_chart(&chart, &results) {
