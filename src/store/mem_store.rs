@@ -2,8 +2,8 @@
 //!
 //! A batch works on a copy of the map and swaps it in on commit, so a failed commit leaves
 //! nothing behind. A snapshot is a copy of the committed map, as a redb read transaction keeps
-//! seeing the commit it began after. A [`MemStoreProbe`] lets a model look at what is committed, make the next commit
-//! fail, and count lookups that ran on a closed store.
+//! seeing the commit it began after. A [`MemStoreProbe`] lets a model look at what is committed,
+//! make the next commit fail, and count lookups that ran on a closed store.
 
 use std::collections::BTreeMap;
 
@@ -66,7 +66,7 @@ impl MemStoreProbe {
     }
 
     /// How many lookups beside the actor ran after the store was closed (a correct protocol
-    /// withdraws the reader, and waits for lookups in progress, before it closes).
+    /// withdraws the snapshot, and waits for lookups in progress, before it closes).
     #[cfg_attr(not(loom), allow(dead_code))]
     pub fn reads_after_close(&self) -> usize {
         self.shared.reads_after_close.load(Ordering::SeqCst)
