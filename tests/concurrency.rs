@@ -8,12 +8,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{
-    Faults, faulty, park_actor, parked_with_capacity, tag, tag_of, value, wait_until, within,
-};
+use common::{Faults, faulty, park_actor, parked_with_capacity, tag, value, wait_until, within};
 use tokio::task::JoinHandle;
 use vlive::{Cache, Error, FillOutcome, RedbCache};
 
@@ -57,9 +55,8 @@ async fn two_hundred_tasks_over_clones_each_get_their_own_values() {
                 for round in 0..5 {
                     let mine = format!("{i}:{round}");
                     cache.put(&key, value(&mine)).await.unwrap();
-                    let back = cache.get(&key).await.unwrap();
                     assert_eq!(
-                        back.as_ref().map(tag_of).as_deref(),
+                        tag(&cache, &key).await.as_deref(),
                         Some(mine.as_str()),
                         "task {i} read back something else in round {round}"
                     );
@@ -144,15 +141,12 @@ async fn a_full_channel_makes_callers_wait_without_losing_anything() {
     let cache = RedbCache::builder().capacity(1).open(dir.path()).unwrap();
 
     let done = Arc::new(AtomicBool::new(false));
-    let deepest = Arc::new(AtomicU64::new(0));
     let monitor = {
         let cache = cache.clone();
         let done = done.clone();
-        let deepest = deepest.clone();
         tokio::spawn(async move {
             while !done.load(Ordering::Relaxed) {
                 let depth = cache.stats().queue_depth;
-                deepest.fetch_max(depth, Ordering::Relaxed);
                 assert!(depth <= 1, "queue depth {depth} exceeds the capacity of 1");
                 tokio::task::yield_now().await;
             }

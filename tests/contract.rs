@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{rows, tag_of, value};
+use common::{rows, tag, value};
 use vlive::{Cache, CachedRows, FillOutcome, NoCache, Record, Rows, Value};
 
 /// Keys chosen to stress a layout that splits keys at the first `/` into a root and a rest.
@@ -66,11 +66,6 @@ async fn invalidate(cache: &dyn Cache, prefix: &str) {
         .invalidate_prefix(prefix)
         .await
         .unwrap_or_else(|e| panic!("invalidate {prefix:?} failed: {e}"));
-}
-
-/// The tag under `key`, if any.
-async fn tag(cache: &dyn Cache, key: &str) -> Option<String> {
-    get(cache, key).await.map(|v| tag_of(&v))
 }
 
 /// Empties the cache, stores every key of [`KEYS`] under its own tag, invalidates `prefix`, and

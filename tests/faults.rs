@@ -282,8 +282,6 @@ async fn lazy_flush_reports_a_failed_fsync() {
     );
 }
 
-/// CPU time (user + system, in clock ticks of 1/100 s) a thread has used, from
-/// `/proc/<pid>/task/<tid>/stat`.
 /// Lazy mode, fsync failing: the periodic checkpoint fails. The actor must then wait for its
 /// next deadline (or for work) instead of retrying in a tight loop.
 ///

@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use support::*;
-use tempfile::TempDir;
 use tokio_stream::Stream;
 use vlive::{
     Cache, CachedRows, Error, LiveEvent, LiveEvents, LiveStream, LiveTable, ManualLiveStream,
@@ -27,15 +26,6 @@ const PAGE: Page = Page {
 };
 
 /// The backends every behaviour is checked against. The `TempDir` keeps the redb folder alive.
-fn backends() -> Vec<(&'static str, Arc<dyn Cache>, Option<TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let redb = RedbCache::open(dir.path().join("cache")).unwrap();
-    vec![
-        ("mem", Arc::new(MemCache::new()), None),
-        ("redb", Arc::new(redb), Some(dir)),
-    ]
-}
-
 fn table(master: &Arc<TestMaster>, cache: Arc<dyn Cache>) -> LiveTable {
     LiveTable::new(master.clone(), "clients", cache)
 }

@@ -21,20 +21,10 @@ mod support;
 use std::sync::Arc;
 
 use support::*;
-use tempfile::TempDir;
 use tokio::task::JoinHandle;
-use vlive::{Cache, LiveTable, MemCache, Record, RedbCache};
+use vlive::{Cache, LiveTable, MemCache, Record};
 
 /// The backends every race is staged against. The `TempDir` keeps the redb folder alive.
-fn backends() -> Vec<(&'static str, Arc<dyn Cache>, Option<TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let redb = RedbCache::open(dir.path().join("cache")).unwrap();
-    vec![
-        ("mem", Arc::new(MemCache::new()), None),
-        ("redb", Arc::new(redb), Some(dir)),
-    ]
-}
-
 /// `table.get(id)` in a task of its own.
 fn spawn_get(table: &LiveTable, id: &str) -> JoinHandle<vlive::Result<Option<Record>>> {
     let table = table.clone();

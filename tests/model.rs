@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Faults, tag_of, value, wait_until, within};
+use common::{Faults, park_actor, tag_of, value, wait_until, within};
 use proptest::prelude::*;
 use vlive::{Cache, MemCache, RedbCache};
 
@@ -198,12 +198,7 @@ async fn run_batch(
     ops: &[BatchOp],
     model: &mut Model,
 ) {
-    faults.hold();
-    let parked = {
-        let cache = cache.clone();
-        tokio::spawn(async move { cache.put("hold/0", value("hold")).await })
-    };
-    wait_until("the actor to park", || faults.is_holding()).await;
+    let parked = park_actor(cache, faults).await;
     let mut tasks = Vec::new();
     let mut queued = 0;
     for (i, op) in ops.iter().enumerate() {

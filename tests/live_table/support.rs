@@ -17,6 +17,17 @@ use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
 use vlive::{Cache, CachedRows, Error, FillOutcome, FillToken, Master, Page, Record, Rows, Value};
 
+/// Every cache backend a LiveTable test runs against, by name; the redb one lives in the
+/// returned folder (keep it alive as long as the cache).
+pub fn backends() -> Vec<(&'static str, Arc<dyn Cache>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let redb = vlive::RedbCache::open(dir.path().join("cache")).unwrap();
+    vec![
+        ("mem", Arc::new(vlive::MemCache::new()), None),
+        ("redb", Arc::new(redb), Some(dir)),
+    ]
+}
+
 /// Waiting longer than this means the code under test hung: fail instead of hanging CI. This is
 /// a hang guard, not a timing assertion — every wait below is for a signal that must come.
 pub const HANG_GUARD: Duration = Duration::from_secs(30);
