@@ -572,3 +572,39 @@ async fn a_cancelled_put_still_commits() {
     );
     cache.close().await.unwrap();
 }
+
+/// A second open of a folder this process has open shares the first actor, and the first open's
+/// configuration stays in force: here its batch limit of one command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_open_keeps_the_first_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let first = RedbCache::builder()
+        .max_batch_ops(1)
+        .backend_layer(faults.layer())
+        .open(dir.path())
+        .unwrap();
+    let second = RedbCache::builder()
+        .max_batch_ops(64)
+        .open(dir.path())
+        .unwrap();
+
+    // Ten puts queue behind a parked commit; under the second open's limit they would run as
+    // one batch.
+    let parked = park_actor(&second, &faults).await;
+    let puts: Vec<_> = (0..10)
+        .map(|i| {
+            let second = second.clone();
+            tokio::spawn(async move { second.put(&format!("k/{i}"), value("v")).await })
+        })
+        .collect();
+    wait_until("the puts to queue", || second.stats().queue_depth == 10).await;
+    faults.release();
+    within("the parked put", parked).await.unwrap().unwrap();
+    for put in puts {
+        within("a queued put", put).await.unwrap().unwrap();
+    }
+    assert_eq!(second.stats().max_batch_ops, 1);
+    drop(first);
+    second.close().await.unwrap();
+}

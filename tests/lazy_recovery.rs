@@ -144,3 +144,32 @@ async fn a_caller_told_of_the_failure_never_reads_the_lost_writes_beside_the_act
         Err(Error::LazyWritesLost { .. })
     ));
 }
+
+/// Lazy mode makes acknowledged puts durable on its own, without a `flush`: a checkpoint (an
+/// fsync) comes once `max_delay` has passed since the first put not yet durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_put_is_checkpointed_without_a_flush() {
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let cache = RedbCache::builder()
+        .durability(vlive::Durability::Lazy {
+            max_delay: Duration::from_millis(50),
+        })
+        .backend_layer(faults.layer())
+        .open(dir.path())
+        .unwrap();
+    let syncs = faults.syncs.load(Ordering::SeqCst);
+    cache.put("k", value("v")).await.unwrap();
+    assert_eq!(
+        faults.syncs.load(Ordering::SeqCst),
+        syncs,
+        "a lazy put was synced at once"
+    );
+    common::wait_until("the checkpoint", || {
+        faults.syncs.load(Ordering::SeqCst) > syncs
+    })
+    .await;
+    cache.close().await.unwrap();
+}
