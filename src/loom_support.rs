@@ -3,7 +3,7 @@
 //! [`LoomCache`] is the production [`Handle`](crate::actor::Handle) and actor, running over a
 //! [`MemStore`] instead of redb. Values are raw bytes: CBOR plays no part in the protocol.
 
-use crate::actor::{self, ActorConfig, BatchLimits, Command, Covered, Handle, Pending};
+use crate::actor::{self, ActorConfig, BatchLimits, Command, Handle, Pending};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::Result;
 use crate::sync::thread;
@@ -64,16 +64,10 @@ impl LoomCache {
 
     /// Queues a put and returns without waiting for its acknowledgement.
     pub async fn submit_put(&self, key: &str, value: &[u8]) -> Result<QueuedPut> {
-        let in_flight = self.handle.in_flight(Covered::Key(key.to_owned()));
-        let (key, value) = (key.to_owned(), value.to_vec());
+        let (key, value) = (self.handle.track_key(key), value.to_vec());
         let pending = self
             .handle
-            .submit(|reply| Command::Put {
-                key,
-                value,
-                in_flight,
-                reply,
-            })
+            .submit(|reply| Command::Put { key, value, reply })
             .await?;
         Ok(QueuedPut(pending))
     }

@@ -1,6 +1,6 @@
 //! What travels from a handle to the actor, and how the actor answers.
 
-use super::read_beside::InFlightWrite;
+use super::read_beside::Tracked;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
 use crate::sync::oneshot;
@@ -9,8 +9,8 @@ use crate::sync::oneshot;
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
 
 /// One request. Values are already CBOR-encoded by the caller: the actor only moves bytes.
-/// Writes carry their entry among the writes in flight (`read_beside`), settled as they are
-/// answered.
+/// A write's key or prefix is [`Tracked`] among the writes in flight (`read_beside`), and
+/// settled as the write is answered.
 #[derive(Debug)]
 pub(crate) enum Command {
     Get {
@@ -18,25 +18,22 @@ pub(crate) enum Command {
         reply: Reply<Option<Vec<u8>>>,
     },
     Put {
-        key: String,
+        key: Tracked,
         value: Vec<u8>,
-        in_flight: InFlightWrite,
         reply: Reply<()>,
     },
     /// A put that is dropped if an invalidation covering `key` happened since `token`.
     Fill {
-        key: String,
+        key: Tracked,
         value: Vec<u8>,
         token: FillToken,
-        in_flight: InFlightWrite,
         reply: Reply<FillOutcome>,
     },
     FillToken {
         reply: Reply<FillToken>,
     },
     Invalidate {
-        prefix: String,
-        in_flight: InFlightWrite,
+        prefix: Tracked,
         reply: Reply<()>,
     },
     /// Answered once everything before it is durable.
@@ -116,9 +113,8 @@ impl Command {
     /// the reply: the writer's next get already reads beside the actor.
     fn settle(&mut self) {
         match self {
-            Command::Put { in_flight, .. }
-            | Command::Fill { in_flight, .. }
-            | Command::Invalidate { in_flight, .. } => in_flight.settle(),
+            Command::Put { key, .. } | Command::Fill { key, .. } => key.settle(),
+            Command::Invalidate { prefix, .. } => prefix.settle(),
             _ => {}
         }
     }

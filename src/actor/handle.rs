@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::command::{Command, Reply};
-use super::read_beside::{Covered, InFlightWrite, Lookup, ReadBeside};
+use super::read_beside::{Lookup, ReadBeside, Tracked};
 use super::stats::{CacheStats, Counters, bump};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
@@ -188,21 +188,15 @@ impl Handle {
         Ok(value)
     }
 
-    /// Registers a write about to be sent, before its command is built (see `read_beside`).
-    pub(crate) fn in_flight(&self, covered: Covered) -> InFlightWrite {
-        self.shared.beside.register(covered)
+    /// A write's key, registered in flight before its command is built (see `read_beside`).
+    pub(crate) fn track_key(&self, key: &str) -> Tracked {
+        self.shared.beside.track_key(key)
     }
 
     pub(crate) async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
-        let in_flight = self.in_flight(Covered::Key(key.to_owned()));
-        let key = key.to_owned();
-        self.call(|reply| Command::Put {
-            key,
-            value,
-            in_flight,
-            reply,
-        })
-        .await?;
+        let key = self.track_key(key);
+        self.call(|reply| Command::Put { key, value, reply })
+            .await?;
         bump(&self.shared.counters.puts);
         Ok(())
     }
@@ -213,14 +207,12 @@ impl Handle {
         value: Vec<u8>,
         token: FillToken,
     ) -> Result<FillOutcome> {
-        let in_flight = self.in_flight(Covered::Key(key.to_owned()));
-        let key = key.to_owned();
+        let key = self.track_key(key);
         let outcome = self
             .call(|reply| Command::Fill {
                 key,
                 value,
                 token,
-                in_flight,
                 reply,
             })
             .await?;
@@ -236,14 +228,9 @@ impl Handle {
     }
 
     pub(crate) async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
-        let in_flight = self.in_flight(Covered::Prefix(prefix.to_owned()));
-        let prefix = prefix.to_owned();
-        self.call(|reply| Command::Invalidate {
-            prefix,
-            in_flight,
-            reply,
-        })
-        .await?;
+        let prefix = self.shared.beside.track_prefix(prefix);
+        self.call(|reply| Command::Invalidate { prefix, reply })
+            .await?;
         bump(&self.shared.counters.invalidations);
         Ok(())
     }

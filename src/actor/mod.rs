@@ -37,8 +37,6 @@ pub(crate) use handle::Pending;
 #[cfg(not(loom))]
 pub(crate) use handle::WeakHandle;
 #[cfg(loom)]
-pub(crate) use read_beside::Covered;
-#[cfg(loom)]
 pub(crate) use serve::spawn;
 #[cfg(not(loom))]
 pub(crate) use serve::spawn_opening;

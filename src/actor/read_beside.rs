@@ -6,9 +6,9 @@
 //! cache (`benches/throughput.rs`, README).
 //!
 //! Why the answers stay what the queue would have given:
-//! - Every write command carries an [`InFlightWrite`], registered before the command is built.
-//!   The actor settles it just before answering the write, which is after the write's batch
-//!   committed (or failed) and after it published a snapshot of that commit.
+//! - A write command's key (or prefix) is a [`Tracked`]: registered among the writes in flight
+//!   when the command is built. The actor settles it just before answering the write, which is
+//!   after the write's batch committed (or failed) and after it published a snapshot of it.
 //! - A get whose key a registered write covers queues behind it, as every get used to. So a get
 //!   still sees every write that reached the queue before it.
 //! - Otherwise every earlier write to its key has settled, so it is in the published snapshot.
@@ -25,6 +25,7 @@
 //! `close_waits_for_lookups_beside_the_actor`) and plants its bugs.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 #[cfg(not(loom))]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -48,12 +49,11 @@ pub(crate) enum Lookup {
     Queue,
 }
 
-/// The keys a write can change.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Covered {
-    Key(String),
-    /// Every key that starts with this prefix.
-    Prefix(String),
+/// The keys a write can change: one key, or every key that starts with a prefix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Covers {
+    Key,
+    Prefix,
 }
 
 impl std::fmt::Debug for ReadBeside {
@@ -90,11 +90,22 @@ impl ReadBeside {
         }
     }
 
-    /// Registers a write before its command is built; the command carries the registration.
-    pub(crate) fn register(&self, covered: Covered) -> InFlightWrite {
-        lock(&self.in_flight).add(&covered);
-        InFlightWrite {
-            entry: Some((self.in_flight.clone(), covered)),
+    /// A write's key, registered in flight until it settles.
+    pub(crate) fn track_key(&self, key: &str) -> Tracked {
+        self.track(key, Covers::Key)
+    }
+
+    /// An invalidation's prefix, registered in flight until it settles.
+    pub(crate) fn track_prefix(&self, prefix: &str) -> Tracked {
+        self.track(prefix, Covers::Prefix)
+    }
+
+    fn track(&self, text: &str, covers: Covers) -> Tracked {
+        lock(&self.in_flight).add(text, covers);
+        Tracked {
+            text: text.to_owned(),
+            covers,
+            in_flight: Some(self.in_flight.clone()),
         }
     }
 
@@ -125,25 +136,46 @@ fn get_without_unwinding(
     Some(snapshot.get(key))
 }
 
-/// A write's entry among the writes in flight. Its command carries it, and it is removed
-/// exactly once: by [`settle`](InFlightWrite::settle) when the actor answers the write, or when
-/// the command is dropped unanswered.
-#[derive(Debug)]
-pub(crate) struct InFlightWrite {
-    entry: Option<(Arc<Mutex<InFlight>>, Covered)>,
+/// A write command's key (or an invalidation's prefix), registered among the writes in flight
+/// for as long as it is: the command owns it, so the entry is removed exactly once, by
+/// [`settle`](Tracked::settle) when the actor answers the write or when the command is dropped
+/// unanswered (unsent, refused, drained). Reads as the `&str` it holds.
+pub(crate) struct Tracked {
+    text: String,
+    covers: Covers,
+    /// `None` once settled.
+    in_flight: Option<Arc<Mutex<InFlight>>>,
 }
 
-impl InFlightWrite {
+impl Tracked {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// Removes the entry: gets of these keys may read beside the actor again. The actor calls
     /// this just before it answers the write, so the writer's next get already may.
     pub(crate) fn settle(&mut self) {
-        if let Some((in_flight, covered)) = self.entry.take() {
-            lock(&in_flight).remove(&covered);
+        if let Some(in_flight) = self.in_flight.take() {
+            lock(&in_flight).remove(&self.text, self.covers);
         }
     }
 }
 
-impl Drop for InFlightWrite {
+impl Deref for Tracked {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Tracked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.text.fmt(f)
+    }
+}
+
+impl Drop for Tracked {
     fn drop(&mut self) {
         self.settle();
     }
@@ -159,25 +191,25 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn add(&mut self, covered: &Covered) {
-        match covered {
-            Covered::Key(key) => *self.keys.entry(key.clone()).or_default() += 1,
-            Covered::Prefix(prefix) => self.prefixes.push(prefix.clone()),
+    fn add(&mut self, text: &str, covers: Covers) {
+        match covers {
+            Covers::Key => *self.keys.entry(text.to_owned()).or_default() += 1,
+            Covers::Prefix => self.prefixes.push(text.to_owned()),
         }
     }
 
-    fn remove(&mut self, covered: &Covered) {
-        match covered {
-            Covered::Key(key) => {
-                if let Some(count) = self.keys.get_mut(key) {
+    fn remove(&mut self, text: &str, covers: Covers) {
+        match covers {
+            Covers::Key => {
+                if let Some(count) = self.keys.get_mut(text) {
                     *count -= 1;
                     if *count == 0 {
-                        self.keys.remove(key);
+                        self.keys.remove(text);
                     }
                 }
             }
-            Covered::Prefix(prefix) => {
-                if let Some(i) = self.prefixes.iter().position(|p| p == prefix) {
+            Covers::Prefix => {
+                if let Some(i) = self.prefixes.iter().position(|p| p == text) {
                     self.prefixes.swap_remove(i);
                 }
             }
@@ -199,10 +231,6 @@ impl InFlight {
 mod tests {
     use super::*;
 
-    fn key(key: &str) -> Covered {
-        Covered::Key(key.into())
-    }
-
     fn covers(beside: &ReadBeside, key: &str) -> bool {
         lock(&beside.in_flight).covers(key)
     }
@@ -214,8 +242,8 @@ mod tests {
     #[test]
     fn a_key_stays_covered_until_every_write_of_it_settles() {
         let beside = ReadBeside::new();
-        let mut first = beside.register(key("a/1"));
-        let second = beside.register(key("a/1"));
+        let mut first = beside.track_key("a/1");
+        let second = beside.track_key("a/1");
         first.settle();
         assert!(covers(&beside, "a/1"), "one put of a/1 is still in flight");
         assert!(!covers(&beside, "a/2"));
@@ -230,8 +258,8 @@ mod tests {
     #[test]
     fn a_write_settled_and_then_dropped_removes_only_itself() {
         let beside = ReadBeside::new();
-        let mut cancelled = beside.register(key("k"));
-        let queued = beside.register(key("k"));
+        let mut cancelled = beside.track_key("k");
+        let queued = beside.track_key("k");
         cancelled.settle();
         drop(cancelled);
         assert!(covers(&beside, "k"), "the other put of k lost its entry");
@@ -242,8 +270,8 @@ mod tests {
     #[test]
     fn an_invalidation_covers_every_key_under_its_prefix() {
         let beside = ReadBeside::new();
-        let whole = beside.register(Covered::Prefix("a".into()));
-        let part = beside.register(Covered::Prefix("b/1".into()));
+        let whole = beside.track_prefix("a");
+        let part = beside.track_prefix("b/1");
         assert!(covers(&beside, "a"));
         assert!(covers(&beside, "ab/7"));
         assert!(covers(&beside, "b/10"));

@@ -582,9 +582,8 @@ mod tests {
         let (cache, _probe) = start(64);
         let put = cache
             .submit(|reply| Command::Put {
-                key: "k".into(),
+                key: cache.track_key("k"),
                 value: b"1".to_vec(),
-                in_flight: cache.in_flight(crate::actor::read_beside::Covered::Key("k".into())),
                 reply,
             })
             .await
