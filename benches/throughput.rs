@@ -82,7 +82,7 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, Table, TableDefinition, TableError, TableHandle,
 };
 use tokio::runtime::Runtime;
-use vlive::{Cache, CacheStats, CachedRows, Durability, Record, RedbCache, Rows, Value};
+use vlive::{Cache, CachedRows, Durability, Record, RedbCache, RedbCacheStats, Rows, Value};
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
@@ -265,7 +265,7 @@ impl Subject {
         }
     }
 
-    fn stats(&self) -> Option<CacheStats> {
+    fn stats(&self) -> Option<RedbCacheStats> {
         match self {
             Subject::Vlive(cache) => Some(cache.stats()),
             Subject::Direct(_) | Subject::Blocking(_) => None,
@@ -324,7 +324,7 @@ fn decode(bytes: &[u8]) -> CachedRows {
         ciborium::from_reader(bytes).expect("decode");
     assert_eq!(version, 1, "value version");
     let fetched_at = UNIX_EPOCH + Duration::new(secs as u64, nanos);
-    CachedRows::fetched_at(rows, fetched_at)
+    CachedRows::with_fetched_at(rows, fetched_at)
 }
 
 /// The direct design: a shared database, one synchronous transaction per operation.
@@ -515,7 +515,7 @@ struct Batches {
 
 impl Batches {
     /// `None` when no batch ran (not vlive, or every get was answered beside the actor).
-    fn between(before: Option<CacheStats>, after: Option<CacheStats>) -> Option<Self> {
+    fn between(before: Option<RedbCacheStats>, after: Option<RedbCacheStats>) -> Option<Self> {
         let (before, after) = (before?, after?);
         if after.batches == before.batches {
             return None;
@@ -621,7 +621,7 @@ fn measure<F, Fut>(
     timing: Timing,
     concurrency: usize,
     probe: bool,
-    stats: impl Fn() -> Option<CacheStats>,
+    stats: impl Fn() -> Option<RedbCacheStats>,
     task: F,
 ) -> Measured
 where

@@ -31,8 +31,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::task::JoinSet;
 use vlive::{
-    Cache, CacheStats, Error, LiveEvent, LiveTable, ManualLiveStream, Master, MemCache, NoCache,
-    Page, Record, RedbCache, Rows, Value,
+    Cache, Error, LiveEvent, LiveTable, ManualLiveStream, Master, MemCache, NoCache, Page, Record,
+    RedbCache, RedbCacheStats, Rows, Value,
 };
 
 /// What the demo's errors look like: anything with a clear message.
@@ -476,7 +476,7 @@ impl DemoCache {
         }
     }
 
-    fn stats(&self) -> Option<CacheStats> {
+    fn stats(&self) -> Option<RedbCacheStats> {
         match self {
             DemoCache::Redb(cache) => Some(cache.stats()),
             _ => None,
@@ -993,7 +993,7 @@ async fn story(cli: &Cli) -> DemoResult<()> {
     );
     let batching = match (cache_at_start, cache_after_writes, demo.cache.stats()) {
         (Some(start), Some(writes), Some(reads)) => {
-            let phase = |from: &CacheStats, to: &CacheStats| {
+            let phase = |from: &RedbCacheStats, to: &RedbCacheStats| {
                 let ops = to.batched_ops - from.batched_ops;
                 let batches = to.batches - from.batches;
                 (ops, batches, ops as f64 / batches.max(1) as f64)
@@ -1166,10 +1166,7 @@ fn main() -> ExitCode {
             eprintln!("error: {error}");
             let mut source = error.source();
             while let Some(cause) = source {
-                // vlive's Error::Master displays its source already; skip exact repeats.
-                if !error.to_string().contains(&cause.to_string()) {
-                    eprintln!("  caused by: {cause}");
-                }
+                eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
             ExitCode::FAILURE

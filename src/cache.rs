@@ -34,6 +34,10 @@ pub trait Cache: Send + Sync {
     async fn invalidate_prefix(&self, prefix: &str) -> Result<()>;
 
     /// A token to take *before* reading the master for `key`; hand it to [`fill`](Cache::fill).
+    ///
+    /// `key` lets a backend scope the token to the key it will fill (a distributed backend may
+    /// track invalidation epochs per prefix); the backends in this crate issue one token for
+    /// the whole cache and ignore it.
     async fn fill_token(&self, key: &str) -> Result<FillToken>;
 
     /// Stores `rows` under `key` unless an invalidation covering `key` happened since `token`
@@ -46,7 +50,7 @@ pub trait Cache: Send + Sync {
 /// Opaque: only the cache instance that issued it can interpret it. A token from another
 /// instance (for example one taken before the cache was closed and reopened) makes every fill
 /// stale, since the invalidations in between are unknown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FillToken {
     pub(crate) instance: u64,
     pub(crate) epoch: u64,

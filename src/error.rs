@@ -3,6 +3,10 @@
 //! Every variant carries the context a person needs to act on it: which folder, which key, which
 //! operation. Errors are cheap to clone (sources sit behind `Arc`) because one failed commit must
 //! reach every caller of its batch.
+//!
+//! `Display` says what vlive was doing; the underlying error is reached through
+//! [`source`](std::error::Error::source), never repeated in the message, so error reporters that
+//! walk the chain (anyhow, eyre, tracing) print each cause once.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -80,6 +84,22 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An argument of a call is out of range (a page number of 0, …).
+    InvalidArgument {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A [`LiveTable`](crate::LiveTable)'s write worker is gone (its Tokio runtime is shutting
+    /// down); the write was not applied.
+    WriteWorkerGone {
+        /// The table's cache key.
+        cache_key: String,
+    },
+    /// A bug in vlive: a state that should be impossible. Please report it.
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
     /// The master (the table a [`LiveTable`](crate::LiveTable) caches) failed.
     Master(Arc<dyn std::error::Error + Send + Sync>),
 }
@@ -143,19 +163,28 @@ impl fmt::Display for Error {
             Error::Encode { key, reason } => {
                 write!(f, "cannot encode the value for key {key:?}: {reason}")
             }
-            Error::NotADatabase { path, source } => write!(
+            Error::NotADatabase { path, .. } => write!(
                 f,
-                "{} is not a vlive cache database (left untouched): {source}",
+                "{} is not a vlive cache database (left untouched)",
                 path.display()
             ),
-            Error::Storage { folder, op, source } => {
-                write!(f, "cache {}: {op} failed: {source}", folder.display())
+            Error::Storage { folder, op, .. } => {
+                write!(f, "cache {}: {op} failed", folder.display())
             }
-            Error::Io { path, op, source } => {
-                write!(f, "{}: {op} failed: {source}", path.display())
-            }
+            Error::Io { path, op, .. } => write!(f, "{}: {op} failed", path.display()),
             Error::InvalidConfig { reason } => write!(f, "invalid cache configuration: {reason}"),
-            Error::Master(source) => write!(f, "master failed: {source}"),
+            Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
+            Error::WriteWorkerGone { cache_key } => write!(
+                f,
+                "LiveTable {cache_key:?}: its write worker is gone (the runtime is shutting down)"
+            ),
+            Error::Internal { what } => {
+                write!(
+                    f,
+                    "internal error in vlive (a bug, please report it): {what}"
+                )
+            }
+            Error::Master(_) => write!(f, "the master failed"),
         }
     }
 }
@@ -170,4 +199,22 @@ impl std::error::Error for Error {
             _ => None,
         }
     }
+}
+
+/// Displays an error with its chain of sources, `outer: inner: root`, for log lines (where
+/// `Display` alone would drop the causes).
+pub(crate) fn chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> impl fmt::Display + 'a {
+    struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+    impl fmt::Display for Chain<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{}", self.0)?;
+            let mut cause = self.0.source();
+            while let Some(inner) = cause {
+                write!(f, ": {inner}")?;
+                cause = inner.source();
+            }
+            Ok(())
+        }
+    }
+    Chain(error)
 }

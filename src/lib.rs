@@ -54,7 +54,7 @@ mod rows;
 mod store;
 mod sync;
 
-pub use actor::{BatchLimits, CacheStats, Durability};
+pub use actor::{Durability, RedbCacheStats};
 pub use cache::{Cache, FillOutcome, FillToken};
 pub use error::{Error, Result};
 #[cfg(not(loom))]

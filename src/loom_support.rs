@@ -93,7 +93,7 @@ impl LoomCache {
     }
 
     /// How many gets were answered beside the actor so far.
-    pub fn gets_beside(&self) -> u64 {
-        self.handle.stats().gets_beside
+    pub fn snapshot_gets(&self) -> u64 {
+        self.handle.stats().snapshot_gets
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tracing::debug;
@@ -11,6 +11,7 @@ use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::error::Result;
 use crate::invalidation_log::InvalidationLog;
 use crate::rows::CachedRows;
+use crate::sync::{Mutex, MutexGuard};
 
 /// An in-process cache in a `BTreeMap`. Clones share the same map.
 ///
@@ -44,11 +45,7 @@ impl MemCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, MemState> {
-        // A panic while holding the lock cannot leave the map half-updated (every update is a
-        // single BTreeMap call), so a poisoned lock is still safe to use.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 }
 

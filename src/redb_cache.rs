@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,13 +11,16 @@ use redb::StorageBackend;
 use redb::backends::FileBackend;
 use tracing::{Instrument, debug, debug_span, trace, warn};
 
-use crate::actor::{self, ActorConfig, BatchLimits, CacheStats, Durability, Handle, WeakHandle};
+use crate::actor::{
+    self, ActorConfig, BatchLimits, Durability, Handle, RedbCacheStats, WeakHandle,
+};
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::rows::CachedRows;
 use crate::store::redb_open::BackendLayer;
 use crate::store::redb_store::RedbStore;
+use crate::sync::Mutex;
 
 /// The database file inside a cache folder.
 pub const DB_FILE_NAME: &str = "vlive.redb";
@@ -27,7 +30,7 @@ pub const DB_FILE_NAME: &str = "vlive.redb";
 /// Clones are cheap handles to the same actor. Every write is acknowledged only after the batch
 /// it joined has committed (durably, by default). A get that no write in flight affects reads
 /// the snapshot the actor published after its last commit, on the caller's thread; any other
-/// get queues behind those writes ([`CacheStats::gets_beside`] counts the first kind). The
+/// get queues behind those writes ([`RedbCacheStats::snapshot_gets`] counts the first kind). The
 /// actor stops when the last handle is dropped or when [`close`](RedbCache::close) is called.
 ///
 /// Opening a folder this process already has open returns a handle to the same actor (the
@@ -129,14 +132,14 @@ impl RedbCacheBuilder {
     pub fn open(self, folder: impl AsRef<Path>) -> Result<RedbCache> {
         let folder = prepare_folder(folder.as_ref())?;
         let config = ActorConfig {
-            label: folder.clone(),
+            folder: folder.clone(),
             capacity: self.capacity,
             batch: self.batch,
             durability: self.durability,
         };
         config.validate()?;
         loop {
-            let mut registry = registry().lock().unwrap_or_else(|p| p.into_inner());
+            let mut registry = registry().lock();
             registry.retain(|_, open| !open.actor.has_stopped());
             if let Some(open) = registry.get(&folder) {
                 if let Some(handle) = open.actor.upgrade() {
@@ -213,13 +216,13 @@ impl RedbCache {
     }
 
     /// Counters since the cache was opened.
-    pub fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> RedbCacheStats {
         self.handle.stats()
     }
 
     /// The cache folder (canonicalized).
     pub fn folder(&self) -> &Path {
-        self.handle.label()
+        self.handle.folder()
     }
 
     /// Test hook: makes the actor panic. Only with the `test-hooks` feature.

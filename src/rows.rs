@@ -31,7 +31,7 @@ impl CachedRows {
     }
 
     /// Rows fetched at a given moment.
-    pub fn fetched_at(rows: Rows, fetched_at: SystemTime) -> Self {
+    pub fn with_fetched_at(rows: Rows, fetched_at: SystemTime) -> Self {
         CachedRows { rows, fetched_at }
     }
 }

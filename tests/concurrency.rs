@@ -73,7 +73,7 @@ async fn two_hundred_tasks_over_clones_each_get_their_own_values() {
     }
     let stats = cache.stats();
     assert_eq!(stats.puts, 1000);
-    assert_eq!(stats.gets, 1000 + 200);
+    assert_eq!(stats.gets(), 1000 + 200);
     assert_eq!(stats.hits, 1000 + 200);
     cache.close().await.unwrap();
 }
@@ -324,7 +324,7 @@ async fn puts_queued_behind_a_parked_actor(
     builder: vlive::RedbCacheBuilder,
     folder: &std::path::Path,
     count: usize,
-) -> (RedbCache, vlive::CacheStats) {
+) -> (RedbCache, vlive::RedbCacheStats) {
     let faults = Faults::new();
     let cache = builder.backend_layer(faults.layer()).open(folder).unwrap();
     let parked = park_actor(&cache, &faults).await;
@@ -361,7 +361,7 @@ async fn opening_a_folder_twice_in_process_shares_the_actor() {
     assert_eq!(tag(&a, "k").await.as_deref(), Some("from-b"));
     // Same actor, same counters.
     assert_eq!(a.stats().puts, 2);
-    assert_eq!(b.stats().gets, 2);
+    assert_eq!(b.stats().gets(), 2);
     // A fill token taken through one is judged by the other's invalidations.
     let token = a.fill_token("k").await.unwrap();
     b.invalidate_prefix("k").await.unwrap();

@@ -127,7 +127,7 @@ async fn put_replaces_the_value(cache: &dyn Cache) {
     assert_eq!(tag(cache, "clients/1").await.as_deref(), Some("second"));
     assert_eq!(tag(cache, "clients/2").await.as_deref(), Some("other"));
     // Replacing with a smaller value must not leave bits of the bigger one behind.
-    let big = CachedRows::fetched_at(
+    let big = CachedRows::with_fetched_at(
         (0..50)
             .map(|i| (i.to_string(), rows(&"x".repeat(100))["1"].clone()))
             .collect(),
@@ -271,7 +271,7 @@ async fn fetched_at_round_trips_to_the_millisecond(cache: &dyn Cache) {
     for (i, at) in moments.iter().enumerate() {
         let key = format!("t/{i}");
         cache
-            .put(&key, CachedRows::fetched_at(rows("t"), *at))
+            .put(&key, CachedRows::with_fetched_at(rows("t"), *at))
             .await
             .unwrap();
         let back = get(cache, &key).await.expect("just put");
@@ -310,12 +310,12 @@ async fn rich_values_round_trip_in_order(cache: &dyn Cache) {
         rows.insert(id.into(), record.clone());
     }
     rows.insert("empty".into(), Record::new());
-    let stored = CachedRows::fetched_at(rows, common::stamp());
+    let stored = CachedRows::with_fetched_at(rows, common::stamp());
     cache.put("rich/1", stored.clone()).await.unwrap();
     cache
         .put(
             "rich/empty",
-            CachedRows::fetched_at(Rows::new(), common::stamp()),
+            CachedRows::with_fetched_at(Rows::new(), common::stamp()),
         )
         .await
         .unwrap();
@@ -468,11 +468,11 @@ async fn redb_keeps_fetched_at_to_the_nanosecond() {
     let at = UNIX_EPOCH + Duration::new(1_234_567_890, 123_456_789);
     let before = UNIX_EPOCH - Duration::new(3, 1);
     cache
-        .put("n/1", CachedRows::fetched_at(rows("n"), at))
+        .put("n/1", CachedRows::with_fetched_at(rows("n"), at))
         .await
         .unwrap();
     cache
-        .put("n/2", CachedRows::fetched_at(rows("n"), before))
+        .put("n/2", CachedRows::with_fetched_at(rows("n"), before))
         .await
         .unwrap();
     assert_eq!(cache.get("n/1").await.unwrap().unwrap().fetched_at, at);

@@ -224,12 +224,12 @@ async fn run_batch(
         });
         match *op {
             BatchOp::Get(k) if !ops[..i].iter().any(|earlier| earlier.covers(KEYS[k])) => {
-                let beside = cache.stats().gets_beside;
+                let beside = cache.stats().snapshot_gets;
                 wait_until("the get to be answered beside the actor", || {
                     task.is_finished()
                 })
                 .await;
-                assert_eq!(cache.stats().gets_beside, beside + 1);
+                assert_eq!(cache.stats().snapshot_gets, beside + 1);
             }
             _ => {
                 queued += 1;

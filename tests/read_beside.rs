@@ -34,12 +34,12 @@ async fn a_get_beside_the_actor_does_not_wait_for_a_commit_in_progress() {
     };
     wait_until("the actor to park in a commit", || faults.is_holding()).await;
 
-    let before = cache.stats().gets_beside;
+    let before = cache.stats().snapshot_gets;
     let got = within("a get beside a parked actor", spawn_get(&cache, "a/1")).await;
     assert_eq!(got.unwrap().as_deref(), Some("one"));
     let missing = within("a miss beside a parked actor", spawn_get(&cache, "b/1")).await;
     assert_eq!(missing.unwrap(), None);
-    assert_eq!(cache.stats().gets_beside, before + 2);
+    assert_eq!(cache.stats().snapshot_gets, before + 2);
     assert!(faults.is_holding(), "the commit was still in progress");
 
     faults.release();
@@ -176,7 +176,7 @@ async fn settled_and_cancelled_writes_do_not_keep_gets_queued() {
     }
     let after = cache.stats();
     assert_eq!(
-        after.gets_beside - before.gets_beside,
+        after.snapshot_gets - before.snapshot_gets,
         40,
         "some gets queued"
     );
@@ -194,7 +194,7 @@ async fn after_close_gets_are_refused_not_read_beside() {
     let cache = RedbCache::open(dir.path()).unwrap();
     cache.put("a/1", value("one")).await.unwrap();
     assert_eq!(tag(&cache, "a/1").await.as_deref(), Some("one"));
-    assert_eq!(cache.stats().gets_beside, 1);
+    assert_eq!(cache.stats().snapshot_gets, 1);
     cache.close().await.unwrap();
     assert!(matches!(cache.get("a/1").await, Err(vlive::Error::Closed)));
     // The file is released: another open of the folder works at once.

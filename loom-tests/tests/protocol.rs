@@ -55,7 +55,7 @@ fn every_command_gets_exactly_one_reply() {
         assert!(put.is_ok());
         assert_eq!(got.unwrap(), Some(b"1".to_vec()));
         assert_eq!(
-            a.gets_beside(),
+            a.snapshot_gets(),
             1,
             "a settled put still held back a get of its key"
         );

@@ -145,8 +145,9 @@ impl Command {
             (command, answer) => {
                 // Unreachable by construction (`serve::apply` pairs them); answer with an error
                 // rather than panic the actor.
-                command.reject(Error::InvalidConfig {
-                    reason: format!("internal: mismatched answer {answer:?}"),
+                let _ = answer;
+                command.reject(Error::Internal {
+                    what: "the actor paired a command with another command's answer",
                 })
             }
         }

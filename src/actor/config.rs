@@ -48,16 +48,16 @@ impl Default for BatchLimits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ActorConfig {
     /// Names the actor in errors and logs: the cache folder.
-    pub(crate) label: PathBuf,
+    pub(crate) folder: PathBuf,
     pub(crate) capacity: usize,
     pub(crate) batch: BatchLimits,
     pub(crate) durability: Durability,
 }
 
 impl ActorConfig {
-    pub(crate) fn new(label: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(folder: impl Into<PathBuf>) -> Self {
         ActorConfig {
-            label: label.into(),
+            folder: folder.into(),
             capacity: 1024,
             batch: BatchLimits::default(),
             durability: Durability::Immediate,

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use super::command::{Command, Reply};
 use super::read_beside::{Lookup, ReadBeside, Tracked};
-use super::stats::{CacheStats, Counters, bump};
+use super::stats::{Counters, RedbCacheStats};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
-use crate::sync::{Arc, Condvar, Mutex, Received, channel, lock, oneshot};
+use crate::sync::{Arc, Condvar, Mutex, Received, channel, oneshot};
 
 /// A cloneable handle to one actor. The actor shuts down when the last handle is dropped.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ impl Clone for Handle {
 /// State shared by the handles and the actor.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) label: PathBuf,
+    pub(crate) folder: PathBuf,
     pub(crate) counters: Counters,
     lifecycle: Mutex<Lifecycle>,
     lifecycle_changed: Condvar,
@@ -53,9 +53,9 @@ pub(crate) enum Lifecycle {
 }
 
 impl Shared {
-    pub(crate) fn new(label: PathBuf) -> Self {
+    pub(crate) fn new(folder: PathBuf) -> Self {
         Shared {
-            label,
+            folder,
             counters: Counters::default(),
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),
@@ -65,17 +65,17 @@ impl Shared {
     }
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {
-        *lock(&self.lifecycle)
+        *self.lifecycle.lock()
     }
 
     pub(crate) fn set_lifecycle(&self, next: Lifecycle) {
-        *lock(&self.lifecycle) = next;
+        *self.lifecycle.lock() = next;
         self.lifecycle_changed.notify_all();
     }
 
     /// `Serving` → `Closing`; any later state stays.
     fn begin_closing(&self) {
-        let mut state = lock(&self.lifecycle);
+        let mut state = self.lifecycle.lock();
         if *state == Lifecycle::Serving {
             *state = Lifecycle::Closing;
         }
@@ -89,25 +89,22 @@ impl Shared {
     /// Blocks until the actor has let go of its store.
     #[cfg(not(loom))]
     pub(crate) fn wait_until_stopped(&self) {
-        let mut state = lock(&self.lifecycle);
+        let mut state = self.lifecycle.lock();
         while matches!(*state, Lifecycle::Serving | Lifecycle::Closing) {
-            state = match self.lifecycle_changed.wait(state) {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            state = self.lifecycle_changed.wait(state);
         }
     }
 
     /// Called by the actor as it exits (after setting a stopped lifecycle): keeps its receiver
     /// where late senders can reach it, and refuses what is queued.
     pub(crate) fn retire(&self, commands: channel::Receiver<Command>) {
-        *lock(&self.retired) = Some(commands);
+        *self.retired.lock() = Some(commands);
         self.refuse_leftovers();
     }
 
     /// Refuses every command still queued for a stopped actor.
     fn refuse_leftovers(&self) {
-        let retired = lock(&self.retired);
+        let retired = self.retired.lock();
         if let Some(commands) = retired.as_ref() {
             while let Received::Message(command) = commands.try_recv() {
                 command.reject(self.gone());
@@ -119,7 +116,7 @@ impl Shared {
     fn gone(&self) -> Error {
         match self.lifecycle() {
             Lifecycle::Panicked => Error::ActorPanicked {
-                folder: self.label.clone(),
+                folder: self.folder.clone(),
             },
             Lifecycle::Serving | Lifecycle::Closing | Lifecycle::Released => Error::Closed,
         }
@@ -131,11 +128,11 @@ impl Handle {
         Handle { commands, shared }
     }
 
-    pub(crate) fn label(&self) -> &Path {
-        &self.shared.label
+    pub(crate) fn folder(&self) -> &Path {
+        &self.shared.folder
     }
 
-    pub(crate) fn stats(&self) -> CacheStats {
+    pub(crate) fn stats(&self) -> RedbCacheStats {
         self.shared.counters.snapshot(self.commands.queued())
     }
 
@@ -172,7 +169,7 @@ impl Handle {
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let value = match self.shared.beside.lookup(key) {
             Lookup::Answered(value) => {
-                bump(&self.shared.counters.gets_beside);
+                self.shared.counters.snapshot_gets.bump();
                 value
             }
             Lookup::Queue => {
@@ -180,11 +177,10 @@ impl Handle {
                 self.call(|reply| Command::Get { key, reply }).await?
             }
         };
-        bump(&self.shared.counters.gets);
-        bump(match value {
-            Some(_) => &self.shared.counters.hits,
-            None => &self.shared.counters.misses,
-        });
+        match value {
+            Some(_) => self.shared.counters.hits.bump(),
+            None => self.shared.counters.misses.bump(),
+        }
         Ok(value)
     }
 
@@ -197,7 +193,7 @@ impl Handle {
         let key = self.track_key(key);
         self.call(|reply| Command::Put { key, value, reply })
             .await?;
-        bump(&self.shared.counters.puts);
+        self.shared.counters.puts.bump();
         Ok(())
     }
 
@@ -216,10 +212,10 @@ impl Handle {
                 reply,
             })
             .await?;
-        bump(match outcome {
-            FillOutcome::Stored => &self.shared.counters.fills,
-            FillOutcome::RejectedStale => &self.shared.counters.stale_fills_rejected,
-        });
+        match outcome {
+            FillOutcome::Stored => self.shared.counters.fills.bump(),
+            FillOutcome::RejectedStale => self.shared.counters.stale_fills_rejected.bump(),
+        }
         Ok(outcome)
     }
 
@@ -231,7 +227,7 @@ impl Handle {
         let prefix = self.shared.beside.track_prefix(prefix);
         self.call(|reply| Command::Invalidate { prefix, reply })
             .await?;
-        bump(&self.shared.counters.invalidations);
+        self.shared.counters.invalidations.bump();
         Ok(())
     }
 

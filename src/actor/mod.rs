@@ -30,7 +30,8 @@ mod stats;
 #[cfg(loom)]
 pub(crate) use command::Command;
 pub(crate) use config::ActorConfig;
-pub use config::{BatchLimits, Durability};
+pub(crate) use config::BatchLimits;
+pub use config::Durability;
 pub(crate) use handle::Handle;
 #[cfg(loom)]
 pub(crate) use handle::Pending;
@@ -40,4 +41,4 @@ pub(crate) use handle::WeakHandle;
 pub(crate) use serve::spawn;
 #[cfg(not(loom))]
 pub(crate) use serve::spawn_opening;
-pub use stats::CacheStats;
+pub use stats::RedbCacheStats;

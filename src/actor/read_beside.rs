@@ -30,7 +30,7 @@ use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::store::Snapshot;
-use crate::sync::{Arc, Mutex, RwLock, lock, read, write};
+use crate::sync::{Arc, Mutex, RwLock};
 
 /// The snapshot the actor publishes, and the writes that keep gets from using it.
 pub(crate) struct ReadBeside {
@@ -59,8 +59,8 @@ enum Covers {
 impl std::fmt::Debug for ReadBeside {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadBeside")
-            .field("published", &read(&self.snapshot).is_some())
-            .field("in_flight", &*lock(&self.in_flight))
+            .field("published", &self.snapshot.read().is_some())
+            .field("in_flight", &*self.in_flight.lock())
             .finish()
     }
 }
@@ -76,12 +76,12 @@ impl ReadBeside {
 
     /// Looks `key` up in the published snapshot, on this thread, unless the get must queue.
     pub(crate) fn lookup(&self, key: &str) -> Lookup {
-        let snapshot = read(&self.snapshot);
+        let snapshot = self.snapshot.read();
         let Some(snapshot) = snapshot.as_ref() else {
             return Lookup::Queue;
         };
         #[cfg(not(vlive_mutant = "ignore_in_flight"))]
-        if lock(&self.in_flight).covers(key) {
+        if self.in_flight.lock().covers(key) {
             return Lookup::Queue;
         }
         match get_without_unwinding(snapshot.as_ref(), key) {
@@ -101,7 +101,7 @@ impl ReadBeside {
     }
 
     fn track(&self, text: &str, covers: Covers) -> Tracked {
-        lock(&self.in_flight).add(text, covers);
+        self.in_flight.lock().add(text, covers);
         Tracked {
             text: text.to_owned(),
             covers,
@@ -111,14 +111,14 @@ impl ReadBeside {
 
     /// The actor lets gets read `snapshot` beside it, in place of the one before.
     pub(crate) fn publish(&self, snapshot: Box<dyn Snapshot>) {
-        let previous = write(&self.snapshot).replace(snapshot);
+        let previous = self.snapshot.write().replace(snapshot);
         // Dropped (its read transaction ended) outside the lock, so no lookup waits for it.
         drop(previous);
     }
 
     /// The actor takes its snapshot back; returns once no lookup is using it.
     pub(crate) fn withdraw(&self) {
-        let withdrawn = write(&self.snapshot).take();
+        let withdrawn = self.snapshot.write().take();
         drop(withdrawn);
     }
 }
@@ -156,7 +156,7 @@ impl Tracked {
     /// this just before it answers the write, so the writer's next get already may.
     pub(crate) fn settle(&mut self) {
         if let Some(in_flight) = self.in_flight.take() {
-            lock(&in_flight).remove(&self.text, self.covers);
+            in_flight.lock().remove(&self.text, self.covers);
         }
     }
 }
@@ -232,11 +232,11 @@ mod tests {
     use super::*;
 
     fn covers(beside: &ReadBeside, key: &str) -> bool {
-        lock(&beside.in_flight).covers(key)
+        beside.in_flight.lock().covers(key)
     }
 
     fn nothing_in_flight(beside: &ReadBeside) -> bool {
-        lock(&beside.in_flight).is_empty()
+        beside.in_flight.lock().is_empty()
     }
 
     #[test]

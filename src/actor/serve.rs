@@ -19,7 +19,7 @@ use super::command::{Answer, Command, Reply};
 use super::config::{ActorConfig, Durability};
 use super::handle::{Handle, Lifecycle, Shared};
 use crate::cache::FillOutcome;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::invalidation_log::InvalidationLog;
 use crate::store::{Commit, Store, StoreBatch};
 #[cfg(any(loom, test))]
@@ -34,7 +34,7 @@ pub(crate) fn spawn<S: Store>(
 ) -> Result<(Handle, thread::JoinHandle<()>)> {
     config.validate()?;
     let (commands_tx, commands) = channel::bounded(config.capacity);
-    let shared = Arc::new(Shared::new(config.label.clone()));
+    let shared = Arc::new(Shared::new(config.folder.clone()));
     let actor = Actor::new(config, store, shared.clone());
     let thread = thread::spawn(move || actor.run(commands));
     Ok((Handle::new(commands_tx, shared), thread))
@@ -49,7 +49,7 @@ pub(crate) fn spawn_opening<S: Store>(
 ) -> Result<Handle> {
     config.validate()?;
     let (commands_tx, commands) = channel::bounded(config.capacity);
-    let shared = Arc::new(Shared::new(config.label.clone()));
+    let shared = Arc::new(Shared::new(config.folder.clone()));
     let (opened_tx, opened) = std::sync::mpsc::sync_channel(1);
     let actor_shared = shared.clone();
     let spawned = std::thread::Builder::new()
@@ -65,13 +65,13 @@ pub(crate) fn spawn_opening<S: Store>(
             }
         });
     if let Err(e) = spawned {
-        return Err(Error::io(&shared.label, "spawn the cache thread", e));
+        return Err(Error::io(&shared.folder, "spawn the cache thread", e));
     }
     match opened.recv() {
         Ok(Ok(())) => Ok(Handle::new(commands_tx, shared)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(Error::ActorPanicked {
-            folder: shared.label.clone(),
+            folder: shared.folder.clone(),
         }),
     }
 }
@@ -153,7 +153,7 @@ impl<S: Store> Actor<S> {
             self.die();
         }
         self.shared.retire(commands);
-        debug!(folder = %self.config.label.display(), "cache actor stopped");
+        debug!(folder = %self.config.folder.display(), "cache actor stopped");
     }
 
     /// Serves batches until `close` or until every handle is gone.
@@ -231,7 +231,7 @@ impl<S: Store> Actor<S> {
         let commits = shape.writes || (shape.flush && self.unsynced_since.is_some());
         let span = debug_span!(
             "cache_batch",
-            folder = %self.config.label.display(),
+            folder = %self.config.folder.display(),
             ops,
             bytes = shape.bytes,
             durable = commits && durability == Commit::Durable,
@@ -268,7 +268,7 @@ impl<S: Store> Actor<S> {
                 }
             }
             Err(e) => {
-                error!(error = %e, ops, "cache batch failed; failing all its commands");
+                error!(error = %chain(&e), ops, "cache batch failed; failing all its commands");
                 // Reopen before answering: a caller that sees this error must not then read,
                 // beside the actor, a snapshot holding lazy writes the failure may have lost.
                 self.recover_if_needed();
@@ -311,7 +311,7 @@ impl<S: Store> Actor<S> {
                             // An error that concerns only this command's key (a table of the
                             // wrong type, a value too large) fails that command alone.
                             Err(e) if S::affects_one_command(&e) => Ok(Answer::Failed(
-                                Error::storage(&config.label, command.name(), e),
+                                Error::storage(&config.folder, command.name(), e),
                             )),
                             other => other,
                         })
@@ -326,7 +326,7 @@ impl<S: Store> Actor<S> {
             })
             .map_err(|e| {
                 *needs_recovery = S::needs_recovery(&e);
-                Error::storage(&config.label, "execute a batch", e)
+                Error::storage(&config.folder, "execute a batch", e)
             })?;
         span.record("batch_us", started.elapsed().as_micros() as u64);
         Ok(answers)
@@ -375,7 +375,7 @@ impl<S: Store> Actor<S> {
                 self.unsynced_since = None;
             }
             Err(e) => {
-                error!(error = %e, "cache checkpoint failed; retrying after max_delay");
+                error!(error = %chain(&e), "cache checkpoint failed; retrying after max_delay");
                 self.needs_recovery = S::needs_recovery(&e);
                 // Still unsynced, but not overdue again until max_delay has passed.
                 self.unsynced_since = Some(Instant::now());
@@ -397,7 +397,7 @@ impl<S: Store> Actor<S> {
         };
         match store.recover() {
             Ok(()) => {
-                warn!(folder = %self.config.label.display(), "cache database reopened after an I/O error");
+                warn!(folder = %self.config.folder.display(), "cache database reopened after an I/O error");
                 self.needs_recovery = false;
                 if self.unsynced_since.take().is_some() {
                     // Deferred commits may be gone, and a lost put may have replaced an older
@@ -407,7 +407,7 @@ impl<S: Store> Actor<S> {
                 }
                 self.refresh_snapshot();
             }
-            Err(e) => error!(error = %e, "reopening the cache database failed"),
+            Err(e) => error!(error = %chain(&e), "reopening the cache database failed"),
         }
     }
 
@@ -419,7 +419,7 @@ impl<S: Store> Actor<S> {
         match self.store.as_ref().filter(|_| sound).map(S::snapshot) {
             Some(Ok(snapshot)) => self.shared.beside.publish(snapshot),
             Some(Err(e)) => {
-                debug!(error = %e, "no snapshot for gets beside the actor");
+                debug!(error = %chain(&e), "no snapshot for gets beside the actor");
                 self.shared.beside.withdraw();
             }
             None => self.shared.beside.withdraw(),
@@ -432,11 +432,11 @@ impl<S: Store> Actor<S> {
         if !self.must_clear {
             return Ok(());
         }
-        let label = &self.config.label;
+        let folder = &self.config.folder;
         let store = self.store.as_mut().ok_or(Error::Closed)?;
         match store.batch(Some(Commit::Durable), |txn| txn.remove_prefix("")) {
             Ok(()) => {
-                warn!(folder = %label.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
+                warn!(folder = %folder.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
                 self.invalidations.record("");
                 self.must_clear = false;
                 self.refresh_snapshot();
@@ -444,7 +444,7 @@ impl<S: Store> Actor<S> {
             }
             Err(e) => {
                 self.needs_recovery = S::needs_recovery(&e);
-                Err(Error::storage(label, "clear after lost writes", e))
+                Err(Error::storage(folder, "clear after lost writes", e))
             }
         }
     }
@@ -453,7 +453,7 @@ impl<S: Store> Actor<S> {
     fn take_lost_writes(&mut self) -> Result<()> {
         if std::mem::take(&mut self.lost_writes) {
             return Err(Error::LazyWritesLost {
-                folder: self.config.label.clone(),
+                folder: self.config.folder.clone(),
             });
         }
         Ok(())
@@ -481,15 +481,17 @@ impl<S: Store> Actor<S> {
         let Some(mut store) = self.store.take() else {
             return Ok(());
         };
-        let label = &self.config.label;
+        let folder = &self.config.folder;
         // A failed checkpoint still closes the store; its error is what `close` reports.
         let checkpointed = match self.unsynced_since {
             Some(_) => store
                 .checkpoint()
-                .map_err(|e| Error::storage(label, "checkpoint", e)),
+                .map_err(|e| Error::storage(folder, "checkpoint", e)),
             None => Ok(()),
         };
-        let closed = store.close().map_err(|e| Error::storage(label, "close", e));
+        let closed = store
+            .close()
+            .map_err(|e| Error::storage(folder, "close", e));
         #[cfg(vlive_mutant = "close_before_withdraw")]
         self.shared.beside.withdraw();
         cleared.and(checkpointed).and(closed)
@@ -498,9 +500,9 @@ impl<S: Store> Actor<S> {
     /// After a panic: release the store, fail everything pending. (What is queued is refused
     /// when the actor retires.)
     fn die(&mut self) {
-        error!(folder = %self.config.label.display(), "cache actor panicked");
+        error!(folder = %self.config.folder.display(), "cache actor panicked");
         let dead = Error::ActorPanicked {
-            folder: self.config.label.clone(),
+            folder: self.config.folder.clone(),
         };
         // Dropping (not closing) the store: its state after a panic is unknown, and redb
         // recovers from an unclean drop on the next open. The snapshot goes first: no lookup may

@@ -1,19 +1,18 @@
 //! Counters, updated by handles (hits, misses, …) and by the actor (batches).
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::Counter;
 
-/// A snapshot of a cache's counters since it was opened.
+/// A snapshot of a [`RedbCache`](crate::RedbCache)'s counters since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CacheStats {
-    /// `get` calls answered.
-    pub gets: u64,
+#[non_exhaustive]
+pub struct RedbCacheStats {
     /// Gets that found a value.
     pub hits: u64,
     /// Gets that found nothing.
     pub misses: u64,
-    /// Gets answered beside the actor, by a lookup on the caller's thread (no write in flight
-    /// affected them); the others queued.
-    pub gets_beside: u64,
+    /// Gets answered from the snapshot of the last commit, on the caller's thread (no write in
+    /// flight affected them); the others queued through the actor.
+    pub snapshot_gets: u64,
     /// Puts acknowledged.
     pub puts: u64,
     /// Conditional fills stored.
@@ -32,7 +31,12 @@ pub struct CacheStats {
     pub queue_depth: u64,
 }
 
-impl CacheStats {
+impl RedbCacheStats {
+    /// `get` calls answered: hits plus misses.
+    pub fn gets(&self) -> u64 {
+        self.hits + self.misses
+    }
+
     /// Mean commands per batch: how much group commit is saving.
     pub fn mean_batch_ops(&self) -> f64 {
         if self.batches == 0 {
@@ -45,45 +49,37 @@ impl CacheStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) gets: AtomicU64,
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) gets_beside: AtomicU64,
-    pub(crate) puts: AtomicU64,
-    pub(crate) fills: AtomicU64,
-    pub(crate) stale_fills_rejected: AtomicU64,
-    pub(crate) invalidations: AtomicU64,
-    pub(crate) batches: AtomicU64,
-    pub(crate) batched_ops: AtomicU64,
-    pub(crate) max_batch_ops: AtomicU64,
-}
-
-/// Adds one; counters are statistics, so relaxed ordering is enough.
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) snapshot_gets: Counter,
+    pub(crate) puts: Counter,
+    pub(crate) fills: Counter,
+    pub(crate) stale_fills_rejected: Counter,
+    pub(crate) invalidations: Counter,
+    pub(crate) batches: Counter,
+    pub(crate) batched_ops: Counter,
+    pub(crate) max_batch_ops: Counter,
 }
 
 impl Counters {
     pub(crate) fn record_batch(&self, ops: usize) {
-        bump(&self.batches);
-        self.batched_ops.fetch_add(ops as u64, Ordering::Relaxed);
-        self.max_batch_ops.fetch_max(ops as u64, Ordering::Relaxed);
+        self.batches.bump();
+        self.batched_ops.add(ops as u64);
+        self.max_batch_ops.raise_to(ops as u64);
     }
 
-    pub(crate) fn snapshot(&self, queue_depth: usize) -> CacheStats {
-        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        CacheStats {
-            gets: read(&self.gets),
-            hits: read(&self.hits),
-            misses: read(&self.misses),
-            gets_beside: read(&self.gets_beside),
-            puts: read(&self.puts),
-            fills: read(&self.fills),
-            stale_fills_rejected: read(&self.stale_fills_rejected),
-            invalidations: read(&self.invalidations),
-            batches: read(&self.batches),
-            batched_ops: read(&self.batched_ops),
-            max_batch_ops: read(&self.max_batch_ops),
+    pub(crate) fn snapshot(&self, queue_depth: usize) -> RedbCacheStats {
+        RedbCacheStats {
+            hits: self.hits.get(),
+            misses: self.misses.get(),
+            snapshot_gets: self.snapshot_gets.get(),
+            puts: self.puts.get(),
+            fills: self.fills.get(),
+            stale_fills_rejected: self.stale_fills_rejected.get(),
+            invalidations: self.invalidations.get(),
+            batches: self.batches.get(),
+            batched_ops: self.batched_ops.get(),
+            max_batch_ops: self.max_batch_ops.get(),
             queue_depth: queue_depth as u64,
         }
     }

@@ -14,6 +14,7 @@ use tokio_stream::{Stream, StreamExt};
 use tracing::{Instrument, debug, error, field, info_span, warn};
 
 use super::Core;
+use crate::error::chain;
 
 /// A change notice from the master (a webhook, a change feed, a message bus, …).
 ///
@@ -255,7 +256,7 @@ async fn consume(core: &Core, group: &[Option<LiveEvent>]) {
         let outcome = match core.invalidate().await {
             Ok(()) => "invalidated",
             Err(e) => {
-                error!(error = %e, "invalidation after live events failed; the cache may be stale");
+                error!(error = %chain(&e), "invalidation after live events failed; the cache may be stale");
                 "failed"
             }
         };

@@ -125,7 +125,7 @@ pub use master::{Master, Page};
 pub use stats::LiveTableStats;
 
 use crate::cache::{Cache, FillOutcome};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::rows::{CachedRows, Record, Rows};
 use master::master_error;
 use single_flight::{Boarding, Role, SingleFlight};
@@ -175,8 +175,8 @@ use writer::{Applied, WriteJob, WriteOp};
 /// - Any other variant from a write comes from the cache: the write *was applied*, but the
 ///   invalidation after it failed, so cached entries may be stale until the next successful
 ///   invalidation (or their `max_age`).
-/// - [`Error::Closed`] from a write: the worker is gone, which only happens while the Tokio
-///   runtime shuts down.
+/// - [`Error::WriteWorkerGone`] from a write: the worker is gone, which only happens while the
+///   Tokio runtime shuts down.
 ///
 /// Every operation runs in a `tracing` span (`live_table.read`, `live_table.write`,
 /// `live_table.worker`/`live_table.apply`, `live_table.events`/`live_table.event`) with the
@@ -368,11 +368,11 @@ impl LiveTable {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for page number 0 (pages count from 1: page 0 would be a
+    /// [`Error::InvalidArgument`] for page number 0 (pages count from 1: page 0 would be a
     /// second cache entry for page 1's rows), without reading the cache or the master.
     pub async fn list(&self, page: Page) -> Result<Rows> {
         if page.number == 0 {
-            return Err(Error::InvalidConfig {
+            return Err(Error::InvalidArgument {
                 reason: format!(
                     "LiveTable {:?}: page numbers count from 1, page 0 was asked for",
                     self.cache_key()
@@ -432,7 +432,6 @@ impl LiveTable {
     {
         let core = &self.table.core;
         let span = Span::current();
-        core.stats.reads.bump();
         match core.cache.get(&key).await {
             Ok(Some(cached)) if self.is_fresh(&cached) => {
                 core.stats.hits.bump();
@@ -441,7 +440,7 @@ impl LiveTable {
             }
             Ok(Some(cached)) => debug!(fetched_at = ?cached.fetched_at, "cached entry too old"),
             Ok(None) => {}
-            Err(e) => warn!(error = %e, "cache read failed; reading the master"),
+            Err(e) => warn!(error = %chain(&e), "cache read failed; reading the master"),
         }
         core.stats.misses.bump();
         debug!(outcome = "miss", "cache miss");
@@ -454,7 +453,7 @@ impl LiveTable {
             Err(e) => {
                 core.stats.failed_reads.bump();
                 span.record("outcome", "failed");
-                debug!(error = %e, "read failed");
+                debug!(error = %chain(&e), "read failed");
                 Err(e)
             }
         }
@@ -603,7 +602,9 @@ impl LiveTable {
     async fn write_record(&self, op: WriteOp) -> Result<Record> {
         match self.write(op).await? {
             Applied::Record(record) => Ok(record),
-            Applied::Done => unreachable!("record-returning writes answer with a record"),
+            Applied::Done => Err(Error::Internal {
+                what: "a record-returning write was answered without a record",
+            }),
         }
     }
 
@@ -636,8 +637,8 @@ impl LiveTable {
             let sent = self.writes().send(job).await;
             // The worker outlives every sender; it is gone only if the runtime is shutting down.
             let result = match sent {
-                Ok(()) => answer.await.unwrap_or(Err(Error::Closed)),
-                Err(_) => Err(Error::Closed),
+                Ok(()) => answer.await.unwrap_or_else(|_| Err(self.worker_gone())),
+                Err(_) => Err(self.worker_gone()),
             };
             let outcome = if result.is_ok() {
                 "invalidated"
@@ -652,6 +653,12 @@ impl LiveTable {
     }
 
     /// The write queue, starting the worker on first use.
+    fn worker_gone(&self) -> Error {
+        Error::WriteWorkerGone {
+            cache_key: self.cache_key().to_owned(),
+        }
+    }
+
     fn writes(&self) -> &mpsc::Sender<WriteJob> {
         self.table
             .writes
@@ -679,7 +686,7 @@ where
     let token = match cache.fill_token(key).await {
         Ok(token) => Some(token),
         Err(e) => {
-            warn!(error = %e, "cache failed to issue a fill token; the rows will not be cached");
+            warn!(error = %chain(&e), "cache failed to issue a fill token; the rows will not be cached");
             None
         }
     };
@@ -693,7 +700,7 @@ where
     let Some(token) = token else {
         return Ok((rows, ReadOutcome::NotCached));
     };
-    let cached = CachedRows::fetched_at(rows.clone(), started);
+    let cached = CachedRows::with_fetched_at(rows.clone(), started);
     let outcome = match cache.fill(key, cached, token).await {
         Ok(FillOutcome::Stored) => ReadOutcome::Filled,
         Ok(FillOutcome::RejectedStale) => {
@@ -704,7 +711,7 @@ where
             ReadOutcome::RejectedStale
         }
         Err(e) => {
-            warn!(error = %e, key, "cache fill failed; the rows are served uncached");
+            warn!(error = %chain(&e), key, "cache fill failed; the rows are served uncached");
             ReadOutcome::NotCached
         }
     };

@@ -20,7 +20,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::sync::{Mutex, MutexGuard};
 
 use tokio::sync::watch;
 use tracing::{Instrument, error};
@@ -64,11 +66,6 @@ impl<T> Flights<T> {
     }
 }
 
-fn lock<T>(flights: &Mutex<Flights<T>>) -> MutexGuard<'_, Flights<T>> {
-    // Every critical section is a single map operation: a poisoned lock is still consistent.
-    flights.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl<T> fmt::Debug for SingleFlight<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SingleFlight")
@@ -90,7 +87,7 @@ impl<T> Default for SingleFlight<T> {
 
 impl<T> SingleFlight<T> {
     fn lock(&self) -> MutexGuard<'_, Flights<T>> {
-        lock(&self.flights)
+        self.flights.lock()
     }
 
     /// Detaches every running flight: their current waiters still get their results, but later
@@ -183,7 +180,7 @@ impl<T> Boarding<T> {
 
 impl<T> Drop for Boarding<T> {
     fn drop(&mut self) {
-        lock(&self.flights).close(&self.key, self.id);
+        self.flights.lock().close(&self.key, self.id);
     }
 }
 
@@ -315,10 +312,8 @@ mod tests {
             })
             .await;
         let error = result.unwrap_err();
-        assert!(
-            error.to_string().contains("panicked or was aborted"),
-            "{error}"
-        );
+        let cause = crate::error::chain(&error).to_string();
+        assert!(cause.contains("panicked or was aborted"), "{cause}");
         assert!(flights.lock().boarding.is_empty());
         let (result, role) = flights.run("k", |_| async { Ok(7) }).await;
         assert_eq!((result.unwrap(), role), (7, Role::Started));

@@ -1,13 +1,12 @@
 //! What a [`LiveTable`](crate::LiveTable) has done: counters for reads, writes and events.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::Counter;
 
 /// A snapshot of a [`LiveTable`](crate::LiveTable)'s counters, shared by all its clones, since
 /// it was created.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LiveTableStats {
-    /// Reads (`list` and `get`) asked for.
-    pub reads: u64,
     /// Reads answered from the cache.
     pub hits: u64,
     /// Reads that missed (or found an entry older than `max_age`) and waited for the master.
@@ -32,24 +31,16 @@ pub struct LiveTableStats {
     pub stream_gaps: u64,
 }
 
-/// One statistics counter; relaxed ordering, as statistics need no more.
-#[derive(Debug, Default)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    pub(crate) fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+impl LiveTableStats {
+    /// Reads (`list` and `get`) answered or failed: every read is a hit or a miss.
+    pub fn reads(&self) -> u64 {
+        self.hits + self.misses
     }
 }
 
 /// The live counters behind [`LiveTableStats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) reads: Counter,
     pub(crate) hits: Counter,
     pub(crate) misses: Counter,
     pub(crate) failed_reads: Counter,
@@ -66,7 +57,6 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn snapshot(&self) -> LiveTableStats {
         LiveTableStats {
-            reads: self.reads.get(),
             hits: self.hits.get(),
             misses: self.misses.get(),
             failed_reads: self.failed_reads.get(),

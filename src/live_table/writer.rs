@@ -20,7 +20,7 @@ use tracing::{Instrument, Span, error, field, info_span};
 
 use super::Core;
 use super::master::{Master, master_error};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::rows::Record;
 
 /// How many writes may wait for the worker before writers wait for room.
@@ -134,7 +134,7 @@ async fn process(core: &Core, op: WriteOp, target: Arc<dyn Master>) -> Result<Ap
         Ok(applied) => {
             core.stats.writes.bump();
             if let Err(e) = core.invalidate().await {
-                error!(error = %e, "the write was applied but the cache could not be invalidated");
+                error!(error = %chain(&e), "the write was applied but the cache could not be invalidated");
                 span.record("outcome", "failed");
                 return Err(e);
             }
@@ -143,7 +143,7 @@ async fn process(core: &Core, op: WriteOp, target: Arc<dyn Master>) -> Result<Ap
         }
         Err(e) => {
             core.stats.failed_writes.bump();
-            tracing::warn!(error = %e, "the write target refused the write; cache untouched");
+            tracing::warn!(error = %chain(&e), "the write target refused the write; cache untouched");
             span.record("outcome", "failed");
             Err(e)
         }

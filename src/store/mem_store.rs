@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreResult};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::{Arc, Mutex};
 
 type Map = BTreeMap<String, Vec<u8>>;
 
@@ -57,7 +57,7 @@ impl MemStore {
 impl MemStoreProbe {
     /// The committed value under `key`.
     pub fn committed(&self, key: &str) -> Option<Vec<u8>> {
-        lock(&self.shared.committed).get(key).cloned()
+        self.shared.committed.lock().get(key).cloned()
     }
 
     /// Makes the next commit of a writing batch fail.
@@ -76,7 +76,7 @@ impl MemStoreProbe {
 impl Store for MemStore {
     fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
         Ok(Box::new(MemSnapshot {
-            map: lock(&self.shared.committed).clone(),
+            map: self.shared.committed.lock().clone(),
             store: self.shared.clone(),
         }))
     }
@@ -86,7 +86,7 @@ impl Store for MemStore {
         commit: Option<Commit>,
         work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
     ) -> StoreResult<R> {
-        let mut staged = MemBatch(lock(&self.shared.committed).clone());
+        let mut staged = MemBatch(self.shared.committed.lock().clone());
         let result = work(&mut staged)?;
         if commit.is_some() {
             let planted_failure = self
@@ -99,7 +99,7 @@ impl Store for MemStore {
                     "injected commit failure",
                 )));
             }
-            *lock(&self.shared.committed) = staged.0;
+            *self.shared.committed.lock() = staged.0;
         }
         Ok(result)
     }

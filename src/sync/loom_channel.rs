@@ -10,7 +10,7 @@ pub(crate) mod channel {
     use std::collections::VecDeque;
     use std::time::Instant;
 
-    use crate::sync::{Arc, Condvar, Mutex, Received, lock};
+    use crate::sync::{Arc, Condvar, Mutex, Received};
 
     pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         let shared = Arc::new(Shared {
@@ -58,7 +58,7 @@ pub(crate) mod channel {
         fn clone(&self) -> Self {
             #[cfg(not(vlive_mutant = "skip_sender_count"))]
             {
-                lock(&self.shared.state).senders += 1;
+                self.shared.state.lock().senders += 1;
             }
             Sender {
                 shared: self.shared.clone(),
@@ -68,7 +68,7 @@ pub(crate) mod channel {
 
     impl<T> Drop for Sender<T> {
         fn drop(&mut self) {
-            let mut state = lock(&self.shared.state);
+            let mut state = self.shared.state.lock();
             state.senders -= 1;
             if state.senders == 0 {
                 self.shared.not_empty.notify_all();
@@ -78,7 +78,7 @@ pub(crate) mod channel {
 
     impl<T> Sender<T> {
         pub(crate) async fn send(&self, message: T) -> Result<(), T> {
-            let mut state = lock(&self.shared.state);
+            let mut state = self.shared.state.lock();
             loop {
                 if !state.receiver_alive {
                     return Err(message);
@@ -88,12 +88,12 @@ pub(crate) mod channel {
                     self.shared.not_empty.notify_one();
                     return Ok(());
                 }
-                state = self.shared.not_full.wait(state).unwrap();
+                state = self.shared.not_full.wait(state);
             }
         }
 
         pub(crate) fn queued(&self) -> usize {
-            lock(&self.shared.state).queue.len()
+            self.shared.state.lock().queue.len()
         }
     }
 
@@ -109,7 +109,7 @@ pub(crate) mod channel {
 
     impl<T> Receiver<T> {
         pub(crate) fn recv(&self) -> Option<T> {
-            let mut state = lock(&self.shared.state);
+            let mut state = self.shared.state.lock();
             loop {
                 #[cfg(vlive_mutant = "drop_queued_on_disconnect")]
                 if state.senders == 0 {
@@ -122,12 +122,12 @@ pub(crate) mod channel {
                 if state.senders == 0 {
                     return None;
                 }
-                state = self.shared.not_empty.wait(state).unwrap();
+                state = self.shared.not_empty.wait(state);
             }
         }
 
         pub(crate) fn try_recv(&self) -> Received<T> {
-            let mut state = lock(&self.shared.state);
+            let mut state = self.shared.state.lock();
             #[cfg(vlive_mutant = "drop_queued_on_disconnect")]
             if state.senders == 0 {
                 return Received::Disconnected;
@@ -151,7 +151,7 @@ pub(crate) mod channel {
     impl<T> Drop for Receiver<T> {
         /// Like flume: later sends fail, but what is queued stays until the channel itself goes.
         fn drop(&mut self) {
-            let mut state = lock(&self.shared.state);
+            let mut state = self.shared.state.lock();
             state.receiver_alive = false;
             self.shared.not_full.notify_all();
         }
@@ -159,7 +159,7 @@ pub(crate) mod channel {
 }
 
 pub(crate) mod oneshot {
-    use crate::sync::{Arc, Condvar, Mutex, lock};
+    use crate::sync::{Arc, Condvar, Mutex};
 
     pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
         let shared = Arc::new(Shared {
@@ -198,7 +198,7 @@ pub(crate) mod oneshot {
     impl<T> Sender<T> {
         pub(crate) fn send(mut self, value: T) {
             if let Some(shared) = self.shared.take() {
-                *lock(&shared.slot) = Slot::Sent(value);
+                *shared.slot.lock() = Slot::Sent(value);
                 shared.ready.notify_all();
             }
         }
@@ -207,7 +207,7 @@ pub(crate) mod oneshot {
     impl<T> Drop for Sender<T> {
         fn drop(&mut self) {
             if let Some(shared) = self.shared.take() {
-                *lock(&shared.slot) = Slot::SenderDropped;
+                *shared.slot.lock() = Slot::SenderDropped;
                 shared.ready.notify_all();
             }
         }
@@ -225,12 +225,12 @@ pub(crate) mod oneshot {
 
     impl<T> Receiver<T> {
         pub(crate) async fn recv(self) -> Option<T> {
-            let mut slot = lock(&self.shared.slot);
+            let mut slot = self.shared.slot.lock();
             loop {
                 match std::mem::replace(&mut *slot, Slot::Waiting) {
                     Slot::Sent(value) => return Some(value),
                     Slot::SenderDropped => return None,
-                    Slot::Waiting => slot = self.shared.ready.wait(slot).unwrap(),
+                    Slot::Waiting => slot = self.shared.ready.wait(slot),
                 }
             }
         }

@@ -4,16 +4,25 @@
 //! loom's primitives and a small channel and oneshot built on them (flume and tokio are not
 //! loom-aware), so `loom-tests/` model-checks the production handle and actor code, not a copy.
 //! This module is the only place the two worlds differ.
+//!
+//! The locks here do not poison: their users keep their state consistent across panics (each
+//! critical section is a single assignment or collection operation), so a panic elsewhere must
+//! not turn every later lock into a second panic. That decision is made once, here.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Condvar, Mutex, RwLock, atomic};
+pub(crate) use loom::sync::{Arc, atomic};
 #[cfg(loom)]
 pub(crate) use loom::thread;
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Condvar, Mutex, RwLock, atomic};
+pub(crate) use std::sync::{Arc, atomic};
 #[cfg(all(not(loom), test))]
 pub(crate) use std::thread;
+
+#[cfg(loom)]
+use loom::sync as inner;
+#[cfg(not(loom))]
+use std::sync as inner;
 
 #[cfg(loom)]
 mod loom_channel;
@@ -24,6 +33,9 @@ pub(crate) use loom_channel::{channel, oneshot};
 mod std_channel;
 #[cfg(not(loom))]
 pub(crate) use std_channel::{channel, oneshot};
+
+mod counter;
+pub(crate) use counter::Counter;
 
 /// What a non-blocking or deadline-bounded receive found.
 #[derive(Debug)]
@@ -36,40 +48,68 @@ pub(crate) enum Received<T> {
     Disconnected,
 }
 
-/// Locks a mutex, ignoring poisoning: the shim's users keep their state consistent across
-/// panics (each critical section is a single assignment or queue operation).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuardOf<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
+/// A mutex that ignores poisoning (see the module doc).
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(inner::Mutex<T>);
+
+/// The guard of [`Mutex`].
+pub(crate) type MutexGuard<'a, T> = inner::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(inner::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Takes a shared lock, ignoring poisoning (as [`lock`]).
-pub(crate) fn read<T>(rw: &RwLock<T>) -> ReadGuardOf<'_, T> {
-    match rw.read() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
+/// A condition variable for [`Mutex`], ignoring poisoning likewise.
+#[derive(Debug, Default)]
+pub(crate) struct Condvar(inner::Condvar);
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Condvar(inner::Condvar::new())
+    }
+
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn notify_one(&self) {
+        self.0.notify_one();
     }
 }
 
-/// Takes an exclusive lock, ignoring poisoning (as [`lock`]).
-pub(crate) fn write<T>(rw: &RwLock<T>) -> WriteGuardOf<'_, T> {
-    match rw.write() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
+/// A reader-writer lock that ignores poisoning (see the module doc).
+#[derive(Debug, Default)]
+pub(crate) struct RwLock<T>(inner::RwLock<T>);
+
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        RwLock(inner::RwLock::new(value))
+    }
+
+    pub(crate) fn read(&self) -> inner::RwLockReadGuard<'_, T> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> inner::RwLockWriteGuard<'_, T> {
+        self.0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
-
-#[cfg(loom)]
-pub(crate) type MutexGuardOf<'a, T> = loom::sync::MutexGuard<'a, T>;
-#[cfg(not(loom))]
-pub(crate) type MutexGuardOf<'a, T> = std::sync::MutexGuard<'a, T>;
-#[cfg(loom)]
-pub(crate) type ReadGuardOf<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
-#[cfg(not(loom))]
-pub(crate) type ReadGuardOf<'a, T> = std::sync::RwLockReadGuard<'a, T>;
-#[cfg(loom)]
-pub(crate) type WriteGuardOf<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
-#[cfg(not(loom))]
-pub(crate) type WriteGuardOf<'a, T> = std::sync::RwLockWriteGuard<'a, T>;

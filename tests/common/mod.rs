@@ -36,7 +36,7 @@ pub fn rows(tag: &str) -> Rows {
 
 /// A cached value tagged `tag`, fetched at [`stamp`].
 pub fn value(tag: &str) -> CachedRows {
-    CachedRows::fetched_at(rows(tag), stamp())
+    CachedRows::with_fetched_at(rows(tag), stamp())
 }
 
 /// The tag of a value built by [`value`] (panics on anything else).
