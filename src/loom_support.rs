@@ -47,7 +47,8 @@ pub fn spawn(capacity: usize, max_batch_ops: usize) -> (LoomCache, MemStoreProbe
         max_ops: max_batch_ops,
         ..BatchLimits::default()
     };
-    let (handle, thread) = actor::spawn(config, store).expect("valid loom config");
+    let (handle, thread) =
+        actor::spawn(config, move || Ok(store.reopen())).expect("valid loom config");
     (LoomCache { handle }, probe, ActorThread(thread))
 }
 

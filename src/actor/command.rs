@@ -104,10 +104,6 @@ impl Command {
         }
     }
 
-    pub(crate) fn is_close(&self) -> bool {
-        matches!(self, Command::Close { .. })
-    }
-
     /// Lets gets of the keys this write covers read beside the actor again. The actor answers
     /// a write only after its commit and the snapshot that shows it, so this runs just before
     /// the reply: the writer's next get already reads beside the actor.
@@ -119,16 +115,9 @@ impl Command {
         }
     }
 
-    /// Settles the command's write early; a planted bug for the loom mutant check.
-    #[cfg(vlive_mutant = "settle_before_commit")]
-    pub(crate) fn settle_too_early(&mut self) {
-        self.settle();
-    }
-
     /// Sends the command's result.
     pub(crate) fn answer(mut self, answer: Answer) {
         // Without this the entry would go when the command drops, after the reply.
-        #[cfg(not(vlive_mutant = "settle_after_reply"))]
         self.settle();
         match (self, answer) {
             (Command::Get { reply, .. }, Answer::Value(value)) => reply.send(Ok(value)),

@@ -1,126 +1,20 @@
 //! The caller's side of the actor: send a command, await its reply.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::command::{Command, Reply};
-use super::read_beside::{Lookup, ReadBeside, Tracked};
-use super::stats::{Counters, RedbCacheStats};
+use super::read_beside::{Lookup, Tracked};
+use super::shared::{Lifecycle, Shared};
+use super::stats::RedbCacheStats;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
-use crate::sync::{Arc, Condvar, Mutex, Received, channel, oneshot};
+use crate::sync::{Arc, channel, oneshot};
 
 /// A cloneable handle to one actor. The actor shuts down when the last handle is dropped.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Handle {
     commands: channel::Sender<Command>,
     shared: Arc<Shared>,
-}
-
-impl Clone for Handle {
-    fn clone(&self) -> Self {
-        Handle {
-            commands: self.commands.clone(),
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-/// State shared by the handles and the actor.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) folder: PathBuf,
-    pub(crate) counters: Counters,
-    lifecycle: Mutex<Lifecycle>,
-    lifecycle_changed: Condvar,
-    /// The actor's receiver, once it has stopped. A command can slip into the channel after the
-    /// actor's last look at it (flume keeps queued messages while any sender lives); its sender
-    /// finds it here and answers it, instead of waiting forever.
-    retired: Mutex<Option<channel::Receiver<Command>>>,
-    /// Gets answered on the caller's thread when no write in flight affects them.
-    pub(crate) beside: ReadBeside,
-}
-
-/// Where the actor is in its life. Read by handles to explain a refusal, and by `open` to tell
-/// whether an actor can be shared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Lifecycle {
-    Serving,
-    /// A handle has sent `close`: serving what came before it, refusing new opens.
-    Closing,
-    /// The store is closed and its file released.
-    Released,
-    Panicked,
-}
-
-impl Shared {
-    pub(crate) fn new(folder: PathBuf) -> Self {
-        Shared {
-            folder,
-            counters: Counters::default(),
-            lifecycle: Mutex::new(Lifecycle::Serving),
-            lifecycle_changed: Condvar::new(),
-            retired: Mutex::new(None),
-            beside: ReadBeside::new(),
-        }
-    }
-
-    pub(crate) fn lifecycle(&self) -> Lifecycle {
-        *self.lifecycle.lock()
-    }
-
-    pub(crate) fn set_lifecycle(&self, next: Lifecycle) {
-        *self.lifecycle.lock() = next;
-        self.lifecycle_changed.notify_all();
-    }
-
-    /// `Serving` → `Closing`; any later state stays.
-    fn begin_closing(&self) {
-        let mut state = self.lifecycle.lock();
-        if *state == Lifecycle::Serving {
-            *state = Lifecycle::Closing;
-        }
-    }
-
-    /// Whether the actor has let go of its store (for good).
-    pub(crate) fn has_stopped(&self) -> bool {
-        matches!(self.lifecycle(), Lifecycle::Released | Lifecycle::Panicked)
-    }
-
-    /// Blocks until the actor has let go of its store.
-    #[cfg(not(loom))]
-    pub(crate) fn wait_until_stopped(&self) {
-        let mut state = self.lifecycle.lock();
-        while matches!(*state, Lifecycle::Serving | Lifecycle::Closing) {
-            state = self.lifecycle_changed.wait(state);
-        }
-    }
-
-    /// Called by the actor as it exits (after setting a stopped lifecycle): keeps its receiver
-    /// where late senders can reach it, and refuses what is queued.
-    pub(crate) fn retire(&self, commands: channel::Receiver<Command>) {
-        *self.retired.lock() = Some(commands);
-        self.refuse_leftovers();
-    }
-
-    /// Refuses every command still queued for a stopped actor.
-    fn refuse_leftovers(&self) {
-        let retired = self.retired.lock();
-        if let Some(commands) = retired.as_ref() {
-            while let Received::Message(command) = commands.try_recv() {
-                command.reject(self.gone());
-            }
-        }
-    }
-
-    /// The error for a command the actor can no longer answer.
-    fn gone(&self) -> Error {
-        match self.lifecycle() {
-            Lifecycle::Panicked => Error::ActorPanicked {
-                folder: self.folder.clone(),
-            },
-            Lifecycle::Serving | Lifecycle::Closing | Lifecycle::Released => Error::Closed,
-        }
-    }
 }
 
 impl Handle {
@@ -156,7 +50,6 @@ impl Handle {
         // The actor sets its lifecycle before its last look at the queue. If it has stopped, that
         // look may have come before our send: answer what is left ourselves. If not, the actor
         // will see our command.
-        #[cfg(not(vlive_mutant = "skip_leftover_check"))]
         if self.shared.has_stopped() {
             self.shared.refuse_leftovers();
         }

@@ -25,11 +25,13 @@ mod config;
 mod handle;
 mod read_beside;
 mod serve;
+mod shared;
 mod stats;
 
 #[cfg(loom)]
 pub(crate) use command::Command;
 pub(crate) use config::ActorConfig;
+#[cfg(loom)]
 pub(crate) use config::BatchLimits;
 pub use config::Durability;
 pub(crate) use handle::Handle;

@@ -80,7 +80,6 @@ impl ReadBeside {
         let Some(snapshot) = snapshot.as_ref() else {
             return Lookup::Queue;
         };
-        #[cfg(not(vlive_mutant = "ignore_in_flight"))]
         if self.in_flight.lock().covers(key) {
             return Lookup::Queue;
         }

@@ -2,40 +2,42 @@
 //!
 //! 1. wait for the first command (or for a lazy-mode checkpoint to fall due);
 //! 2. gather what is already queued, up to the batch limits;
-//! 3. apply the batch in order inside one transaction and commit it once;
-//! 4. answer every command of the batch — only now, after the commit;
+//! 3. run the batch: restore the store if it is unwell, apply the commands in order inside one
+//!    transaction, commit once, publish a snapshot of the commit;
+//! 4. answer every command of the batch, only now, after the commit;
 //! 5. on `close` or when the last handle is gone: close the store, tell the stragglers.
 //!
-//! Gets may also be answered beside the actor (`read_beside`): after each commit the actor
-//! publishes a snapshot for them, and it withdraws that snapshot before reopening or closing the
-//! store.
+//! Gets may also be answered beside the actor (`read_beside`): the actor publishes a snapshot
+//! while the store is [`Health::Sound`] and withdraws it otherwise, and before closing.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use tracing::{Span, debug, debug_span, error, field, trace, warn};
+use tracing::{debug, debug_span, error, field, trace, warn};
 
 use super::command::{Answer, Command, Reply};
 use super::config::{ActorConfig, Durability};
-use super::handle::{Handle, Lifecycle, Shared};
+use super::handle::Handle;
+use super::shared::{Lifecycle, Shared};
 use crate::cache::FillOutcome;
 use crate::error::{Error, Result, chain};
 use crate::invalidation_log::InvalidationLog;
-use crate::store::{Commit, Store, StoreBatch};
+use crate::store::{Commit, Store, StoreBatch, StoreReads, StoreResult};
 #[cfg(any(loom, test))]
 use crate::sync::thread;
 use crate::sync::{Arc, Received, channel};
 
-/// Starts an actor over an already-open store. Returns a handle and the actor thread.
+/// Opens the store: at start, and again after an I/O error.
+pub(crate) type Opener<S> = Box<dyn Fn() -> Result<S> + Send>;
+
+/// Starts an actor over a store opened on this thread. Returns a handle and the actor thread.
 #[cfg(any(loom, test))]
 pub(crate) fn spawn<S: Store>(
     config: ActorConfig,
-    store: S,
+    open: impl Fn() -> Result<S> + Send + 'static,
 ) -> Result<(Handle, thread::JoinHandle<()>)> {
-    config.validate()?;
-    let (commands_tx, commands) = channel::bounded(config.capacity);
-    let shared = Arc::new(Shared::new(config.folder.clone()));
-    let actor = Actor::new(config, store, shared.clone());
+    let (commands_tx, commands, shared) = connect(&config)?;
+    let actor = Actor::new(config, open()?, Box::new(open), shared.clone());
     let thread = thread::spawn(move || actor.run(commands));
     Ok((Handle::new(commands_tx, shared), thread))
 }
@@ -45,11 +47,9 @@ pub(crate) fn spawn<S: Store>(
 #[cfg(not(loom))]
 pub(crate) fn spawn_opening<S: Store>(
     config: ActorConfig,
-    open: impl FnOnce() -> Result<S> + Send + 'static,
+    open: impl Fn() -> Result<S> + Send + 'static,
 ) -> Result<Handle> {
-    config.validate()?;
-    let (commands_tx, commands) = channel::bounded(config.capacity);
-    let shared = Arc::new(Shared::new(config.folder.clone()));
+    let (commands_tx, commands, shared) = connect(&config)?;
     let (opened_tx, opened) = std::sync::mpsc::sync_channel(1);
     let actor_shared = shared.clone();
     let spawned = std::thread::Builder::new()
@@ -57,7 +57,7 @@ pub(crate) fn spawn_opening<S: Store>(
         .spawn(move || match open() {
             Ok(store) => {
                 let _ = opened_tx.send(Ok(()));
-                Actor::new(config, store, actor_shared).run(commands);
+                Actor::new(config, store, Box::new(open), actor_shared).run(commands);
             }
             Err(e) => {
                 actor_shared.set_lifecycle(Lifecycle::Released);
@@ -76,9 +76,27 @@ pub(crate) fn spawn_opening<S: Store>(
     }
 }
 
+/// The channel and the state both sides share, for a validated configuration.
+fn connect(
+    config: &ActorConfig,
+) -> Result<(
+    channel::Sender<Command>,
+    channel::Receiver<Command>,
+    Arc<Shared>,
+)> {
+    config.validate()?;
+    let (commands_tx, commands) = channel::bounded(config.capacity);
+    Ok((
+        commands_tx,
+        commands,
+        Arc::new(Shared::new(config.folder.clone())),
+    ))
+}
+
 /// What a batch holds, tallied once as it is gathered (not rescanned per command).
 #[derive(Clone, Copy, Debug, Default)]
 struct Shape {
+    ops: usize,
     writes: bool,
     flush: bool,
     /// An invalidation or a flush: lazy mode must commit this batch durably.
@@ -88,6 +106,7 @@ struct Shape {
 
 impl Shape {
     fn add(&mut self, command: &Command) {
+        self.ops += 1;
         self.writes |= command.writes();
         self.flush |= matches!(command, Command::Flush { .. });
         self.must_be_durable |= command.needs_durable_commit();
@@ -102,9 +121,26 @@ enum Work {
     Disconnected,
 }
 
+/// Whether the store can serve, and what it takes to make it so. Only a sound store has a
+/// snapshot published for gets beside the actor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Health {
+    Sound,
+    /// An I/O error: redb refuses every write until the database is opened again.
+    /// `then_clear`: not-yet-durable (lazy) commits were lost with it.
+    Reopen {
+        then_clear: bool,
+    },
+    /// Lazy commits were lost, and with them the removal of older values, which could now
+    /// resurface: only an empty cache is surely not stale.
+    Clear,
+}
+
 struct Actor<S: Store> {
-    /// `None` once closed.
+    /// `None` once closed, or while a reopen has failed (`Health::Reopen`).
     store: Option<S>,
+    open: Opener<S>,
+    health: Health,
     config: ActorConfig,
     shared: Arc<Shared>,
     invalidations: InvalidationLog,
@@ -116,30 +152,25 @@ struct Actor<S: Store> {
     /// Lazy mode: when the oldest not-yet-durable commit happened (or the last failed
     /// checkpoint, so that a failing disk is retried every `max_delay`, not in a tight loop).
     unsynced_since: Option<Instant>,
-    /// The last batch or checkpoint hit an I/O error; redb needs reopening before it writes again.
-    needs_recovery: bool,
-    /// A reopen may have lost deferred (lazy) commits, and with them the removal of older
-    /// values: the store must be cleared before it serves anything again.
-    must_clear: bool,
-    /// Lazy-mode writes were lost to an I/O error; the next `flush` or `close` reports it.
+    /// Lazy-mode writes were lost to an I/O error; the next `flush` or `close` reports it once.
     lost_writes: bool,
 }
 
 impl<S: Store> Actor<S> {
-    fn new(config: ActorConfig, store: S, shared: Arc<Shared>) -> Self {
+    fn new(config: ActorConfig, store: S, open: Opener<S>, shared: Arc<Shared>) -> Self {
         let actor = Actor {
             store: Some(store),
+            open,
+            health: Health::Sound,
             batch: Vec::with_capacity(config.batch.max_ops),
             config,
             shared,
             invalidations: InvalidationLog::default(),
             close_reply: None,
             unsynced_since: None,
-            needs_recovery: false,
-            must_clear: false,
             lost_writes: false,
         };
-        actor.refresh_snapshot();
+        actor.publish_snapshot();
         actor
     }
 
@@ -160,17 +191,15 @@ impl<S: Store> Actor<S> {
     fn serve(&mut self, commands: &channel::Receiver<Command>) {
         loop {
             match self.wait_for_work(commands) {
-                Work::Command(first) => self.batch.push(first),
-                Work::CheckpointDue => {
-                    self.checkpoint();
-                    continue;
+                Work::Command(first) => {
+                    let shape = self.gather_batch(first, commands);
+                    self.execute_batch(shape);
+                    if self.close_reply.is_some() {
+                        return;
+                    }
                 }
+                Work::CheckpointDue => self.checkpoint(),
                 Work::Disconnected => return,
-            }
-            let shape = self.gather_batch(commands);
-            self.execute_batch(shape);
-            if self.close_reply.is_some() {
-                return;
             }
         }
     }
@@ -189,42 +218,46 @@ impl<S: Store> Actor<S> {
         }
     }
 
-    /// Adds already-queued commands to the batch, within its limits. A `close` ends the batch.
-    fn gather_batch(&mut self, commands: &channel::Receiver<Command>) -> Shape {
+    /// Fills the batch with `first` and what is already queued, within its limits. A `close`
+    /// ends the batch and waits, in `close_reply`, for the store to close.
+    fn gather_batch(&mut self, first: Command, commands: &channel::Receiver<Command>) -> Shape {
         let limits = self.config.batch;
         let started = Instant::now();
         let mut shape = Shape::default();
-        shape.add(&self.batch[0]);
-        while self.batch.len() < limits.max_ops && shape.bytes < limits.max_bytes {
-            if self.batch.last().is_some_and(Command::is_close) {
+        let mut next = Received::Message(first);
+        while let Received::Message(command) = next {
+            if let Command::Close { reply } = command {
+                self.close_reply = Some(reply);
+                break;
+            }
+            shape.add(&command);
+            self.batch.push(command);
+            if shape.ops >= limits.max_ops || shape.bytes >= limits.max_bytes {
                 break;
             }
             // Lingering only pays off for commits; a batch of reads goes at once.
-            let next = match limits.linger.filter(|_| shape.writes) {
+            next = match limits.linger.filter(|_| shape.writes) {
                 Some(linger) => commands.recv_deadline(started + linger),
                 None => commands.try_recv(),
             };
-            let Received::Message(command) = next else {
-                break;
-            };
-            shape.add(&command);
-            self.batch.push(command);
         }
         shape
     }
 
-    /// Runs the batch in one transaction and answers every command in it.
+    /// Runs the batch, then answers every command in it.
     fn execute_batch(&mut self, shape: Shape) {
-        if let Some(Command::Close { .. }) = self.batch.last() {
-            if let Some(Command::Close { reply }) = self.batch.pop() {
-                self.close_reply = Some(reply);
-            }
-        }
-        let ops = self.batch.len();
-        if ops == 0 {
+        if shape.ops == 0 {
             return;
         }
-        self.recover_if_needed();
+        let result = self.run_batch(shape);
+        self.shared.counters.record_batch(shape.ops);
+        self.answer_batch(result, shape);
+    }
+
+    /// Restores the store if needed, applies every command in order inside one transaction,
+    /// commits once and publishes the commit for gets beside the actor.
+    fn run_batch(&mut self, shape: Shape) -> Result<Vec<Answer>> {
+        self.restore()?;
         let durability = self.commit_durability(shape);
         // A flush with no write still commits (empty, durable) when there is something to sync:
         // that commit is the checkpoint.
@@ -232,104 +265,105 @@ impl<S: Store> Actor<S> {
         let span = debug_span!(
             "cache_batch",
             folder = %self.config.folder.display(),
-            ops,
+            ops = shape.ops,
             bytes = shape.bytes,
             durable = commits && durability == Commit::Durable,
             batch_us = field::Empty,
         );
         let _entered = span.enter();
-        // A store that lost lazy writes is cleared before anything else runs.
-        #[cfg(vlive_mutant = "settle_before_commit")]
-        self.batch.iter_mut().for_each(Command::settle_too_early);
-        let result = self
-            .clear_if_needed()
-            .and_then(|()| self.apply_and_commit(commits.then_some(durability), &span));
-        // Before any write is answered (and settled): gets beside the actor must find it.
-        #[cfg(not(vlive_mutant = "no_snapshot_after_commit"))]
-        if commits && result.is_ok() {
-            self.refresh_snapshot();
-        }
-        self.shared.counters.record_batch(ops);
-        match result {
-            Ok(answers) => {
-                if commits {
-                    self.note_commit(durability);
-                }
-                let lost = if shape.flush {
-                    self.take_lost_writes().err()
-                } else {
-                    None
-                };
-                for (command, answer) in self.batch.drain(..).zip(answers) {
-                    match (&command, &lost) {
-                        (Command::Flush { .. }, Some(lost)) => command.reject(lost.clone()),
-                        _ => command.answer(answer),
-                    }
-                }
-            }
+        let started = Instant::now();
+        let applied = if commits {
+            self.apply_and_commit(durability)
+        } else {
+            self.apply_reads()
+        };
+        span.record("batch_us", started.elapsed().as_micros() as u64);
+        let answers = match applied {
+            Ok(answers) => answers,
             Err(e) => {
-                error!(error = %chain(&e), ops, "cache batch failed; failing all its commands");
-                // Reopen before answering: a caller that sees this error must not then read,
-                // beside the actor, a snapshot holding lazy writes the failure may have lost.
-                self.recover_if_needed();
-                #[cfg(not(vlive_mutant = "fail_only_first"))]
+                let e = self.fall_ill(e, "execute a batch");
+                // Restore at once rather than at the next batch: the store serves again as soon
+                // as it can (a failure here is retried then).
+                let _ = self.restore();
+                return Err(e);
+            }
+        };
+        if commits {
+            self.note_commit(durability);
+            // Before any write is answered (and settled): gets beside the actor must find it.
+            self.publish_snapshot();
+        }
+        Ok(answers)
+    }
+
+    /// Sends every command of the batch its answer, or the batch's error.
+    fn answer_batch(&mut self, result: Result<Vec<Answer>>, shape: Shape) {
+        let answers = match result {
+            Ok(answers) => answers,
+            Err(e) => {
+                error!(error = %chain(&e), ops = shape.ops, "cache batch failed; failing all its commands");
                 for command in self.batch.drain(..) {
                     command.reject(e.clone());
                 }
-                #[cfg(vlive_mutant = "fail_only_first")]
-                for (i, command) in self.batch.drain(..).enumerate() {
-                    match i {
-                        0 => command.reject(e.clone()),
-                        _ => command.answer(Answer::Done),
-                    }
-                }
+                return;
+            }
+        };
+        let lost = match shape.flush {
+            true => self.take_lost_writes().err(),
+            false => None,
+        };
+        for (command, answer) in self.batch.drain(..).zip(answers) {
+            match (&command, &lost) {
+                (Command::Flush { .. }, Some(lost)) => command.reject(lost.clone()),
+                _ => command.answer(answer),
             }
         }
     }
 
-    /// Applies every command of the batch, in order, then commits once (`commit: None`: the
-    /// batch only reads).
-    fn apply_and_commit(&mut self, commit: Option<Commit>, span: &Span) -> Result<Vec<Answer>> {
+    fn store(&mut self) -> Result<&mut S> {
+        self.store.as_mut().ok_or(Error::Closed)
+    }
+
+    /// Applies the batch in one write transaction and commits it.
+    fn apply_and_commit(&mut self, durability: Commit) -> StoreResult<Vec<Answer>> {
         let Actor {
             store,
             config,
             invalidations,
             batch,
-            needs_recovery,
             ..
         } = self;
-        let store = store.as_mut().ok_or(Error::Closed)?;
-        #[cfg(vlive_mutant = "reads_first")]
-        batch.sort_by_key(|c| !matches!(c, Command::Get { .. }));
-        let started = Instant::now();
-        let answers = store
-            .batch(commit, |txn| {
-                let answers =
-                    batch
-                        .iter()
-                        .map(|command| match apply(txn, invalidations, command) {
-                            // An error that concerns only this command's key (a table of the
-                            // wrong type, a value too large) fails that command alone.
-                            Err(e) if S::affects_one_command(&e) => Ok(Answer::Failed(
-                                Error::storage(&config.folder, command.name(), e),
-                            )),
-                            other => other,
-                        })
-                        .collect::<crate::store::StoreResult<Vec<Answer>>>()?;
-                #[cfg(vlive_mutant = "reply_before_commit")]
-                for (command, answer) in batch.drain(..).zip(answers) {
-                    command.answer(answer);
-                }
-                #[cfg(vlive_mutant = "reply_before_commit")]
-                let answers = Vec::new();
-                Ok(answers)
-            })
-            .map_err(|e| {
-                *needs_recovery = S::needs_recovery(&e);
-                Error::storage(&config.folder, "execute a batch", e)
-            })?;
-        span.record("batch_us", started.elapsed().as_micros() as u64);
-        Ok(answers)
+        let store = store.as_mut().ok_or(redb::Error::DatabaseClosed)?;
+        store.write_batch(durability, |txn| {
+            batch
+                .iter()
+                .map(|command| {
+                    let applied = apply(txn, invalidations, command);
+                    isolate::<S>(applied, config, command)
+                })
+                .collect()
+        })
+    }
+
+    /// Answers a batch without writes from one read transaction.
+    fn apply_reads(&mut self) -> StoreResult<Vec<Answer>> {
+        let Actor {
+            store,
+            config,
+            invalidations,
+            batch,
+            ..
+        } = self;
+        let store = store.as_ref().ok_or(redb::Error::DatabaseClosed)?;
+        store.read_batch(|txn| {
+            batch
+                .iter()
+                .map(|command| {
+                    let applied = apply_read(txn, invalidations, command);
+                    isolate::<S>(applied, config, command)
+                })
+                .collect()
+        })
     }
 
     /// Durable unless lazy mode lets this batch wait for a checkpoint.
@@ -375,77 +409,84 @@ impl<S: Store> Actor<S> {
                 self.unsynced_since = None;
             }
             Err(e) => {
-                error!(error = %chain(&e), "cache checkpoint failed; retrying after max_delay");
-                self.needs_recovery = S::needs_recovery(&e);
-                // Still unsynced, but not overdue again until max_delay has passed.
+                // Still unsynced, but not overdue again until max_delay has passed (unless the
+                // error loses the deferred commits, which clears them).
                 self.unsynced_since = Some(Instant::now());
-                self.recover_if_needed();
+                let e = self.fall_ill(e, "checkpoint");
+                error!(error = %chain(&e), "cache checkpoint failed");
+                let _ = self.restore();
             }
         }
     }
 
-    /// Reopens the store after an I/O error. On failure, the next batch tries again (and fails
-    /// with the store's error meanwhile).
-    fn recover_if_needed(&mut self) {
-        if !self.needs_recovery {
-            return;
+    /// Takes in a store error: an error that leaves the store unusable makes it unwell (and
+    /// withdraws the snapshot at once, so no get reads lazy writes the error may have lost).
+    fn fall_ill(&mut self, error: redb::Error, op: &'static str) -> Error {
+        if S::needs_reopen(&error) {
+            let lost = self.unsynced_since.take().is_some();
+            let then_clear = lost || self.health != Health::Sound;
+            self.lost_writes |= lost;
+            self.health = Health::Reopen { then_clear };
+            self.shared.beside.withdraw();
         }
-        // The store is reopened from its file: no snapshot may hold the old one.
-        self.shared.beside.withdraw();
-        let Some(store) = self.store.as_mut() else {
-            return;
+        Error::storage(&self.config.folder, op, error)
+    }
+
+    /// Brings an unwell store back to sound: opens it afresh, then clears it if lazy writes
+    /// were lost. Every batch, checkpoint and close runs this first; on `Err` it tries again
+    /// next time and fails what needed the store meanwhile.
+    fn restore(&mut self) -> Result<()> {
+        if self.health == Health::Sound {
+            return Ok(());
+        }
+        let restored = self.reopen().and_then(|()| self.clear());
+        self.publish_snapshot();
+        restored
+    }
+
+    fn reopen(&mut self) -> Result<()> {
+        let Health::Reopen { then_clear } = self.health else {
+            return Ok(());
         };
-        match store.recover() {
-            Ok(()) => {
-                warn!(folder = %self.config.folder.display(), "cache database reopened after an I/O error");
-                self.needs_recovery = false;
-                if self.unsynced_since.take().is_some() {
-                    // Deferred commits may be gone, and a lost put may have replaced an older
-                    // value that would now resurface. Only an empty cache is surely not stale.
-                    self.must_clear = true;
-                    self.lost_writes = true;
-                }
-                self.refresh_snapshot();
-            }
-            Err(e) => error!(error = %chain(&e), "reopening the cache database failed"),
-        }
+        // Release the file (and redb's lock) before opening it again.
+        drop(self.store.take());
+        self.store = Some((self.open)()?);
+        warn!(folder = %self.config.folder.display(), "cache database reopened after an I/O error");
+        self.health = if then_clear {
+            Health::Clear
+        } else {
+            Health::Sound
+        };
+        Ok(())
     }
 
-    /// Publishes what is committed now for gets beside the actor — or withdraws the snapshot,
-    /// while the store waits to be reopened or holds values that lost lazy writes may have made
-    /// stale: then every get queues, and the actor answers or reports the error.
-    fn refresh_snapshot(&self) {
-        let sound = !self.needs_recovery && !self.must_clear;
-        match self.store.as_ref().filter(|_| sound).map(S::snapshot) {
+    fn clear(&mut self) -> Result<()> {
+        if self.health != Health::Clear {
+            return Ok(());
+        }
+        let cleared = self
+            .store()?
+            .write_batch(Commit::Durable, |txn| txn.remove_prefix(""));
+        if let Err(e) = cleared {
+            return Err(self.fall_ill(e, "clear after lost writes"));
+        }
+        warn!(folder = %self.config.folder.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
+        self.invalidations.record("");
+        self.health = Health::Sound;
+        Ok(())
+    }
+
+    /// Publishes what is committed now for gets beside the actor, while the store is sound;
+    /// otherwise every get queues, and the actor restores the store or reports the error.
+    fn publish_snapshot(&self) {
+        let store = self.store.as_ref().filter(|_| self.health == Health::Sound);
+        match store.map(S::snapshot) {
             Some(Ok(snapshot)) => self.shared.beside.publish(snapshot),
             Some(Err(e)) => {
-                debug!(error = %chain(&e), "no snapshot for gets beside the actor");
+                debug!(error = %e, "no snapshot for gets beside the actor");
                 self.shared.beside.withdraw();
             }
             None => self.shared.beside.withdraw(),
-        }
-    }
-
-    /// Durably empties the store after lazy-mode writes were lost. Until this succeeds no batch
-    /// runs (each fails with its error).
-    fn clear_if_needed(&mut self) -> Result<()> {
-        if !self.must_clear {
-            return Ok(());
-        }
-        let folder = &self.config.folder;
-        let store = self.store.as_mut().ok_or(Error::Closed)?;
-        match store.batch(Some(Commit::Durable), |txn| txn.remove_prefix("")) {
-            Ok(()) => {
-                warn!(folder = %folder.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
-                self.invalidations.record("");
-                self.must_clear = false;
-                self.refresh_snapshot();
-                Ok(())
-            }
-            Err(e) => {
-                self.needs_recovery = S::needs_recovery(&e);
-                Err(Error::storage(folder, "clear after lost writes", e))
-            }
         }
     }
 
@@ -470,16 +511,14 @@ impl<S: Store> Actor<S> {
     }
 
     fn close_store(&mut self) -> Result<()> {
-        // Like any batch, the close gets one more chance to reopen a store that hit an I/O error,
-        // and must not leave behind values that lost lazy writes would let resurface.
-        self.recover_if_needed();
-        let cleared = self.clear_if_needed();
+        // Like any batch, the close restores an unwell store first: values that lost lazy
+        // writes would let resurface must not outlive it.
+        let restored = self.restore();
         // Closing needs the store to itself: take the snapshot back, waiting out lookups. Before
         // the store leaves `self`, so that a panic below cannot drop it under a lookup either.
-        #[cfg(not(vlive_mutant = "close_before_withdraw"))]
         self.shared.beside.withdraw();
         let Some(mut store) = self.store.take() else {
-            return Ok(());
+            return restored;
         };
         let folder = &self.config.folder;
         // A failed checkpoint still closes the store; its error is what `close` reports.
@@ -492,9 +531,7 @@ impl<S: Store> Actor<S> {
         let closed = store
             .close()
             .map_err(|e| Error::storage(folder, "close", e));
-        #[cfg(vlive_mutant = "close_before_withdraw")]
-        self.shared.beside.withdraw();
-        cleared.and(checkpointed).and(closed)
+        restored.and(checkpointed).and(closed)
     }
 
     /// After a panic: release the store, fail everything pending. (What is queued is refused
@@ -519,18 +556,30 @@ impl<S: Store> Actor<S> {
     }
 }
 
-/// Applies one command to the open transaction.
+/// An error that concerns only this command's key (a table of the wrong type, a value too
+/// large) fails that command alone; any other fails the batch.
+fn isolate<S: Store>(
+    applied: StoreResult<Answer>,
+    config: &ActorConfig,
+    command: &Command,
+) -> StoreResult<Answer> {
+    match applied {
+        Err(e) if S::affects_one_command(&e) => Ok(Answer::Failed(Error::storage(
+            &config.folder,
+            command.name(),
+            e,
+        ))),
+        other => other,
+    }
+}
+
+/// Applies one command to the open write transaction.
 fn apply(
     txn: &mut dyn StoreBatch,
     invalidations: &mut InvalidationLog,
     command: &Command,
-) -> crate::store::StoreResult<Answer> {
+) -> StoreResult<Answer> {
     Ok(match command {
-        Command::Get { key, .. } => {
-            let value = txn.get(key)?;
-            debug!(key = key.as_str(), hit = value.is_some(), "cache get");
-            Answer::Value(value)
-        }
         Command::Put { key, value, .. } => {
             trace!(key = key.as_str(), bytes = value.len(), "cache put");
             txn.put(key, value)?;
@@ -539,7 +588,6 @@ fn apply(
         Command::Fill {
             key, value, token, ..
         } => {
-            #[cfg(not(vlive_mutant = "no_stale_check"))]
             if invalidations.is_stale(key, *token) {
                 debug!(
                     key = key.as_str(),
@@ -547,18 +595,38 @@ fn apply(
                 );
                 return Ok(Answer::Filled(FillOutcome::RejectedStale));
             }
-            let _ = token;
             txn.put(key, value)?;
             Answer::Filled(FillOutcome::Stored)
         }
-        Command::FillToken { .. } => Answer::Token(invalidations.token()),
         Command::Invalidate { prefix, .. } => {
             debug!(prefix = prefix.as_str(), "cache invalidate");
             txn.remove_prefix(prefix)?;
             invalidations.record(prefix);
             Answer::Done
         }
+        _ => return apply_read(txn, invalidations, command),
+    })
+}
+
+/// Applies one command that does not write.
+fn apply_read<T: StoreReads + ?Sized>(
+    txn: &mut T,
+    invalidations: &InvalidationLog,
+    command: &Command,
+) -> StoreResult<Answer> {
+    Ok(match command {
+        Command::Get { key, .. } => {
+            let value = txn.get(key)?;
+            debug!(key = key.as_str(), hit = value.is_some(), "cache get");
+            Answer::Value(value)
+        }
+        Command::FillToken { .. } => Answer::Token(invalidations.token()),
         Command::Flush { .. } | Command::Close { .. } => Answer::Done,
+        Command::Put { .. } | Command::Fill { .. } | Command::Invalidate { .. } => {
+            Answer::Failed(Error::Internal {
+                what: "a write reached a batch without a write transaction",
+            })
+        }
         #[cfg(feature = "test-hooks")]
         Command::Panic { .. } => panic!("test hook: actor panic requested"),
     })
@@ -575,7 +643,7 @@ mod tests {
         let (store, probe) = MemStore::new();
         let mut config = ActorConfig::new("<test>");
         config.batch.max_ops = max_ops;
-        let (handle, _thread) = spawn(config, store).unwrap();
+        let (handle, _thread) = spawn(config, move || Ok(store.reopen())).unwrap();
         (handle, probe)
     }
 

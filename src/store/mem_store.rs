@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreResult};
+use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
 
@@ -52,6 +52,14 @@ impl MemStore {
             MemStoreProbe { shared },
         )
     }
+
+    /// The same store opened again, as the actor does after an I/O error: what is committed
+    /// stays.
+    pub fn reopen(&self) -> MemStore {
+        MemStore {
+            shared: self.shared.clone(),
+        }
+    }
 }
 
 impl MemStoreProbe {
@@ -81,34 +89,35 @@ impl Store for MemStore {
         }))
     }
 
-    fn batch<R>(
+    fn read_batch<R>(
+        &self,
+        work: impl FnOnce(&mut dyn StoreReads) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        work(&mut MemBatch(self.shared.committed.lock().clone()))
+    }
+
+    fn write_batch<R>(
         &mut self,
-        commit: Option<Commit>,
+        _durability: Commit,
         work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
     ) -> StoreResult<R> {
         let mut staged = MemBatch(self.shared.committed.lock().clone());
         let result = work(&mut staged)?;
-        if commit.is_some() {
-            let planted_failure = self
-                .shared
-                .failing_commits
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            if planted_failure {
-                return Err(redb::Error::Io(std::io::Error::other(
-                    "injected commit failure",
-                )));
-            }
-            *self.shared.committed.lock() = staged.0;
+        let planted_failure = self
+            .shared
+            .failing_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if planted_failure {
+            return Err(redb::Error::Io(std::io::Error::other(
+                "injected commit failure",
+            )));
         }
+        *self.shared.committed.lock() = staged.0;
         Ok(result)
     }
 
     fn checkpoint(&mut self) -> StoreResult<()> {
-        Ok(())
-    }
-
-    fn recover(&mut self) -> crate::error::Result<()> {
         Ok(())
     }
 
@@ -137,11 +146,13 @@ impl Snapshot for MemSnapshot {
 /// A batch over a [`MemStore`]: a private copy of the map.
 struct MemBatch(Map);
 
-impl StoreBatch for MemBatch {
+impl StoreReads for MemBatch {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.0.get(key).cloned())
     }
+}
 
+impl StoreBatch for MemBatch {
     fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
         self.0.insert(key.to_owned(), value.to_vec());
         Ok(())

@@ -30,29 +30,34 @@ pub(crate) trait Snapshot: Send + Sync + 'static {
 }
 
 /// A storage engine owned by the actor thread.
+///
+/// After an I/O error the actor drops the store and opens a new one (redb refuses every write
+/// after one until reopened), so a store has no recovery of its own.
 pub(crate) trait Store: Send + 'static {
     /// What is committed now. The actor takes one after each commit for gets beside it, and
-    /// drops every snapshot (waiting out lookups in progress) before it closes or reopens the
+    /// drops every snapshot (waiting out lookups in progress) before it closes or drops the
     /// store.
     fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>>;
 
-    /// Runs `work` inside one transaction. With `commit: None` the batch only reads (no write
-    /// transaction is opened); otherwise its writes commit once, with that durability, after
-    /// `work` returns `Ok`. On any `Err` nothing of the batch is kept.
-    fn batch<R>(
+    /// Runs `work` inside one read transaction.
+    fn read_batch<R>(
+        &self,
+        work: impl FnOnce(&mut dyn StoreReads) -> StoreResult<R>,
+    ) -> StoreResult<R>;
+
+    /// Runs `work` inside one write transaction, then commits it once with `durability`. On
+    /// any `Err` nothing of the batch is kept.
+    fn write_batch<R>(
         &mut self,
-        commit: Option<Commit>,
+        durability: Commit,
         work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
     ) -> StoreResult<R>;
 
     /// Makes every earlier commit durable.
     fn checkpoint(&mut self) -> StoreResult<()>;
 
-    /// Starts afresh after an I/O failure (redb refuses all writes after one until reopened).
-    fn recover(&mut self) -> crate::error::Result<()>;
-
-    /// Whether `error` leaves the store unusable until [`recover`](Store::recover).
-    fn needs_recovery(error: &redb::Error) -> bool {
+    /// Whether `error` leaves the store unusable, so the actor must open it afresh.
+    fn needs_reopen(error: &redb::Error) -> bool {
         matches!(
             error,
             redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
@@ -75,9 +80,13 @@ pub(crate) trait Store: Send + 'static {
     fn close(self) -> StoreResult<()>;
 }
 
-/// The operations of one batch. Reads see the batch's earlier writes.
-pub(crate) trait StoreBatch {
+/// The reads of one batch.
+pub(crate) trait StoreReads {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+}
+
+/// The operations of one write batch. Reads see the batch's earlier writes.
+pub(crate) trait StoreBatch: StoreReads {
     fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()>;
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
 }

@@ -21,7 +21,7 @@ use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::store::redb_open::{BackendLayer, open_database};
-use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreResult};
+use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult};
 
 /// Data tables are named this followed by the root.
 const TABLE_PREFIX: &str = "__vlive__";
@@ -34,10 +34,8 @@ pub(crate) const FORMAT_VERSION: u64 = 1;
 type DataTable<'a> = TableDefinition<'a, &'static str, &'static [u8]>;
 
 pub(crate) struct RedbStore {
-    /// `None` only between a failed reopen and the next attempt.
-    db: Option<Database>,
+    db: Database,
     folder: PathBuf,
-    layer: Option<BackendLayer>,
 }
 
 fn split_key(key: &str) -> (&str, &str) {
@@ -54,12 +52,11 @@ fn table_name(root: &str) -> String {
 impl RedbStore {
     /// Opens the folder's database and makes sure it holds the current format (resetting it if
     /// not).
-    pub(crate) fn open(folder: &Path, layer: Option<BackendLayer>) -> Result<Self> {
-        let db = open_database(folder, layer.as_ref())?;
+    pub(crate) fn open(folder: &Path, layer: Option<&BackendLayer>) -> Result<Self> {
+        let db = open_database(folder, layer)?;
         let store = RedbStore {
-            db: Some(db),
+            db,
             folder: folder.to_owned(),
-            layer,
         };
         store
             .ensure_format()
@@ -67,12 +64,8 @@ impl RedbStore {
         Ok(store)
     }
 
-    fn db(&self) -> StoreResult<&Database> {
-        self.db.as_ref().ok_or(redb::Error::DatabaseClosed)
-    }
-
     fn ensure_format(&self) -> StoreResult<()> {
-        let txn = self.db()?.begin_write()?;
+        let txn = self.db.begin_write()?;
         let found = txn.open_table(META)?.get(FORMAT_KEY)?.map(|v| v.value());
         let data_tables: Vec<String> = txn
             .list_tables()?
@@ -102,22 +95,26 @@ impl RedbStore {
 
 impl Store for RedbStore {
     fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
-        Ok(Box::new(RedbSnapshot(self.db()?.begin_read()?)))
+        Ok(Box::new(RedbSnapshot(self.db.begin_read()?)))
     }
 
-    fn batch<R>(
+    fn read_batch<R>(
+        &self,
+        work: impl FnOnce(&mut dyn StoreReads) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        let txn = self.db.begin_read()?;
+        work(&mut ReadBatch {
+            txn: &txn,
+            tables: HashMap::new(),
+        })
+    }
+
+    fn write_batch<R>(
         &mut self,
-        commit: Option<Commit>,
+        durability: Commit,
         work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
     ) -> StoreResult<R> {
-        let Some(durability) = commit else {
-            let txn = self.db()?.begin_read()?;
-            return work(&mut ReadBatch {
-                txn: &txn,
-                tables: HashMap::new(),
-            });
-        };
-        let mut txn = self.db()?.begin_write()?;
+        let mut txn = self.db.begin_write()?;
         txn.set_durability(match durability {
             Commit::Durable => redb::Durability::Immediate,
             Commit::Deferred => redb::Durability::None,
@@ -130,25 +127,14 @@ impl Store for RedbStore {
 
     fn checkpoint(&mut self) -> StoreResult<()> {
         // An empty durable commit makes every earlier non-durable commit durable too.
-        let mut txn = self.db()?.begin_write()?;
+        let mut txn = self.db.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
         txn.commit()?;
         Ok(())
     }
 
-    fn recover(&mut self) -> Result<()> {
-        // Release the file (and redb's lock) before opening it again.
-        drop(self.db.take());
-        let fresh = RedbStore::open(&self.folder, self.layer.clone())?;
-        self.db = fresh.db;
-        Ok(())
-    }
-
     fn close(self) -> StoreResult<()> {
-        match self.db {
-            Some(db) => db.close().map_err(Into::into),
-            None => Ok(()),
-        }
+        self.db.close().map_err(Into::into)
     }
 }
 
@@ -187,7 +173,7 @@ struct ReadBatch<'t> {
     tables: HashMap<String, Option<ReadOnlyTable<&'static str, &'static [u8]>>>,
 }
 
-impl StoreBatch for ReadBatch<'_> {
+impl StoreReads for ReadBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let (root, rest) = split_key(key);
         let name = table_name(root);
@@ -200,20 +186,6 @@ impl StoreBatch for ReadBatch<'_> {
             None => Ok(None),
         }
     }
-
-    fn put(&mut self, _key: &str, _value: &[u8]) -> StoreResult<()> {
-        Err(read_only_batch())
-    }
-
-    fn remove_prefix(&mut self, _prefix: &str) -> StoreResult<()> {
-        Err(read_only_batch())
-    }
-}
-
-fn read_only_batch() -> redb::Error {
-    redb::Error::Io(std::io::Error::other(
-        "internal: a write reached a read-only batch",
-    ))
 }
 
 /// A batch with writes: one write transaction, each root's table opened once.
@@ -267,7 +239,7 @@ impl<'t> WriteBatch<'t> {
     }
 }
 
-impl StoreBatch for WriteBatch<'_> {
+impl StoreReads for WriteBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let (root, rest) = split_key(key);
         match self.table(&table_name(root), false)? {
@@ -275,7 +247,9 @@ impl StoreBatch for WriteBatch<'_> {
             None => Ok(None),
         }
     }
+}
 
+impl StoreBatch for WriteBatch<'_> {
     fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
         let (root, rest) = split_key(key);
         if let Some(table) = self.table(&table_name(root), true)? {

@@ -56,10 +56,7 @@ pub(crate) mod channel {
 
     impl<T> Clone for Sender<T> {
         fn clone(&self) -> Self {
-            #[cfg(not(vlive_mutant = "skip_sender_count"))]
-            {
-                self.shared.state.lock().senders += 1;
-            }
+            self.shared.state.lock().senders += 1;
             Sender {
                 shared: self.shared.clone(),
             }
@@ -111,10 +108,6 @@ pub(crate) mod channel {
         pub(crate) fn recv(&self) -> Option<T> {
             let mut state = self.shared.state.lock();
             loop {
-                #[cfg(vlive_mutant = "drop_queued_on_disconnect")]
-                if state.senders == 0 {
-                    return None;
-                }
                 if let Some(message) = state.queue.pop_front() {
                     self.shared.not_full.notify_one();
                     return Some(message);
@@ -128,10 +121,6 @@ pub(crate) mod channel {
 
         pub(crate) fn try_recv(&self) -> Received<T> {
             let mut state = self.shared.state.lock();
-            #[cfg(vlive_mutant = "drop_queued_on_disconnect")]
-            if state.senders == 0 {
-                return Received::Disconnected;
-            }
             match state.queue.pop_front() {
                 Some(message) => {
                     self.shared.not_full.notify_one();

@@ -1,0 +1,111 @@
+//! Configuring and opening a [`RedbCache`].
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::StorageBackend;
+use redb::backends::FileBackend;
+
+use super::RedbCache;
+use super::registry;
+use crate::actor::{ActorConfig, Durability};
+use crate::error::{Error, Result};
+use crate::store::redb_open::BackendLayer;
+
+/// Configures and opens a [`RedbCache`].
+pub struct RedbCacheBuilder {
+    /// The folder is set by [`open`](RedbCacheBuilder::open).
+    config: ActorConfig,
+    backend_layer: Option<BackendLayer>,
+}
+
+impl fmt::Debug for RedbCacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbCacheBuilder")
+            .field("capacity", &self.config.capacity)
+            .field("batch", &self.config.batch)
+            .field("durability", &self.config.durability)
+            .field("backend_layer", &self.backend_layer.is_some())
+            .finish()
+    }
+}
+
+impl Default for RedbCacheBuilder {
+    fn default() -> Self {
+        RedbCacheBuilder {
+            config: ActorConfig::new(""),
+            backend_layer: None,
+        }
+    }
+}
+
+impl RedbCacheBuilder {
+    /// How many commands may wait in the actor's channel (default 1024). When it is full,
+    /// callers wait asynchronously: backpressure instead of unbounded memory.
+    pub fn capacity(mut self, commands: usize) -> Self {
+        self.config.capacity = commands;
+        self
+    }
+
+    /// The most commands one batch (one transaction) may hold (default 1024).
+    pub fn max_batch_ops(mut self, ops: usize) -> Self {
+        self.config.batch.max_ops = ops;
+        self
+    }
+
+    /// A batch stops growing once its keys and values reach this many bytes (default 16 MiB).
+    pub fn max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.config.batch.max_bytes = bytes;
+        self
+    }
+
+    /// Lets a batch with a write wait this long for company before committing (default: none).
+    pub fn linger(mut self, window: Duration) -> Self {
+        self.config.batch.linger = Some(window);
+        self
+    }
+
+    /// Durability of acknowledged writes (default [`Durability::Immediate`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.config.durability = durability;
+        self
+    }
+
+    /// Wraps redb's file backend in a backend of your own (fault injection, I/O metrics, …).
+    /// Delegate the lock methods to the file backend, or the cross-process lock is lost.
+    ///
+    /// The layer is called again whenever the actor reopens the database (after an I/O error).
+    pub fn backend_layer<B, F>(mut self, layer: F) -> Self
+    where
+        B: StorageBackend,
+        F: Fn(FileBackend) -> B + Send + Sync + 'static,
+    {
+        self.backend_layer = Some(Arc::new(move |file| Box::new(layer(file))));
+        self
+    }
+
+    /// Opens (or creates) the cache in `folder` and starts its actor.
+    ///
+    /// Blocks the calling thread until the actor has opened the database (milliseconds for a
+    /// clean file; a file left by a crash is repaired first). Call it at start-up, or through
+    /// `tokio::task::spawn_blocking` on a busy runtime.
+    pub fn open(self, folder: impl AsRef<Path>) -> Result<RedbCache> {
+        let folder = prepare_folder(folder.as_ref())?;
+        let config = ActorConfig {
+            folder,
+            ..self.config
+        };
+        config.validate()?;
+        let handle = registry::open(config, self.backend_layer)?;
+        Ok(RedbCache { handle })
+    }
+}
+
+fn prepare_folder(folder: &Path) -> Result<std::path::PathBuf> {
+    std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, "create the cache folder", e))?;
+    folder
+        .canonicalize()
+        .map_err(|e| Error::io(folder, "resolve the cache folder", e))
+}

@@ -1,0 +1,146 @@
+//! `RedbCache`: the persistent cache, a handle to the storage actor over a redb file.
+
+mod builder;
+mod registry;
+
+use std::fmt;
+use std::path::Path;
+
+use async_trait::async_trait;
+use tracing::{Instrument, debug, debug_span, trace};
+
+use crate::actor::{Handle, RedbCacheStats};
+use crate::cache::{Cache, FillOutcome, FillToken};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::rows::CachedRows;
+
+pub use builder::RedbCacheBuilder;
+
+/// The database file inside a cache folder.
+pub const DB_FILE_NAME: &str = "vlive.redb";
+
+/// A persistent cache in a folder, served by one actor thread that owns the redb database.
+///
+/// Clones are cheap handles to the same actor. Every write is acknowledged only after the batch
+/// it joined has committed (durably, by default). A get that no write in flight affects reads
+/// the snapshot the actor published after its last commit, on the caller's thread; any other
+/// get queues behind those writes ([`RedbCacheStats::snapshot_gets`] counts the first kind). The
+/// actor stops when the last handle is dropped or when [`close`](RedbCache::close) is called.
+///
+/// Opening a folder this process already has open returns a handle to the same actor (the
+/// first open's configuration stays in force). Another process gets [`Error::AlreadyOpen`].
+#[derive(Clone)]
+pub struct RedbCache {
+    handle: Handle,
+}
+
+impl fmt::Debug for RedbCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbCache")
+            .field("folder", &self.folder())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbCache {
+    /// Opens (or creates) a cache in `folder` with the default configuration.
+    pub fn open(folder: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().open(folder)
+    }
+
+    /// A builder for channel capacity, batch limits, durability and storage layering.
+    pub fn builder() -> RedbCacheBuilder {
+        RedbCacheBuilder::default()
+    }
+
+    /// Returns once everything acknowledged so far is durable (a no-op cost in the default
+    /// [`Durability::Immediate`] mode).
+    pub async fn flush(&self) -> Result<()> {
+        self.handle.flush().await
+    }
+
+    /// Serves what is queued, commits, closes the database and releases the file. After `Ok`,
+    /// the folder can be opened again at once; every later call on any clone returns
+    /// [`Error::Closed`]. Closing again is a no-op.
+    pub async fn close(&self) -> Result<()> {
+        self.handle.close().await
+    }
+
+    /// Counters since the cache was opened.
+    pub fn stats(&self) -> RedbCacheStats {
+        self.handle.stats()
+    }
+
+    /// The cache folder (canonicalized).
+    pub fn folder(&self) -> &Path {
+        self.handle.folder()
+    }
+
+    /// Test hook: makes the actor panic. Only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub async fn inject_actor_panic(&self) -> Result<()> {
+        self.handle.panic_actor().await
+    }
+
+    fn corrupt(&self, key: &str, reason: String) -> Error {
+        Error::Corrupt {
+            folder: self.folder().to_owned(),
+            key: key.to_owned(),
+            reason,
+        }
+    }
+
+    fn encode(key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
+        codec::encode(rows).map_err(|reason| Error::Encode {
+            key: key.to_owned(),
+            reason,
+        })
+    }
+}
+
+#[async_trait]
+impl Cache for RedbCache {
+    async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
+        async {
+            let Some(bytes) = self.handle.get(key).await? else {
+                debug!("miss");
+                return Ok(None);
+            };
+            let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
+            debug!(rows = rows.rows.len(), "hit");
+            trace!(?rows, "cached rows");
+            Ok(Some(rows))
+        }
+        .instrument(debug_span!("cache_get", key))
+        .await
+    }
+
+    async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
+        let bytes = Self::encode(key, &rows)?;
+        self.handle
+            .put(key, bytes)
+            .instrument(debug_span!("cache_put", key))
+            .await
+    }
+
+    async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
+        self.handle
+            .invalidate_prefix(prefix)
+            .instrument(debug_span!("cache_invalidate", prefix))
+            .await
+    }
+
+    async fn fill_token(&self, _key: &str) -> Result<FillToken> {
+        self.handle.fill_token().await
+    }
+
+    async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
+        let bytes = Self::encode(key, &rows)?;
+        self.handle
+            .fill(key, bytes, token)
+            .instrument(debug_span!("cache_fill", key))
+            .await
+    }
+}

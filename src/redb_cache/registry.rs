@@ -1,0 +1,71 @@
+//! The folders this process has open, so that a second `open` of a folder shares its actor
+//! instead of failing on redb's file lock.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use tracing::{debug, warn};
+
+use crate::actor::{self, ActorConfig, Handle, WeakHandle};
+use crate::error::Result;
+use crate::store::redb_open::BackendLayer;
+use crate::store::redb_store::RedbStore;
+use crate::sync::Mutex;
+
+/// An actor this process started, and the configuration it was opened with.
+#[derive(Debug)]
+struct OpenFolder {
+    actor: WeakHandle,
+    config: ActorConfig,
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, OpenFolder>> {
+    static OPEN: OnceLock<Mutex<HashMap<PathBuf, OpenFolder>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// A handle to the actor serving `config.folder`: the one already running in this process, or
+/// a new one. An actor that is closing (or draining after its last handle went) is waited out
+/// first, so the new one can take the file.
+pub(super) fn open(config: ActorConfig, layer: Option<BackendLayer>) -> Result<Handle> {
+    loop {
+        let mut registry = registry().lock();
+        registry.retain(|_, open| !open.actor.has_stopped());
+        let Some(open) = registry.get(&config.folder) else {
+            // Opening under the lock: two racing opens of one folder must not both spawn.
+            let actor = spawn(config.clone(), layer)?;
+            let weak = actor.downgrade();
+            registry.insert(
+                config.folder.clone(),
+                OpenFolder {
+                    actor: weak,
+                    config,
+                },
+            );
+            return Ok(actor);
+        };
+        if let Some(handle) = open.actor.upgrade() {
+            share(open, &config);
+            return Ok(handle);
+        }
+        // Wait for the file without holding up every other open in the process, then look again.
+        let stopped = open.actor.stop_signal();
+        drop(registry);
+        stopped.wait();
+    }
+}
+
+fn share(open: &OpenFolder, config: &ActorConfig) {
+    let folder = config.folder.display();
+    if open.config != *config {
+        warn!(%folder, "cache already open here with another configuration; sharing its actor, \
+              the new configuration is ignored");
+    }
+    debug!(%folder, "cache already open here; sharing its actor");
+}
+
+fn spawn(config: ActorConfig, layer: Option<BackendLayer>) -> Result<Handle> {
+    let folder = config.folder.clone();
+    actor::spawn_opening(config, move || RedbStore::open(&folder, layer.as_ref()))
+}
