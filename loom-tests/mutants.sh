@@ -1,38 +1,44 @@
 #!/usr/bin/env bash
-# Shows that every loom model can fail: plants one known bug at a time (VLIVE_LOOM_MUTANT, see
-# build.rs) and runs the model meant to catch it. Exits non-zero if any planted bug survives.
+# Shows that every loom model can fail: plants one known bug at a time and runs the model meant
+# to catch it. Exits non-zero if any planted bug survives, or if a patch no longer applies.
 #
 #   bash loom-tests/mutants.sh            # from the repository root
+#
+# Each bug is a patch in loom-tests/mutants/<name>.patch whose header names the model that must
+# catch it ("Caught by: <model>"). The patches are applied to a scratch copy of the tree, so the
+# production source carries no trace of them. When a change to the code makes a patch stale,
+# plant the bug again by hand in the new code and save `git diff` of it over the old patch.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 
-# planted bug : the model that must catch it
-MUTANTS=(
-  "skip_sender_count:every_command_gets_exactly_one_reply"
-  "reads_first:read_your_writes_across_handles"
-  "drop_queued_on_disconnect:last_handle_drop_drains_then_exits"
-  "skip_leftover_check:close_racing_a_put_never_loses_or_hangs_it"
-  "reply_before_commit:no_acknowledgement_before_commit"
-  "fail_only_first:failed_commit_fails_its_whole_batch_and_the_actor_goes_on"
-  "no_stale_check:a_fill_never_lands_after_an_invalidation_it_predates"
-  "ignore_in_flight:read_your_writes_across_handles"
-  "settle_before_commit:read_your_writes_across_handles"
-  "settle_after_reply:every_command_gets_exactly_one_reply"
-  "no_snapshot_after_commit:read_your_writes_across_handles"
-  "close_before_withdraw:close_waits_for_lookups_beside_the_actor"
-)
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+# The tree as it is now (uncommitted edits included), without build output or history.
+tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$scratch"
 
 export RUSTFLAGS="--cfg loom"
+# The loom build's own target dir: dependencies built once serve every mutant.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/loom}"
+
 survivors=0
-for entry in "${MUTANTS[@]}"; do
-  mutant="${entry%%:*}"
-  model="${entry##*:}"
+patches=("$root"/loom-tests/mutants/*.patch)
+for patch in "${patches[@]}"; do
+  mutant="$(basename "$patch" .patch)"
+  model="$(sed -n 's/^Caught by: *//p' "$patch")"
+  if [ -z "$model" ] || ! (cd "$scratch" && git apply --check "$patch" 2>/dev/null); then
+    printf 'STALE     %-26s the patch no longer applies (or names no model); plant it again\n' "$mutant"
+    survivors=$((survivors + 1))
+    continue
+  fi
+  (cd "$scratch" && git apply "$patch")
   log="$(mktemp)"
   started=$(date +%s)
-  VLIVE_LOOM_MUTANT="$mutant" cargo test -q -p loom-tests --release --test protocol -- \
-    --exact "$model" >"$log" 2>&1
+  (cd "$scratch" && cargo test -q -p loom-tests --release --test protocol -- --exact "$model") \
+    >"$log" 2>&1
   status=$?
   elapsed=$(( $(date +%s) - started ))
+  (cd "$scratch" && git apply -R "$patch")
   # Caught means: the model failed because of the bug, i.e. its first panic is one of the
   # model's assertions or loom's deadlock detector (a hang). Loom may abort while cleaning up
   # after that first panic, so the exit code alone is not the verdict.
@@ -49,7 +55,7 @@ for entry in "${MUTANTS[@]}"; do
 done
 
 if [ $survivors -ne 0 ]; then
-  echo "$survivors planted bug(s) went unnoticed by loom"
+  echo "$survivors planted bug(s) went unnoticed by loom, or their patches are stale"
   exit 1
 fi
-echo "every planted bug was caught (${#MUTANTS[@]} mutants)"
+echo "every planted bug was caught (${#patches[@]} mutants)"
