@@ -76,7 +76,7 @@ const PAGE: Page = Page {
 async fn read_spans_record_key_page_and_outcome() {
     let (captured, _guard) = Captured::install();
     let master = TestMaster::new(seed_rows(12));
-    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new())).unwrap();
 
     table.list(PAGE).await.unwrap();
     table.list(PAGE).await.unwrap();
@@ -101,7 +101,7 @@ async fn read_spans_record_key_page_and_outcome() {
 async fn a_rejected_fill_is_recorded_as_rejected_stale() {
     let (captured, _guard) = Captured::install();
     let master = TestMaster::new(seed_rows(3));
-    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new())).unwrap();
     let gate = master.hold_next_read();
     let reader = tokio::spawn({
         let table = table.clone();
@@ -125,7 +125,7 @@ async fn a_rejected_fill_is_recorded_as_rejected_stale() {
 async fn write_spans_record_op_id_and_outcome_in_the_caller_and_the_worker() {
     let (captured, _guard) = Captured::install();
     let master = TestMaster::new(seed_rows(1));
-    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new())).unwrap();
     table.insert("r02", record("x")).await.unwrap();
     table.insert("r02", record("again")).await.unwrap_err();
 
@@ -154,8 +154,10 @@ async fn events_are_traced_and_a_gap_or_an_end_is_a_warning() {
     let master = TestMaster::new(seed_rows(1));
     let cache = ObservedCache::new(Arc::new(MemCache::new()));
     let events = Arc::new(ManualLiveStream::with_capacity(1));
-    let _table =
-        LiveTable::new(master.clone(), "clients", cache.clone()).with_live_stream(events.clone());
+    let _table = LiveTable::builder(master.clone(), "clients", cache.clone())
+        .live_stream(events.clone())
+        .build()
+        .unwrap();
 
     events.push(LiveEvent::Changed); // lost: the subscription has room for one
     events.push(LiveEvent::Updated { id: "r01".into() });

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -77,9 +78,9 @@ pub type LiveEvents = Pin<Box<dyn Stream<Item = LiveEvent> + Send>>;
 
 /// A source of [`LiveEvent`]s that a [`LiveTable`](crate::LiveTable) can listen to.
 ///
-/// [`subscribe`](LiveStream::subscribe) is called once per table, when the stream is attached
-/// with [`LiveTable::with_live_stream`](crate::LiveTable::with_live_stream); events sent after
-/// that call must reach the returned stream. When the stream ends, the table invalidates its
+/// [`subscribe`](LiveStream::subscribe) is called once per table, when the table is built with
+/// the stream ([`LiveTableBuilder::live_stream`](crate::LiveTableBuilder::live_stream)); events
+/// sent after that call must reach the returned stream. When the stream ends, the table invalidates its
 /// cache key one last time and stops listening (a stream that can reconnect should do so
 /// inside, and report the gap as [`LiveEvent::Lagged`] or [`LiveEvent::Changed`]).
 pub trait LiveStream: Send + Sync {
@@ -148,7 +149,7 @@ impl LiveStream for ManualLiveStream {
 /// answered for at least this often.
 const MAX_COALESCED: usize = 1024;
 
-/// Spawns the task that invalidates `core`'s cache key for the events of `events`.
+/// Spawns on `runtime` the task that invalidates `core`'s cache key for the events of `events`.
 ///
 /// Events are coalesced: after each event that wakes it, the task takes every event already
 /// waiting behind it (without waiting for more) and invalidates once for the whole group. Every
@@ -160,6 +161,7 @@ const MAX_COALESCED: usize = 1024;
 /// It holds only a weak reference to the table's core, and stops when `table_alive` reports
 /// that the table is gone, when the core is gone, or when the stream ends.
 pub(super) fn spawn_consumer(
+    runtime: &Handle,
     core: &Arc<Core>,
     mut events: LiveEvents,
     mut table_alive: watch::Receiver<()>,
@@ -167,7 +169,7 @@ pub(super) fn spawn_consumer(
     // A root span: the consumer outlives whatever span attached the stream.
     let span = info_span!(parent: None, "live_table.events", cache_key = %core.cache_key);
     let core = Arc::downgrade(core);
-    tokio::spawn(
+    runtime.spawn(
         async move {
             loop {
                 let next = tokio::select! {

@@ -79,8 +79,9 @@
 //! # async fn main() -> vlive::Result<()> {
 //! let master = Arc::new(MemMaster::default()); // any `impl Master`
 //! let events = Arc::new(ManualLiveStream::new());
-//! let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()))
-//!     .with_live_stream(events.clone());
+//! let table = LiveTable::builder(master.clone(), "clients", Arc::new(MemCache::new()))
+//!     .live_stream(events.clone())
+//!     .build()?;
 //!
 //! // Writes go through the table's queue to the master, then invalidate "clients/".
 //! table.insert("1", record("Ada")).await?;
@@ -102,10 +103,10 @@
 //! # }
 //! ```
 //!
-//! [`LiveTable::new`] needs no runtime, but the table spawns Tokio tasks (the write worker on
-//! the first write, a fetch per cache miss, an event consumer per live stream), so use it
-//! inside a Tokio runtime.
+//! The table spawns Tokio tasks (the write worker on the first write, a fetch per cache miss,
+//! an event consumer per live stream), so use it inside a Tokio runtime.
 
+mod builder;
 mod events;
 mod master;
 mod single_flight;
@@ -120,6 +121,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, Span, debug, field, info_span, warn};
 
+pub use builder::LiveTableBuilder;
 pub use events::{LiveEvent, LiveEvents, LiveStream, ManualLiveStream};
 pub use master::{Master, Page};
 pub use stats::LiveTableStats;
@@ -165,8 +167,8 @@ use writer::{Applied, WriteJob, WriteOp};
 ///   ([`LiveEvent::Lagged`]) and its end, which are logged at `warn!`. Events that arrive
 ///   together share one invalidation: a burst costs one cache commit, not one per event.
 ///
-/// Clones share everything: cache, queue, worker, single flights, statistics. The worker and
-/// the event consumers stop when the last clone is dropped.
+/// Clones share everything: configuration, cache, queue, worker, single flights, statistics.
+/// The worker and the event consumers stop when the last clone is dropped.
 ///
 /// # Errors
 ///
@@ -186,14 +188,16 @@ use writer::{Applied, WriteJob, WriteOp};
 #[derive(Clone)]
 pub struct LiveTable {
     table: Arc<Table>,
-    write_target: Option<Arc<dyn Master>>,
-    max_age: Option<Duration>,
 }
 
-/// What all clones of a table share.
+/// What all clones of a table share, configuration included: clones cannot differ.
 struct Table {
     core: Arc<Core>,
     master: Arc<dyn Master>,
+    /// Where writes go: the master unless the builder named another target.
+    write_target: Arc<dyn Master>,
+    /// Entries fetched longer ago than this are misses; `None`: entries never age.
+    max_age: Option<Duration>,
     /// The write queue, started with its worker on the first write.
     writes: OnceLock<mpsc::Sender<WriteJob>>,
     /// Never sent on: its receivers (the event consumers) see it close when the table goes.
@@ -211,6 +215,16 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    fn new(cache: Arc<dyn Cache>, cache_key: String) -> Self {
+        Core {
+            cache,
+            prefix: format!("{cache_key}/"),
+            cache_key,
+            flights: SingleFlight::default(),
+            stats: Counters::default(),
+        }
+    }
+
     /// Invalidates every entry of the table, then detaches running reads so that later callers
     /// start fresh ones.
     async fn invalidate(&self) -> Result<()> {
@@ -248,14 +262,14 @@ impl fmt::Debug for LiveTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveTable")
             .field("cache_key", &self.table.core.cache_key)
-            .field("max_age", &self.max_age)
-            .field("custom_write_target", &self.write_target.is_some())
+            .field("max_age", &self.table.max_age)
             .finish_non_exhaustive()
     }
 }
 
 impl LiveTable {
-    /// A table reading and writing `master`, caching in `cache` under `cache_key`.
+    /// Starts configuring a table that reads and writes `master`, caching in `cache` under
+    /// `cache_key`; finish with [`build`](LiveTableBuilder::build).
     ///
     /// Pages are cached under `{cache_key}/page_{number}_{per_page}`
     /// ([`page_key`](LiveTable::page_key)), rows under `{cache_key}/id/{id}`
@@ -266,74 +280,30 @@ impl LiveTable {
     /// `/id/…`: table `clients/id` would cache its first page under `clients/id/page_1_20`,
     /// which is also where table `clients` caches the row whose id is `page_1_20`, and each
     /// table would read the other's entry as its own.
+    pub fn builder(
+        master: Arc<dyn Master>,
+        cache_key: impl Into<String>,
+        cache: Arc<dyn Cache>,
+    ) -> LiveTableBuilder {
+        LiveTableBuilder::new(master, cache_key.into(), cache)
+    }
+
+    /// A table with the default configuration: `LiveTable::builder(master, cache_key,
+    /// cache).build()`.
     ///
-    /// Needs no runtime itself; the table's tasks are spawned on the Tokio runtime of the
-    /// first write (the worker), of each read that misses (the fetch) and of
-    /// [`with_live_stream`](LiveTable::with_live_stream) (the consumer).
+    /// # Errors
+    ///
+    /// As [`LiveTableBuilder::build`].
     pub fn new(
         master: Arc<dyn Master>,
         cache_key: impl Into<String>,
         cache: Arc<dyn Cache>,
-    ) -> Self {
-        let cache_key = cache_key.into();
-        let prefix = format!("{cache_key}/");
-        LiveTable {
-            table: Arc::new(Table {
-                core: Arc::new(Core {
-                    cache,
-                    cache_key,
-                    prefix,
-                    flights: SingleFlight::default(),
-                    stats: Counters::default(),
-                }),
-                master,
-                writes: OnceLock::new(),
-                alive: watch::channel(()).0,
-            }),
-            write_target: None,
-            max_age: None,
-        }
+    ) -> Result<Self> {
+        Self::builder(master, cache_key, cache).build()
     }
 
-    /// Sends writes to `target` instead of the master (for example a write endpoint or a
-    /// message queue in front of the master). Reads still come from the master.
-    ///
-    /// Applies to this value and the clones made from it afterwards.
-    pub fn with_write_target(mut self, target: Arc<dyn Master>) -> Self {
-        self.write_target = Some(target);
-        self
-    }
-
-    /// Treats cache entries fetched more than `max_age` ago as misses.
-    ///
-    /// Applies to this value and the clones made from it afterwards.
-    pub fn with_max_age(mut self, max_age: Duration) -> Self {
-        self.max_age = Some(max_age);
-        self
-    }
-
-    /// Listens to `stream`: every event invalidates the cache key, for as long as any clone of
-    /// the table exists. Subscribes at once, so every event sent after this call is seen.
-    /// Call it several times to listen to several streams.
-    ///
-    /// The events already waiting when the consumer wakes are handled together, with one
-    /// invalidation after the last of them, so [`LiveTableStats::invalidations`] may grow by
-    /// less than [`LiveTableStats::events`].
-    ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime (it spawns the consumer task).
-    pub fn with_live_stream(self, stream: Arc<dyn LiveStream>) -> Self {
-        events::spawn_consumer(
-            &self.table.core,
-            stream.subscribe(),
-            self.table.alive.subscribe(),
-        );
-        self
-    }
-
-    /// The cache key this table's entries live under (see [`new`](LiveTable::new) for the
-    /// rules cache keys must keep).
+    /// The cache key this table's entries live under (see [`builder`](LiveTable::builder) for
+    /// the rules cache keys must keep).
     pub fn cache_key(&self) -> &str {
         &self.table.core.cache_key
     }
@@ -546,7 +516,7 @@ impl LiveTable {
     }
 
     fn is_fresh(&self, cached: &CachedRows) -> bool {
-        let Some(max_age) = self.max_age else {
+        let Some(max_age) = self.table.max_age else {
             return true;
         };
         // An entry stamped in the future (clock skew) counts as just fetched.
@@ -627,10 +597,6 @@ impl LiveTable {
             let (reply, answer) = oneshot::channel();
             let job = WriteJob {
                 op,
-                target: self
-                    .write_target
-                    .clone()
-                    .unwrap_or_else(|| self.table.master.clone()),
                 reply,
                 span: Span::current(),
             };
@@ -660,9 +626,9 @@ impl LiveTable {
     }
 
     fn writes(&self) -> &mpsc::Sender<WriteJob> {
-        self.table
-            .writes
-            .get_or_init(|| writer::spawn_worker(self.table.core.clone()))
+        self.table.writes.get_or_init(|| {
+            writer::spawn_worker(self.table.core.clone(), self.table.write_target.clone())
+        })
     }
 }
 

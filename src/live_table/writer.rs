@@ -82,22 +82,21 @@ impl WriteOp {
 /// A write on its way to the worker.
 pub(crate) struct WriteJob {
     pub(crate) op: WriteOp,
-    pub(crate) target: Arc<dyn Master>,
     pub(crate) reply: oneshot::Sender<Result<Applied>>,
     /// The caller's span, which the worker's span for this write follows from.
     pub(crate) span: Span,
 }
 
-/// Starts the worker for `core`; returns the queue's sender.
-pub(crate) fn spawn_worker(core: Arc<Core>) -> mpsc::Sender<WriteJob> {
+/// Starts the worker applying `core`'s writes to `target`; returns the queue's sender.
+pub(crate) fn spawn_worker(core: Arc<Core>, target: Arc<dyn Master>) -> mpsc::Sender<WriteJob> {
     let (sender, jobs) = mpsc::channel(QUEUE_CAPACITY);
     // A root span: the worker outlives the write that happened to start it.
     let span = info_span!(parent: None, "live_table.worker", cache_key = %core.cache_key);
-    tokio::spawn(run(core, jobs).instrument(span));
+    tokio::spawn(run(core, target, jobs).instrument(span));
     sender
 }
 
-async fn run(core: Arc<Core>, mut jobs: mpsc::Receiver<WriteJob>) {
+async fn run(core: Arc<Core>, target: Arc<dyn Master>, mut jobs: mpsc::Receiver<WriteJob>) {
     while let Some(job) = jobs.recv().await {
         let span = info_span!(
             "live_table.apply",
@@ -110,7 +109,9 @@ async fn run(core: Arc<Core>, mut jobs: mpsc::Receiver<WriteJob>) {
         if let Some(id) = job.op.id() {
             span.record("id", id);
         }
-        let result = process(&core, job.op, job.target).instrument(span).await;
+        let result = process(&core, job.op, target.clone())
+            .instrument(span)
+            .await;
         // The caller may have stopped waiting; the write is done either way.
         let _ = job.reply.send(result);
     }
