@@ -932,3 +932,32 @@ async fn clones_share_the_configuration_the_table_was_built_with() {
     );
     assert_eq!(format!("{clone:?}"), format!("{table:?}"));
 }
+
+#[test]
+fn a_cache_key_that_is_empty_or_could_hold_another_tables_rows_is_rejected() {
+    let master = TestMaster::new(seed_rows(1));
+    for (cache_key, names) in [
+        ("", "empty"),
+        ("clients/id", "table \"clients\""),
+        ("clients/id/page_1_20", "table \"clients\""),
+        ("shop/clients/id", "table \"shop/clients\""),
+    ] {
+        let built = LiveTable::new(master.clone(), cache_key, Arc::new(MemCache::new()));
+        let error = built.unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidConfig { .. }),
+            "{cache_key:?}: {error:?}"
+        );
+        assert!(error.to_string().contains(names), "{cache_key:?}: {error}");
+    }
+    for cache_key in [
+        "clients",
+        "clients/active",
+        "id",
+        "clients/idle",
+        "clients/",
+    ] {
+        let built = LiveTable::new(master.clone(), cache_key, Arc::new(MemCache::new()));
+        assert_eq!(built.unwrap().cache_key(), cache_key);
+    }
+}

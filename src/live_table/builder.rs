@@ -82,8 +82,10 @@ impl LiveTableBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::NoRuntime`] if live streams were given and no Tokio runtime is running here.
+    /// - [`Error::InvalidConfig`] if the cache key breaks a rule of [`LiveTable::builder`].
+    /// - [`Error::NoRuntime`] if live streams were given and no Tokio runtime is running here.
     pub fn build(self) -> Result<LiveTable> {
+        check_cache_key(&self.cache_key)?;
         let runtime = self.runtime_for_streams()?;
         let table = Table {
             core: Arc::new(Core::new(self.cache, self.cache_key)),
@@ -113,5 +115,50 @@ impl LiveTableBuilder {
             cache_key: self.cache_key.clone(),
         };
         Handle::try_current().map(Some).map_err(missing)
+    }
+}
+/// Rejects the cache keys [`LiveTable::builder`] rules out, saying why.
+fn check_cache_key(cache_key: &str) -> Result<()> {
+    let reason = if cache_key.is_empty() {
+        "the cache key is empty (the table's entries would sit at the cache's root, \"/\")"
+            .to_owned()
+    } else if let Some(owner) = row_space_owner(cache_key) {
+        format!(
+            "cache key {cache_key:?} lies where table {owner:?} caches its rows \
+             (\"{owner}/id/…\"): each table would read the other's entries as its own"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidConfig {
+        reason: format!("LiveTable: {reason}"),
+    })
+}
+
+/// The table whose rows (`{owner}/id/{id}`, and ids may hold `/`) share their keys with a table
+/// named `cache_key`: all of `cache_key` before its first `id` segment that is not its first.
+fn row_space_owner(cache_key: &str) -> Option<&str> {
+    cache_key
+        .match_indices("/id")
+        .map(|(at, _)| at)
+        .find(|&at| matches!(cache_key[at + 3..].chars().next(), None | Some('/')))
+        .map(|at| &cache_key[..at])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_key_with_an_id_segment_names_the_table_it_collides_with() {
+        assert_eq!(row_space_owner("clients/id"), Some("clients"));
+        assert_eq!(row_space_owner("clients/id/x/y"), Some("clients"));
+        assert_eq!(row_space_owner("a/b/id"), Some("a/b"));
+        assert_eq!(row_space_owner("/id"), Some(""));
+        assert_eq!(row_space_owner("id"), None, "a first segment is a root");
+        assert_eq!(row_space_owner("id/x"), None);
+        assert_eq!(row_space_owner("clients/idle"), None);
+        assert_eq!(row_space_owner("clients/ids/id2"), None);
+        assert_eq!(row_space_owner("clients/active"), None);
     }
 }

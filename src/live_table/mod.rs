@@ -276,10 +276,11 @@ impl LiveTable {
     /// ([`id_key`](LiveTable::id_key)); writes and events invalidate the prefix `{cache_key}/`.
     /// Give each view of the master (each filter or sort order) its own `cache_key`. Nested
     /// keys (`clients` and `clients/active`) let the outer table's invalidations cover the
-    /// inner table's entries. But no `cache_key` may be another's followed by `/id` or
-    /// `/id/…`: table `clients/id` would cache its first page under `clients/id/page_1_20`,
-    /// which is also where table `clients` caches the row whose id is `page_1_20`, and each
-    /// table would read the other's entry as its own.
+    /// inner table's entries. [`build`](LiveTableBuilder::build) rejects an empty `cache_key`,
+    /// and one with an `id` segment after its first (`clients/id`, `clients/id/x`): table
+    /// `clients/id` would cache its first page under `clients/id/page_1_20`, which is also
+    /// where table `clients` caches the row whose id is `page_1_20`, and each table would read
+    /// the other's entry as its own.
     pub fn builder(
         master: Arc<dyn Master>,
         cache_key: impl Into<String>,
