@@ -109,28 +109,28 @@
 mod builder;
 mod events;
 mod master;
+mod reader;
 mod single_flight;
 mod stats;
 mod writer;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{Instrument, Span, debug, field, info_span, warn};
+use tracing::{Instrument, Span, field, info_span};
 
 pub use builder::LiveTableBuilder;
 pub use events::{LiveEvent, LiveEvents, LiveStream, ManualLiveStream};
 pub use master::{Master, Page};
 pub use stats::LiveTableStats;
 
-use crate::cache::{Cache, FillOutcome};
-use crate::error::{Error, Result, chain};
-use crate::rows::{CachedRows, Record, Rows};
-use master::master_error;
-use single_flight::{Boarding, Role, SingleFlight};
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::rows::{Record, Rows};
+use reader::Flight;
+use single_flight::SingleFlight;
 use stats::Counters;
 use writer::{Applied, WriteJob, WriteOp};
 
@@ -234,27 +234,6 @@ impl Core {
             self.stats.invalidations.bump();
         }
         result
-    }
-}
-
-/// How a miss was resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ReadOutcome {
-    /// The master's rows are in the cache.
-    Filled,
-    /// An invalidation overtook the read: the rows were returned but not cached.
-    RejectedStale,
-    /// The cache failed around the read: the rows were returned but not cached.
-    NotCached,
-}
-
-impl ReadOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            ReadOutcome::Filled => "filled",
-            ReadOutcome::RejectedStale => "rejected_stale",
-            ReadOutcome::NotCached => "miss",
-        }
     }
 }
 
@@ -363,7 +342,9 @@ impl LiveTable {
             let master = master.clone();
             async move { master.list(page).await }
         };
-        self.read(self.page_key(page), fetch).instrument(span).await
+        reader::read(&self.table, self.page_key(page), fetch)
+            .instrument(span)
+            .await
     }
 
     /// The row `id`, or `None` if the master has none: from the cache if it holds a fresh
@@ -388,143 +369,10 @@ impl LiveTable {
                     .unwrap_or_default())
             }
         };
-        let rows = self.read(self.id_key(id), fetch).instrument(span).await?;
+        let rows = reader::read(&self.table, self.id_key(id), fetch)
+            .instrument(span)
+            .await?;
         Ok(rows.into_values().next())
-    }
-
-    /// The read path shared by `list` and `get`; runs inside the caller's read span.
-    ///
-    /// `fetch` reads the master; it is called once per flight this caller starts (at most
-    /// twice, see [`flight`](LiveTable::flight)).
-    async fn read<F, Fut>(&self, key: String, fetch: F) -> Result<Rows>
-    where
-        F: Fn() -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = Result<Rows>> + Send + 'static,
-    {
-        let core = &self.table.core;
-        let span = Span::current();
-        match core.cache.get(&key).await {
-            Ok(Some(cached)) if self.is_fresh(&cached) => {
-                core.stats.hits.bump();
-                span.record("outcome", "hit");
-                return Ok(cached.rows);
-            }
-            Ok(Some(cached)) => debug!(fetched_at = ?cached.fetched_at, "cached entry too old"),
-            Ok(None) => {}
-            Err(e) => warn!(error = %chain(&e), "cache read failed; reading the master"),
-        }
-        core.stats.misses.bump();
-        debug!(outcome = "miss", "cache miss");
-
-        match self.flight(&key, fetch).await {
-            Ok((rows, outcome)) => {
-                span.record("outcome", outcome.as_str());
-                Ok(rows)
-            }
-            Err(e) => {
-                core.stats.failed_reads.bump();
-                span.record("outcome", "failed");
-                debug!(error = %chain(&e), "read failed");
-                Err(e)
-            }
-        }
-    }
-
-    /// Reads `key` from the master through a single flight, and decides whether this caller
-    /// may use the flight's rows.
-    ///
-    /// A read must reflect every write (and every invalidation) that completed before it
-    /// began. Joining a flight that began earlier can break that: this table's own writes,
-    /// events and [`invalidate`](LiveTable::invalidate) detach its flights
-    /// ([`SingleFlight::forget_all`]), but an invalidation from elsewhere does not — a write
-    /// through a table whose cache key is a prefix of this one's (`clients` over
-    /// `clients/active`), through another table on the same key, or a direct
-    /// [`Cache::invalidate_prefix`]. The fill outcome tells which rows are safe:
-    ///
-    /// - **The caller started the flight**: its call began before the flight took its fill
-    ///   token, so before its master read. Any invalidation that overtook the read (and had
-    ///   the fill rejected) overlapped the call, and the rows are a valid answer whatever the
-    ///   fill's outcome.
-    /// - **The caller joined, and the fill was `Filled`**: no invalidation covering the key
-    ///   reached the cache between the token and the fill. A flight takes no joiners once its
-    ///   fill is on its way ([`fetch_and_fill`] closes boarding before it sends the fill), so
-    ///   the caller began before the fill reached the cache. An invalidation that completed
-    ///   before the caller began therefore reached the cache before the fill, and — not having
-    ///   had the fill rejected — before the token too. The master read began after the token,
-    ///   so after that invalidation and after the write behind it. Usable.
-    /// - **The caller joined, and the fill was `RejectedStale`**: an invalidation overtook the
-    ///   read, and it may have completed before this caller began. Not usable: read again. (A
-    ///   caller that joined *before* the invalidation reads again needlessly: extra work, not
-    ///   a wrong answer.) **`NotCached`** (the cache failed to issue a token or to fill)
-    ///   proves nothing either way, so it is treated the same.
-    /// - **The second attempt is always usable**: the flight it starts or joins entered the
-    ///   map after the first flight left it, so after this caller joined that one; its master
-    ///   read began after this call did. A caller therefore reads again at most once, however
-    ///   many invalidations keep coming, and callers reading again share one flight like any
-    ///   others.
-    /// - Errors are handed to every waiter: an error is never a stale answer.
-    ///
-    /// The guard can only be as good as the cache's fill outcome: [`NoCache`](crate::NoCache)
-    /// stores nothing and answers every fill with `Stored`, so with it only this table's own
-    /// invalidations detach its flights (see the [`LiveTable`] docs).
-    async fn flight<F, Fut>(&self, key: &str, fetch: F) -> Result<Flight>
-    where
-        F: Fn() -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = Result<Rows>> + Send + 'static,
-    {
-        let core = &self.table.core;
-        let mut first_attempt = true;
-        loop {
-            let cache = core.cache.clone();
-            let fill_key = key.to_owned();
-            let flight_core = Arc::downgrade(core);
-            let fetch = fetch.clone();
-            let (result, role) = core
-                .flights
-                .run(key, move |boarding| async move {
-                    let outcome = fetch_and_fill(cache.as_ref(), &fill_key, fetch, boarding).await;
-                    if let Some(core) = flight_core.upgrade() {
-                        core.stats.master_reads.bump();
-                        match &outcome {
-                            Ok((_, ReadOutcome::Filled)) => core.stats.fills.bump(),
-                            Ok((_, ReadOutcome::RejectedStale)) => {
-                                core.stats.rejected_stale.bump();
-                            }
-                            _ => {}
-                        }
-                    }
-                    outcome
-                })
-                .await;
-            if role == Role::Started {
-                return result;
-            }
-            match &result {
-                Ok((_, outcome)) if first_attempt && *outcome != ReadOutcome::Filled => {
-                    debug!(
-                        outcome = outcome.as_str(),
-                        "the master read this one joined may predate an invalidation; \
-                         reading again"
-                    );
-                    first_attempt = false;
-                }
-                _ => {
-                    debug!("joined a master read already in flight");
-                    return result;
-                }
-            }
-        }
-    }
-
-    fn is_fresh(&self, cached: &CachedRows) -> bool {
-        let Some(max_age) = self.table.max_age else {
-            return true;
-        };
-        // An entry stamped in the future (clock skew) counts as just fetched.
-        cached
-            .fetched_at
-            .elapsed()
-            .map_or(true, |age| age <= max_age)
     }
 
     // ----- writes -----------------------------------------------------------------------------
@@ -631,56 +479,4 @@ impl LiveTable {
             writer::spawn_worker(self.table.core.clone(), self.table.write_target.clone())
         })
     }
-}
-
-/// The rows a flight hands its waiters, and what became of them.
-type Flight = (Rows, ReadOutcome);
-
-/// The flight's work: take the fill token, read the master, stop taking joiners, fill unless
-/// overtaken.
-async fn fetch_and_fill<F, Fut>(
-    cache: &dyn Cache,
-    key: &str,
-    fetch: F,
-    boarding: Boarding<Flight>,
-) -> Result<Flight>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Rows>>,
-{
-    // The token must be taken before the master read starts: an invalidation between the two
-    // then rejects the fill.
-    let token = match cache.fill_token(key).await {
-        Ok(token) => Some(token),
-        Err(e) => {
-            warn!(error = %chain(&e), "cache failed to issue a fill token; the rows will not be cached");
-            None
-        }
-    };
-    let started = SystemTime::now();
-    let rows = fetch().await.map_err(master_error);
-    // Whoever joins from here on could be joining after the fill below has reached the cache,
-    // and then the fill's outcome would say nothing about invalidations that came before them
-    // (see `LiveTable::flight`): they start a new flight instead.
-    boarding.close();
-    let rows = rows?;
-    let Some(token) = token else {
-        return Ok((rows, ReadOutcome::NotCached));
-    };
-    let cached = CachedRows::with_fetched_at(rows.clone(), started);
-    let outcome = match cache.fill(key, cached, token).await {
-        Ok(FillOutcome::Stored) => ReadOutcome::Filled,
-        Ok(FillOutcome::RejectedStale) => {
-            debug!(
-                key,
-                "an invalidation overtook this read; not caching its rows"
-            );
-            ReadOutcome::RejectedStale
-        }
-        Err(e) => {
-            warn!(error = %chain(&e), key, "cache fill failed; the rows are served uncached");
-            ReadOutcome::NotCached
-        }
-    };
-    Ok((rows, outcome))
 }
