@@ -118,8 +118,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{Instrument, Span, field, info_span};
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument, field, info_span};
 
 pub use builder::LiveTableBuilder;
 pub use events::{LiveEvent, LiveEvents, LiveStream, ManualLiveStream};
@@ -408,75 +408,24 @@ impl LiveTable {
 
     /// Removes the row `id` through the write queue.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        self.write(WriteOp::Delete { id: id.to_owned() })
+        writer::submit(&self.table, WriteOp::Delete { id: id.to_owned() })
             .await
             .map(drop)
     }
 
     /// Removes every row through the write queue.
     pub async fn delete_all(&self) -> Result<()> {
-        self.write(WriteOp::DeleteAll).await.map(drop)
+        writer::submit(&self.table, WriteOp::DeleteAll)
+            .await
+            .map(drop)
     }
 
     async fn write_record(&self, op: WriteOp) -> Result<Record> {
-        match self.write(op).await? {
+        match writer::submit(&self.table, op).await? {
             Applied::Record(record) => Ok(record),
             Applied::Done => Err(Error::Internal {
                 what: "a record-returning write was answered without a record",
             }),
         }
-    }
-
-    /// Queues `op` for the worker and waits for its outcome.
-    ///
-    /// Cancel-safe in the useful sense: once the job is queued, dropping this future does not
-    /// stop the write or its invalidation; only the answer is lost.
-    async fn write(&self, op: WriteOp) -> Result<Applied> {
-        let span = info_span!(
-            "live_table.write",
-            cache_key = %self.cache_key(),
-            op = op.name(),
-            id = field::Empty,
-            outcome = field::Empty
-        );
-        if let Some(id) = op.id() {
-            span.record("id", id);
-        }
-        async {
-            let (reply, answer) = oneshot::channel();
-            let job = WriteJob {
-                op,
-                reply,
-                span: Span::current(),
-            };
-            let sent = self.writes().send(job).await;
-            // The worker outlives every sender; it is gone only if the runtime is shutting down.
-            let result = match sent {
-                Ok(()) => answer.await.unwrap_or_else(|_| Err(self.worker_gone())),
-                Err(_) => Err(self.worker_gone()),
-            };
-            let outcome = if result.is_ok() {
-                "invalidated"
-            } else {
-                "failed"
-            };
-            Span::current().record("outcome", outcome);
-            result
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// The write queue, starting the worker on first use.
-    fn worker_gone(&self) -> Error {
-        Error::WriteWorkerGone {
-            cache_key: self.cache_key().to_owned(),
-        }
-    }
-
-    fn writes(&self) -> &mpsc::Sender<WriteJob> {
-        self.table.writes.get_or_init(|| {
-            writer::spawn_worker(self.table.core.clone(), self.table.write_target.clone())
-        })
     }
 }
