@@ -202,3 +202,26 @@ async fn events_are_traced_and_a_gap_or_an_end_is_a_warning() {
     assert!(warnings[1].contains("live stream ended"));
     assert!(warnings[1].contains("live_table.events{cache_key=clients}"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_read_the_cache_could_not_keep_is_not_cached_not_a_miss() {
+    let (captured, _guard) = Captured::install();
+    let master = TestMaster::new(seed_rows(3));
+    let cache = ObservedCache::new(Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", cache.clone()).unwrap();
+    cache.fail_fills(true);
+    table.list(PAGE).await.unwrap();
+
+    let reads = captured.closed("live_table.read");
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert!(reads[0].contains("outcome=\"not_cached\""), "{reads:#?}");
+    // The cache miss before the master read keeps its own word.
+    let misses: Vec<_> = captured
+        .text()
+        .lines()
+        .filter(|line| line.contains("cache miss"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(misses.len(), 1, "{misses:#?}");
+    assert!(misses[0].contains("outcome=\"miss\""), "{misses:#?}");
+}

@@ -12,9 +12,10 @@ use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
-use tracing::{Instrument, debug, error, field, info_span, warn};
+use tracing::{Instrument, debug, error, info_span, warn};
 
 use super::Core;
+use super::trace::op_span;
 use crate::error::chain;
 
 /// A change notice from the master (a webhook, a change feed, a message bus, …).
@@ -223,17 +224,13 @@ async fn consume(core: &Core, group: &[Option<LiveEvent>]) {
         [only] => (kind(only), only.as_ref().and_then(LiveEvent::id)),
         _ => ("coalesced", None),
     };
-    let span = info_span!(
+    let span = op_span!(
         "live_table.event",
-        cache_key = %core.cache_key,
+        core.cache_key,
         op,
-        id = field::Empty,
-        events = group.len(),
-        outcome = field::Empty
+        id,
+        events = group.len()
     );
-    if let Some(id) = id {
-        span.record("id", id);
-    }
     async {
         for event in group {
             core.stats.events.bump();

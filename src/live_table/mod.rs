@@ -112,6 +112,7 @@ mod master;
 mod reader;
 mod single_flight;
 mod stats;
+mod trace;
 mod writer;
 
 use std::fmt;
@@ -119,7 +120,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tracing::{Instrument, field, info_span};
+use tracing::Instrument;
 
 pub use builder::LiveTableBuilder;
 pub use events::{LiveEvent, LiveEvents, LiveStream, ManualLiveStream};
@@ -132,6 +133,7 @@ use crate::rows::{Record, Rows};
 use reader::Flight;
 use single_flight::SingleFlight;
 use stats::Counters;
+use trace::op_span;
 use writer::{Applied, WriteJob, WriteOp};
 
 /// A write-through, cached view of a [`Master`] table.
@@ -183,8 +185,8 @@ use writer::{Applied, WriteJob, WriteOp};
 /// Every operation runs in a `tracing` span (`live_table.read`, `live_table.write`,
 /// `live_table.worker`/`live_table.apply`, `live_table.events`/`live_table.event`) with the
 /// fields `cache_key`, `op`, `page`/`id`, and `outcome` = `hit`, `filled`, `rejected_stale`,
-/// `miss` (served from the master but not cached because the cache failed), `invalidated` or
-/// `failed`.
+/// `not_cached` (served from the master but not cached because the cache failed),
+/// `invalidated` or `failed`.
 #[derive(Clone)]
 pub struct LiveTable {
     table: Arc<Table>,
@@ -329,13 +331,13 @@ impl LiveTable {
                 ),
             });
         }
-        let span = info_span!(
+        let span = op_span!(
             "live_table.read",
-            cache_key = %self.cache_key(),
-            op = "list",
+            self.cache_key(),
+            "list",
+            None::<&str>,
             page = page.number,
             per_page = page.per_page,
-            outcome = field::Empty
         );
         let master = self.table.master.clone();
         let fetch = move || {
@@ -350,13 +352,7 @@ impl LiveTable {
     /// The row `id`, or `None` if the master has none: from the cache if it holds a fresh
     /// answer (absence is cached too), else from the master.
     pub async fn get(&self, id: &str) -> Result<Option<Record>> {
-        let span = info_span!(
-            "live_table.read",
-            cache_key = %self.cache_key(),
-            op = "get",
-            id,
-            outcome = field::Empty
-        );
+        let span = op_span!("live_table.read", self.cache_key(), "get", Some(id));
         let master = self.table.master.clone();
         let owned_id = id.to_owned();
         let fetch = move || {

@@ -165,7 +165,7 @@ impl ReadOutcome {
         match self {
             ReadOutcome::Filled => "filled",
             ReadOutcome::RejectedStale => "rejected_stale",
-            ReadOutcome::NotCached => "miss",
+            ReadOutcome::NotCached => "not_cached",
         }
     }
 }

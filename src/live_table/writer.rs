@@ -16,9 +16,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{Instrument, Span, error, field, info_span};
+use tracing::{Instrument, Span, error, info_span};
 
 use super::master::{Master, master_error};
+use super::trace::op_span;
 use super::{Core, Table};
 use crate::error::{Error, Result, chain};
 use crate::rows::Record;
@@ -92,16 +93,7 @@ pub(crate) struct WriteJob {
 /// Cancel-safe in the useful sense: once the job is queued, dropping this future does not stop
 /// the write or its invalidation; only the answer is lost.
 pub(super) async fn submit(table: &Table, op: WriteOp) -> Result<Applied> {
-    let span = info_span!(
-        "live_table.write",
-        cache_key = %table.core.cache_key,
-        op = op.name(),
-        id = field::Empty,
-        outcome = field::Empty
-    );
-    if let Some(id) = op.id() {
-        span.record("id", id);
-    }
+    let span = op_span!("live_table.write", table.core.cache_key, op.name(), op.id());
     async {
         let (reply, answer) = oneshot::channel();
         let job = WriteJob {
@@ -153,17 +145,13 @@ fn spawn_worker(core: Arc<Core>, target: Arc<dyn Master>) -> mpsc::Sender<WriteJ
 
 async fn run(core: Arc<Core>, target: Arc<dyn Master>, mut jobs: mpsc::Receiver<WriteJob>) {
     while let Some(job) = jobs.recv().await {
-        let span = info_span!(
+        let span = op_span!(
             "live_table.apply",
-            cache_key = %core.cache_key,
-            op = job.op.name(),
-            id = field::Empty,
-            outcome = field::Empty
+            core.cache_key,
+            job.op.name(),
+            job.op.id()
         );
         span.follows_from(&job.span);
-        if let Some(id) = job.op.id() {
-            span.record("id", id);
-        }
         let result = process(&core, job.op, target.clone())
             .instrument(span)
             .await;
