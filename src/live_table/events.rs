@@ -79,11 +79,11 @@ pub type LiveEvents = Pin<Box<dyn Stream<Item = LiveEvent> + Send>>;
 
 /// A source of [`LiveEvent`]s that a [`LiveTable`](crate::LiveTable) can listen to.
 ///
-/// [`subscribe`](LiveStream::subscribe) is called once per table, when the table is built with
-/// the stream ([`LiveTableBuilder::live_stream`](crate::LiveTableBuilder::live_stream)); events
-/// sent after that call must reach the returned stream. When the stream ends, the table invalidates its
-/// cache key one last time and stops listening (a stream that can reconnect should do so
-/// inside, and report the gap as [`LiveEvent::Lagged`] or [`LiveEvent::Changed`]).
+/// [`subscribe`](LiveStream::subscribe) is called once per table, when a table given the stream
+/// ([`LiveTableBuilder::live_stream`](crate::LiveTableBuilder::live_stream)) is built; events
+/// sent after that call must reach the returned stream. When the stream ends, the table
+/// invalidates its cache key one last time and stops listening (a stream that can reconnect
+/// should do so inside, and report the gap as [`LiveEvent::Lagged`] or [`LiveEvent::Changed`]).
 pub trait LiveStream: Send + Sync {
     /// A new subscription, receiving the events sent from now on.
     fn subscribe(&self) -> LiveEvents;
@@ -153,11 +153,9 @@ const MAX_COALESCED: usize = 1024;
 /// Spawns on `runtime` the task that invalidates `core`'s cache key for the events of `events`.
 ///
 /// Events are coalesced: after each event that wakes it, the task takes every event already
-/// waiting behind it (without waiting for more) and invalidates once for the whole group. Every
-/// event invalidates the same prefix, so one invalidation done after the last of them covers
-/// them all — and with a durable cache each invalidation is a commit, so a burst of events must
-/// not cost one commit each, or the consumer falls ever further behind (and lags, and lags
-/// again).
+/// waiting behind it (without waiting for more) and invalidates once for the whole group, which
+/// covers them all. With a durable cache one commit per event would leave the consumer ever
+/// further behind (`docs/DESIGN.md` §4.6).
 ///
 /// It holds only a weak reference to the table's core, and stops when `table_alive` reports
 /// that the table is gone, when the core is gone, or when the stream ends.

@@ -1,110 +1,7 @@
 //! `LiveTable`: a write-through table over any [`Master`], cached in any [`Cache`], kept fresh
-//! by its own writes and by [`LiveEvent`]s.
-//!
-//! ```text
-//!  list/get ──▶ cache hit? ──yes──▶ rows
-//!                  │ no
-//!                  ▼
-//!           single flight (one master read per key, however many callers miss it)
-//!                  │ fill_token → master read → fill (rejected if an invalidation overtook it;
-//!                  │ then whoever joined the read, rather than started it, reads again)
-//!                  ▼
-//!                 rows
-//!
-//!  insert/replace/patch/delete ──▶ write queue ──▶ worker: apply to the write target,
-//!                                                  invalidate `{cache_key}/`, reply
-//!  LiveStream ──▶ event consumer: invalidate `{cache_key}/` once per group of events
-//!                 (every event, gap or end waiting when it wakes)
-//! ```
-//!
-//! Cache keys: a page is cached under `{cache_key}/page_{number}_{per_page}`, a row under
-//! `{cache_key}/id/{id}` (ids may contain `/`). Writes and events invalidate the prefix
-//! `{cache_key}/`, so give each view of the master (each filter or sort order) its own
-//! `cache_key`; nested keys (`clients` and `clients/active`) let one table's invalidations
-//! cover another's. Callers choose distinct cache keys, and one more rule applies: no
-//! `cache_key` may be another's followed by `/id` or `/id/…`. Table `clients/id` would cache
-//! its first page under `clients/id/page_1_20`, which is also where table `clients` caches the
-//! row whose id is `page_1_20`, and each table would read the other's entry as its own.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use vlive::{Cache, LiveEvent, LiveTable, ManualLiveStream, MemCache, Page, Record, Value};
-//! # use std::sync::Mutex;
-//! # use std::sync::atomic::{AtomicUsize, Ordering};
-//! # use vlive::{Master, Rows};
-//! #
-//! # /// A tiny in-memory master that counts its reads.
-//! # #[derive(Default)]
-//! # struct MemMaster { rows: Mutex<Rows>, reads: AtomicUsize }
-//! #
-//! # #[async_trait::async_trait]
-//! # impl Master for MemMaster {
-//! #     async fn list(&self, page: Page) -> vlive::Result<Rows> {
-//! #         self.reads.fetch_add(1, Ordering::SeqCst);
-//! #         let rows = self.rows.lock().unwrap();
-//! #         Ok(rows.iter().skip(page.offset() as usize).take(page.per_page as usize)
-//! #             .map(|(id, r)| (id.clone(), r.clone())).collect())
-//! #     }
-//! #     async fn get(&self, id: &str) -> vlive::Result<Option<Record>> {
-//! #         self.reads.fetch_add(1, Ordering::SeqCst);
-//! #         Ok(self.rows.lock().unwrap().get(id).cloned())
-//! #     }
-//! #     async fn insert(&self, id: &str, record: Record) -> vlive::Result<Record> {
-//! #         self.rows.lock().unwrap().insert(id.into(), record.clone());
-//! #         Ok(record)
-//! #     }
-//! #     async fn replace(&self, id: &str, record: Record) -> vlive::Result<Record> {
-//! #         self.insert(id, record).await
-//! #     }
-//! #     async fn patch(&self, id: &str, partial: Record) -> vlive::Result<Record> {
-//! #         let mut rows = self.rows.lock().unwrap();
-//! #         let row = rows.entry(id.into()).or_default();
-//! #         row.extend(partial);
-//! #         Ok(row.clone())
-//! #     }
-//! #     async fn delete(&self, id: &str) -> vlive::Result<()> {
-//! #         self.rows.lock().unwrap().shift_remove(id);
-//! #         Ok(())
-//! #     }
-//! #     async fn delete_all(&self) -> vlive::Result<()> {
-//! #         self.rows.lock().unwrap().clear();
-//! #         Ok(())
-//! #     }
-//! # }
-//! # fn record(name: &str) -> Record {
-//! #     Record::from([("name".to_string(), Value::Text(name.into()))])
-//! # }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> vlive::Result<()> {
-//! let master = Arc::new(MemMaster::default()); // any `impl Master`
-//! let events = Arc::new(ManualLiveStream::new());
-//! let table = LiveTable::builder(master.clone(), "clients", Arc::new(MemCache::new()))
-//!     .live_stream(events.clone())
-//!     .build()?;
-//!
-//! // Writes go through the table's queue to the master, then invalidate "clients/".
-//! table.insert("1", record("Ada")).await?;
-//!
-//! // The first read misses and asks the master; the second is served by the cache.
-//! let page = Page::first(20);
-//! assert_eq!(table.list(page).await?["1"]["name"], Value::Text("Ada".into()));
-//! table.list(page).await?;
-//! assert_eq!(master.reads.load(Ordering::SeqCst), 1);
-//! assert_eq!(table.stats().hits, 1);
-//!
-//! // A change made elsewhere arrives as a live event, which invalidates the cache key.
-//! master.patch("1", record("Ada Lovelace")).await?;
-//! events.push(LiveEvent::Updated { id: "1".into() });
-//! # while table.stats().invalidations < 2 { tokio::task::yield_now().await; }
-//! let row = table.get("1").await?.expect("row 1 exists");
-//! assert_eq!(row["name"], Value::Text("Ada Lovelace".into()));
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! The table spawns Tokio tasks (the write worker on the first write, a fetch per cache miss,
-//! an event consumer per live stream), so use it inside a Tokio runtime.
+//! by its own writes and by [`LiveEvent`]s. The public type and the state its clones share
+//! live here; the read path in `reader.rs`, the write queue in `writer.rs`, live events in
+//! `events.rs`. How they fit and why they are correct: `docs/DESIGN.md` §4.
 
 mod builder;
 mod events;
@@ -139,54 +36,105 @@ use writer::{Applied, WriteJob, WriteOp};
 /// A write-through, cached view of a [`Master`] table.
 ///
 /// - **Reads** ([`list`](LiveTable::list), [`get`](LiveTable::get)) are served from the cache
-///   when it holds a fresh entry, without calling the master. A miss reads the master once per
-///   key however many callers miss it at the same time (single flight), fills the cache and
-///   hands the rows to every waiter. Errors are handed to every waiter and never cached. A fill
-///   is dropped if an invalidation of the key happened after the master read started (the
-///   stale-fill guard of [`Cache::fill`]), so a slow read never brings back rows a write has
-///   made stale. A read that starts after a write (or an invalidation of the key) has
-///   completed sees it, even one through another table whose cache key covers this one's
-///   (`clients` over `clients/active`) or a direct [`Cache::invalidate_prefix`]: a caller
-///   that joined a master read whose fill was rejected (or could not be stored) does not
-///   trust its rows and reads again, once; the caller that started the read, which began
-///   before the invalidation, gets its rows. When the cache itself fails, reads fall back to
-///   the master (and log at `warn!`): the cache speeds things up, it never stands in the way.
-///
-///   With [`NoCache`](crate::NoCache), which answers every fill with "stored", only this
-///   table's own writes, events and [`invalidate`](LiveTable::invalidate) keep a later read
-///   from joining an earlier master read: a write through *another* table over the same
-///   master may not be seen by a read on this one that starts right after it, if that read
-///   joins a master read already running. Use one table per master (or a real cache) when
-///   that matters.
+///   when it holds a fresh entry. Concurrent misses on one key share one master read (single
+///   flight), which fills the cache; errors reach every waiter and are never cached. A read
+///   sees every write and invalidation of its key that completed before it began, and falls
+///   back to the master (with a `warn!`) if the cache fails.
 /// - **Writes** ([`insert`](LiveTable::insert), [`replace`](LiveTable::replace),
 ///   [`patch`](LiveTable::patch), [`delete`](LiveTable::delete),
-///   [`delete_all`](LiveTable::delete_all)) go through a per-table queue to a worker that
-///   applies them to the write target in FIFO order. On success it invalidates the cache key
-///   before the caller's future resolves, so a read that starts afterwards sees the write; on
-///   failure the cache is untouched and the master's error is returned. Once queued, a write
-///   is carried out even if its caller stops waiting.
-/// - **Events** from a [`LiveStream`] invalidate the cache key; so do a gap in the stream
-///   ([`LiveEvent::Lagged`]) and its end, which are logged at `warn!`. Events that arrive
-///   together share one invalidation: a burst costs one cache commit, not one per event.
+///   [`delete_all`](LiveTable::delete_all)) go through a queue to a worker that applies them in
+///   order to the write target, then invalidates the cache key before the caller's future
+///   resolves. A queued write completes even if its caller stops waiting.
+/// - **Events** from a [`LiveStream`] invalidate the cache key, and so do a gap
+///   ([`LiveEvent::Lagged`]) and the stream's end, at `warn!`.
 ///
-/// Clones share everything: configuration, cache, queue, worker, single flights, statistics.
-/// The worker and the event consumers stop when the last clone is dropped.
+/// With [`NoCache`](crate::NoCache) a read may miss a write made through *another* table over
+/// the same master, if it joins a master read already running; use one table per master there.
+/// Why these guarantees hold: `docs/DESIGN.md` §4.
+///
+/// Clones share everything, configuration included; the table's tasks stop with the last clone.
 ///
 /// # Errors
 ///
-/// - [`Error::Master`]: the master (or write target) failed; its error is the source. Nothing
-///   was cached, and a failed write did not touch the cache.
+/// - [`Error::Master`]: the master (or write target) failed, with its error as the source;
+///   nothing was cached, and a failed write did not touch the cache.
 /// - Any other variant from a write comes from the cache: the write *was applied*, but the
-///   invalidation after it failed, so cached entries may be stale until the next successful
-///   invalidation (or their `max_age`).
-/// - [`Error::WriteWorkerGone`] from a write: the worker is gone, which only happens while the
-///   Tokio runtime shuts down.
+///   invalidation after it failed, so entries may be stale until the next one (or `max_age`).
+/// - [`Error::WriteWorkerGone`] from a write: the Tokio runtime is shutting down.
 ///
 /// Every operation runs in a `tracing` span (`live_table.read`, `live_table.write`,
 /// `live_table.worker`/`live_table.apply`, `live_table.events`/`live_table.event`) with the
 /// fields `cache_key`, `op`, `page`/`id`, and `outcome` = `hit`, `filled`, `rejected_stale`,
 /// `not_cached` (served from the master but not cached because the cache failed),
 /// `invalidated` or `failed`.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use vlive::{LiveEvent, LiveTable, ManualLiveStream, MemCache, Page, Record, Value};
+/// # use std::sync::{Mutex, atomic::{AtomicUsize, Ordering::SeqCst}};
+/// # use vlive::{Master, Rows};
+/// # #[derive(Default)] // a tiny in-memory master that counts its reads
+/// # struct MemMaster { rows: Mutex<Rows>, reads: AtomicUsize }
+/// # #[async_trait::async_trait]
+/// # impl Master for MemMaster {
+/// #     async fn list(&self, _page: Page) -> vlive::Result<Rows> { // one page is all there is
+/// #         self.reads.fetch_add(1, SeqCst);
+/// #         Ok(self.rows.lock().unwrap().clone())
+/// #     }
+/// #     async fn get(&self, id: &str) -> vlive::Result<Option<Record>> {
+/// #         self.reads.fetch_add(1, SeqCst);
+/// #         Ok(self.rows.lock().unwrap().get(id).cloned())
+/// #     }
+/// #     async fn insert(&self, id: &str, record: Record) -> vlive::Result<Record> {
+/// #         self.rows.lock().unwrap().insert(id.into(), record.clone());
+/// #         Ok(record)
+/// #     }
+/// #     async fn replace(&self, id: &str, r: Record) -> vlive::Result<Record> {
+/// #         self.insert(id, r).await
+/// #     }
+/// #     async fn patch(&self, id: &str, partial: Record) -> vlive::Result<Record> {
+/// #         let mut rows = self.rows.lock().unwrap();
+/// #         let row = rows.entry(id.into()).or_default();
+/// #         row.extend(partial);
+/// #         Ok(row.clone())
+/// #     }
+/// #     async fn delete(&self, id: &str) -> vlive::Result<()> {
+/// #         Ok(drop(self.rows.lock().unwrap().shift_remove(id)))
+/// #     }
+/// #     async fn delete_all(&self) -> vlive::Result<()> {
+/// #         Ok(self.rows.lock().unwrap().clear())
+/// #     }
+/// # }
+/// # fn record(name: &str) -> Record { Record::from([("name".into(), Value::Text(name.into()))]) }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> vlive::Result<()> {
+/// let master = Arc::new(MemMaster::default()); // any `impl Master`
+/// let events = Arc::new(ManualLiveStream::new());
+/// let table = LiveTable::builder(master.clone(), "clients", Arc::new(MemCache::new()))
+///     .live_stream(events.clone())
+///     .build()?;
+///
+/// // Writes go through the table's queue to the master, then invalidate "clients/".
+/// table.insert("1", record("Ada")).await?;
+///
+/// // The first read misses and asks the master; the second is served by the cache.
+/// let page = Page::first(20);
+/// assert_eq!(table.list(page).await?["1"]["name"], Value::Text("Ada".into()));
+/// table.list(page).await?;
+/// assert_eq!(master.reads.load(SeqCst), 1);
+/// assert_eq!(table.stats().hits, 1);
+///
+/// // A change made elsewhere arrives as a live event, which invalidates the cache key.
+/// master.patch("1", record("Ada Lovelace")).await?;
+/// events.push(LiveEvent::Updated { id: "1".into() });
+/// # while table.stats().invalidations < 2 { tokio::task::yield_now().await; }
+/// let row = table.get("1").await?.expect("row 1 exists");
+/// assert_eq!(row["name"], Value::Text("Ada Lovelace".into()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct LiveTable {
     table: Arc<Table>,
@@ -252,16 +200,12 @@ impl LiveTable {
     /// Starts configuring a table that reads and writes `master`, caching in `cache` under
     /// `cache_key`; finish with [`build`](LiveTableBuilder::build).
     ///
-    /// Pages are cached under `{cache_key}/page_{number}_{per_page}`
-    /// ([`page_key`](LiveTable::page_key)), rows under `{cache_key}/id/{id}`
-    /// ([`id_key`](LiveTable::id_key)); writes and events invalidate the prefix `{cache_key}/`.
-    /// Give each view of the master (each filter or sort order) its own `cache_key`. Nested
-    /// keys (`clients` and `clients/active`) let the outer table's invalidations cover the
-    /// inner table's entries. [`build`](LiveTableBuilder::build) rejects an empty `cache_key`,
-    /// and one with an `id` segment after its first (`clients/id`, `clients/id/x`): table
-    /// `clients/id` would cache its first page under `clients/id/page_1_20`, which is also
-    /// where table `clients` caches the row whose id is `page_1_20`, and each table would read
-    /// the other's entry as its own.
+    /// Entries live under `{cache_key}/page_{number}_{per_page}` and `{cache_key}/id/{id}`;
+    /// writes and events invalidate `{cache_key}/`. Give each view of the master (each filter
+    /// or sort order) its own key; a nested key (`clients/active`) is covered by its outer
+    /// table's invalidations. `build` rejects an empty key, and one with an `id` segment after
+    /// its first: table `clients/id` would cache its first page under `clients/id/page_1_20`,
+    /// where table `clients` caches the row `page_1_20` (`docs/DESIGN.md` §4.2).
     pub fn builder(
         master: Arc<dyn Master>,
         cache_key: impl Into<String>,

@@ -1,5 +1,5 @@
 //! The read path: the cache first; on a miss, one master read per key (single flight) that
-//! fills the cache unless an invalidation overtook it.
+//! fills the cache unless an invalidation overtook it (`docs/DESIGN.md` §4.3).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,43 +52,11 @@ where
     }
 }
 
-/// Reads `key` from the master through a single flight, and decides whether this caller
-/// may use the flight's rows.
-///
-/// A read must reflect every write (and every invalidation) that completed before it
-/// began. Joining a flight that began earlier can break that: this table's own writes,
-/// events and [`invalidate`](super::LiveTable::invalidate) detach its flights
-/// ([`SingleFlight::forget_all`](super::single_flight::SingleFlight::forget_all)), but an invalidation from elsewhere does not — a write
-/// through a table whose cache key is a prefix of this one's (`clients` over
-/// `clients/active`), through another table on the same key, or a direct
-/// [`Cache::invalidate_prefix`]. The fill outcome tells which rows are safe:
-///
-/// - **The caller started the flight**: its call began before the flight took its fill
-///   token, so before its master read. Any invalidation that overtook the read (and had
-///   the fill rejected) overlapped the call, and the rows are a valid answer whatever the
-///   fill's outcome.
-/// - **The caller joined, and the fill was `Filled`**: no invalidation covering the key
-///   reached the cache between the token and the fill. A flight takes no joiners once its
-///   fill is on its way ([`fetch_and_fill`] closes boarding before it sends the fill), so
-///   the caller began before the fill reached the cache. An invalidation that completed
-///   before the caller began therefore reached the cache before the fill, and — not having
-///   had the fill rejected — before the token too. The master read began after the token,
-///   so after that invalidation and after the write behind it. Usable.
-/// - **The caller joined, and the fill was `RejectedStale`**: an invalidation overtook the
-///   read, and it may have completed before this caller began. Not usable: read again. (A
-///   caller that joined *before* the invalidation reads again needlessly: extra work, not
-///   a wrong answer.) **`NotCached`** (the cache failed to issue a token or to fill)
-///   proves nothing either way, so it is treated the same.
-/// - **The second attempt is always usable**: the flight it starts or joins entered the
-///   map after the first flight left it, so after this caller joined that one; its master
-///   read began after this call did. A caller therefore reads again at most once, however
-///   many invalidations keep coming, and callers reading again share one flight like any
-///   others.
-/// - Errors are handed to every waiter: an error is never a stale answer.
-///
-/// The guard can only be as good as the cache's fill outcome: [`NoCache`](crate::NoCache)
-/// stores nothing and answers every fill with `Stored`, so with it only this table's own
-/// invalidations detach its flights (see the [`LiveTable`](super::LiveTable) docs).
+/// Reads `key` from the master through a single flight, and decides whether this caller may
+/// use the flight's rows: always if it started the flight; if it joined, only when the fill
+/// was stored, since a rejected (or failed) fill may hide an invalidation that completed before
+/// this caller began. Otherwise it reads again, once: the second flight began after this call
+/// did. The argument, case by case: `docs/DESIGN.md` §4.3.
 async fn flight<F, Fut>(core: &Arc<Core>, key: &str, fetch: F) -> Result<Flight>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
@@ -198,7 +166,7 @@ where
     let rows = fetch().await.map_err(master_error);
     // Whoever joins from here on could be joining after the fill below has reached the cache,
     // and then the fill's outcome would say nothing about invalidations that came before them
-    // (see `flight`): they start a new flight instead.
+    // (`docs/DESIGN.md` §4.3): they start a new flight instead.
     boarding.close();
     let rows = rows?;
     let Some(token) = token else {

@@ -11,7 +11,8 @@
 //! - its fetch closes boarding with the [`Boarding`] pass it was handed (or drops the pass);
 //!   the LiveTable's fetch does so when the master has answered, *before* it writes the rows to
 //!   the cache, so that everyone who joined a flight joined before its fill reached the cache
-//!   (the read path in `reader.rs` relies on that to decide whether a follower may use the rows);
+//!   (the read path in `reader.rs` relies on that to decide whether a follower may use the rows,
+//!   `docs/DESIGN.md` §4.3);
 //! - its fetch finishes: the result is published only after the flight has left the map, so
 //!   nobody can join a flight whose result is already out;
 //! - an invalidation calls [`SingleFlight::forget_all`]: flights already running finish for
