@@ -30,6 +30,12 @@ fn builder(master: &Arc<TestMaster>, cache: Arc<dyn Cache>) -> LiveTableBuilder 
     LiveTable::builder(master.clone(), "clients", cache)
 }
 
+/// Caches `rows` under `key` as if the master had answered at `fetched_at`.
+async fn put_fetched_at(cache: &dyn Cache, key: &str, rows: Rows, fetched_at: SystemTime) {
+    let cached = CachedRows::with_fetched_at(rows, fetched_at);
+    cache.put(key, cached).await.unwrap();
+}
+
 /// The table `clients` over `master`, with the default configuration.
 fn table(master: &Arc<TestMaster>, cache: Arc<dyn Cache>) -> LiveTable {
     builder(master, cache).build().unwrap()
@@ -260,13 +266,13 @@ async fn entries_older_than_max_age_count_as_misses() {
         let master = TestMaster::new(seed_rows(2));
         let day_old = SystemTime::now() - Duration::from_secs(24 * 3600);
         let old_rows = seed_rows(1);
-        cache
-            .put(
-                "clients/page_1_20",
-                CachedRows::with_fetched_at(old_rows.clone(), day_old),
-            )
-            .await
-            .unwrap();
+        put_fetched_at(
+            cache.as_ref(),
+            "clients/page_1_20",
+            old_rows.clone(),
+            day_old,
+        )
+        .await;
 
         // Without max_age, any entry is good.
         let forever = table(&master, cache.clone());
@@ -285,13 +291,7 @@ async fn entries_older_than_max_age_count_as_misses() {
 
         // An entry stamped in the future (clock skew) is treated as fresh.
         let ahead = SystemTime::now() + Duration::from_secs(3600);
-        cache
-            .put(
-                "clients/id/r01",
-                CachedRows::with_fetched_at(seed_rows(1), ahead),
-            )
-            .await
-            .unwrap();
+        put_fetched_at(cache.as_ref(), "clients/id/r01", seed_rows(1), ahead).await;
         assert_eq!(
             hourly.get("r01").await.unwrap(),
             Some(record("name-01")),
@@ -904,13 +904,7 @@ async fn clones_share_the_configuration_the_table_was_built_with() {
     let target = TestMaster::new(seed_rows(2));
     let cache = Arc::new(MemCache::new());
     let day_old = SystemTime::now() - Duration::from_secs(24 * 3600);
-    cache
-        .put(
-            "clients/page_1_20",
-            CachedRows::with_fetched_at(seed_rows(1), day_old),
-        )
-        .await
-        .unwrap();
+    put_fetched_at(cache.as_ref(), "clients/page_1_20", seed_rows(1), day_old).await;
     let table = builder(&master, cache.clone())
         .max_age(Duration::from_secs(3600))
         .write_target(target.clone())

@@ -25,13 +25,19 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 
-    /// The closed spans named `name`, one line each, with their recorded fields.
-    fn closed(&self, name: &str) -> Vec<String> {
+    /// The lines `keep` accepts.
+    fn lines(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
         self.text()
             .lines()
-            .filter(|line| line.contains(&format!("{name}{{")) && line.ends_with("close"))
+            .filter(|line| keep(line))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The closed spans named `name`, one line each, with their recorded fields.
+    fn closed(&self, name: &str) -> Vec<String> {
+        let open = format!("{name}{{");
+        self.lines(|line| line.contains(&open) && line.ends_with("close"))
     }
 
     fn install() -> (Self, DefaultGuard) {
@@ -179,24 +185,14 @@ async fn events_are_traced_and_a_gap_or_an_end_is_a_warning() {
         assert!(line.contains(fields), "{line:?} lacks {fields:?}");
     }
     // Each event of a group is still logged, inside the group's span.
-    let updated: Vec<_> = captured
-        .text()
-        .lines()
-        .filter(|line| line.contains("live event") && line.contains("r01"))
-        .map(str::to_owned)
-        .collect();
+    let updated = captured.lines(|line| line.contains("live event") && line.contains("r01"));
     assert_eq!(updated.len(), 1, "{updated:#?}");
     assert!(
         updated[0].contains("op=\"coalesced\" events=2"),
         "{updated:#?}"
     );
 
-    let warnings: Vec<_> = captured
-        .text()
-        .lines()
-        .filter(|line| line.contains("WARN"))
-        .map(str::to_owned)
-        .collect();
+    let warnings = captured.lines(|line| line.contains("WARN"));
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert!(warnings[0].contains("lagged") && warnings[0].contains("missed=1"));
     assert!(warnings[1].contains("live stream ended"));
@@ -216,12 +212,7 @@ async fn a_read_the_cache_could_not_keep_is_not_cached_not_a_miss() {
     assert_eq!(reads.len(), 1, "{reads:#?}");
     assert!(reads[0].contains("outcome=\"not_cached\""), "{reads:#?}");
     // The cache miss before the master read keeps its own word.
-    let misses: Vec<_> = captured
-        .text()
-        .lines()
-        .filter(|line| line.contains("cache miss"))
-        .map(str::to_owned)
-        .collect();
+    let misses = captured.lines(|line| line.contains("cache miss"));
     assert_eq!(misses.len(), 1, "{misses:#?}");
     assert!(misses[0].contains("outcome=\"miss\""), "{misses:#?}");
 }
