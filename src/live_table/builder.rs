@@ -117,6 +117,7 @@ impl LiveTableBuilder {
         Handle::try_current().map(Some).map_err(missing)
     }
 }
+
 /// Rejects the cache keys [`LiveTable::builder`] rules out, saying why.
 fn check_cache_key(cache_key: &str) -> Result<()> {
     let reason = if cache_key.is_empty() {
