@@ -95,6 +95,12 @@ pub enum Error {
         /// The table's cache key.
         cache_key: String,
     },
+    /// [`LiveTableBuilder::build`](crate::LiveTableBuilder::build) was called outside a Tokio
+    /// runtime for a table with live streams, whose consumers are Tokio tasks.
+    NoRuntime {
+        /// The table's cache key.
+        cache_key: String,
+    },
     /// A bug in vlive: a state that should be impossible. Please report it.
     Internal {
         /// What went wrong.
@@ -177,6 +183,11 @@ impl fmt::Display for Error {
             Error::WriteWorkerGone { cache_key } => write!(
                 f,
                 "LiveTable {cache_key:?}: its write worker is gone (the runtime is shutting down)"
+            ),
+            Error::NoRuntime { cache_key } => write!(
+                f,
+                "LiveTable {cache_key:?}: listening to live streams needs a Tokio runtime, and \
+                 the table was built outside one"
             ),
             Error::Internal { what } => {
                 write!(

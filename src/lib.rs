@@ -59,7 +59,8 @@ pub use cache::{Cache, FillOutcome, FillToken};
 pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use live_table::{
-    LiveEvent, LiveEvents, LiveStream, LiveTable, LiveTableStats, ManualLiveStream, Master, Page,
+    LiveEvent, LiveEvents, LiveStream, LiveTable, LiveTableBuilder, LiveTableStats,
+    ManualLiveStream, Master, Page,
 };
 pub use mem_cache::MemCache;
 pub use no_cache::NoCache;

@@ -14,10 +14,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use support::*;
-use tokio_stream::Stream;
+use tokio_stream::StreamExt;
 use vlive::{
-    Cache, CachedRows, Error, LiveEvent, LiveEvents, LiveStream, LiveTable, ManualLiveStream,
-    Master, MemCache, NoCache, Page, RedbCache, Rows,
+    Cache, CachedRows, Error, LiveEvent, LiveEvents, LiveStream, LiveTable, LiveTableBuilder,
+    ManualLiveStream, Master, MemCache, NoCache, Page, RedbCache, Rows,
 };
 
 const PAGE: Page = Page {
@@ -25,9 +25,20 @@ const PAGE: Page = Page {
     per_page: 20,
 };
 
-/// The backends every behaviour is checked against. The `TempDir` keeps the redb folder alive.
+/// The table `clients` over `master`, configured by the caller.
+fn builder(master: &Arc<TestMaster>, cache: Arc<dyn Cache>) -> LiveTableBuilder {
+    LiveTable::builder(master.clone(), "clients", cache)
+}
+
+/// Caches `rows` under `key` as if the master had answered at `fetched_at`.
+async fn put_fetched_at(cache: &dyn Cache, key: &str, rows: Rows, fetched_at: SystemTime) {
+    let cached = CachedRows::with_fetched_at(rows, fetched_at);
+    cache.put(key, cached).await.unwrap();
+}
+
+/// The table `clients` over `master`, with the default configuration.
 fn table(master: &Arc<TestMaster>, cache: Arc<dyn Cache>) -> LiveTable {
-    LiveTable::new(master.clone(), "clients", cache)
+    builder(master, cache).build().unwrap()
 }
 
 // ----- reads -------------------------------------------------------------------------------------
@@ -255,13 +266,13 @@ async fn entries_older_than_max_age_count_as_misses() {
         let master = TestMaster::new(seed_rows(2));
         let day_old = SystemTime::now() - Duration::from_secs(24 * 3600);
         let old_rows = seed_rows(1);
-        cache
-            .put(
-                "clients/page_1_20",
-                CachedRows::with_fetched_at(old_rows.clone(), day_old),
-            )
-            .await
-            .unwrap();
+        put_fetched_at(
+            cache.as_ref(),
+            "clients/page_1_20",
+            old_rows.clone(),
+            day_old,
+        )
+        .await;
 
         // Without max_age, any entry is good.
         let forever = table(&master, cache.clone());
@@ -269,7 +280,10 @@ async fn entries_older_than_max_age_count_as_misses() {
         assert_eq!(master.list_calls(), 0, "{name}");
 
         // With max_age, the day-old entry is a miss; the refetched one is young enough.
-        let hourly = forever.clone().with_max_age(Duration::from_secs(3600));
+        let hourly = builder(&master, cache.clone())
+            .max_age(Duration::from_secs(3600))
+            .build()
+            .unwrap();
         assert_eq!(hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
         assert_eq!(master.list_calls(), 1, "{name}");
         assert_eq!(hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
@@ -277,13 +291,7 @@ async fn entries_older_than_max_age_count_as_misses() {
 
         // An entry stamped in the future (clock skew) is treated as fresh.
         let ahead = SystemTime::now() + Duration::from_secs(3600);
-        cache
-            .put(
-                "clients/id/r01",
-                CachedRows::with_fetched_at(seed_rows(1), ahead),
-            )
-            .await
-            .unwrap();
+        put_fetched_at(cache.as_ref(), "clients/id/r01", seed_rows(1), ahead).await;
         assert_eq!(
             hourly.get("r01").await.unwrap(),
             Some(record("name-01")),
@@ -371,7 +379,10 @@ async fn a_read_that_started_before_an_event_does_not_fill_the_cache_after_it() 
         let master = TestMaster::new(seed_rows(2));
         let observed = ObservedCache::new(cache.clone());
         let events = Arc::new(ManualLiveStream::new());
-        let table = table(&master, observed.clone()).with_live_stream(events.clone());
+        let table = builder(&master, observed.clone())
+            .live_stream(events.clone())
+            .build()
+            .unwrap();
 
         let gate = master.hold_next_read();
         let reader = tokio::spawn({
@@ -560,7 +571,10 @@ async fn writes_go_to_the_write_target_and_reads_stay_on_the_master() {
     let master = TestMaster::new(seed_rows(2));
     let target = TestMaster::new(seed_rows(2));
     let cache = Arc::new(MemCache::new());
-    let table = table(&master, cache.clone()).with_write_target(target.clone());
+    let table = builder(&master, cache.clone())
+        .write_target(target.clone())
+        .build()
+        .unwrap();
     table.list(PAGE).await.unwrap();
 
     let replaced = table.replace("r02", record("via target")).await.unwrap();
@@ -633,7 +647,7 @@ async fn non_master_errors_from_a_master_are_wrapped_as_master_errors() {
             Ok(())
         }
     }
-    let table = LiveTable::new(Arc::new(Odd), "odd", Arc::new(MemCache::new()));
+    let table = LiveTable::new(Arc::new(Odd), "odd", Arc::new(MemCache::new())).unwrap();
     let read = table.list(PAGE).await.unwrap_err();
     assert!(matches!(&read, Error::Master(s) if s.to_string() == "the cache is closed"));
     let write = table.delete("x").await.unwrap_err();
@@ -648,7 +662,10 @@ async fn every_live_event_invalidates_the_cache_key() {
         let master = TestMaster::new(seed_rows(2));
         let observed = ObservedCache::new(cache.clone());
         let events = Arc::new(ManualLiveStream::new());
-        let table = table(&master, observed.clone()).with_live_stream(events.clone());
+        let table = builder(&master, observed.clone())
+            .live_stream(events.clone())
+            .build()
+            .unwrap();
 
         let all = [
             LiveEvent::Changed,
@@ -677,7 +694,10 @@ async fn a_burst_of_events_costs_fewer_invalidations_than_events() {
     let master = TestMaster::new(seed_rows(2));
     let observed = ObservedCache::new(Arc::new(MemCache::new()));
     let events = Arc::new(ManualLiveStream::new());
-    let table = table(&master, observed.clone()).with_live_stream(events.clone());
+    let table = builder(&master, observed.clone())
+        .live_stream(events.clone())
+        .build()
+        .unwrap();
     table.list(PAGE).await.unwrap();
 
     // The whole burst is queued before the consumer runs: this task does not yield in between,
@@ -719,7 +739,10 @@ async fn a_lagged_subscription_invalidates_the_cache_key() {
     let master = TestMaster::new(seed_rows(2));
     let observed = ObservedCache::new(Arc::new(MemCache::new()));
     let events = Arc::new(ManualLiveStream::with_capacity(1));
-    let table = table(&master, observed.clone()).with_live_stream(events.clone());
+    let table = builder(&master, observed.clone())
+        .live_stream(events.clone())
+        .build()
+        .unwrap();
     table.list(PAGE).await.unwrap();
     // Two events before the consumer runs: with room for one, the first is lost.
     events.push(LiveEvent::Changed);
@@ -735,12 +758,22 @@ async fn a_lagged_subscription_invalidates_the_cache_key() {
     assert!(observed.get("clients/page_1_20").await.unwrap().is_none());
 }
 
-/// A stream that yields what it is given, then ends.
-struct Scripted(Vec<LiveEvent>);
+/// A stream that yields what it is given once its gate is open, then ends.
+struct Scripted {
+    events: Vec<LiveEvent>,
+    gate: Gate,
+}
 
 impl LiveStream for Scripted {
     fn subscribe(&self) -> LiveEvents {
-        Box::pin(tokio_stream::iter(self.0.clone())) as Pin<Box<dyn Stream<Item = _> + Send>>
+        let gate = self.gate.clone();
+        Box::pin(tokio_stream::iter(self.events.clone()).then(move |event| {
+            let gate = gate.clone();
+            async move {
+                gate.pass().await;
+                event
+            }
+        }))
     }
 }
 
@@ -750,7 +783,16 @@ async fn a_stream_that_ends_invalidates_the_cache_key() {
         let master = TestMaster::new(seed_rows(2));
         let (observed, _) = ObservedCache::with_drop_signal(cache.clone());
         let events = Arc::new(ManualLiveStream::new());
-        let table = table(&master, observed.clone()).with_live_stream(events.clone());
+        let gate = Gate::default();
+        let scripted = Scripted {
+            events: vec![LiveEvent::Lagged { missed: 5 }],
+            gate: gate.clone(),
+        };
+        let table = builder(&master, observed.clone())
+            .live_stream(events.clone())
+            .live_stream(Arc::new(scripted))
+            .build()
+            .unwrap();
         table.list(PAGE).await.unwrap();
 
         drop(events); // the only sender: the subscription ends
@@ -761,10 +803,9 @@ async fn a_stream_that_ends_invalidates_the_cache_key() {
         );
         assert_eq!(table.stats().stream_gaps, 1, "{name}");
 
-        // A custom stream that reports a gap and then ends at once: two gaps, handled together
-        // by one invalidation.
-        let table =
-            table.with_live_stream(Arc::new(Scripted(vec![LiveEvent::Lagged { missed: 5 }])));
+        // A custom stream that, once let go, reports a gap and then ends at once: two gaps,
+        // handled together by one invalidation.
+        gate.open();
         reach(&observed.invalidations, 2).await;
         let stats = table.stats();
         assert_eq!((stats.stream_gaps, stats.invalidations), (3, 2), "{name}");
@@ -776,7 +817,10 @@ async fn the_worker_and_the_event_consumer_stop_when_the_last_table_is_dropped()
     let master = TestMaster::new(seed_rows(2));
     let (cache, dropped) = ObservedCache::with_drop_signal(Arc::new(MemCache::new()));
     let events = Arc::new(ManualLiveStream::new());
-    let table = table(&master, cache.clone()).with_live_stream(events.clone());
+    let table = builder(&master, cache.clone())
+        .live_stream(events.clone())
+        .build()
+        .unwrap();
     table.insert("r03", record("x")).await.unwrap(); // starts the worker
     table.list(PAGE).await.unwrap();
     let clone = table.clone();
@@ -817,9 +861,11 @@ const _: () = {
 #[test]
 fn a_live_table_can_be_built_outside_a_runtime() {
     let master = TestMaster::new(seed_rows(1));
-    let table = table(&master, Arc::new(MemCache::new()))
-        .with_max_age(Duration::from_secs(1))
-        .with_write_target(master.clone());
+    let table = builder(&master, Arc::new(MemCache::new()))
+        .max_age(Duration::from_secs(1))
+        .write_target(master.clone())
+        .build()
+        .unwrap();
     assert_eq!(table.cache_key(), "clients");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -828,4 +874,84 @@ fn a_live_table_can_be_built_outside_a_runtime() {
         table.insert("r02", record("later")).await.unwrap();
         assert_eq!(table.list(PAGE).await.unwrap().len(), 2);
     });
+}
+
+// ----- configuration -----------------------------------------------------------------------------
+
+#[test]
+fn building_a_table_with_live_streams_outside_a_runtime_is_a_typed_error() {
+    let master = TestMaster::new(seed_rows(1));
+    let events = Arc::new(ManualLiveStream::new());
+    let error = builder(&master, Arc::new(MemCache::new()))
+        .live_stream(events.clone())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::NoRuntime { cache_key } if cache_key == "clients"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("Tokio runtime"), "{error}");
+    assert_eq!(
+        events.subscriber_count(),
+        0,
+        "a failed build subscribes to nothing"
+    );
+}
+
+#[tokio::test]
+async fn clones_share_the_configuration_the_table_was_built_with() {
+    let master = TestMaster::new(seed_rows(2));
+    let target = TestMaster::new(seed_rows(2));
+    let cache = Arc::new(MemCache::new());
+    let day_old = SystemTime::now() - Duration::from_secs(24 * 3600);
+    put_fetched_at(cache.as_ref(), "clients/page_1_20", seed_rows(1), day_old).await;
+    let table = builder(&master, cache.clone())
+        .max_age(Duration::from_secs(3600))
+        .write_target(target.clone())
+        .build()
+        .unwrap();
+    let clone = table.clone();
+
+    assert_eq!(
+        clone.list(PAGE).await.unwrap(),
+        master.rows(),
+        "the clone's max_age makes the day-old entry a miss"
+    );
+    clone.delete("r01").await.unwrap();
+    table.delete("r02").await.unwrap();
+    assert_eq!(target.write_log(), ["delete r01", "delete r02"]);
+    assert!(
+        master.write_log().is_empty(),
+        "no clone writes to the master"
+    );
+    assert_eq!(format!("{clone:?}"), format!("{table:?}"));
+}
+
+#[test]
+fn a_cache_key_that_is_empty_or_could_hold_another_tables_rows_is_rejected() {
+    let master = TestMaster::new(seed_rows(1));
+    for (cache_key, names) in [
+        ("", "empty"),
+        ("clients/id", "table \"clients\""),
+        ("clients/id/page_1_20", "table \"clients\""),
+        ("shop/clients/id", "table \"shop/clients\""),
+    ] {
+        let built = LiveTable::new(master.clone(), cache_key, Arc::new(MemCache::new()));
+        let error = built.unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidConfig { .. }),
+            "{cache_key:?}: {error:?}"
+        );
+        assert!(error.to_string().contains(names), "{cache_key:?}: {error}");
+    }
+    for cache_key in [
+        "clients",
+        "clients/active",
+        "id",
+        "clients/idle",
+        "clients/",
+    ] {
+        let built = LiveTable::new(master.clone(), cache_key, Arc::new(MemCache::new()));
+        assert_eq!(built.unwrap().cache_key(), cache_key);
+    }
 }

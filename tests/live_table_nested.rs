@@ -55,11 +55,12 @@ impl Writer {
     async fn rename_r01(self, master: &Arc<TestMaster>, cache: &Arc<ObservedCache>, name: &str) {
         match self {
             Writer::OuterTable => {
-                let outer = LiveTable::new(master.clone(), "clients", cache.clone());
+                let outer = LiveTable::new(master.clone(), "clients", cache.clone()).unwrap();
                 outer.patch("r01", record(name)).await.unwrap();
             }
             Writer::SiblingTable => {
-                let sibling = LiveTable::new(master.clone(), "clients/active", cache.clone());
+                let sibling =
+                    LiveTable::new(master.clone(), "clients/active", cache.clone()).unwrap();
                 sibling.patch("r01", record(name)).await.unwrap();
             }
             Writer::DirectInvalidation => {
@@ -91,7 +92,7 @@ async fn read_after_write_from_elsewhere(writer: Writer) {
     for (name, backend, _dir) in backends() {
         let master = TestMaster::new(seed_rows(3));
         let cache = ObservedCache::new(backend);
-        let table = LiveTable::new(master.clone(), "clients/active", cache.clone());
+        let table = LiveTable::new(master.clone(), "clients/active", cache.clone()).unwrap();
 
         // An early read misses; its master read takes the old row, then is slow to answer.
         let gate = master.hold_next_read();
@@ -142,7 +143,7 @@ async fn read_after_write_from_elsewhere(writer: Writer) {
 async fn followers_of_an_overtaken_read_read_again_once_and_together() {
     let master = TestMaster::new(seed_rows(3));
     let cache = ObservedCache::new(Arc::new(MemCache::new()));
-    let table = LiveTable::new(master.clone(), "clients/active", cache.clone());
+    let table = LiveTable::new(master.clone(), "clients/active", cache.clone()).unwrap();
 
     // A leader and three followers share one master read, held at a gate.
     let first_read = master.hold_next_read();
@@ -190,7 +191,7 @@ async fn a_read_that_starts_after_a_write_does_not_join_a_read_whose_fill_has_la
     for (name, backend, _dir) in backends() {
         let master = TestMaster::new(seed_rows(3));
         let cache = ObservedCache::new(backend);
-        let table = LiveTable::new(master.clone(), "clients/active", cache.clone());
+        let table = LiveTable::new(master.clone(), "clients/active", cache.clone()).unwrap();
 
         // An early read stores the old row in the cache, but has not yet heard back.
         let fill = cache.hold_next_fill();
@@ -221,7 +222,7 @@ async fn a_read_that_starts_after_a_write_does_not_join_a_read_whose_fill_has_la
 async fn a_follower_does_not_trust_a_read_the_cache_could_not_vouch_for() {
     let master = TestMaster::new(seed_rows(3));
     let cache = ObservedCache::new(Arc::new(MemCache::new()));
-    let table = LiveTable::new(master.clone(), "clients/active", cache.clone());
+    let table = LiveTable::new(master.clone(), "clients/active", cache.clone()).unwrap();
     // Fills fail, so the cache cannot say whether an invalidation overtook a read.
     cache.fail_fills(true);
 

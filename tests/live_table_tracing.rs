@@ -25,13 +25,19 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 
-    /// The closed spans named `name`, one line each, with their recorded fields.
-    fn closed(&self, name: &str) -> Vec<String> {
+    /// The lines `keep` accepts.
+    fn lines(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
         self.text()
             .lines()
-            .filter(|line| line.contains(&format!("{name}{{")) && line.ends_with("close"))
+            .filter(|line| keep(line))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The closed spans named `name`, one line each, with their recorded fields.
+    fn closed(&self, name: &str) -> Vec<String> {
+        let open = format!("{name}{{");
+        self.lines(|line| line.contains(&open) && line.ends_with("close"))
     }
 
     fn install() -> (Self, DefaultGuard) {
@@ -76,7 +82,7 @@ const PAGE: Page = Page {
 async fn read_spans_record_key_page_and_outcome() {
     let (captured, _guard) = Captured::install();
     let master = TestMaster::new(seed_rows(12));
-    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new())).unwrap();
 
     table.list(PAGE).await.unwrap();
     table.list(PAGE).await.unwrap();
@@ -101,7 +107,7 @@ async fn read_spans_record_key_page_and_outcome() {
 async fn a_rejected_fill_is_recorded_as_rejected_stale() {
     let (captured, _guard) = Captured::install();
     let master = TestMaster::new(seed_rows(3));
-    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new())).unwrap();
     let gate = master.hold_next_read();
     let reader = tokio::spawn({
         let table = table.clone();
@@ -125,7 +131,7 @@ async fn a_rejected_fill_is_recorded_as_rejected_stale() {
 async fn write_spans_record_op_id_and_outcome_in_the_caller_and_the_worker() {
     let (captured, _guard) = Captured::install();
     let master = TestMaster::new(seed_rows(1));
-    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new())).unwrap();
     table.insert("r02", record("x")).await.unwrap();
     table.insert("r02", record("again")).await.unwrap_err();
 
@@ -154,8 +160,10 @@ async fn events_are_traced_and_a_gap_or_an_end_is_a_warning() {
     let master = TestMaster::new(seed_rows(1));
     let cache = ObservedCache::new(Arc::new(MemCache::new()));
     let events = Arc::new(ManualLiveStream::with_capacity(1));
-    let _table =
-        LiveTable::new(master.clone(), "clients", cache.clone()).with_live_stream(events.clone());
+    let _table = LiveTable::builder(master.clone(), "clients", cache.clone())
+        .live_stream(events.clone())
+        .build()
+        .unwrap();
 
     events.push(LiveEvent::Changed); // lost: the subscription has room for one
     events.push(LiveEvent::Updated { id: "r01".into() });
@@ -177,26 +185,34 @@ async fn events_are_traced_and_a_gap_or_an_end_is_a_warning() {
         assert!(line.contains(fields), "{line:?} lacks {fields:?}");
     }
     // Each event of a group is still logged, inside the group's span.
-    let updated: Vec<_> = captured
-        .text()
-        .lines()
-        .filter(|line| line.contains("live event") && line.contains("r01"))
-        .map(str::to_owned)
-        .collect();
+    let updated = captured.lines(|line| line.contains("live event") && line.contains("r01"));
     assert_eq!(updated.len(), 1, "{updated:#?}");
     assert!(
         updated[0].contains("op=\"coalesced\" events=2"),
         "{updated:#?}"
     );
 
-    let warnings: Vec<_> = captured
-        .text()
-        .lines()
-        .filter(|line| line.contains("WARN"))
-        .map(str::to_owned)
-        .collect();
+    let warnings = captured.lines(|line| line.contains("WARN"));
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert!(warnings[0].contains("lagged") && warnings[0].contains("missed=1"));
     assert!(warnings[1].contains("live stream ended"));
     assert!(warnings[1].contains("live_table.events{cache_key=clients}"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_read_the_cache_could_not_keep_is_not_cached_not_a_miss() {
+    let (captured, _guard) = Captured::install();
+    let master = TestMaster::new(seed_rows(3));
+    let cache = ObservedCache::new(Arc::new(MemCache::new()));
+    let table = LiveTable::new(master.clone(), "clients", cache.clone()).unwrap();
+    cache.fail_fills(true);
+    table.list(PAGE).await.unwrap();
+
+    let reads = captured.closed("live_table.read");
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert!(reads[0].contains("outcome=\"not_cached\""), "{reads:#?}");
+    // The cache miss before the master read keeps its own word.
+    let misses = captured.lines(|line| line.contains("cache miss"));
+    assert_eq!(misses.len(), 1, "{misses:#?}");
+    assert!(misses[0].contains("outcome=\"miss\""), "{misses:#?}");
 }

@@ -7,13 +7,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
-use tracing::{Instrument, debug, error, field, info_span, warn};
+use tracing::{Instrument, debug, error, info_span, warn};
 
 use super::Core;
+use super::trace::op_span;
 use crate::error::chain;
 
 /// A change notice from the master (a webhook, a change feed, a message bus, …).
@@ -77,11 +79,11 @@ pub type LiveEvents = Pin<Box<dyn Stream<Item = LiveEvent> + Send>>;
 
 /// A source of [`LiveEvent`]s that a [`LiveTable`](crate::LiveTable) can listen to.
 ///
-/// [`subscribe`](LiveStream::subscribe) is called once per table, when the stream is attached
-/// with [`LiveTable::with_live_stream`](crate::LiveTable::with_live_stream); events sent after
-/// that call must reach the returned stream. When the stream ends, the table invalidates its
-/// cache key one last time and stops listening (a stream that can reconnect should do so
-/// inside, and report the gap as [`LiveEvent::Lagged`] or [`LiveEvent::Changed`]).
+/// [`subscribe`](LiveStream::subscribe) is called once per table, when a table given the stream
+/// ([`LiveTableBuilder::live_stream`](crate::LiveTableBuilder::live_stream)) is built; events
+/// sent after that call must reach the returned stream. When the stream ends, the table
+/// invalidates its cache key one last time and stops listening (a stream that can reconnect
+/// should do so inside, and report the gap as [`LiveEvent::Lagged`] or [`LiveEvent::Changed`]).
 pub trait LiveStream: Send + Sync {
     /// A new subscription, receiving the events sent from now on.
     fn subscribe(&self) -> LiveEvents;
@@ -148,18 +150,17 @@ impl LiveStream for ManualLiveStream {
 /// answered for at least this often.
 const MAX_COALESCED: usize = 1024;
 
-/// Spawns the task that invalidates `core`'s cache key for the events of `events`.
+/// Spawns on `runtime` the task that invalidates `core`'s cache key for the events of `events`.
 ///
 /// Events are coalesced: after each event that wakes it, the task takes every event already
-/// waiting behind it (without waiting for more) and invalidates once for the whole group. Every
-/// event invalidates the same prefix, so one invalidation done after the last of them covers
-/// them all — and with a durable cache each invalidation is a commit, so a burst of events must
-/// not cost one commit each, or the consumer falls ever further behind (and lags, and lags
-/// again).
+/// waiting behind it (without waiting for more) and invalidates once for the whole group, which
+/// covers them all. With a durable cache one commit per event would leave the consumer ever
+/// further behind (`docs/DESIGN.md` §4.6).
 ///
 /// It holds only a weak reference to the table's core, and stops when `table_alive` reports
 /// that the table is gone, when the core is gone, or when the stream ends.
 pub(super) fn spawn_consumer(
+    runtime: &Handle,
     core: &Arc<Core>,
     mut events: LiveEvents,
     mut table_alive: watch::Receiver<()>,
@@ -167,7 +168,7 @@ pub(super) fn spawn_consumer(
     // A root span: the consumer outlives whatever span attached the stream.
     let span = info_span!(parent: None, "live_table.events", cache_key = %core.cache_key);
     let core = Arc::downgrade(core);
-    tokio::spawn(
+    runtime.spawn(
         async move {
             loop {
                 let next = tokio::select! {
@@ -221,17 +222,13 @@ async fn consume(core: &Core, group: &[Option<LiveEvent>]) {
         [only] => (kind(only), only.as_ref().and_then(LiveEvent::id)),
         _ => ("coalesced", None),
     };
-    let span = info_span!(
+    let span = op_span!(
         "live_table.event",
-        cache_key = %core.cache_key,
+        core.cache_key,
         op,
-        id = field::Empty,
-        events = group.len(),
-        outcome = field::Empty
+        id,
+        events = group.len()
     );
-    if let Some(id) = id {
-        span.record("id", id);
-    }
     async {
         for event in group {
             core.stats.events.bump();

@@ -1,199 +1,153 @@
 //! `LiveTable`: a write-through table over any [`Master`], cached in any [`Cache`], kept fresh
-//! by its own writes and by [`LiveEvent`]s.
-//!
-//! ```text
-//!  list/get ──▶ cache hit? ──yes──▶ rows
-//!                  │ no
-//!                  ▼
-//!           single flight (one master read per key, however many callers miss it)
-//!                  │ fill_token → master read → fill (rejected if an invalidation overtook it;
-//!                  │ then whoever joined the read, rather than started it, reads again)
-//!                  ▼
-//!                 rows
-//!
-//!  insert/replace/patch/delete ──▶ write queue ──▶ worker: apply to the write target,
-//!                                                  invalidate `{cache_key}/`, reply
-//!  LiveStream ──▶ event consumer: invalidate `{cache_key}/` once per group of events
-//!                 (every event, gap or end waiting when it wakes)
-//! ```
-//!
-//! Cache keys: a page is cached under `{cache_key}/page_{number}_{per_page}`, a row under
-//! `{cache_key}/id/{id}` (ids may contain `/`). Writes and events invalidate the prefix
-//! `{cache_key}/`, so give each view of the master (each filter or sort order) its own
-//! `cache_key`; nested keys (`clients` and `clients/active`) let one table's invalidations
-//! cover another's. Callers choose distinct cache keys, and one more rule applies: no
-//! `cache_key` may be another's followed by `/id` or `/id/…`. Table `clients/id` would cache
-//! its first page under `clients/id/page_1_20`, which is also where table `clients` caches the
-//! row whose id is `page_1_20`, and each table would read the other's entry as its own.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use vlive::{Cache, LiveEvent, LiveTable, ManualLiveStream, MemCache, Page, Record, Value};
-//! # use std::sync::Mutex;
-//! # use std::sync::atomic::{AtomicUsize, Ordering};
-//! # use vlive::{Master, Rows};
-//! #
-//! # /// A tiny in-memory master that counts its reads.
-//! # #[derive(Default)]
-//! # struct MemMaster { rows: Mutex<Rows>, reads: AtomicUsize }
-//! #
-//! # #[async_trait::async_trait]
-//! # impl Master for MemMaster {
-//! #     async fn list(&self, page: Page) -> vlive::Result<Rows> {
-//! #         self.reads.fetch_add(1, Ordering::SeqCst);
-//! #         let rows = self.rows.lock().unwrap();
-//! #         Ok(rows.iter().skip(page.offset() as usize).take(page.per_page as usize)
-//! #             .map(|(id, r)| (id.clone(), r.clone())).collect())
-//! #     }
-//! #     async fn get(&self, id: &str) -> vlive::Result<Option<Record>> {
-//! #         self.reads.fetch_add(1, Ordering::SeqCst);
-//! #         Ok(self.rows.lock().unwrap().get(id).cloned())
-//! #     }
-//! #     async fn insert(&self, id: &str, record: Record) -> vlive::Result<Record> {
-//! #         self.rows.lock().unwrap().insert(id.into(), record.clone());
-//! #         Ok(record)
-//! #     }
-//! #     async fn replace(&self, id: &str, record: Record) -> vlive::Result<Record> {
-//! #         self.insert(id, record).await
-//! #     }
-//! #     async fn patch(&self, id: &str, partial: Record) -> vlive::Result<Record> {
-//! #         let mut rows = self.rows.lock().unwrap();
-//! #         let row = rows.entry(id.into()).or_default();
-//! #         row.extend(partial);
-//! #         Ok(row.clone())
-//! #     }
-//! #     async fn delete(&self, id: &str) -> vlive::Result<()> {
-//! #         self.rows.lock().unwrap().shift_remove(id);
-//! #         Ok(())
-//! #     }
-//! #     async fn delete_all(&self) -> vlive::Result<()> {
-//! #         self.rows.lock().unwrap().clear();
-//! #         Ok(())
-//! #     }
-//! # }
-//! # fn record(name: &str) -> Record {
-//! #     Record::from([("name".to_string(), Value::Text(name.into()))])
-//! # }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> vlive::Result<()> {
-//! let master = Arc::new(MemMaster::default()); // any `impl Master`
-//! let events = Arc::new(ManualLiveStream::new());
-//! let table = LiveTable::new(master.clone(), "clients", Arc::new(MemCache::new()))
-//!     .with_live_stream(events.clone());
-//!
-//! // Writes go through the table's queue to the master, then invalidate "clients/".
-//! table.insert("1", record("Ada")).await?;
-//!
-//! // The first read misses and asks the master; the second is served by the cache.
-//! let page = Page::first(20);
-//! assert_eq!(table.list(page).await?["1"]["name"], Value::Text("Ada".into()));
-//! table.list(page).await?;
-//! assert_eq!(master.reads.load(Ordering::SeqCst), 1);
-//! assert_eq!(table.stats().hits, 1);
-//!
-//! // A change made elsewhere arrives as a live event, which invalidates the cache key.
-//! master.patch("1", record("Ada Lovelace")).await?;
-//! events.push(LiveEvent::Updated { id: "1".into() });
-//! # while table.stats().invalidations < 2 { tokio::task::yield_now().await; }
-//! let row = table.get("1").await?.expect("row 1 exists");
-//! assert_eq!(row["name"], Value::Text("Ada Lovelace".into()));
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! [`LiveTable::new`] needs no runtime, but the table spawns Tokio tasks (the write worker on
-//! the first write, a fetch per cache miss, an event consumer per live stream), so use it
-//! inside a Tokio runtime.
+//! by its own writes and by [`LiveEvent`]s. The public type and the state its clones share
+//! live here; the read path in `reader.rs`, the write queue in `writer.rs`, live events in
+//! `events.rs`. How they fit and why they are correct: `docs/DESIGN.md` §4.
 
+mod builder;
 mod events;
 mod master;
+mod reader;
 mod single_flight;
 mod stats;
+mod trace;
 mod writer;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{Instrument, Span, debug, field, info_span, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
+pub use builder::LiveTableBuilder;
 pub use events::{LiveEvent, LiveEvents, LiveStream, ManualLiveStream};
 pub use master::{Master, Page};
 pub use stats::LiveTableStats;
 
-use crate::cache::{Cache, FillOutcome};
-use crate::error::{Error, Result, chain};
-use crate::rows::{CachedRows, Record, Rows};
-use master::master_error;
-use single_flight::{Boarding, Role, SingleFlight};
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::rows::{Record, Rows};
+use reader::Flight;
+use single_flight::SingleFlight;
 use stats::Counters;
+use trace::op_span;
 use writer::{Applied, WriteJob, WriteOp};
 
 /// A write-through, cached view of a [`Master`] table.
 ///
 /// - **Reads** ([`list`](LiveTable::list), [`get`](LiveTable::get)) are served from the cache
-///   when it holds a fresh entry, without calling the master. A miss reads the master once per
-///   key however many callers miss it at the same time (single flight), fills the cache and
-///   hands the rows to every waiter. Errors are handed to every waiter and never cached. A fill
-///   is dropped if an invalidation of the key happened after the master read started (the
-///   stale-fill guard of [`Cache::fill`]), so a slow read never brings back rows a write has
-///   made stale. A read that starts after a write (or an invalidation of the key) has
-///   completed sees it, even one through another table whose cache key covers this one's
-///   (`clients` over `clients/active`) or a direct [`Cache::invalidate_prefix`]: a caller
-///   that joined a master read whose fill was rejected (or could not be stored) does not
-///   trust its rows and reads again, once; the caller that started the read, which began
-///   before the invalidation, gets its rows. When the cache itself fails, reads fall back to
-///   the master (and log at `warn!`): the cache speeds things up, it never stands in the way.
-///
-///   With [`NoCache`](crate::NoCache), which answers every fill with "stored", only this
-///   table's own writes, events and [`invalidate`](LiveTable::invalidate) keep a later read
-///   from joining an earlier master read: a write through *another* table over the same
-///   master may not be seen by a read on this one that starts right after it, if that read
-///   joins a master read already running. Use one table per master (or a real cache) when
-///   that matters.
+///   when it holds a fresh entry. Concurrent misses on one key share one master read (single
+///   flight), which fills the cache; errors reach every waiter and are never cached. A read
+///   sees every write and invalidation of its key that completed before it began, and falls
+///   back to the master (with a `warn!`) if the cache fails.
 /// - **Writes** ([`insert`](LiveTable::insert), [`replace`](LiveTable::replace),
 ///   [`patch`](LiveTable::patch), [`delete`](LiveTable::delete),
-///   [`delete_all`](LiveTable::delete_all)) go through a per-table queue to a worker that
-///   applies them to the write target in FIFO order. On success it invalidates the cache key
-///   before the caller's future resolves, so a read that starts afterwards sees the write; on
-///   failure the cache is untouched and the master's error is returned. Once queued, a write
-///   is carried out even if its caller stops waiting.
-/// - **Events** from a [`LiveStream`] invalidate the cache key; so do a gap in the stream
-///   ([`LiveEvent::Lagged`]) and its end, which are logged at `warn!`. Events that arrive
-///   together share one invalidation: a burst costs one cache commit, not one per event.
+///   [`delete_all`](LiveTable::delete_all)) go through a queue to a worker that applies them in
+///   order to the write target, then invalidates the cache key before the caller's future
+///   resolves. A queued write completes even if its caller stops waiting.
+/// - **Events** from a [`LiveStream`] invalidate the cache key, and so do a gap
+///   ([`LiveEvent::Lagged`]) and the stream's end, at `warn!`.
 ///
-/// Clones share everything: cache, queue, worker, single flights, statistics. The worker and
-/// the event consumers stop when the last clone is dropped.
+/// With [`NoCache`](crate::NoCache) a read may miss a write made through *another* table over
+/// the same master, if it joins a master read already running; use one table per master there.
+/// Why these guarantees hold: `docs/DESIGN.md` §4.
+///
+/// Clones share everything, configuration included; the table's tasks stop with the last clone.
 ///
 /// # Errors
 ///
-/// - [`Error::Master`]: the master (or write target) failed; its error is the source. Nothing
-///   was cached, and a failed write did not touch the cache.
+/// - [`Error::Master`]: the master (or write target) failed, with its error as the source;
+///   nothing was cached, and a failed write did not touch the cache.
 /// - Any other variant from a write comes from the cache: the write *was applied*, but the
-///   invalidation after it failed, so cached entries may be stale until the next successful
-///   invalidation (or their `max_age`).
-/// - [`Error::WriteWorkerGone`] from a write: the worker is gone, which only happens while the
-///   Tokio runtime shuts down.
+///   invalidation after it failed, so entries may be stale until the next one (or `max_age`).
+/// - [`Error::WriteWorkerGone`] from a write: the Tokio runtime is shutting down.
 ///
 /// Every operation runs in a `tracing` span (`live_table.read`, `live_table.write`,
 /// `live_table.worker`/`live_table.apply`, `live_table.events`/`live_table.event`) with the
 /// fields `cache_key`, `op`, `page`/`id`, and `outcome` = `hit`, `filled`, `rejected_stale`,
-/// `miss` (served from the master but not cached because the cache failed), `invalidated` or
-/// `failed`.
+/// `not_cached` (served from the master but not cached because the cache failed),
+/// `invalidated` or `failed`.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use vlive::{LiveEvent, LiveTable, ManualLiveStream, MemCache, Page, Record, Value};
+/// # use std::sync::{Mutex, atomic::{AtomicUsize, Ordering::SeqCst}};
+/// # use vlive::{Master, Rows};
+/// # #[derive(Default)] // a tiny in-memory master that counts its reads
+/// # struct MemMaster { rows: Mutex<Rows>, reads: AtomicUsize }
+/// # #[async_trait::async_trait]
+/// # impl Master for MemMaster {
+/// #     async fn list(&self, _page: Page) -> vlive::Result<Rows> { // one page is all there is
+/// #         self.reads.fetch_add(1, SeqCst);
+/// #         Ok(self.rows.lock().unwrap().clone())
+/// #     }
+/// #     async fn get(&self, id: &str) -> vlive::Result<Option<Record>> {
+/// #         self.reads.fetch_add(1, SeqCst);
+/// #         Ok(self.rows.lock().unwrap().get(id).cloned())
+/// #     }
+/// #     async fn insert(&self, id: &str, record: Record) -> vlive::Result<Record> {
+/// #         self.rows.lock().unwrap().insert(id.into(), record.clone());
+/// #         Ok(record)
+/// #     }
+/// #     async fn replace(&self, id: &str, r: Record) -> vlive::Result<Record> {
+/// #         self.insert(id, r).await
+/// #     }
+/// #     async fn patch(&self, id: &str, partial: Record) -> vlive::Result<Record> {
+/// #         let mut rows = self.rows.lock().unwrap();
+/// #         let row = rows.entry(id.into()).or_default();
+/// #         row.extend(partial);
+/// #         Ok(row.clone())
+/// #     }
+/// #     async fn delete(&self, id: &str) -> vlive::Result<()> {
+/// #         Ok(drop(self.rows.lock().unwrap().shift_remove(id)))
+/// #     }
+/// #     async fn delete_all(&self) -> vlive::Result<()> {
+/// #         Ok(self.rows.lock().unwrap().clear())
+/// #     }
+/// # }
+/// # fn record(name: &str) -> Record { Record::from([("name".into(), Value::Text(name.into()))]) }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> vlive::Result<()> {
+/// let master = Arc::new(MemMaster::default()); // any `impl Master`
+/// let events = Arc::new(ManualLiveStream::new());
+/// let table = LiveTable::builder(master.clone(), "clients", Arc::new(MemCache::new()))
+///     .live_stream(events.clone())
+///     .build()?;
+///
+/// // Writes go through the table's queue to the master, then invalidate "clients/".
+/// table.insert("1", record("Ada")).await?;
+///
+/// // The first read misses and asks the master; the second is served by the cache.
+/// let page = Page::first(20);
+/// assert_eq!(table.list(page).await?["1"]["name"], Value::Text("Ada".into()));
+/// table.list(page).await?;
+/// assert_eq!(master.reads.load(SeqCst), 1);
+/// assert_eq!(table.stats().hits, 1);
+///
+/// // A change made elsewhere arrives as a live event, which invalidates the cache key.
+/// master.patch("1", record("Ada Lovelace")).await?;
+/// events.push(LiveEvent::Updated { id: "1".into() });
+/// # while table.stats().invalidations < 2 { tokio::task::yield_now().await; }
+/// let row = table.get("1").await?.expect("row 1 exists");
+/// assert_eq!(row["name"], Value::Text("Ada Lovelace".into()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct LiveTable {
     table: Arc<Table>,
-    write_target: Option<Arc<dyn Master>>,
-    max_age: Option<Duration>,
 }
 
-/// What all clones of a table share.
+/// What all clones of a table share, configuration included: clones cannot differ.
 struct Table {
     core: Arc<Core>,
     master: Arc<dyn Master>,
+    /// Where writes go: the master unless the builder named another target.
+    write_target: Arc<dyn Master>,
+    /// Entries fetched longer ago than this are misses; `None`: entries never age.
+    max_age: Option<Duration>,
     /// The write queue, started with its worker on the first write.
     writes: OnceLock<mpsc::Sender<WriteJob>>,
     /// Never sent on: its receivers (the event consumers) see it close when the table goes.
@@ -211,6 +165,16 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    fn new(cache: Arc<dyn Cache>, cache_key: String) -> Self {
+        Core {
+            cache,
+            prefix: format!("{cache_key}/"),
+            cache_key,
+            flights: SingleFlight::default(),
+            stats: Counters::default(),
+        }
+    }
+
     /// Invalidates every entry of the table, then detaches running reads so that later callers
     /// start fresh ones.
     async fn invalidate(&self) -> Result<()> {
@@ -223,117 +187,49 @@ impl Core {
     }
 }
 
-/// How a miss was resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ReadOutcome {
-    /// The master's rows are in the cache.
-    Filled,
-    /// An invalidation overtook the read: the rows were returned but not cached.
-    RejectedStale,
-    /// The cache failed around the read: the rows were returned but not cached.
-    NotCached,
-}
-
-impl ReadOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            ReadOutcome::Filled => "filled",
-            ReadOutcome::RejectedStale => "rejected_stale",
-            ReadOutcome::NotCached => "miss",
-        }
-    }
-}
-
 impl fmt::Debug for LiveTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveTable")
             .field("cache_key", &self.table.core.cache_key)
-            .field("max_age", &self.max_age)
-            .field("custom_write_target", &self.write_target.is_some())
+            .field("max_age", &self.table.max_age)
             .finish_non_exhaustive()
     }
 }
 
 impl LiveTable {
-    /// A table reading and writing `master`, caching in `cache` under `cache_key`.
+    /// Starts configuring a table that reads and writes `master`, caching in `cache` under
+    /// `cache_key`; finish with [`build`](LiveTableBuilder::build).
     ///
-    /// Pages are cached under `{cache_key}/page_{number}_{per_page}`
-    /// ([`page_key`](LiveTable::page_key)), rows under `{cache_key}/id/{id}`
-    /// ([`id_key`](LiveTable::id_key)); writes and events invalidate the prefix `{cache_key}/`.
-    /// Give each view of the master (each filter or sort order) its own `cache_key`. Nested
-    /// keys (`clients` and `clients/active`) let the outer table's invalidations cover the
-    /// inner table's entries. But no `cache_key` may be another's followed by `/id` or
-    /// `/id/…`: table `clients/id` would cache its first page under `clients/id/page_1_20`,
-    /// which is also where table `clients` caches the row whose id is `page_1_20`, and each
-    /// table would read the other's entry as its own.
+    /// Entries live under `{cache_key}/page_{number}_{per_page}` and `{cache_key}/id/{id}`;
+    /// writes and events invalidate `{cache_key}/`. Give each view of the master (each filter
+    /// or sort order) its own key; a nested key (`clients/active`) is covered by its outer
+    /// table's invalidations. `build` rejects an empty key, and one with an `id` segment after
+    /// its first: table `clients/id` would cache its first page under `clients/id/page_1_20`,
+    /// where table `clients` caches the row `page_1_20` (`docs/DESIGN.md` §4.2).
+    pub fn builder(
+        master: Arc<dyn Master>,
+        cache_key: impl Into<String>,
+        cache: Arc<dyn Cache>,
+    ) -> LiveTableBuilder {
+        LiveTableBuilder::new(master, cache_key.into(), cache)
+    }
+
+    /// A table with the default configuration: `LiveTable::builder(master, cache_key,
+    /// cache).build()`.
     ///
-    /// Needs no runtime itself; the table's tasks are spawned on the Tokio runtime of the
-    /// first write (the worker), of each read that misses (the fetch) and of
-    /// [`with_live_stream`](LiveTable::with_live_stream) (the consumer).
+    /// # Errors
+    ///
+    /// As [`LiveTableBuilder::build`].
     pub fn new(
         master: Arc<dyn Master>,
         cache_key: impl Into<String>,
         cache: Arc<dyn Cache>,
-    ) -> Self {
-        let cache_key = cache_key.into();
-        let prefix = format!("{cache_key}/");
-        LiveTable {
-            table: Arc::new(Table {
-                core: Arc::new(Core {
-                    cache,
-                    cache_key,
-                    prefix,
-                    flights: SingleFlight::default(),
-                    stats: Counters::default(),
-                }),
-                master,
-                writes: OnceLock::new(),
-                alive: watch::channel(()).0,
-            }),
-            write_target: None,
-            max_age: None,
-        }
+    ) -> Result<Self> {
+        Self::builder(master, cache_key, cache).build()
     }
 
-    /// Sends writes to `target` instead of the master (for example a write endpoint or a
-    /// message queue in front of the master). Reads still come from the master.
-    ///
-    /// Applies to this value and the clones made from it afterwards.
-    pub fn with_write_target(mut self, target: Arc<dyn Master>) -> Self {
-        self.write_target = Some(target);
-        self
-    }
-
-    /// Treats cache entries fetched more than `max_age` ago as misses.
-    ///
-    /// Applies to this value and the clones made from it afterwards.
-    pub fn with_max_age(mut self, max_age: Duration) -> Self {
-        self.max_age = Some(max_age);
-        self
-    }
-
-    /// Listens to `stream`: every event invalidates the cache key, for as long as any clone of
-    /// the table exists. Subscribes at once, so every event sent after this call is seen.
-    /// Call it several times to listen to several streams.
-    ///
-    /// The events already waiting when the consumer wakes are handled together, with one
-    /// invalidation after the last of them, so [`LiveTableStats::invalidations`] may grow by
-    /// less than [`LiveTableStats::events`].
-    ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime (it spawns the consumer task).
-    pub fn with_live_stream(self, stream: Arc<dyn LiveStream>) -> Self {
-        events::spawn_consumer(
-            &self.table.core,
-            stream.subscribe(),
-            self.table.alive.subscribe(),
-        );
-        self
-    }
-
-    /// The cache key this table's entries live under (see [`new`](LiveTable::new) for the
-    /// rules cache keys must keep).
+    /// The cache key this table's entries live under (see [`builder`](LiveTable::builder) for
+    /// the rules cache keys must keep).
     pub fn cache_key(&self) -> &str {
         &self.table.core.cache_key
     }
@@ -379,32 +275,28 @@ impl LiveTable {
                 ),
             });
         }
-        let span = info_span!(
+        let span = op_span!(
             "live_table.read",
-            cache_key = %self.cache_key(),
-            op = "list",
+            self.cache_key(),
+            "list",
+            None::<&str>,
             page = page.number,
             per_page = page.per_page,
-            outcome = field::Empty
         );
         let master = self.table.master.clone();
         let fetch = move || {
             let master = master.clone();
             async move { master.list(page).await }
         };
-        self.read(self.page_key(page), fetch).instrument(span).await
+        reader::read(&self.table, self.page_key(page), fetch)
+            .instrument(span)
+            .await
     }
 
     /// The row `id`, or `None` if the master has none: from the cache if it holds a fresh
     /// answer (absence is cached too), else from the master.
     pub async fn get(&self, id: &str) -> Result<Option<Record>> {
-        let span = info_span!(
-            "live_table.read",
-            cache_key = %self.cache_key(),
-            op = "get",
-            id,
-            outcome = field::Empty
-        );
+        let span = op_span!("live_table.read", self.cache_key(), "get", Some(id));
         let master = self.table.master.clone();
         let owned_id = id.to_owned();
         let fetch = move || {
@@ -417,143 +309,10 @@ impl LiveTable {
                     .unwrap_or_default())
             }
         };
-        let rows = self.read(self.id_key(id), fetch).instrument(span).await?;
+        let rows = reader::read(&self.table, self.id_key(id), fetch)
+            .instrument(span)
+            .await?;
         Ok(rows.into_values().next())
-    }
-
-    /// The read path shared by `list` and `get`; runs inside the caller's read span.
-    ///
-    /// `fetch` reads the master; it is called once per flight this caller starts (at most
-    /// twice, see [`flight`](LiveTable::flight)).
-    async fn read<F, Fut>(&self, key: String, fetch: F) -> Result<Rows>
-    where
-        F: Fn() -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = Result<Rows>> + Send + 'static,
-    {
-        let core = &self.table.core;
-        let span = Span::current();
-        match core.cache.get(&key).await {
-            Ok(Some(cached)) if self.is_fresh(&cached) => {
-                core.stats.hits.bump();
-                span.record("outcome", "hit");
-                return Ok(cached.rows);
-            }
-            Ok(Some(cached)) => debug!(fetched_at = ?cached.fetched_at, "cached entry too old"),
-            Ok(None) => {}
-            Err(e) => warn!(error = %chain(&e), "cache read failed; reading the master"),
-        }
-        core.stats.misses.bump();
-        debug!(outcome = "miss", "cache miss");
-
-        match self.flight(&key, fetch).await {
-            Ok((rows, outcome)) => {
-                span.record("outcome", outcome.as_str());
-                Ok(rows)
-            }
-            Err(e) => {
-                core.stats.failed_reads.bump();
-                span.record("outcome", "failed");
-                debug!(error = %chain(&e), "read failed");
-                Err(e)
-            }
-        }
-    }
-
-    /// Reads `key` from the master through a single flight, and decides whether this caller
-    /// may use the flight's rows.
-    ///
-    /// A read must reflect every write (and every invalidation) that completed before it
-    /// began. Joining a flight that began earlier can break that: this table's own writes,
-    /// events and [`invalidate`](LiveTable::invalidate) detach its flights
-    /// ([`SingleFlight::forget_all`]), but an invalidation from elsewhere does not — a write
-    /// through a table whose cache key is a prefix of this one's (`clients` over
-    /// `clients/active`), through another table on the same key, or a direct
-    /// [`Cache::invalidate_prefix`]. The fill outcome tells which rows are safe:
-    ///
-    /// - **The caller started the flight**: its call began before the flight took its fill
-    ///   token, so before its master read. Any invalidation that overtook the read (and had
-    ///   the fill rejected) overlapped the call, and the rows are a valid answer whatever the
-    ///   fill's outcome.
-    /// - **The caller joined, and the fill was `Filled`**: no invalidation covering the key
-    ///   reached the cache between the token and the fill. A flight takes no joiners once its
-    ///   fill is on its way ([`fetch_and_fill`] closes boarding before it sends the fill), so
-    ///   the caller began before the fill reached the cache. An invalidation that completed
-    ///   before the caller began therefore reached the cache before the fill, and — not having
-    ///   had the fill rejected — before the token too. The master read began after the token,
-    ///   so after that invalidation and after the write behind it. Usable.
-    /// - **The caller joined, and the fill was `RejectedStale`**: an invalidation overtook the
-    ///   read, and it may have completed before this caller began. Not usable: read again. (A
-    ///   caller that joined *before* the invalidation reads again needlessly: extra work, not
-    ///   a wrong answer.) **`NotCached`** (the cache failed to issue a token or to fill)
-    ///   proves nothing either way, so it is treated the same.
-    /// - **The second attempt is always usable**: the flight it starts or joins entered the
-    ///   map after the first flight left it, so after this caller joined that one; its master
-    ///   read began after this call did. A caller therefore reads again at most once, however
-    ///   many invalidations keep coming, and callers reading again share one flight like any
-    ///   others.
-    /// - Errors are handed to every waiter: an error is never a stale answer.
-    ///
-    /// The guard can only be as good as the cache's fill outcome: [`NoCache`](crate::NoCache)
-    /// stores nothing and answers every fill with `Stored`, so with it only this table's own
-    /// invalidations detach its flights (see the [`LiveTable`] docs).
-    async fn flight<F, Fut>(&self, key: &str, fetch: F) -> Result<Flight>
-    where
-        F: Fn() -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = Result<Rows>> + Send + 'static,
-    {
-        let core = &self.table.core;
-        let mut first_attempt = true;
-        loop {
-            let cache = core.cache.clone();
-            let fill_key = key.to_owned();
-            let flight_core = Arc::downgrade(core);
-            let fetch = fetch.clone();
-            let (result, role) = core
-                .flights
-                .run(key, move |boarding| async move {
-                    let outcome = fetch_and_fill(cache.as_ref(), &fill_key, fetch, boarding).await;
-                    if let Some(core) = flight_core.upgrade() {
-                        core.stats.master_reads.bump();
-                        match &outcome {
-                            Ok((_, ReadOutcome::Filled)) => core.stats.fills.bump(),
-                            Ok((_, ReadOutcome::RejectedStale)) => {
-                                core.stats.rejected_stale.bump();
-                            }
-                            _ => {}
-                        }
-                    }
-                    outcome
-                })
-                .await;
-            if role == Role::Started {
-                return result;
-            }
-            match &result {
-                Ok((_, outcome)) if first_attempt && *outcome != ReadOutcome::Filled => {
-                    debug!(
-                        outcome = outcome.as_str(),
-                        "the master read this one joined may predate an invalidation; \
-                         reading again"
-                    );
-                    first_attempt = false;
-                }
-                _ => {
-                    debug!("joined a master read already in flight");
-                    return result;
-                }
-            }
-        }
-    }
-
-    fn is_fresh(&self, cached: &CachedRows) -> bool {
-        let Some(max_age) = self.max_age else {
-            return true;
-        };
-        // An entry stamped in the future (clock skew) counts as just fetched.
-        cached
-            .fetched_at
-            .elapsed()
-            .map_or(true, |age| age <= max_age)
     }
 
     // ----- writes -----------------------------------------------------------------------------
@@ -589,131 +348,24 @@ impl LiveTable {
 
     /// Removes the row `id` through the write queue.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        self.write(WriteOp::Delete { id: id.to_owned() })
+        writer::submit(&self.table, WriteOp::Delete { id: id.to_owned() })
             .await
             .map(drop)
     }
 
     /// Removes every row through the write queue.
     pub async fn delete_all(&self) -> Result<()> {
-        self.write(WriteOp::DeleteAll).await.map(drop)
+        writer::submit(&self.table, WriteOp::DeleteAll)
+            .await
+            .map(drop)
     }
 
     async fn write_record(&self, op: WriteOp) -> Result<Record> {
-        match self.write(op).await? {
+        match writer::submit(&self.table, op).await? {
             Applied::Record(record) => Ok(record),
             Applied::Done => Err(Error::Internal {
                 what: "a record-returning write was answered without a record",
             }),
         }
     }
-
-    /// Queues `op` for the worker and waits for its outcome.
-    ///
-    /// Cancel-safe in the useful sense: once the job is queued, dropping this future does not
-    /// stop the write or its invalidation; only the answer is lost.
-    async fn write(&self, op: WriteOp) -> Result<Applied> {
-        let span = info_span!(
-            "live_table.write",
-            cache_key = %self.cache_key(),
-            op = op.name(),
-            id = field::Empty,
-            outcome = field::Empty
-        );
-        if let Some(id) = op.id() {
-            span.record("id", id);
-        }
-        async {
-            let (reply, answer) = oneshot::channel();
-            let job = WriteJob {
-                op,
-                target: self
-                    .write_target
-                    .clone()
-                    .unwrap_or_else(|| self.table.master.clone()),
-                reply,
-                span: Span::current(),
-            };
-            let sent = self.writes().send(job).await;
-            // The worker outlives every sender; it is gone only if the runtime is shutting down.
-            let result = match sent {
-                Ok(()) => answer.await.unwrap_or_else(|_| Err(self.worker_gone())),
-                Err(_) => Err(self.worker_gone()),
-            };
-            let outcome = if result.is_ok() {
-                "invalidated"
-            } else {
-                "failed"
-            };
-            Span::current().record("outcome", outcome);
-            result
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// The write queue, starting the worker on first use.
-    fn worker_gone(&self) -> Error {
-        Error::WriteWorkerGone {
-            cache_key: self.cache_key().to_owned(),
-        }
-    }
-
-    fn writes(&self) -> &mpsc::Sender<WriteJob> {
-        self.table
-            .writes
-            .get_or_init(|| writer::spawn_worker(self.table.core.clone()))
-    }
-}
-
-/// The rows a flight hands its waiters, and what became of them.
-type Flight = (Rows, ReadOutcome);
-
-/// The flight's work: take the fill token, read the master, stop taking joiners, fill unless
-/// overtaken.
-async fn fetch_and_fill<F, Fut>(
-    cache: &dyn Cache,
-    key: &str,
-    fetch: F,
-    boarding: Boarding<Flight>,
-) -> Result<Flight>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Rows>>,
-{
-    // The token must be taken before the master read starts: an invalidation between the two
-    // then rejects the fill.
-    let token = match cache.fill_token(key).await {
-        Ok(token) => Some(token),
-        Err(e) => {
-            warn!(error = %chain(&e), "cache failed to issue a fill token; the rows will not be cached");
-            None
-        }
-    };
-    let started = SystemTime::now();
-    let rows = fetch().await.map_err(master_error);
-    // Whoever joins from here on could be joining after the fill below has reached the cache,
-    // and then the fill's outcome would say nothing about invalidations that came before them
-    // (see `LiveTable::flight`): they start a new flight instead.
-    boarding.close();
-    let rows = rows?;
-    let Some(token) = token else {
-        return Ok((rows, ReadOutcome::NotCached));
-    };
-    let cached = CachedRows::with_fetched_at(rows.clone(), started);
-    let outcome = match cache.fill(key, cached, token).await {
-        Ok(FillOutcome::Stored) => ReadOutcome::Filled,
-        Ok(FillOutcome::RejectedStale) => {
-            debug!(
-                key,
-                "an invalidation overtook this read; not caching its rows"
-            );
-            ReadOutcome::RejectedStale
-        }
-        Err(e) => {
-            warn!(error = %chain(&e), key, "cache fill failed; the rows are served uncached");
-            ReadOutcome::NotCached
-        }
-    };
-    Ok((rows, outcome))
 }

@@ -11,7 +11,8 @@
 //! - its fetch closes boarding with the [`Boarding`] pass it was handed (or drops the pass);
 //!   the LiveTable's fetch does so when the master has answered, *before* it writes the rows to
 //!   the cache, so that everyone who joined a flight joined before its fill reached the cache
-//!   (the read path in `mod.rs` relies on that to decide whether a follower may use the rows);
+//!   (the read path in `reader.rs` relies on that to decide whether a follower may use the rows,
+//!   `docs/DESIGN.md` §4.3);
 //! - its fetch finishes: the result is published only after the flight has left the map, so
 //!   nobody can join a flight whose result is already out;
 //! - an invalidation calls [`SingleFlight::forget_all`]: flights already running finish for
@@ -142,7 +143,7 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
         };
         // The task's own hold on the flight: whatever the fetch did with its pass, the flight
         // leaves the map before its result is published.
-        let landing = Landing(Boarding {
+        let guard = PanicLogGuard(Boarding {
             flights: self.flights.clone(),
             key: key.to_owned(),
             id,
@@ -151,10 +152,10 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
         tokio::spawn(
             async move {
                 let result = fetch.await;
-                drop(landing);
+                drop(guard);
                 sender.send_replace(Some(result));
-                // On a panic in `fetch`, `landing` and the dropped sender tell the waiters that
-                // the fetch was aborted.
+                // On a panic in `fetch`, the guard logs it, and the dropped sender tells the
+                // waiters that the fetch was aborted.
             }
             .in_current_span(),
         );
@@ -184,10 +185,10 @@ impl<T> Drop for Boarding<T> {
     }
 }
 
-/// The fetch task's own [`Boarding`]: also reports a panic in the fetch.
-struct Landing<T>(Boarding<T>);
+/// A drop guard that logs a panic in the fetch task; it holds the task's own [`Boarding`].
+struct PanicLogGuard<T>(Boarding<T>);
 
-impl<T> Drop for Landing<T> {
+impl<T> Drop for PanicLogGuard<T> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             error!(key = %self.0.key, "the master read panicked");

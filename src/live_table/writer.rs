@@ -16,10 +16,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{Instrument, Span, error, field, info_span};
+use tracing::{Instrument, Span, error, info_span};
 
-use super::Core;
 use super::master::{Master, master_error};
+use super::trace::op_span;
+use super::{Core, Table};
 use crate::error::{Error, Result, chain};
 use crate::rows::Record;
 
@@ -81,36 +82,79 @@ impl WriteOp {
 
 /// A write on its way to the worker.
 pub(crate) struct WriteJob {
-    pub(crate) op: WriteOp,
-    pub(crate) target: Arc<dyn Master>,
-    pub(crate) reply: oneshot::Sender<Result<Applied>>,
+    op: WriteOp,
+    reply: oneshot::Sender<Result<Applied>>,
     /// The caller's span, which the worker's span for this write follows from.
-    pub(crate) span: Span,
+    span: Span,
 }
 
-/// Starts the worker for `core`; returns the queue's sender.
-pub(crate) fn spawn_worker(core: Arc<Core>) -> mpsc::Sender<WriteJob> {
+/// Queues `op` for `table`'s worker and waits for its outcome.
+///
+/// Cancel-safe in the useful sense: once the job is queued, dropping this future does not stop
+/// the write or its invalidation; only the answer is lost.
+pub(super) async fn submit(table: &Table, op: WriteOp) -> Result<Applied> {
+    let span = op_span!("live_table.write", table.core.cache_key, op.name(), op.id());
+    async {
+        let (reply, answer) = oneshot::channel();
+        let job = WriteJob {
+            op,
+            reply,
+            span: Span::current(),
+        };
+        let sent = queue(table).send(job).await;
+        // The worker outlives every sender; it is gone only if the runtime is shutting down.
+        let result = match sent {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(worker_gone(&table.core))),
+            Err(_) => Err(worker_gone(&table.core)),
+        };
+        let outcome = if result.is_ok() {
+            "invalidated"
+        } else {
+            "failed"
+        };
+        Span::current().record("outcome", outcome);
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// The write queue, starting the worker on first use.
+fn queue(table: &Table) -> &mpsc::Sender<WriteJob> {
+    table
+        .writes
+        .get_or_init(|| spawn_worker(table.core.clone(), table.write_target.clone()))
+}
+
+fn worker_gone(core: &Core) -> Error {
+    Error::WriteWorkerGone {
+        cache_key: core.cache_key.clone(),
+    }
+}
+
+/// Starts the worker applying `core`'s writes to `target`; returns the queue's sender.
+fn spawn_worker(core: Arc<Core>, target: Arc<dyn Master>) -> mpsc::Sender<WriteJob> {
     let (sender, jobs) = mpsc::channel(QUEUE_CAPACITY);
     // A root span: the worker outlives the write that happened to start it.
     let span = info_span!(parent: None, "live_table.worker", cache_key = %core.cache_key);
-    tokio::spawn(run(core, jobs).instrument(span));
+    tokio::spawn(run(core, target, jobs).instrument(span));
     sender
 }
 
-async fn run(core: Arc<Core>, mut jobs: mpsc::Receiver<WriteJob>) {
+async fn run(core: Arc<Core>, target: Arc<dyn Master>, mut jobs: mpsc::Receiver<WriteJob>) {
     while let Some(job) = jobs.recv().await {
-        let span = info_span!(
+        let span = op_span!(
             "live_table.apply",
-            cache_key = %core.cache_key,
-            op = job.op.name(),
-            id = field::Empty,
-            outcome = field::Empty
+            core.cache_key,
+            job.op.name(),
+            job.op.id()
         );
         span.follows_from(&job.span);
-        if let Some(id) = job.op.id() {
-            span.record("id", id);
-        }
-        let result = process(&core, job.op, job.target).instrument(span).await;
+        let result = process(&core, job.op, target.clone())
+            .instrument(span)
+            .await;
         // The caller may have stopped waiting; the write is done either way.
         let _ = job.reply.send(result);
     }

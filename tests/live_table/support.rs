@@ -108,7 +108,8 @@ impl Gate {
         self.0.send_replace(true);
     }
 
-    async fn pass(&self) {
+    /// Waits until the gate is open.
+    pub async fn pass(&self) {
         let mut open = self.0.subscribe();
         open.wait_for(|open| *open).await.expect("gate alive");
     }

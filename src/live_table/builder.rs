@@ -1,0 +1,165 @@
+//! Building a [`LiveTable`]: its configuration, checked once and then shared by every clone.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+use super::events::{self, LiveStream};
+use super::master::Master;
+use super::{Core, LiveTable, Table};
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+
+/// Configures and builds a [`LiveTable`]; start with [`LiveTable::builder`].
+///
+/// Nothing happens until [`build`](LiveTableBuilder::build): the setters only record.
+pub struct LiveTableBuilder {
+    master: Arc<dyn Master>,
+    cache_key: String,
+    cache: Arc<dyn Cache>,
+    max_age: Option<Duration>,
+    write_target: Option<Arc<dyn Master>>,
+    live_streams: Vec<Arc<dyn LiveStream>>,
+}
+
+impl fmt::Debug for LiveTableBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveTableBuilder")
+            .field("cache_key", &self.cache_key)
+            .field("max_age", &self.max_age)
+            .field("custom_write_target", &self.write_target.is_some())
+            .field("live_streams", &self.live_streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveTableBuilder {
+    pub(super) fn new(master: Arc<dyn Master>, cache_key: String, cache: Arc<dyn Cache>) -> Self {
+        LiveTableBuilder {
+            master,
+            cache_key,
+            cache,
+            max_age: None,
+            write_target: None,
+            live_streams: Vec::new(),
+        }
+    }
+
+    /// Treats cache entries fetched more than `max_age` ago as misses (default: entries never
+    /// age; only invalidations remove them).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Sends writes to `target` instead of the master (for example a write endpoint or a
+    /// message queue in front of the master). Reads still come from the master.
+    pub fn write_target(mut self, target: Arc<dyn Master>) -> Self {
+        self.write_target = Some(target);
+        self
+    }
+
+    /// Listens to `stream`: every event invalidates the cache key, for as long as any clone of
+    /// the table exists. Call it again to listen to several streams. The table subscribes in
+    /// [`build`](LiveTableBuilder::build), so it sees every event sent after `build` returns.
+    ///
+    /// Events already waiting when the table's consumer wakes share one invalidation, so
+    /// [`LiveTableStats::invalidations`](crate::LiveTableStats::invalidations) may grow by less
+    /// than [`LiveTableStats::events`](crate::LiveTableStats::events).
+    pub fn live_stream(mut self, stream: Arc<dyn LiveStream>) -> Self {
+        self.live_streams.push(stream);
+        self
+    }
+
+    /// Checks the configuration, subscribes to the live streams and starts their consumers.
+    ///
+    /// This is the one step that may need a Tokio runtime: only for live streams, whose
+    /// consumers are tasks. A table without them can be built anywhere; its write worker starts
+    /// on the runtime of its first write.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidConfig`] if the cache key breaks a rule of [`LiveTable::builder`].
+    /// - [`Error::NoRuntime`] if live streams were given and no Tokio runtime is running here.
+    pub fn build(self) -> Result<LiveTable> {
+        check_cache_key(&self.cache_key)?;
+        let runtime = self.runtime_for_streams()?;
+        let table = Table {
+            core: Arc::new(Core::new(self.cache, self.cache_key)),
+            write_target: self.write_target.unwrap_or_else(|| self.master.clone()),
+            master: self.master,
+            max_age: self.max_age,
+            writes: OnceLock::new(),
+            alive: watch::channel(()).0,
+        };
+        if let Some(runtime) = runtime {
+            for stream in &self.live_streams {
+                let alive = table.alive.subscribe();
+                events::spawn_consumer(&runtime, &table.core, stream.subscribe(), alive);
+            }
+        }
+        Ok(LiveTable {
+            table: Arc::new(table),
+        })
+    }
+
+    /// The runtime to spawn the stream consumers on; `None` when there are no streams.
+    fn runtime_for_streams(&self) -> Result<Option<Handle>> {
+        if self.live_streams.is_empty() {
+            return Ok(None);
+        }
+        let missing = |_| Error::NoRuntime {
+            cache_key: self.cache_key.clone(),
+        };
+        Handle::try_current().map(Some).map_err(missing)
+    }
+}
+
+/// Rejects the cache keys [`LiveTable::builder`] rules out, saying why.
+fn check_cache_key(cache_key: &str) -> Result<()> {
+    let reason = if cache_key.is_empty() {
+        "the cache key is empty (the table's entries would sit at the cache's root, \"/\")"
+            .to_owned()
+    } else if let Some(owner) = row_space_owner(cache_key) {
+        format!(
+            "cache key {cache_key:?} lies where table {owner:?} caches its rows \
+             (\"{owner}/id/…\"): each table would read the other's entries as its own"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidConfig {
+        reason: format!("LiveTable: {reason}"),
+    })
+}
+
+/// The table whose rows (`{owner}/id/{id}`, and ids may hold `/`) share their keys with a table
+/// named `cache_key`: all of `cache_key` before its first `id` segment that is not its first.
+fn row_space_owner(cache_key: &str) -> Option<&str> {
+    cache_key
+        .match_indices("/id")
+        .map(|(at, _)| at)
+        .find(|&at| matches!(cache_key[at + 3..].chars().next(), None | Some('/')))
+        .map(|at| &cache_key[..at])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_key_with_an_id_segment_names_the_table_it_collides_with() {
+        assert_eq!(row_space_owner("clients/id"), Some("clients"));
+        assert_eq!(row_space_owner("clients/id/x/y"), Some("clients"));
+        assert_eq!(row_space_owner("a/b/id"), Some("a/b"));
+        assert_eq!(row_space_owner("/id"), Some(""));
+        assert_eq!(row_space_owner("id"), None, "a first segment is a root");
+        assert_eq!(row_space_owner("id/x"), None);
+        assert_eq!(row_space_owner("clients/idle"), None);
+        assert_eq!(row_space_owner("clients/ids/id2"), None);
+        assert_eq!(row_space_owner("clients/active"), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! The read path: the cache first; on a miss, one master read per key (single flight) that
+//! fills the cache unless an invalidation overtook it (`docs/DESIGN.md` §4.3).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tracing::{Span, debug, warn};
+
+use super::master::master_error;
+use super::single_flight::{Boarding, Role};
+use super::{Core, Table};
+use crate::cache::{Cache, FillOutcome};
+use crate::error::{Result, chain};
+use crate::rows::{CachedRows, Rows};
+
+/// The read path shared by `list` and `get`; runs inside the caller's read span.
+///
+/// `fetch` reads the master; it is called once per flight this caller starts (at most
+/// twice, see [`flight`]).
+pub(super) async fn read<F, Fut>(table: &Table, key: String, fetch: F) -> Result<Rows>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Rows>> + Send + 'static,
+{
+    let core = &table.core;
+    let span = Span::current();
+    match core.cache.get(&key).await {
+        Ok(Some(cached)) if is_fresh(table.max_age, &cached) => {
+            core.stats.hits.bump();
+            span.record("outcome", "hit");
+            return Ok(cached.rows);
+        }
+        Ok(Some(cached)) => debug!(fetched_at = ?cached.fetched_at, "cached entry too old"),
+        Ok(None) => {}
+        Err(e) => warn!(error = %chain(&e), "cache read failed; reading the master"),
+    }
+    core.stats.misses.bump();
+    debug!(outcome = "miss", "cache miss");
+
+    match flight(core, &key, fetch).await {
+        Ok((rows, outcome)) => {
+            span.record("outcome", outcome.as_str());
+            Ok(rows)
+        }
+        Err(e) => {
+            core.stats.failed_reads.bump();
+            span.record("outcome", "failed");
+            debug!(error = %chain(&e), "read failed");
+            Err(e)
+        }
+    }
+}
+
+/// Reads `key` from the master through a single flight, and decides whether this caller may
+/// use the flight's rows: always if it started the flight; if it joined, only when the fill
+/// was stored, since a rejected (or failed) fill may hide an invalidation that completed before
+/// this caller began. Otherwise it reads again, once: the second flight began after this call
+/// did. The argument, case by case: `docs/DESIGN.md` §4.3.
+async fn flight<F, Fut>(core: &Arc<Core>, key: &str, fetch: F) -> Result<Flight>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Rows>> + Send + 'static,
+{
+    let mut first_attempt = true;
+    loop {
+        let cache = core.cache.clone();
+        let fill_key = key.to_owned();
+        let flight_core = Arc::downgrade(core);
+        let fetch = fetch.clone();
+        let (result, role) = core
+            .flights
+            .run(key, move |boarding| async move {
+                let outcome = fetch_and_fill(cache.as_ref(), &fill_key, fetch, boarding).await;
+                if let Some(core) = flight_core.upgrade() {
+                    core.stats.master_reads.bump();
+                    match &outcome {
+                        Ok((_, ReadOutcome::Filled)) => core.stats.fills.bump(),
+                        Ok((_, ReadOutcome::RejectedStale)) => {
+                            core.stats.rejected_stale.bump();
+                        }
+                        _ => {}
+                    }
+                }
+                outcome
+            })
+            .await;
+        if role == Role::Started {
+            return result;
+        }
+        match &result {
+            Ok((_, outcome)) if first_attempt && *outcome != ReadOutcome::Filled => {
+                debug!(
+                    outcome = outcome.as_str(),
+                    "the master read this one joined may predate an invalidation; \
+                     reading again"
+                );
+                first_attempt = false;
+            }
+            _ => {
+                debug!("joined a master read already in flight");
+                return result;
+            }
+        }
+    }
+}
+
+/// Whether `cached` is young enough to answer a read.
+fn is_fresh(max_age: Option<Duration>, cached: &CachedRows) -> bool {
+    let Some(max_age) = max_age else {
+        return true;
+    };
+    // An entry stamped in the future (clock skew) counts as just fetched.
+    cached
+        .fetched_at
+        .elapsed()
+        .map_or(true, |age| age <= max_age)
+}
+
+/// How a miss was resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadOutcome {
+    /// The master's rows are in the cache.
+    Filled,
+    /// An invalidation overtook the read: the rows were returned but not cached.
+    RejectedStale,
+    /// The cache failed around the read: the rows were returned but not cached.
+    NotCached,
+}
+
+impl ReadOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReadOutcome::Filled => "filled",
+            ReadOutcome::RejectedStale => "rejected_stale",
+            ReadOutcome::NotCached => "not_cached",
+        }
+    }
+}
+
+/// The rows a flight hands its waiters, and what became of them.
+pub(super) type Flight = (Rows, ReadOutcome);
+
+/// The flight's work: take the fill token, read the master, stop taking joiners, fill unless
+/// overtaken.
+async fn fetch_and_fill<F, Fut>(
+    cache: &dyn Cache,
+    key: &str,
+    fetch: F,
+    boarding: Boarding<Flight>,
+) -> Result<Flight>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Rows>>,
+{
+    // The token must be taken before the master read starts: an invalidation between the two
+    // then rejects the fill.
+    let token = match cache.fill_token(key).await {
+        Ok(token) => Some(token),
+        Err(e) => {
+            warn!(error = %chain(&e), "cache failed to issue a fill token; the rows will not be cached");
+            None
+        }
+    };
+    let started = SystemTime::now();
+    let rows = fetch().await.map_err(master_error);
+    // Whoever joins from here on could be joining after the fill below has reached the cache,
+    // and then the fill's outcome would say nothing about invalidations that came before them
+    // (`docs/DESIGN.md` §4.3): they start a new flight instead.
+    boarding.close();
+    let rows = rows?;
+    let Some(token) = token else {
+        return Ok((rows, ReadOutcome::NotCached));
+    };
+    let cached = CachedRows::with_fetched_at(rows.clone(), started);
+    let outcome = match cache.fill(key, cached, token).await {
+        Ok(FillOutcome::Stored) => ReadOutcome::Filled,
+        Ok(FillOutcome::RejectedStale) => {
+            debug!(
+                key,
+                "an invalidation overtook this read; not caching its rows"
+            );
+            ReadOutcome::RejectedStale
+        }
+        Err(e) => {
+            warn!(error = %chain(&e), key, "cache fill failed; the rows are served uncached");
+            ReadOutcome::NotCached
+        }
+    };
+    Ok((rows, outcome))
+}
