@@ -1,28 +1,10 @@
 //! Gets beside the actor: a get reads the latest committed snapshot on the caller's thread when
 //! no write on its way to the store could change its answer.
 //!
-//! Why: a warm get that queues pays two thread hand-offs (caller → actor → caller) for a lookup
-//! that takes microseconds. On 2 cores that made warm get(64) 0.80× a plain `Arc<Database>`
-//! cache (`benches/throughput.rs`, README).
-//!
-//! Why the answers stay what the queue would have given:
-//! - A write command's key (or prefix) is a [`Tracked`]: registered among the writes in flight
-//!   when the command is built. The actor settles it just before answering the write, which is
-//!   after the write's batch committed (or failed) and after it published a snapshot of it.
-//! - A get whose key a registered write covers queues behind it, as every get used to. So a get
-//!   still sees every write that reached the queue before it.
-//! - Otherwise every earlier write to its key has settled, so it is in the published snapshot.
-//! - A registration lives and dies with its command: a command dropped unsent (its caller gave
-//!   up waiting for room), refused, or drained removes its own entry, once, and never another
-//!   write's.
-//! - The actor publishes snapshots only while the store is sound. It withdraws them before it
-//!   closes or reopens the store, after a panic, and until lost lazy writes are cleared.
-//!   Withdrawing takes the lock that every lookup holds, so no lookup outlives it.
-//!
-//! The actor still owns the database: it alone begins transactions (a snapshot is a read
-//! transaction it began), so a get never waits on redb's own locks while a commit is in progress.
-//! `loom-tests` models this path (`read_your_writes_across_handles`,
-//! `close_waits_for_lookups_beside_the_actor`) and plants its bugs.
+//! A write command's key (or prefix) is [`Tracked`] among the writes in flight from the moment
+//! the command is built until the actor answers it, after its commit and the snapshot that shows
+//! it; a get whose key a tracked write covers queues instead. Why that keeps every answer what
+//! the queue would have given: `docs/DESIGN.md` §3.
 
 use std::collections::HashMap;
 use std::ops::Deref;

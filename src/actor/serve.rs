@@ -8,7 +8,8 @@
 //! 5. on `close` or when the last handle is gone: close the store, tell the stragglers.
 //!
 //! Gets may also be answered beside the actor (`read_beside`): the actor publishes a snapshot
-//! while the store is [`Health::Sound`] and withdraws it otherwise, and before closing.
+//! while the store is [`Health::Sound`] and withdraws it otherwise, and before closing. The
+//! arguments behind health, restore and lazy recovery are in `docs/DESIGN.md` §2.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
