@@ -56,7 +56,10 @@
 //! 5. an unclean image — the file copied while the database is open, right after a durable
 //!    commit (a live writer keeps redb's "recovery required" flag set in the header, so the copy
 //!    is what a SIGKILL leaves) — and the time to open it, with whether redb repaired it;
-//! 6. one summary row (Markdown) for the report.
+//! 6. space reclaim: half the keys invalidated in one transaction, scattered through the file
+//!    (those whose last digit is odd), then a clean close, then `compact()`: file, on-disk and
+//!    allocated bytes after each step;
+//! 7. one summary row (Markdown) for the report.
 //!
 //! Data lives in a temporary folder (under `$TMPDIR`), removed at the end.
 
@@ -283,13 +286,8 @@ impl Churn {
         disk_blocks_len(&self.path)
     }
 
-    /// Pages redb has allocated, in bytes (walks the trees: a few ms per 100k entries).
     fn allocated(&self) -> u64 {
-        let txn = self.db.begin_write().expect("begin");
-        let stats = txn.stats().expect("stats");
-        let bytes = stats.allocated_pages() * stats.page_size() as u64;
-        txn.abort().expect("abort");
-        bytes
+        allocated_of(&self.db)
     }
 
     fn value_len(&mut self) -> usize {
@@ -462,6 +460,20 @@ impl Churn {
         let txn = self.begin(true);
         self.commit(txn, true);
     }
+}
+
+/// Pages redb has allocated, in bytes (`stats()` walks every tree: tens of ms per 100 MiB).
+fn allocated_of(db: &Database) -> u64 {
+    let txn = db.begin_write().expect("begin");
+    let stats = txn.stats().expect("stats");
+    let bytes = stats.allocated_pages() * stats.page_size() as u64;
+    txn.abort().expect("abort");
+    bytes
+}
+
+/// The keys that a scattered mass invalidation keeps: those whose last digit is even.
+fn kept(key: &str) -> bool {
+    key.as_bytes().last().is_some_and(|b| b % 2 == 0)
 }
 
 /// Opens `path` as vlive's open would (the database, then a write transaction begun and
@@ -641,14 +653,76 @@ fn main() {
         unclean_open.as_secs_f64() * 1e3
     );
 
-    // 6. One row for the report.
+    std::fs::remove_file(&crashed).expect("remove the copy");
+
+    // 6. Space reclaim: invalidate half the keys, scattered through the file (one durable
+    // transaction), close; then compact.
+    let sizes = |db: Option<&Database>| {
+        format!(
+            "file {:.1} MiB, on disk {:.1} MiB{}",
+            mib(std::fs::metadata(&path).expect("metadata").len()),
+            mib(disk_blocks_len(&path)),
+            db.map_or(String::new(), |db| format!(
+                ", allocated {:.1} MiB",
+                mib(allocated_of(db))
+            ))
+        )
+    };
+    let db = Database::create(&path).expect("open");
+    println!("before invalidating half: {}", sizes(Some(&db)));
+    let started = Instant::now();
+    let mut txn = db.begin_write().expect("begin");
+    txn.set_durability(Durability::Immediate)
+        .expect("durability");
+    txn.open_table(DATA)
+        .expect("data")
+        .retain(|key, _| kept(key))
+        .expect("retain");
+    if args.index != Index::None {
+        txn.open_table(BY_SEQ)
+            .expect("by_seq")
+            .retain(|_, key| kept(key))
+            .expect("retain");
+    }
+    if args.index == Index::SeqMeta {
+        txn.open_table(META)
+            .expect("meta")
+            .retain(|key, _| kept(key))
+            .expect("retain");
+    }
+    txn.commit().expect("commit");
+    let invalidate_time = started.elapsed();
+    println!(
+        "invalidated half the keys in {:.0} ms: {}",
+        invalidate_time.as_secs_f64() * 1e3,
+        sizes(Some(&db))
+    );
+    db.close().expect("close");
+    let half_closed = std::fs::metadata(&path).expect("metadata").len();
+    println!("after a clean close: {}", sizes(None));
+    let mut db = Database::create(&path).expect("open");
+    let started = Instant::now();
+    db.compact().expect("compact");
+    let reclaim_compact = started.elapsed();
+    println!(
+        "compact() in {:.0} ms: {}",
+        reclaim_compact.as_secs_f64() * 1e3,
+        sizes(Some(&db))
+    );
+    db.close().expect("close");
+    let compacted_closed = std::fs::metadata(&path).expect("metadata").len();
+    println!("after a clean close: {}", sizes(None));
+
+    // 7. One row for the report.
     println!();
     println!(
         "| setup | puts/s | CPU µs/put | bytes written/put | live MiB | alloc / live | on disk / live | plateau file MiB | plateau / live | compact ms \
-         | file after compact MiB | regrown MiB | clean open ms | unclean open ms |"
+         | file after compact MiB | regrown MiB | clean open ms | unclean open ms \
+         | half invalidated: file MiB | then compacted: file MiB | compact ms |"
     );
     println!(
-        "| {label} | {put_rate:.0} | {cpu_per_put:.1} | {written_per_put:.0} | {:.1} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| {label} | {put_rate:.0} | {cpu_per_put:.1} | {written_per_put:.0} | {:.1} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} \
+         | {:.1} | {:.1} | {:.0} |",
         mib(live),
         alloc_end as f64 / live as f64,
         disk_end as f64 / live as f64,
@@ -658,6 +732,9 @@ fn main() {
         mib(file_after),
         mib(regrown),
         clean_open.as_secs_f64() * 1e3,
-        unclean_open.as_secs_f64() * 1e3
+        unclean_open.as_secs_f64() * 1e3,
+        mib(half_closed),
+        mib(compacted_closed),
+        reclaim_compact.as_secs_f64() * 1e3
     );
 }
