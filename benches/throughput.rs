@@ -38,9 +38,9 @@
 //!
 //! All of them use vlive's file layout: file [`vlive::DB_FILE_NAME`] in the cache folder, table
 //! `__vlive__{root}` per key root, keyed by the rest of the key after the root (leading `/`
-//! included), value the CBOR array `[1, seconds, nanoseconds, rows]` that vlive's codec writes
-//! (reimplemented here with ciborium, because the codec is private). The baselines even read the
-//! files vlive prefilled.
+//! included), value the CBOR array `[1, seconds, nanoseconds, rows]` that vlive's codec writes.
+//! They get both from the crate itself (`vlive::__private`: the store's own key mapping and the
+//! codec), not from a copy that could drift. The baselines even read the files vlive prefilled.
 //!
 //! ## Workloads
 //!
@@ -74,7 +74,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -82,6 +82,7 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, Table, TableDefinition, TableError, TableHandle,
 };
 use tokio::runtime::Runtime;
+use vlive::__private::{codec, layout};
 use vlive::{Cache, CachedRows, Durability, Record, RedbCache, RedbCacheStats, Rows, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -286,45 +287,13 @@ impl Subject {
 
 type DataTable<'a> = TableDefinition<'a, &'static str, &'static [u8]>;
 
-/// `clients/7` → (`clients`, `/7`); `a` → (`a`, ``), as vlive's redb store splits keys.
-fn split_key(key: &str) -> (&str, &str) {
-    match key.find('/') {
-        Some(slash) => key.split_at(slash),
-        None => (key, ""),
-    }
-}
-
-fn table_name(root: &str) -> String {
-    format!("__vlive__{root}")
-}
-
-/// vlive's value encoding: the CBOR array `[1, seconds, nanoseconds, rows]`.
+/// vlive's value encoding, through the crate's own codec.
 fn encode(value: &CachedRows) -> Vec<u8> {
-    let since = value
-        .fetched_at
-        .duration_since(UNIX_EPOCH)
-        .expect("rows fetched after 1970");
-    // The same starting size as vlive's codec, so the baselines pay the same buffer growth.
-    let mut bytes = Vec::with_capacity(256);
-    ciborium::into_writer(
-        &(
-            1u8,
-            since.as_secs() as i64,
-            since.subsec_nanos(),
-            &value.rows,
-        ),
-        &mut bytes,
-    )
-    .expect("encode");
-    bytes
+    codec::encode(value).expect("encode")
 }
 
 fn decode(bytes: &[u8]) -> CachedRows {
-    let (version, secs, nanos, rows): (u8, i64, u32, Rows) =
-        ciborium::from_reader(bytes).expect("decode");
-    assert_eq!(version, 1, "value version");
-    let fetched_at = UNIX_EPOCH + Duration::new(secs as u64, nanos);
-    CachedRows::with_fetched_at(rows, fetched_at)
+    codec::decode(bytes).expect("decode")
 }
 
 /// The direct design: a shared database, one synchronous transaction per operation.
@@ -340,8 +309,7 @@ impl DirectCache {
     }
 
     fn get(&self, key: &str) -> Option<CachedRows> {
-        let (root, rest) = split_key(key);
-        let name = table_name(root);
+        let (name, rest) = layout::locate(key);
         let txn = self.db.begin_read().expect("begin_read");
         let table = match txn.open_table(DataTable::new(&name)) {
             Ok(table) => table,
@@ -354,8 +322,7 @@ impl DirectCache {
 
     fn put(&self, key: &str, rows: &CachedRows) {
         let bytes = encode(rows);
-        let (root, rest) = split_key(key);
-        let name = table_name(root);
+        let (name, rest) = layout::locate(key);
         let mut txn = self.db.begin_write().expect("begin_write");
         txn.set_durability(redb::Durability::Immediate)
             .expect("durability");
@@ -370,10 +337,11 @@ impl DirectCache {
         let mut txn = self.db.begin_write().expect("begin_write");
         txn.set_durability(redb::Durability::Immediate)
             .expect("durability");
+        // With a '/': one table and a range of it; without: the start of every covered name.
+        let (covered, rest_prefix) = layout::locate(prefix);
         match prefix.find('/') {
             // A prefix without '/' covers whole roots: drop their tables.
             None => {
-                let covered = table_name(prefix);
                 let doomed: Vec<String> = txn
                     .list_tables()
                     .expect("list tables")
@@ -386,24 +354,20 @@ impl DirectCache {
                 }
             }
             // Otherwise it names one root and a range of the rest.
-            Some(_) => {
-                let (root, rest_prefix) = split_key(prefix);
-                let name = table_name(root);
-                match txn.open_table(DataTable::new(&name)) {
-                    Ok(mut table) => {
-                        let doomed: Vec<String> = table
-                            .range(rest_prefix..)
-                            .expect("range")
-                            .map(|entry| entry.expect("entry").0.value().to_owned())
-                            .take_while(|k| k.starts_with(rest_prefix))
-                            .collect();
-                        for rest in &doomed {
-                            table.remove(rest.as_str()).expect("remove");
-                        }
+            Some(_) => match txn.open_table(DataTable::new(&covered)) {
+                Ok(mut table) => {
+                    let doomed: Vec<String> = table
+                        .range(rest_prefix..)
+                        .expect("range")
+                        .map(|entry| entry.expect("entry").0.value().to_owned())
+                        .take_while(|k| k.starts_with(rest_prefix))
+                        .collect();
+                    for rest in &doomed {
+                        table.remove(rest.as_str()).expect("remove");
                     }
-                    Err(e) => panic!("open table: {e}"),
                 }
-            }
+                Err(e) => panic!("open table: {e}"),
+            },
         }
         txn.commit().expect("commit");
     }
@@ -814,9 +778,7 @@ fn raw_redb(timing: Timing, rows: &Rows, batch: usize) -> Measured {
     let dir = scratch_folder();
     let db = Database::create(dir.path().join(vlive::DB_FILE_NAME)).expect("open redb");
     let bytes = encode(&CachedRows::new(rows.clone()));
-    let names: Vec<String> = (0..ROOTS)
-        .map(|r| table_name(&format!("r{r:02}")))
-        .collect();
+    let names: Vec<String> = (0..ROOTS).map(|r| layout::locate(&key(r, 0)).0).collect();
     let mut rng = Rng::new(1);
     let started = Instant::now();
     let mut inserted = 0u64;
@@ -831,10 +793,11 @@ fn raw_redb(timing: Timing, rows: &Rows, batch: usize) -> Measured {
                 .map(|name| txn.open_table(DataTable::new(name)).expect("open table"))
                 .collect();
             for _ in 0..batch {
-                let root = rng.below(ROOTS) as usize;
-                let rest = format!("/page_{:03}", rng.below(PUT_PAGES));
-                tables[root]
-                    .insert(rest.as_str(), bytes.as_slice())
+                let root = rng.below(ROOTS);
+                let key = key(root, rng.below(PUT_PAGES));
+                let (_, rest) = layout::locate(&key);
+                tables[root as usize]
+                    .insert(rest, bytes.as_slice())
                     .expect("insert");
             }
         }
