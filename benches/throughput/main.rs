@@ -11,15 +11,17 @@
 //! cell's median round, so that a burst of load from another process spoils one round of a few
 //! cells, not the table; a full run takes about four minutes. `VLIVE_BENCH_QUICK=1` makes one
 //! round of 0.15 s + 0.5 s cells, well under a minute (noisier numbers, same shape);
-//! `VLIVE_BENCH_ROUNDS=n` sets the number of rounds. `VLIVE_BENCH_ONLY=<text>` runs only the cells
-//! whose label (`put-burst/64/vlive-lazy`, `get (warm)/1/direct`, `ceiling`, `raw-small`, `idle`) contains the
-//! text, e.g. to profile one of them; such a partial run writes no files. Under `cargo test
-//! --benches` (no `--bench` argument) every cell runs once for a few milliseconds as a smoke test.
+//! `VLIVE_BENCH_ROUNDS=n` sets the number of rounds. `VLIVE_BENCH_ONLY=<text>` runs only the
+//! cells whose label (`put-burst/64/vlive-lazy`, `get (warm)/1/direct`, `ceiling`, `raw-small`,
+//! `idle`) contains the text, e.g. to profile one of them; such a partial run writes no files.
+//! Under `cargo test --benches` (no `--bench` argument) every cell runs once for a few
+//! milliseconds as a smoke test.
 //!
 //! ## Implementations
 //!
-//! - **`vlive-immediate`**: [`vlive::RedbCache`] with its defaults: one actor thread owns the database
-//!   and commits each batch of queued commands in one transaction with an fsync (group commit).
+//! - **`vlive-immediate`**: [`vlive::RedbCache`] with its defaults: one actor thread owns the
+//!   database and commits each batch of queued commands in one transaction with an fsync (group
+//!   commit).
 //!   CBOR encoding runs in the calling task before the command is sent, decoding after the reply.
 //! - **`vlive-lazy`**: the same with `Durability::Lazy { max_delay: 100 ms }`: puts commit without
 //!   an fsync; a durable checkpoint runs at least every 100 ms (and on every invalidation).
@@ -48,9 +50,9 @@
 //! temporary folder. `concurrency` tasks loop on their operation until told to stop, yielding to
 //! the scheduler after each one (as a task with other work would; a `direct` task that never
 //! yields would hold a worker forever, since its operations never return `Pending`); the cell
-//! warms up, then counts completed operations over a fixed window. Values are 20-row [`vlive::CachedRows`] of 6 text fields each,
-//! about 3.4 KB of CBOR; keys spread over 16 roots (`r00/…` to `r15/…`). Every put hands the
-//! cache a fresh clone of the rows, as a caller would.
+//! warms up, then counts completed operations over a fixed window. Values are 20-row
+//! [`vlive::CachedRows`] of 6 text fields each, about 3.4 KB of CBOR; keys spread over 16 roots
+//! (`r00/…` to `r15/…`). Every put hands the cache a fresh clone of the rows, as a caller would.
 //!
 //! - **put-burst(c)**, c = 1, 8, 64, 256: every task puts to random keys (4096 keys over the 16
 //!   roots), back to back.
