@@ -12,7 +12,7 @@ use crate::rows::{CachedRows, Rows};
 const VALUE_VERSION: u8 = 1;
 
 /// Encodes rows for storage.
-pub(crate) fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
+pub fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
     let (secs, nanos) = to_epoch_parts(value.fetched_at)
         .ok_or_else(|| format!("fetched_at out of range: {:?}", value.fetched_at))?;
     let mut bytes = Vec::with_capacity(256);
@@ -22,7 +22,7 @@ pub(crate) fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
 }
 
 /// Decodes stored bytes; any malformed input is an `Err`, never a panic.
-pub(crate) fn decode(bytes: &[u8]) -> Result<CachedRows, String> {
+pub fn decode(bytes: &[u8]) -> Result<CachedRows, String> {
     let (version, secs, nanos, rows): (u8, i64, u32, Rows) =
         ciborium::from_reader(bytes).map_err(|e| e.to_string())?;
     if version != VALUE_VERSION {

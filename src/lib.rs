@@ -36,6 +36,9 @@
 // A loom build exercises only the actor protocol; the rest of the crate idles there.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod actor;
 mod cache;
 mod codec;

@@ -49,6 +49,17 @@ fn table_name(root: &str) -> String {
     format!("{TABLE_PREFIX}{root}")
 }
 
+/// Where `key` is stored: its root's table and its key in that table (`clients/7` →
+/// (`__vlive__clients`, `/7`)). For a prefix with no `/`, the table name is the prefix of the
+/// names of every table that prefix covers.
+///
+/// The one place the layout is decided: the store calls it for every key, and the crate's
+/// benchmark reaches it through [`crate::__private::layout`] (hence `pub`; the module is private).
+pub fn locate(key: &str) -> (String, &str) {
+    let (root, rest) = split_key(key);
+    (table_name(root), rest)
+}
+
 impl RedbStore {
     /// Opens the folder's database and makes sure it holds the current format (resetting it if
     /// not).
@@ -146,8 +157,8 @@ struct RedbSnapshot(ReadTransaction);
 
 impl Snapshot for RedbSnapshot {
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let (root, rest) = split_key(key);
-        match open_read_table(&self.0, &table_name(root))? {
+        let (name, rest) = locate(key);
+        match open_read_table(&self.0, &name)? {
             Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
             None => Ok(None),
         }
@@ -175,8 +186,7 @@ struct ReadBatch<'t> {
 
 impl StoreReads for ReadBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let (root, rest) = split_key(key);
-        let name = table_name(root);
+        let (name, rest) = locate(key);
         if !self.tables.contains_key(&name) {
             let table = open_read_table(self.txn, &name)?;
             self.tables.insert(name.clone(), table);
@@ -241,8 +251,8 @@ impl<'t> WriteBatch<'t> {
 
 impl StoreReads for WriteBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let (root, rest) = split_key(key);
-        match self.table(&table_name(root), false)? {
+        let (name, rest) = locate(key);
+        match self.table(&name, false)? {
             Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
             None => Ok(None),
         }
@@ -251,17 +261,18 @@ impl StoreReads for WriteBatch<'_> {
 
 impl StoreBatch for WriteBatch<'_> {
     fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
-        let (root, rest) = split_key(key);
-        if let Some(table) = self.table(&table_name(root), true)? {
+        let (name, rest) = locate(key);
+        if let Some(table) = self.table(&name, true)? {
             table.insert(rest, value)?;
         }
         Ok(())
     }
 
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()> {
+        // With a `/`: one table and a range of it; without: the start of every covered name.
+        let (covered, rest_prefix) = locate(prefix);
         if !prefix.contains('/') {
             // Covers whole roots: drop every table whose root starts with the prefix.
-            let covered = table_name(prefix);
             let doomed: Vec<String> = self
                 .existing()?
                 .range::<str, _>((Bound::Included(covered.as_str()), Bound::Unbounded))
@@ -276,8 +287,7 @@ impl StoreBatch for WriteBatch<'_> {
             }
             return Ok(());
         }
-        let (root, rest_prefix) = split_key(prefix);
-        let Some(table) = self.table(&table_name(root), false)? else {
+        let Some(table) = self.table(&covered, false)? else {
             return Ok(());
         };
         let doomed: Vec<String> = table
@@ -294,7 +304,7 @@ impl StoreBatch for WriteBatch<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_key;
+    use super::{locate, split_key};
 
     #[test]
     fn keys_split_at_the_first_slash_and_keep_it() {
@@ -304,5 +314,11 @@ mod tests {
         assert_eq!(split_key("a//b"), ("a", "//b"));
         assert_eq!(split_key("/x"), ("", "/x"));
         assert_eq!(split_key(""), ("", ""));
+    }
+
+    #[test]
+    fn a_key_is_located_in_its_roots_table() {
+        assert_eq!(locate("clients/7"), ("__vlive__clients".to_owned(), "/7"));
+        assert_eq!(locate("a"), ("__vlive__a".to_owned(), ""));
     }
 }

@@ -1,0 +1,91 @@
+//! The baselines' storage: vlive's file, layout and value encoding (taken from the crate
+//! itself), with one redb transaction per operation, as a straightforward design would do it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError, TableHandle};
+use vlive::__private::layout;
+use vlive::CachedRows;
+
+use crate::data::{decode, encode};
+
+/// A data table as vlive's store declares it: key in the table → encoded value.
+pub type DataTable<'a> = TableDefinition<'a, &'static str, &'static [u8]>;
+
+/// The direct design: a shared database, one synchronous transaction per operation.
+#[derive(Clone)]
+pub struct DirectCache {
+    db: Arc<Database>,
+}
+
+impl DirectCache {
+    pub fn open(folder: &Path) -> Self {
+        let db = Database::create(folder.join(vlive::DB_FILE_NAME)).expect("open redb");
+        DirectCache { db: Arc::new(db) }
+    }
+
+    pub fn get(&self, key: &str) -> Option<CachedRows> {
+        let (name, rest) = layout::locate(key);
+        let txn = self.db.begin_read().expect("begin_read");
+        let table = match txn.open_table(DataTable::new(&name)) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return None,
+            Err(e) => panic!("open table: {e}"),
+        };
+        let value = table.get(rest).expect("get")?;
+        Some(decode(value.value()))
+    }
+
+    pub fn put(&self, key: &str, rows: &CachedRows) {
+        let bytes = encode(rows);
+        let (name, rest) = layout::locate(key);
+        let mut txn = self.db.begin_write().expect("begin_write");
+        txn.set_durability(redb::Durability::Immediate)
+            .expect("durability");
+        {
+            let mut table = txn.open_table(DataTable::new(&name)).expect("open table");
+            table.insert(rest, bytes.as_slice()).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+
+    pub fn invalidate_prefix(&self, prefix: &str) {
+        let mut txn = self.db.begin_write().expect("begin_write");
+        txn.set_durability(redb::Durability::Immediate)
+            .expect("durability");
+        // With a '/': one table and a range of it; without: the start of every covered name.
+        let (covered, rest_prefix) = layout::locate(prefix);
+        match prefix.find('/') {
+            // A prefix without '/' covers whole roots: drop their tables.
+            None => {
+                let doomed: Vec<String> = txn
+                    .list_tables()
+                    .expect("list tables")
+                    .map(|t| t.name().to_owned())
+                    .filter(|name| name.starts_with(&covered))
+                    .collect();
+                for name in &doomed {
+                    txn.delete_table(DataTable::new(name))
+                        .expect("delete table");
+                }
+            }
+            // Otherwise it names one root and a range of the rest.
+            Some(_) => match txn.open_table(DataTable::new(&covered)) {
+                Ok(mut table) => {
+                    let doomed: Vec<String> = table
+                        .range(rest_prefix..)
+                        .expect("range")
+                        .map(|entry| entry.expect("entry").0.value().to_owned())
+                        .take_while(|k| k.starts_with(rest_prefix))
+                        .collect();
+                    for rest in &doomed {
+                        table.remove(rest.as_str()).expect("remove");
+                    }
+                }
+                Err(e) => panic!("open table: {e}"),
+            },
+        }
+        txn.commit().expect("commit");
+    }
+}

@@ -1,0 +1,46 @@
+//! What a full run leaves behind, under `<target dir>/vlive-bench/`: the CSV files,
+//! `results.md` and the SVG chart.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::chart::draw_chart;
+use crate::csv::{cells_csv, lag_csv, throughput_csv};
+use crate::report::Report;
+use crate::results::Results;
+
+/// Writes every file, then says where (and how long the whole run took since `started`).
+pub fn write_all(results: &Results, report: &Report, machine: &str, started: Instant) {
+    let out = output_folder();
+    std::fs::create_dir_all(&out).expect("create the output folder");
+    let write = |name: &str, text: &str| {
+        std::fs::write(out.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
+    };
+    write("throughput.csv", &throughput_csv(results));
+    write("cells.csv", &cells_csv(results));
+    write("responsiveness.csv", &lag_csv(results));
+    write("results.md", &report.markdown(machine));
+    let chart = out.join("throughput.svg");
+    if let Err(e) = draw_chart(&chart, results) {
+        eprintln!("could not draw the chart: {e}");
+    }
+    println!(
+        "wrote throughput.csv, cells.csv, responsiveness.csv, results.md and throughput.svg to {} \
+         ({:.0} s in all)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Where the outputs go: `<target dir>/vlive-bench`, the target dir found from this binary's
+/// own path (`<target>/release/deps/throughput-…`), unless `CARGO_TARGET_DIR` says.
+fn output_folder() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            Some(exe.parent()?.parent()?.parent()?.to_owned())
+        })
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("vlive-bench")
+}

@@ -1,0 +1,185 @@
+//! `live_demo`: LiveTable end to end, with no network.
+//!
+//! The "remote" master is a redb file (`<dir>/master.redb`) behind the `Master` trait, with an
+//! artificial latency on every call (25 ms by default). The cache is a persistent `RedbCache`
+//! in `<dir>/cache` (or `--cache mem`, `--cache none`, `--cache <folder>`).
+//!
+//! ```text
+//! cargo run --release --example live_demo                 # the whole story, with a summary
+//! cargo run --release --example live_demo -- seed --rows 200
+//! cargo run --release --example live_demo -- list --page 2 --per-page 10
+//! cargo run --release --example live_demo -- get c-0007
+//! cargo run --release --example live_demo -- add c-0999 name=Ada city=London visits=3
+//! cargo run --release --example live_demo -- event c-0007  # out-of-band change + live event
+//! cargo run --release --example live_demo -- stats
+//! ```
+//!
+//! State persists in `--dir` (default `./vlive-demo`) between runs; `--debug` prints the
+//! table's tracing spans to stderr.
+//!
+//! Layout: this file is the command line and its one `match`; `story.rs` walks the whole story
+//! one step per function (`burst.rs` is its longest step) and `summary.rs` prints its closing
+//! table; `commands.rs` holds the subcommands; `demo.rs` is what they share (the master, the
+//! cache, the table, a timed read); `master.rs` is the fake remote master, `clients.rs` its
+//! sample data; `cache.rs` the cache choice; `args.rs` parses arguments; `show.rs` prints.
+
+mod args;
+mod burst;
+mod cache;
+mod clients;
+mod commands;
+mod demo;
+mod master;
+mod show;
+mod story;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vlive::{Page, Value};
+
+use crate::args::{CacheChoice, parse_cache, parse_field};
+use crate::demo::{Demo, DemoResult};
+
+/// LiveTable demo: a cached, write-through table over a slow embedded "remote" master.
+///
+/// With no subcommand, walks the whole story and prints a summary.
+#[derive(Parser, Debug)]
+#[command(name = "live_demo", version)]
+struct Cli {
+    /// Folder holding the demo's state: the master database and (by default) the cache.
+    #[arg(
+        long,
+        global = true,
+        default_value = "vlive-demo",
+        value_name = "FOLDER"
+    )]
+    dir: PathBuf,
+
+    /// The cache: `mem` (in memory), `none` (no caching), or a folder for a persistent
+    /// RedbCache [default: <dir>/cache].
+    #[arg(long, global = true, value_parser = parse_cache, value_name = "mem|none|FOLDER")]
+    cache: Option<CacheChoice>,
+
+    /// Artificial latency of every master call, in milliseconds (plays the network).
+    #[arg(long, global = true, default_value_t = 25, value_name = "MS")]
+    latency_ms: u64,
+
+    /// Print LiveTable's tracing spans and events (debug level) to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Reset the master to ROWS sample clients (and invalidate the cache).
+    Seed {
+        /// How many clients.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        rows: u32,
+    },
+    /// Show a page of clients, read through the cache.
+    List {
+        /// Page number, from 1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        page: u32,
+        /// Clients per page.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        per_page: u32,
+    },
+    /// Show one client, read through the cache.
+    Get {
+        /// The client's id, e.g. c-0007.
+        id: String,
+    },
+    /// Add a client through the table's write queue: `add c-0999 name=Ada visits=3`.
+    ///
+    /// Values are integers, decimals, true/false, or else text.
+    Add {
+        /// The new client's id.
+        id: String,
+        /// Fields as key=value.
+        #[arg(required = true, value_parser = parse_field, value_name = "KEY=VALUE")]
+        fields: Vec<(String, Value)>,
+    },
+    /// Change the master behind the table's back, then deliver the live event that says so.
+    ///
+    /// With an ID: that client is edited directly in the master and an `Updated` event is
+    /// sent. Without: a bare `Changed` event is sent.
+    Event {
+        /// The client to change out of band.
+        id: Option<String>,
+    },
+    /// Show what is stored: master rows, and which pages and rows the cache holds.
+    Stats,
+}
+
+/// The story when no subcommand is given, else that one subcommand.
+async fn run(cli: Cli) -> DemoResult<()> {
+    let Some(command) = &cli.command else {
+        return story::tell(&cli).await;
+    };
+    let demo = Demo::open(&cli)?;
+    let result = match command {
+        Command::Seed { rows } => commands::seed(&demo, *rows).await,
+        Command::List { page, per_page } => {
+            commands::list(&demo, Page::new(*page, *per_page)).await
+        }
+        Command::Get { id } => commands::get(&demo, id).await,
+        Command::Add { id, fields } => commands::add(&demo, id, fields.clone()).await,
+        Command::Event { id } => commands::event(&demo, id.as_deref()).await,
+        Command::Stats => commands::stats(&demo).await,
+    };
+    // Close cleanly even after an error, then report the first failure.
+    let closed = demo.close().await;
+    result.and(closed)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.debug {
+        print_debug_traces();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the Tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            print_error(error.as_ref());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--debug`: LiveTable's spans and events, on stderr so they do not mix with the story.
+fn print_debug_traces() {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// The error, then each cause on its own line.
+fn print_error(error: &(dyn std::error::Error + 'static)) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
