@@ -50,7 +50,7 @@ impl Demo {
             .unwrap_or_else(|| CacheChoice::Folder(cli.dir.join("cache")));
         let cache = DemoCache::open(&choice)?;
         let events = Arc::new(ManualLiveStream::new());
-        let table = Self::table(&master, &cache, &events);
+        let table = Self::table(&master, &cache, &events)?;
         Ok(Demo {
             master,
             cache,
@@ -64,8 +64,10 @@ impl Demo {
         master: &Arc<RedbMaster>,
         cache: &DemoCache,
         events: &Arc<ManualLiveStream>,
-    ) -> LiveTable {
-        LiveTable::new(master.clone(), VIEW, cache.shared()).with_live_stream(events.clone())
+    ) -> vlive::Result<LiveTable> {
+        LiveTable::builder(master.clone(), VIEW, cache.shared())
+            .live_stream(events.clone())
+            .build()
     }
 
     pub async fn close(self) -> DemoResult<()> {
@@ -77,7 +79,7 @@ impl Demo {
     pub async fn reopen_cache(mut self) -> DemoResult<Self> {
         drop(self.table);
         self.cache = self.cache.close_and_reopen(&self.choice).await?;
-        self.table = Self::table(&self.master, &self.cache, &self.events);
+        self.table = Self::table(&self.master, &self.cache, &self.events)?;
         Ok(self)
     }
 
