@@ -60,7 +60,7 @@ impl LoomCache {
 
     /// Stores `value` under `key`; returns after the commit.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.handle.put(key, value.to_vec()).await
+        self.handle.put(key, value.to_vec(), 0).await
     }
 
     /// Queues a put and returns without waiting for its acknowledgement.
@@ -68,7 +68,12 @@ impl LoomCache {
         let (key, value) = (self.handle.track_key(key), value.to_vec());
         let pending = self
             .handle
-            .submit(|reply| Command::Put { key, value, reply })
+            .submit(|reply| Command::Put {
+                key,
+                value,
+                fetched_ms: 0,
+                reply,
+            })
             .await?;
         Ok(QueuedPut(pending))
     }
@@ -85,7 +90,7 @@ impl LoomCache {
 
     /// A conditional put.
     pub async fn fill(&self, key: &str, value: &[u8], token: FillToken) -> Result<FillOutcome> {
-        self.handle.fill(key, value.to_vec(), token).await
+        self.handle.fill(key, value.to_vec(), 0, token).await
     }
 
     /// Closes the store.

@@ -82,10 +82,15 @@ impl Handle {
         self.shared.beside.track_key(key)
     }
 
-    pub(crate) async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+    pub(crate) async fn put(&self, key: &str, value: Vec<u8>, fetched_ms: i64) -> Result<()> {
         let key = self.track_key(key);
-        self.call(|reply| Command::Put { key, value, reply })
-            .await?;
+        self.call(|reply| Command::Put {
+            key,
+            value,
+            fetched_ms,
+            reply,
+        })
+        .await?;
         self.shared.counters.puts.bump();
         Ok(())
     }
@@ -94,6 +99,7 @@ impl Handle {
         &self,
         key: &str,
         value: Vec<u8>,
+        fetched_ms: i64,
         token: FillToken,
     ) -> Result<FillOutcome> {
         let key = self.track_key(key);
@@ -101,6 +107,7 @@ impl Handle {
             .call(|reply| Command::Fill {
                 key,
                 value,
+                fetched_ms,
                 token,
                 reply,
             })

@@ -56,8 +56,11 @@ pub(crate) fn spawn_opening<S: Store>(
         .name("vlive-cache".into())
         .spawn(move || match open() {
             Ok(store) => {
+                // Built before `open` returns: its first snapshot and the store's totals are
+                // published by then.
+                let actor = Actor::new(config, store, Box::new(open), actor_shared);
                 let _ = opened_tx.send(Ok(()));
-                Actor::new(config, store, Box::new(open), actor_shared).run(commands);
+                actor.run(commands);
             }
             Err(e) => {
                 actor_shared.set_lifecycle(Lifecycle::Released);
@@ -479,6 +482,10 @@ impl<S: Store> Actor<S> {
     /// Publishes what is committed now for gets beside the actor, while the store is sound;
     /// otherwise every get queues, and the actor restores the store or reports the error.
     fn publish_snapshot(&self) {
+        if let Some(store) = &self.store {
+            let counters = &self.shared.counters;
+            counters.record_usage(store.usage(), store.file_bytes());
+        }
         let store = self.store.as_ref().filter(|_| self.health == Health::Sound);
         match store.map(S::snapshot) {
             Some(Ok(snapshot)) => self.shared.beside.publish(snapshot),
@@ -580,13 +587,22 @@ fn apply(
     command: &Command,
 ) -> StoreResult<Answer> {
     Ok(match command {
-        Command::Put { key, value, .. } => {
+        Command::Put {
+            key,
+            value,
+            fetched_ms,
+            ..
+        } => {
             trace!(key = key.as_str(), bytes = value.len(), "cache put");
-            txn.put(key, value)?;
+            txn.put(key, value, *fetched_ms)?;
             Answer::Done
         }
         Command::Fill {
-            key, value, token, ..
+            key,
+            value,
+            fetched_ms,
+            token,
+            ..
         } => {
             if invalidations.is_stale(key, *token) {
                 debug!(
@@ -595,7 +611,7 @@ fn apply(
                 );
                 return Ok(Answer::Filled(FillOutcome::RejectedStale));
             }
-            txn.put(key, value)?;
+            txn.put(key, value, *fetched_ms)?;
             Answer::Filled(FillOutcome::Stored)
         }
         Command::Invalidate { prefix, .. } => {
@@ -654,6 +670,7 @@ mod tests {
             .submit(|reply| Command::Put {
                 key: cache.track_key("k"),
                 value: b"1".to_vec(),
+                fetched_ms: 0,
                 reply,
             })
             .await
@@ -668,10 +685,10 @@ mod tests {
     async fn a_failed_commit_fails_the_batch_and_the_next_one_works() {
         let (cache, probe) = start(64);
         probe.fail_next_commit();
-        let err = cache.put("a", b"1".to_vec()).await.unwrap_err();
+        let err = cache.put("a", b"1".to_vec(), 0).await.unwrap_err();
         assert!(matches!(err, Error::Storage { .. }), "{err}");
         assert_eq!(probe.committed("a"), None);
-        cache.put("a", b"2".to_vec()).await.unwrap();
+        cache.put("a", b"2".to_vec(), 0).await.unwrap();
         assert_eq!(probe.committed("a"), Some(b"2".to_vec()));
     }
 
@@ -679,10 +696,13 @@ mod tests {
     async fn close_answers_and_later_calls_are_refused() {
         let (cache, probe) = start(64);
         let other = cache.clone();
-        cache.put("a", b"1".to_vec()).await.unwrap();
+        cache.put("a", b"1".to_vec(), 0).await.unwrap();
         cache.close().await.unwrap();
         assert!(matches!(other.get("a").await, Err(Error::Closed)));
-        assert!(matches!(other.put("b", vec![]).await, Err(Error::Closed)));
+        assert!(matches!(
+            other.put("b", vec![], 0).await,
+            Err(Error::Closed)
+        ));
         assert_eq!(probe.committed("b"), None);
         // Closing again is a no-op.
         other.close().await.unwrap();
