@@ -84,6 +84,13 @@ impl RedbCache {
         self.handle.panic_actor().await
     }
 
+    /// Whether `rows` were fetched longer ago than the time to live.
+    fn is_expired(&self, rows: &CachedRows) -> bool {
+        self.handle
+            .time_to_live()
+            .is_some_and(|ttl| rows.fetched_at.elapsed().is_ok_and(|age| age > ttl))
+    }
+
     fn corrupt(&self, key: &str, reason: String) -> Error {
         Error::Corrupt {
             folder: self.folder().to_owned(),
@@ -109,6 +116,12 @@ impl Cache for RedbCache {
                 return Ok(None);
             };
             let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
+            // Every get, from the snapshot or through the actor, passes here: an entry the
+            // sweeps have not removed yet is a miss all the same.
+            if self.is_expired(&rows) {
+                debug!("expired");
+                return Ok(None);
+            }
             debug!(rows = rows.rows.len(), "hit");
             trace!(?rows, "cached rows");
             Ok(Some(rows))

@@ -117,20 +117,14 @@ pub(crate) trait StoreBatch: StoreReads {
     fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()>;
     /// Removes every key that starts with `prefix`.
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
-    // The eviction and expiry primitives; the policy that calls them comes with the budget.
     /// Removes one key; whether it was there.
-    #[allow(dead_code)]
     fn remove(&mut self, key: &str) -> StoreResult<bool>;
     /// The entry that has waited longest in the insertion order: its key.
-    #[allow(dead_code)]
     fn oldest(&mut self) -> StoreResult<Option<String>>;
     /// Moves `key` to the newest end of the insertion order (a second chance).
-    #[allow(dead_code)]
     fn requeue(&mut self, key: &str) -> StoreResult<()>;
     /// The entry fetched longest ago: when, and its key.
-    #[allow(dead_code)]
     fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>>;
     /// The totals, this batch's writes included.
-    #[allow(dead_code)]
     fn usage(&self) -> Usage;
 }
