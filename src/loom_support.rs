@@ -40,8 +40,27 @@ impl QueuedPut {
 
 /// Starts an actor over a fresh in-memory store.
 pub fn spawn(capacity: usize, max_batch_ops: usize) -> (LoomCache, MemStoreProbe, ActorThread) {
+    spawn_with(capacity, max_batch_ops, None)
+}
+
+/// Starts an actor over a fresh in-memory store that evicts beyond `max_bytes` (key + value
+/// bytes).
+pub fn spawn_bounded(
+    capacity: usize,
+    max_batch_ops: usize,
+    max_bytes: u64,
+) -> (LoomCache, MemStoreProbe, ActorThread) {
+    spawn_with(capacity, max_batch_ops, Some(max_bytes))
+}
+
+fn spawn_with(
+    capacity: usize,
+    max_batch_ops: usize,
+    max_bytes: Option<u64>,
+) -> (LoomCache, MemStoreProbe, ActorThread) {
     let (store, probe) = MemStore::new();
     let mut config = ActorConfig::new("<loom>");
+    config.max_bytes = max_bytes;
     config.capacity = capacity;
     config.batch = BatchLimits {
         max_ops: max_batch_ops,
