@@ -49,6 +49,15 @@ fn to_epoch_parts(t: SystemTime) -> Option<(i64, u32)> {
     }
 }
 
+/// Milliseconds since the Unix epoch (negative before it), saturating: what the store keeps
+/// of `fetched_at` for expiry.
+pub(crate) fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
 fn from_epoch_parts(secs: i64, nanos: u32) -> Option<SystemTime> {
     if nanos >= 1_000_000_000 {
         return None;

@@ -79,6 +79,16 @@ pub enum Error {
         /// The operating system's error.
         source: Arc<std::io::Error>,
     },
+    /// An entry whose key and value alone exceed the cache's `max_bytes`: it could never be
+    /// stored within the budget, so it is refused (and nothing is evicted for it).
+    EntryTooLarge {
+        /// The key being written.
+        key: String,
+        /// Its key + value bytes (the value as stored, CBOR-encoded).
+        bytes: u64,
+        /// The cache's budget.
+        max_bytes: u64,
+    },
     /// A configuration value is out of range.
     InvalidConfig {
         /// What is wrong with it.
@@ -178,6 +188,14 @@ impl fmt::Display for Error {
                 write!(f, "cache {}: {op} failed", folder.display())
             }
             Error::Io { path, op, .. } => write!(f, "{}: {op} failed", path.display()),
+            Error::EntryTooLarge {
+                key,
+                bytes,
+                max_bytes,
+            } => write!(
+                f,
+                "entry {key:?} is {bytes} bytes, more than the cache's max_bytes of {max_bytes}"
+            ),
             Error::InvalidConfig { reason } => write!(f, "invalid cache configuration: {reason}"),
             Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
             Error::WriteWorkerGone { cache_key } => write!(

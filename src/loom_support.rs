@@ -40,8 +40,27 @@ impl QueuedPut {
 
 /// Starts an actor over a fresh in-memory store.
 pub fn spawn(capacity: usize, max_batch_ops: usize) -> (LoomCache, MemStoreProbe, ActorThread) {
+    spawn_with(capacity, max_batch_ops, None)
+}
+
+/// Starts an actor over a fresh in-memory store that evicts beyond `max_bytes` (key + value
+/// bytes).
+pub fn spawn_bounded(
+    capacity: usize,
+    max_batch_ops: usize,
+    max_bytes: u64,
+) -> (LoomCache, MemStoreProbe, ActorThread) {
+    spawn_with(capacity, max_batch_ops, Some(max_bytes))
+}
+
+fn spawn_with(
+    capacity: usize,
+    max_batch_ops: usize,
+    max_bytes: Option<u64>,
+) -> (LoomCache, MemStoreProbe, ActorThread) {
     let (store, probe) = MemStore::new();
     let mut config = ActorConfig::new("<loom>");
+    config.max_bytes = max_bytes;
     config.capacity = capacity;
     config.batch = BatchLimits {
         max_ops: max_batch_ops,
@@ -60,7 +79,7 @@ impl LoomCache {
 
     /// Stores `value` under `key`; returns after the commit.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.handle.put(key, value.to_vec()).await
+        self.handle.put(key, value.to_vec(), 0).await
     }
 
     /// Queues a put and returns without waiting for its acknowledgement.
@@ -68,7 +87,12 @@ impl LoomCache {
         let (key, value) = (self.handle.track_key(key), value.to_vec());
         let pending = self
             .handle
-            .submit(|reply| Command::Put { key, value, reply })
+            .submit(|reply| Command::Put {
+                key,
+                value,
+                fetched_ms: 0,
+                reply,
+            })
             .await?;
         Ok(QueuedPut(pending))
     }
@@ -85,7 +109,7 @@ impl LoomCache {
 
     /// A conditional put.
     pub async fn fill(&self, key: &str, value: &[u8], token: FillToken) -> Result<FillOutcome> {
-        self.handle.fill(key, value.to_vec(), token).await
+        self.handle.fill(key, value.to_vec(), 0, token).await
     }
 
     /// Closes the store.

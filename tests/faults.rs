@@ -1,7 +1,7 @@
 //! Faults, and how `RedbCache` reports them: I/O errors injected through redb's
 //! `StorageBackend` (a failed `write` or `sync_data` fails every caller of its batch, nobody
 //! hangs, and the cache is usable again afterwards), lazy-mode flush and checkpoint failures, a
-//! corrupt stored value (`Error::Corrupt` for that key only), a table of the wrong type, a file
+//! corrupt stored value (`Error::Corrupt` for that key only), a file
 //! that is not a redb database (`Error::NotADatabase`, file untouched), an unknown
 //! `format_version` (the folder is reset), a folder path that is a file, and an actor panic
 //! (pending and later calls fail with `Error::ActorPanicked`; the folder reopens).
@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -99,6 +98,10 @@ async fn a_failed_commit_fails_its_whole_batch(fault: Fault) {
     let faults = Faults::new();
     let cache = faulty(dir.path(), &faults);
     cache.put("before/1", value("before/1")).await.unwrap();
+    // The parked commit must do no I/O after the sync it is held in, or the fault planted below
+    // fails it too. Under layout 2 the first put of `hold/0` into this young file did (redb
+    // flushed twice in that commit); a put that replaces it does not.
+    cache.put("hold/0", value("hold")).await.unwrap();
 
     let token = cache.fill_token("f/fill").await.unwrap();
     let parked = park_actor(&cache, &faults).await;
@@ -344,19 +347,21 @@ async fn a_corrupt_value_fails_only_its_own_key() {
         let db = redb::Database::create(folder.join(DB_FILE_NAME)).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            let table: TableDefinition<&str, &[u8]> = TableDefinition::new("__vlive__bad");
+            let table: TableDefinition<&str, &[u8]> = TableDefinition::new("vlive_entries");
             let mut table = txn.open_table(table).unwrap();
             // Not CBOR at all.
-            table.insert("/1", [0xffu8, 0x00, 0x13].as_slice()).unwrap();
+            table
+                .insert("bad/1", [0xffu8, 0x00, 0x13].as_slice())
+                .unwrap();
             // The bare key `bad`: empty bytes.
-            table.insert("", [].as_slice()).unwrap();
+            table.insert("bad", [].as_slice()).unwrap();
             // Well-formed CBOR of an unknown value version.
             let mut unknown = Vec::new();
             ciborium::into_writer(&(9u8, 0i64, 0u32, vlive::Rows::new()), &mut unknown).unwrap();
-            table.insert("/3", unknown.as_slice()).unwrap();
+            table.insert("bad/3", unknown.as_slice()).unwrap();
             // A value cut in half.
-            let whole = table.get("/4").unwrap().unwrap().value().to_vec();
-            table.insert("/4", &whole[..whole.len() / 2]).unwrap();
+            let whole = table.get("bad/4").unwrap().unwrap().value().to_vec();
+            table.insert("bad/4", &whole[..whole.len() / 2]).unwrap();
         }
         txn.commit().unwrap();
     }
@@ -387,37 +392,6 @@ async fn a_corrupt_value_fails_only_its_own_key() {
     assert_eq!(tag(&cache, "bad/1").await.as_deref(), Some("fixed"));
     cache.invalidate_prefix("bad/3").await.unwrap();
     assert_eq!(tag(&cache, "bad/3").await, None);
-    cache.close().await.unwrap();
-}
-
-/// A data table created with other key/value types (not something vlive writes): its root
-/// fails with a storage error, other roots are unaffected, and invalidating the root clears it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_of_the_wrong_type_fails_only_its_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = RedbCache::open(dir.path()).unwrap();
-    cache.put("good/1", value("good/1")).await.unwrap();
-    cache.close().await.unwrap();
-    {
-        let db = redb::Database::create(dir.path().join(DB_FILE_NAME)).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let table: TableDefinition<u64, u64> = TableDefinition::new("__vlive__odd");
-            txn.open_table(table).unwrap().insert(1, 2).unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    let cache = RedbCache::open(dir.path()).unwrap();
-    assert!(matches!(
-        cache.get("odd/1").await,
-        Err(Error::Storage { .. })
-    ));
-    assert_eq!(tag(&cache, "good/1").await.as_deref(), Some("good/1"));
-    cache.put("good/2", value("good/2")).await.unwrap();
-    cache.invalidate_prefix("odd").await.unwrap();
-    assert_eq!(tag(&cache, "odd/1").await, None);
-    cache.put("odd/1", value("odd/1")).await.unwrap();
-    assert_eq!(tag(&cache, "odd/1").await.as_deref(), Some("odd/1"));
     cache.close().await.unwrap();
 }
 
@@ -495,7 +469,7 @@ async fn cache_then_tamper(folder: &Path, tamper: impl FnOnce(&redb::WriteTransa
         let meta = txn.open_table(META).unwrap();
         assert_eq!(
             meta.get("format_version").unwrap().map(|v| v.value()),
-            Some(1),
+            Some(2),
             "the layout this test knows"
         );
     }
@@ -523,7 +497,7 @@ async fn expect_reset(folder: &Path, what: &str) {
     cache.put("a/1", value("new")).await.unwrap();
     assert_eq!(tag(&cache, "a/1").await.as_deref(), Some("new"));
     cache.close().await.unwrap();
-    assert_eq!(stored_format_version(folder), Some(1), "{what}");
+    assert_eq!(stored_format_version(folder), Some(2), "{what}");
     let cache = RedbCache::open(folder).unwrap();
     assert_eq!(
         tag(&cache, "a/1").await.as_deref(),
@@ -535,7 +509,7 @@ async fn expect_reset(folder: &Path, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_format_version_resets_the_folder() {
-    for version in [0u64, 2, u64::MAX] {
+    for version in [0u64, 1, 3, u64::MAX] {
         let dir = tempfile::tempdir().unwrap();
         cache_then_tamper(dir.path(), |txn| {
             txn.open_table(META)
@@ -672,45 +646,4 @@ async fn an_actor_panic_fails_every_pending_call() {
         FillOutcome::Stored
     );
     reopened.close().await.unwrap();
-}
-
-/// One command's own error (a read of a root whose table has the wrong type) fails that command
-/// alone, not the unrelated commands that shared its batch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_read_does_not_fail_an_unrelated_put_in_the_same_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    RedbCache::open(dir.path()).unwrap().close().await.unwrap();
-    {
-        let db = redb::Database::create(dir.path().join(DB_FILE_NAME)).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let table: TableDefinition<u64, u64> = TableDefinition::new("__vlive__odd");
-            txn.open_table(table).unwrap().insert(1, 2).unwrap();
-        }
-        txn.commit().unwrap();
-    }
-
-    let faults: Arc<Faults> = Faults::new();
-    let cache = faulty(dir.path(), &faults);
-    // Park the actor in a commit so that the next two commands form one batch.
-    let parked = park_actor(&cache, &faults).await;
-    let bad_read = {
-        let cache = cache.clone();
-        tokio::spawn(async move { cache.get("odd/1").await })
-    };
-    wait_until("get queued", || cache.stats().queue_depth == 1).await;
-    let good_put = {
-        let cache = cache.clone();
-        tokio::spawn(async move { cache.put("good/1", value("good")).await })
-    };
-    wait_until("put queued", || cache.stats().queue_depth == 2).await;
-    faults.release();
-
-    within("parked", parked).await.unwrap().unwrap();
-    assert!(within("bad read", bad_read).await.unwrap().is_err());
-    let put = within("good put", good_put).await.unwrap();
-    assert!(
-        put.is_ok(),
-        "a put of a healthy key failed because another caller's bad read shared its batch: {put:?}"
-    );
 }

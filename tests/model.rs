@@ -5,6 +5,11 @@
 //! the model also checks what survives a restart. `MemCache`, the reference, is checked against
 //! the same model.
 //!
+//! A bounded mode runs the same operations against a `RedbCache` with a small `max_bytes`:
+//! there the model says what a get *may* return — the last value put, or a miss (an eviction) —
+//! never an older value nor one invalidated, and once a key was seen missing it stays missing
+//! until put again. `stats().live_bytes` stays within the budget after every operation.
+//!
 //! A second RedbCache model test runs the operations in *batches*: the actor is held inside a
 //! commit while a group of commands queues up in a known order, so each group executes as one
 //! transaction; every answer must still be the model's answer at that point of the sequence.
@@ -158,6 +163,75 @@ proptest! {
     #[test]
     fn mem_cache_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
         runtime().block_on(run(&ops, MemCache::new(), None));
+    }
+}
+
+/// A budget of a few entries (each here is some 40–50 bytes of key and CBOR).
+const BOUNDED_MAX_BYTES: u64 = 160;
+
+/// Runs `ops` against a bounded cache; the model holds what each key may still return.
+async fn run_bounded(ops: &[Op], folder: &std::path::Path) {
+    let open = || {
+        RedbCache::builder()
+            .max_bytes(BOUNDED_MAX_BYTES)
+            .open(folder)
+            .unwrap()
+    };
+    let mut cache = open();
+    let mut model = Model::new();
+    for (step, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Put(k, v) => {
+                let tag = format!("{v}");
+                cache.put(KEYS[k], value(&tag)).await.unwrap();
+                model.insert(KEYS[k], tag);
+            }
+            Op::Get(k) => {
+                let found = cache.get(KEYS[k]).await.unwrap().as_ref().map(tag_of);
+                match found {
+                    None => {
+                        // Evicted (or never there): it must stay a miss until put again.
+                        model.remove(KEYS[k]);
+                    }
+                    Some(tag) => assert_eq!(
+                        Some(&tag),
+                        model.get(KEYS[k]),
+                        "get {:?} at step {step}: an older or invalidated value",
+                        KEYS[k]
+                    ),
+                }
+            }
+            Op::Invalidate(p) => {
+                let p = prefix(p);
+                cache.invalidate_prefix(p).await.unwrap();
+                model.retain(|k, _| !k.starts_with(p));
+            }
+            Op::Reopen(close) => {
+                if close {
+                    within("close", cache.close()).await.unwrap();
+                }
+                drop(cache);
+                cache = open();
+            }
+        }
+        let stats = cache.stats();
+        assert!(
+            stats.live_bytes <= BOUNDED_MAX_BYTES,
+            "after step {step} ({op:?}): {stats:?}"
+        );
+    }
+    within("final close", cache.close()).await.unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn a_bounded_redb_cache_returns_the_last_value_or_a_miss(
+        ops in proptest::collection::vec(op(), 1..60)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(run_bounded(&ops, &dir.path().join("cache")));
     }
 }
 

@@ -53,8 +53,8 @@ fn measured(ops: u64, elapsed: Duration, batch: usize) -> Measured {
 /// A redb file in vlive's layout, written to directly with one value encoded up front.
 struct RawWriter {
     db: Database,
-    /// Every root's table, by root number.
-    tables: Vec<String>,
+    /// The data table (vlive's layout keeps every key in one).
+    table: &'static str,
     value: Vec<u8>,
     rng: Rng,
 }
@@ -63,7 +63,7 @@ impl RawWriter {
     fn create(folder: &Path, rows: &Rows) -> Self {
         RawWriter {
             db: Database::create(folder.join(vlive::DB_FILE_NAME)).expect("open redb"),
-            tables: (0..ROOTS).map(|r| layout::locate(&key(r, 0)).0).collect(),
+            table: layout::locate(&key(0, 0)).0,
             value: encode(&CachedRows::new(rows.clone())),
             rng: Rng::new(1),
         }
@@ -75,17 +75,14 @@ impl RawWriter {
         txn.set_durability(redb::Durability::Immediate)
             .expect("durability");
         {
-            let mut tables: Vec<Table<&str, &[u8]>> = self
-                .tables
-                .iter()
-                .map(|name| txn.open_table(DataTable::new(name)).expect("open table"))
-                .collect();
+            let mut table: Table<&str, &[u8]> = txn
+                .open_table(DataTable::new(self.table))
+                .expect("open table");
             for _ in 0..batch {
-                let root = self.rng.below(ROOTS);
-                let key = key(root, self.rng.below(PUT_PAGES));
-                let (_, rest) = layout::locate(&key);
-                tables[root as usize]
-                    .insert(rest, self.value.as_slice())
+                let key = key(self.rng.below(ROOTS), self.rng.below(PUT_PAGES));
+                let (_, in_table) = layout::locate(&key);
+                table
+                    .insert(in_table, self.value.as_slice())
                     .expect("insert");
             }
         }

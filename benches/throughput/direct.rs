@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError, TableHandle};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use vlive::__private::layout;
 use vlive::CachedRows;
 
@@ -28,7 +28,7 @@ impl DirectCache {
     pub fn get(&self, key: &str) -> Option<CachedRows> {
         let (name, rest) = layout::locate(key);
         let txn = self.db.begin_read().expect("begin_read");
-        let table = match txn.open_table(DataTable::new(&name)) {
+        let table = match txn.open_table(DataTable::new(name)) {
             Ok(table) => table,
             Err(TableError::TableDoesNotExist(_)) => return None,
             Err(e) => panic!("open table: {e}"),
@@ -44,7 +44,7 @@ impl DirectCache {
         txn.set_durability(redb::Durability::Immediate)
             .expect("durability");
         {
-            let mut table = txn.open_table(DataTable::new(&name)).expect("open table");
+            let mut table = txn.open_table(DataTable::new(name)).expect("open table");
             table.insert(rest, bytes.as_slice()).expect("insert");
         }
         txn.commit().expect("commit");
@@ -54,37 +54,20 @@ impl DirectCache {
         let mut txn = self.db.begin_write().expect("begin_write");
         txn.set_durability(redb::Durability::Immediate)
             .expect("durability");
-        // With a '/': one table and a range of it; without: the start of every covered name.
-        let (covered, rest_prefix) = layout::locate(prefix);
-        match prefix.find('/') {
-            // A prefix without '/' covers whole roots: drop their tables.
-            None => {
-                let doomed: Vec<String> = txn
-                    .list_tables()
-                    .expect("list tables")
-                    .map(|t| t.name().to_owned())
-                    .filter(|name| name.starts_with(&covered))
+        let (name, start) = layout::locate(prefix);
+        match txn.open_table(DataTable::new(name)) {
+            Ok(mut table) => {
+                let doomed: Vec<String> = table
+                    .range(start..)
+                    .expect("range")
+                    .map(|entry| entry.expect("entry").0.value().to_owned())
+                    .take_while(|k| k.starts_with(start))
                     .collect();
-                for name in &doomed {
-                    txn.delete_table(DataTable::new(name))
-                        .expect("delete table");
+                for key in &doomed {
+                    table.remove(key.as_str()).expect("remove");
                 }
             }
-            // Otherwise it names one root and a range of the rest.
-            Some(_) => match txn.open_table(DataTable::new(&covered)) {
-                Ok(mut table) => {
-                    let doomed: Vec<String> = table
-                        .range(rest_prefix..)
-                        .expect("range")
-                        .map(|entry| entry.expect("entry").0.value().to_owned())
-                        .take_while(|k| k.starts_with(rest_prefix))
-                        .collect();
-                    for rest in &doomed {
-                        table.remove(rest.as_str()).expect("remove");
-                    }
-                }
-                Err(e) => panic!("open table: {e}"),
-            },
+            Err(e) => panic!("open table: {e}"),
         }
         txn.commit().expect("commit");
     }

@@ -20,12 +20,16 @@ pub(crate) enum Command {
     Put {
         key: Tracked,
         value: Vec<u8>,
+        /// When the value's rows were fetched (ms since the Unix epoch): the actor never
+        /// decodes a value, and expiry needs this.
+        fetched_ms: i64,
         reply: Reply<()>,
     },
     /// A put that is dropped if an invalidation covering `key` happened since `token`.
     Fill {
         key: Tracked,
         value: Vec<u8>,
+        fetched_ms: i64,
         token: FillToken,
         reply: Reply<FillOutcome>,
     },

@@ -52,6 +52,10 @@ pub(crate) struct ActorConfig {
     pub(crate) capacity: usize,
     pub(crate) batch: BatchLimits,
     pub(crate) durability: Durability,
+    /// Evict beyond this many key + value bytes; `None`: unbounded.
+    pub(crate) max_bytes: Option<u64>,
+    /// Entries fetched longer ago than this are misses, and swept; `None`: they never expire.
+    pub(crate) time_to_live: Option<Duration>,
 }
 
 impl ActorConfig {
@@ -61,6 +65,8 @@ impl ActorConfig {
             capacity: 1024,
             batch: BatchLimits::default(),
             durability: Durability::Immediate,
+            max_bytes: None,
+            time_to_live: None,
         }
     }
 
@@ -78,6 +84,12 @@ impl ActorConfig {
         }
         if self.batch.max_bytes == 0 {
             return invalid("max_bytes per batch must be at least 1");
+        }
+        if self.max_bytes == Some(0) {
+            return invalid("max_bytes must be at least 1");
+        }
+        if self.time_to_live.is_some_and(|ttl| ttl.is_zero()) {
+            return invalid("time_to_live must be above zero");
         }
         if let Durability::Lazy { max_delay } = self.durability {
             if max_delay.is_zero() {

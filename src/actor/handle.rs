@@ -8,6 +8,7 @@ use super::shared::{Lifecycle, Shared};
 use super::stats::RedbCacheStats;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
+use crate::store::entry_size;
 use crate::sync::{Arc, channel, oneshot};
 
 /// A cloneable handle to one actor. The actor shuts down when the last handle is dropped.
@@ -71,10 +72,34 @@ impl Handle {
             }
         };
         match value {
-            Some(_) => self.shared.counters.hits.bump(),
+            Some(_) => {
+                self.shared.counters.hits.bump();
+                if let Some(access) = &self.shared.access {
+                    access.touch(key);
+                }
+            }
             None => self.shared.counters.misses.bump(),
         }
         Ok(value)
+    }
+
+    /// How long entries stay fresh, if they expire.
+    pub(crate) fn time_to_live(&self) -> Option<std::time::Duration> {
+        self.shared.time_to_live
+    }
+
+    /// Refuses, before it reaches the actor, an entry that alone exceeds the byte budget: no
+    /// eviction could make room for it.
+    fn check_size(&self, key: &str, value: &[u8]) -> Result<()> {
+        let bytes = entry_size(key, value.len());
+        match self.shared.max_bytes {
+            Some(max_bytes) if bytes > max_bytes => Err(Error::EntryTooLarge {
+                key: key.to_owned(),
+                bytes,
+                max_bytes,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A write's key, registered in flight before its command is built (see `read_beside`).
@@ -82,10 +107,16 @@ impl Handle {
         self.shared.beside.track_key(key)
     }
 
-    pub(crate) async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+    pub(crate) async fn put(&self, key: &str, value: Vec<u8>, fetched_ms: i64) -> Result<()> {
+        self.check_size(key, &value)?;
         let key = self.track_key(key);
-        self.call(|reply| Command::Put { key, value, reply })
-            .await?;
+        self.call(|reply| Command::Put {
+            key,
+            value,
+            fetched_ms,
+            reply,
+        })
+        .await?;
         self.shared.counters.puts.bump();
         Ok(())
     }
@@ -94,13 +125,16 @@ impl Handle {
         &self,
         key: &str,
         value: Vec<u8>,
+        fetched_ms: i64,
         token: FillToken,
     ) -> Result<FillOutcome> {
+        self.check_size(key, &value)?;
         let key = self.track_key(key);
         let outcome = self
             .call(|reply| Command::Fill {
                 key,
                 value,
+                fetched_ms,
                 token,
                 reply,
             })

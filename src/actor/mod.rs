@@ -13,6 +13,8 @@
 //! The actor opens, writes, reopens and closes the store; it alone decides when gets may read
 //! beside it (see `read_beside`).
 //!
+//! - `access`: the access bits gets set and eviction reads.
+//! - `budget`: eviction (CLOCK) and expiry sweeps, over the store's primitives.
 //! - `command`: what travels over the channel.
 //! - `config`: batch limits and durability.
 //! - `handle`: the caller's side: send, await the reply, map a vanished actor to an error.
@@ -20,6 +22,8 @@
 //! - `serve`: the actor's loop, top to bottom.
 //! - `stats`: counters shared by both sides.
 
+mod access;
+mod budget;
 mod command;
 mod config;
 mod handle;

@@ -3,19 +3,24 @@
 //! 1. wait for the first command (or for a lazy-mode checkpoint to fall due);
 //! 2. gather what is already queued, up to the batch limits;
 //! 3. run the batch: restore the store if it is unwell, apply the commands in order inside one
-//!    transaction, commit once, publish a snapshot of the commit;
+//!    transaction, then upkeep (expire, then evict down to the byte budget: `budget`), commit
+//!    once, publish a snapshot of the commit;
 //! 4. answer every command of the batch, only now, after the commit;
 //! 5. on `close` or when the last handle is gone: close the store, tell the stragglers.
+//!
+//! Between batches, timers: a lazy-mode checkpoint, and an expiry sweep when entries expire.
 //!
 //! Gets may also be answered beside the actor (`read_beside`): the actor publishes a snapshot
 //! while the store is [`Health::Sound`] and withdraws it otherwise, and before closing. The
 //! arguments behind health, restore and lazy recovery are in `docs/DESIGN.md` §2.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, debug_span, error, field, trace, warn};
 
+use super::access::AccessBits;
+use super::budget;
 use super::command::{Answer, Command, Reply};
 use super::config::{ActorConfig, Durability};
 use super::handle::Handle;
@@ -57,8 +62,11 @@ pub(crate) fn spawn_opening<S: Store>(
         .name("vlive-cache".into())
         .spawn(move || match open() {
             Ok(store) => {
+                // Built before `open` returns: its first snapshot and the store's totals are
+                // published by then.
+                let actor = Actor::new(config, store, Box::new(open), actor_shared);
                 let _ = opened_tx.send(Ok(()));
-                Actor::new(config, store, Box::new(open), actor_shared).run(commands);
+                actor.run(commands);
             }
             Err(e) => {
                 actor_shared.set_lifecycle(Lifecycle::Released);
@@ -90,7 +98,11 @@ fn connect(
     Ok((
         commands_tx,
         commands,
-        Arc::new(Shared::new(config.folder.clone())),
+        Arc::new(Shared::new(
+            config.folder.clone(),
+            config.max_bytes,
+            config.time_to_live,
+        )),
     ))
 }
 
@@ -118,8 +130,27 @@ impl Shape {
 /// What the actor waits for between batches.
 enum Work {
     Command(Command),
-    CheckpointDue,
+    /// A checkpoint or a sweep is due.
+    TimerDue,
     Disconnected,
+}
+
+/// What expiry and eviction did in a batch: counted once the batch has committed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Upkeep {
+    expired: u64,
+    evicted: u64,
+    /// The sweep stopped at its limit: sweep again soon.
+    more_expired: bool,
+}
+
+/// How often an idle actor looks for expired entries, at most (a quarter of the TTL, within
+/// these bounds): often enough that expired entries do not linger for long, rarely enough that
+/// an idle cache does not commit all the time.
+const SWEEP_EVERY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
+fn sweep_interval(ttl: Duration) -> Duration {
+    (ttl / 4).clamp(SWEEP_EVERY.0, SWEEP_EVERY.1)
 }
 
 /// Whether the store can serve, and what it takes to make it so. Only a sound store has a
@@ -155,10 +186,17 @@ struct Actor<S: Store> {
     unsynced_since: Option<Instant>,
     /// Lazy-mode writes were lost to an I/O error; the next `flush` or `close` reports it once.
     lost_writes: bool,
+    /// With a TTL: when the idle actor sweeps for expired entries next.
+    sweep_due: Option<Instant>,
 }
 
 impl<S: Store> Actor<S> {
     fn new(config: ActorConfig, store: S, open: Opener<S>, shared: Arc<Shared>) -> Self {
+        // Entries may have expired while the cache was closed: the first sweep comes one
+        // interval after opening (gets treat them as misses meanwhile).
+        let sweep_due = config
+            .time_to_live
+            .map(|ttl| Instant::now() + sweep_interval(ttl));
         let actor = Actor {
             store: Some(store),
             open,
@@ -170,6 +208,7 @@ impl<S: Store> Actor<S> {
             close_reply: None,
             unsynced_since: None,
             lost_writes: false,
+            sweep_due,
         };
         actor.publish_snapshot();
         actor
@@ -199,14 +238,18 @@ impl<S: Store> Actor<S> {
                         return;
                     }
                 }
-                Work::CheckpointDue => self.checkpoint(),
+                Work::TimerDue => self.on_timer(),
                 Work::Disconnected => return,
             }
         }
     }
 
     fn wait_for_work(&self, commands: &channel::Receiver<Command>) -> Work {
-        let received = match self.checkpoint_deadline() {
+        let deadline = match (self.checkpoint_deadline(), self.sweep_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let received = match deadline {
             None => commands
                 .recv()
                 .map_or(Received::Disconnected, Received::Message),
@@ -214,7 +257,7 @@ impl<S: Store> Actor<S> {
         };
         match received {
             Received::Message(command) => Work::Command(command),
-            Received::Empty => Work::CheckpointDue,
+            Received::Empty => Work::TimerDue,
             Received::Disconnected => Work::Disconnected,
         }
     }
@@ -279,8 +322,8 @@ impl<S: Store> Actor<S> {
             self.apply_reads()
         };
         span.record("batch_us", started.elapsed().as_micros() as u64);
-        let answers = match applied {
-            Ok(answers) => answers,
+        let (answers, upkeep) = match applied {
+            Ok(applied) => applied,
             Err(e) => {
                 let e = self.fall_ill(e, "execute a batch");
                 // Restore at once rather than at the next batch: the store serves again as soon
@@ -291,6 +334,7 @@ impl<S: Store> Actor<S> {
         };
         if commits {
             self.note_commit(durability);
+            self.note_upkeep(upkeep);
             // Before any write is answered (and settled): gets beside the actor must find it.
             self.publish_snapshot();
         }
@@ -325,29 +369,93 @@ impl<S: Store> Actor<S> {
         self.store.as_mut().ok_or(Error::Closed)
     }
 
-    /// Applies the batch in one write transaction and commits it.
-    fn apply_and_commit(&mut self, durability: Commit) -> StoreResult<Vec<Answer>> {
+    /// Applies the batch in one write transaction, keeps the store within its budget, and
+    /// commits.
+    fn apply_and_commit(&mut self, durability: Commit) -> StoreResult<(Vec<Answer>, Upkeep)> {
         let Actor {
             store,
             config,
             invalidations,
             batch,
+            shared,
             ..
         } = self;
         let store = store.as_mut().ok_or(redb::Error::DatabaseClosed)?;
         store.write_batch(durability, |txn| {
-            batch
+            let answers = batch
                 .iter()
                 .map(|command| {
                     let applied = apply(txn, invalidations, command);
                     isolate::<S>(applied, config, command)
                 })
-                .collect()
+                .collect::<StoreResult<_>>()?;
+            let upkeep = upkeep(txn, config, shared.access.as_ref())?;
+            Ok((answers, upkeep))
         })
     }
 
+    /// Counts what expiry and eviction did in a committed batch, and schedules the next sweep.
+    fn note_upkeep(&mut self, upkeep: Upkeep) {
+        let counters = &self.shared.counters;
+        counters.evictions.add(upkeep.evicted);
+        counters.expirations.add(upkeep.expired);
+        if let Some(ttl) = self.config.time_to_live {
+            let wait = match upkeep.more_expired {
+                true => Duration::ZERO,
+                false => sweep_interval(ttl),
+            };
+            self.sweep_due = Some(Instant::now() + wait);
+        }
+    }
+
+    /// Between batches: runs the checkpoint or the sweep that is due.
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.checkpoint_deadline().is_some_and(|due| due <= now) {
+            self.checkpoint();
+        }
+        if self.sweep_due.is_some_and(|due| due <= now) {
+            self.sweep();
+        }
+    }
+
+    /// An idle sweep: a batch with no commands, only upkeep.
+    fn sweep(&mut self) {
+        if self.restore().is_err() {
+            // Retried at the next sweep; the batches meanwhile report the error.
+            self.note_upkeep(Upkeep::default());
+            return;
+        }
+        let durability = self.commit_durability(Shape::default());
+        let Actor {
+            store,
+            config,
+            shared,
+            ..
+        } = self;
+        let Some(store) = store.as_mut() else {
+            return;
+        };
+        let swept = store.write_batch(durability, |txn| {
+            upkeep(txn, config, shared.access.as_ref())
+        });
+        match swept {
+            Ok(upkeep) => {
+                self.note_commit(durability);
+                self.note_upkeep(upkeep);
+                self.publish_snapshot();
+            }
+            Err(e) => {
+                self.note_upkeep(Upkeep::default());
+                let e = self.fall_ill(e, "sweep expired entries");
+                error!(error = %chain(&e), "cache expiry sweep failed");
+                let _ = self.restore();
+            }
+        }
+    }
+
     /// Answers a batch without writes from one read transaction.
-    fn apply_reads(&mut self) -> StoreResult<Vec<Answer>> {
+    fn apply_reads(&mut self) -> StoreResult<(Vec<Answer>, Upkeep)> {
         let Actor {
             store,
             config,
@@ -356,7 +464,7 @@ impl<S: Store> Actor<S> {
             ..
         } = self;
         let store = store.as_ref().ok_or(redb::Error::DatabaseClosed)?;
-        store.read_batch(|txn| {
+        let answers = store.read_batch(|txn| {
             batch
                 .iter()
                 .map(|command| {
@@ -364,7 +472,8 @@ impl<S: Store> Actor<S> {
                     isolate::<S>(applied, config, command)
                 })
                 .collect()
-        })
+        })?;
+        Ok((answers, Upkeep::default()))
     }
 
     /// Durable unless lazy mode lets this batch wait for a checkpoint.
@@ -480,6 +589,10 @@ impl<S: Store> Actor<S> {
     /// Publishes what is committed now for gets beside the actor, while the store is sound;
     /// otherwise every get queues, and the actor restores the store or reports the error.
     fn publish_snapshot(&self) {
+        if let Some(store) = &self.store {
+            let counters = &self.shared.counters;
+            counters.record_usage(store.usage(), store.file_bytes());
+        }
         let store = self.store.as_ref().filter(|_| self.health == Health::Sound);
         match store.map(S::snapshot) {
             Some(Ok(snapshot)) => self.shared.beside.publish(snapshot),
@@ -557,6 +670,26 @@ impl<S: Store> Actor<S> {
     }
 }
 
+/// After a batch's commands, in its transaction: removes expired entries (a bounded sweep),
+/// then evicts down to the byte budget.
+fn upkeep(
+    txn: &mut dyn StoreBatch,
+    config: &ActorConfig,
+    access: Option<&AccessBits>,
+) -> StoreResult<Upkeep> {
+    let mut upkeep = Upkeep::default();
+    if let Some(ttl) = config.time_to_live {
+        let cutoff = SystemTime::now()
+            .checked_sub(ttl)
+            .map_or(i64::MIN, crate::codec::epoch_ms);
+        (upkeep.expired, upkeep.more_expired) = budget::expire(txn, cutoff)?;
+    }
+    if let (Some(max_bytes), Some(access)) = (config.max_bytes, access) {
+        upkeep.evicted = budget::evict(txn, access, max_bytes)?;
+    }
+    Ok(upkeep)
+}
+
 /// An error that concerns only this command's key (a table of the wrong type, a value too
 /// large) fails that command alone; any other fails the batch.
 fn isolate<S: Store>(
@@ -581,13 +714,22 @@ fn apply(
     command: &Command,
 ) -> StoreResult<Answer> {
     Ok(match command {
-        Command::Put { key, value, .. } => {
+        Command::Put {
+            key,
+            value,
+            fetched_ms,
+            ..
+        } => {
             trace!(key = key.as_str(), bytes = value.len(), "cache put");
-            txn.put(key, value)?;
+            txn.put(key, value, *fetched_ms)?;
             Answer::Done
         }
         Command::Fill {
-            key, value, token, ..
+            key,
+            value,
+            fetched_ms,
+            token,
+            ..
         } => {
             if invalidations.is_stale(key, *token) {
                 debug!(
@@ -596,7 +738,7 @@ fn apply(
                 );
                 return Ok(Answer::Filled(FillOutcome::RejectedStale));
             }
-            txn.put(key, value)?;
+            txn.put(key, value, *fetched_ms)?;
             Answer::Filled(FillOutcome::Stored)
         }
         Command::Invalidate { prefix, .. } => {
@@ -655,6 +797,7 @@ mod tests {
             .submit(|reply| Command::Put {
                 key: cache.track_key("k"),
                 value: b"1".to_vec(),
+                fetched_ms: 0,
                 reply,
             })
             .await
@@ -669,10 +812,10 @@ mod tests {
     async fn a_failed_commit_fails_the_batch_and_the_next_one_works() {
         let (cache, probe) = start(64);
         probe.fail_next_commit();
-        let err = cache.put("a", b"1".to_vec()).await.unwrap_err();
+        let err = cache.put("a", b"1".to_vec(), 0).await.unwrap_err();
         assert!(matches!(err, Error::Storage { .. }), "{err}");
         assert_eq!(probe.committed("a"), None);
-        cache.put("a", b"2".to_vec()).await.unwrap();
+        cache.put("a", b"2".to_vec(), 0).await.unwrap();
         assert_eq!(probe.committed("a"), Some(b"2".to_vec()));
     }
 
@@ -680,10 +823,13 @@ mod tests {
     async fn close_answers_and_later_calls_are_refused() {
         let (cache, probe) = start(64);
         let other = cache.clone();
-        cache.put("a", b"1".to_vec()).await.unwrap();
+        cache.put("a", b"1".to_vec(), 0).await.unwrap();
         cache.close().await.unwrap();
         assert!(matches!(other.get("a").await, Err(Error::Closed)));
-        assert!(matches!(other.put("b", vec![]).await, Err(Error::Closed)));
+        assert!(matches!(
+            other.put("b", vec![], 0).await,
+            Err(Error::Closed)
+        ));
         assert_eq!(probe.committed("b"), None);
         // Closing again is a no-op.
         other.close().await.unwrap();

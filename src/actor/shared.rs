@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::access::AccessBits;
 use super::command::Command;
 use super::read_beside::ReadBeside;
 use super::stats::Counters;
@@ -22,6 +23,10 @@ pub(crate) struct Shared {
     retired: Mutex<Option<channel::Receiver<Command>>>,
     /// Gets answered on the caller's thread when no write in flight affects them.
     pub(crate) beside: ReadBeside,
+    /// The byte budget; with it, the access bits gets set for eviction.
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) access: Option<AccessBits>,
+    pub(crate) time_to_live: Option<std::time::Duration>,
 }
 
 /// Where the actor is in its life. Read by handles to explain a refusal, and by `open` to tell
@@ -37,9 +42,16 @@ pub(crate) enum Lifecycle {
 }
 
 impl Shared {
-    pub(crate) fn new(folder: PathBuf) -> Self {
+    pub(crate) fn new(
+        folder: PathBuf,
+        max_bytes: Option<u64>,
+        time_to_live: Option<std::time::Duration>,
+    ) -> Self {
         Shared {
             folder,
+            max_bytes,
+            access: max_bytes.map(|_| AccessBits::new()),
+            time_to_live,
             counters: Counters::default(),
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),

@@ -1,5 +1,6 @@
 //! Counters, updated by handles (hits, misses, …) and by the actor (batches).
 
+use crate::store::Usage;
 use crate::sync::Counter;
 
 /// A snapshot of a [`RedbCache`](crate::RedbCache)'s counters since it was opened.
@@ -29,6 +30,18 @@ pub struct RedbCacheStats {
     pub max_batch_ops: u64,
     /// Commands waiting in the channel right now.
     pub queue_depth: u64,
+    /// Entries stored, as of the last commit.
+    pub entries: u64,
+    /// Their key + value bytes, as of the last commit: what `max_bytes` bounds.
+    pub live_bytes: u64,
+    /// The size of the database file, as of the last commit.
+    pub file_bytes: u64,
+    /// Entries evicted to keep `live_bytes` within `max_bytes`.
+    pub evictions: u64,
+    /// Expired entries removed by the actor's sweeps.
+    pub expirations: u64,
+    /// Times the database file was compacted.
+    pub compactions: u64,
 }
 
 impl RedbCacheStats {
@@ -59,6 +72,12 @@ pub(crate) struct Counters {
     pub(crate) batches: Counter,
     pub(crate) batched_ops: Counter,
     pub(crate) max_batch_ops: Counter,
+    pub(crate) entries: Counter,
+    pub(crate) live_bytes: Counter,
+    pub(crate) file_bytes: Counter,
+    pub(crate) evictions: Counter,
+    pub(crate) expirations: Counter,
+    pub(crate) compactions: Counter,
 }
 
 impl Counters {
@@ -66,6 +85,13 @@ impl Counters {
         self.batches.bump();
         self.batched_ops.add(ops as u64);
         self.max_batch_ops.raise_to(ops as u64);
+    }
+
+    /// The store's totals after a commit (or an open).
+    pub(crate) fn record_usage(&self, usage: Usage, file_bytes: u64) {
+        self.entries.set(usage.entries);
+        self.live_bytes.set(usage.live_bytes);
+        self.file_bytes.set(file_bytes);
     }
 
     pub(crate) fn snapshot(&self, queue_depth: usize) -> RedbCacheStats {
@@ -81,6 +107,12 @@ impl Counters {
             batched_ops: self.batched_ops.get(),
             max_batch_ops: self.max_batch_ops.get(),
             queue_depth: queue_depth as u64,
+            entries: self.entries.get(),
+            live_bytes: self.live_bytes.get(),
+            file_bytes: self.file_bytes.get(),
+            evictions: self.evictions.get(),
+            expirations: self.expirations.get(),
+            compactions: self.compactions.get(),
         }
     }
 }

@@ -27,6 +27,8 @@ impl fmt::Debug for RedbCacheBuilder {
             .field("capacity", &self.config.capacity)
             .field("batch", &self.config.batch)
             .field("durability", &self.config.durability)
+            .field("max_bytes", &self.config.max_bytes)
+            .field("time_to_live", &self.config.time_to_live)
             .field("backend_layer", &self.backend_layer.is_some())
             .finish()
     }
@@ -70,6 +72,27 @@ impl RedbCacheBuilder {
     /// Durability of acknowledged writes (default [`Durability::Immediate`]).
     pub fn durability(mut self, durability: Durability) -> Self {
         self.config.durability = durability;
+        self
+    }
+
+    /// Bounds the stored keys + values to `bytes` (default: unbounded). A batch that would
+    /// exceed it evicts, in its own transaction before it answers, the entries least recently
+    /// put or read (CLOCK: oldest first, a read earns one second chance). An entry larger than
+    /// the whole budget is refused with [`Error::EntryTooLarge`]. Eviction is a later miss,
+    /// never an older value.
+    ///
+    /// The budget counts key and value bytes (`stats().live_bytes`); the file is larger: redb's
+    /// pages, its free space, and the metadata eviction keeps (see the README's figures).
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Entries whose `fetched_at` is older than `ttl` are misses, on every path (default:
+    /// they never expire). The actor removes them in bounded sweeps (at most 256 per batch, and
+    /// on an idle timer), never in one unbounded transaction.
+    pub fn time_to_live(mut self, ttl: Duration) -> Self {
+        self.config.time_to_live = Some(ttl);
         self
     }
 

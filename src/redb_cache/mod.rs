@@ -84,6 +84,13 @@ impl RedbCache {
         self.handle.panic_actor().await
     }
 
+    /// Whether `rows` were fetched longer ago than the time to live.
+    fn is_expired(&self, rows: &CachedRows) -> bool {
+        self.handle
+            .time_to_live()
+            .is_some_and(|ttl| rows.fetched_at.elapsed().is_ok_and(|age| age > ttl))
+    }
+
     fn corrupt(&self, key: &str, reason: String) -> Error {
         Error::Corrupt {
             folder: self.folder().to_owned(),
@@ -109,6 +116,12 @@ impl Cache for RedbCache {
                 return Ok(None);
             };
             let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
+            // Every get, from the snapshot or through the actor, passes here: an entry the
+            // sweeps have not removed yet is a miss all the same.
+            if self.is_expired(&rows) {
+                debug!("expired");
+                return Ok(None);
+            }
             debug!(rows = rows.rows.len(), "hit");
             trace!(?rows, "cached rows");
             Ok(Some(rows))
@@ -120,7 +133,7 @@ impl Cache for RedbCache {
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
         let bytes = Self::encode(key, &rows)?;
         self.handle
-            .put(key, bytes)
+            .put(key, bytes, codec::epoch_ms(rows.fetched_at))
             .instrument(debug_span!("cache_put", key))
             .await
     }
@@ -139,7 +152,7 @@ impl Cache for RedbCache {
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
         let bytes = Self::encode(key, &rows)?;
         self.handle
-            .fill(key, bytes, token)
+            .fill(key, bytes, codec::epoch_ms(rows.fetched_at), token)
             .instrument(debug_span!("cache_fill", key))
             .await
     }

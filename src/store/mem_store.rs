@@ -5,13 +5,39 @@
 //! seeing the commit it began after. A [`MemStoreProbe`] lets a model look at what is committed,
 //! make the next commit fail, and count lookups that ran on a closed store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult};
+use crate::store::{
+    Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
+};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
 
-type Map = BTreeMap<String, Vec<u8>>;
+/// Everything a commit swaps in at once: the values and the metadata `RedbStore` keeps in its
+/// other tables, kept the same way.
+#[derive(Clone, Debug, Default)]
+struct Map {
+    entries: BTreeMap<String, MemEntry>,
+    /// The insertion order: seq → key.
+    clock: BTreeMap<u64, String>,
+    /// (fetched_ms, key), oldest first.
+    by_age: BTreeSet<(i64, String)>,
+    usage: Usage,
+    next_seq: u64,
+}
+
+#[derive(Clone, Debug)]
+struct MemEntry {
+    value: Vec<u8>,
+    seq: u64,
+    fetched_ms: i64,
+}
+
+impl Map {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.entries.get(key).map(|e| e.value.clone())
+    }
+}
 
 /// The store the actor owns.
 #[derive(Debug)]
@@ -40,7 +66,7 @@ impl MemStore {
     /// An empty store and a probe into it.
     pub fn new() -> (MemStore, MemStoreProbe) {
         let shared = Arc::new(Shared {
-            committed: Mutex::new(Map::new()),
+            committed: Mutex::new(Map::default()),
             failing_commits: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             reads_after_close: AtomicUsize::new(0),
@@ -65,7 +91,13 @@ impl MemStore {
 impl MemStoreProbe {
     /// The committed value under `key`.
     pub fn committed(&self, key: &str) -> Option<Vec<u8>> {
-        self.shared.committed.lock().get(key).cloned()
+        self.shared.committed.lock().get(key)
+    }
+
+    /// The committed totals.
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub fn live_bytes(&self) -> u64 {
+        self.shared.committed.lock().usage.live_bytes
     }
 
     /// Makes the next commit of a writing batch fail.
@@ -125,6 +157,14 @@ impl Store for MemStore {
         self.shared.closed.store(true, Ordering::SeqCst);
         Ok(())
     }
+
+    fn usage(&self) -> Usage {
+        self.shared.committed.lock().usage
+    }
+
+    fn file_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// The committed map as it was when the snapshot was taken.
@@ -139,7 +179,7 @@ impl Snapshot for MemSnapshot {
             self.store.reads_after_close.fetch_add(1, Ordering::SeqCst);
             return Err(redb::Error::DatabaseClosed);
         }
-        Ok(self.map.get(key).cloned())
+        Ok(self.map.get(key))
     }
 }
 
@@ -148,18 +188,76 @@ struct MemBatch(Map);
 
 impl StoreReads for MemBatch {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.0.get(key).cloned())
+        Ok(self.0.get(key))
     }
 }
 
 impl StoreBatch for MemBatch {
-    fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
-        self.0.insert(key.to_owned(), value.to_vec());
+    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()> {
+        self.remove(key)?;
+        let map = &mut self.0;
+        let seq = map.next_seq;
+        map.next_seq += 1;
+        map.clock.insert(seq, key.to_owned());
+        map.by_age.insert((fetched_ms, key.to_owned()));
+        map.usage.entries += 1;
+        map.usage.live_bytes += entry_size(key, value.len());
+        let entry = MemEntry {
+            value: value.to_vec(),
+            seq,
+            fetched_ms,
+        };
+        map.entries.insert(key.to_owned(), entry);
         Ok(())
     }
 
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()> {
-        self.0.retain(|key, _| !key.starts_with(prefix));
+        let doomed: Vec<String> = self
+            .0
+            .entries
+            .keys()
+            .filter(|key| key.starts_with(prefix))
+            .cloned()
+            .collect();
+        for key in doomed {
+            self.remove(&key)?;
+        }
         Ok(())
+    }
+
+    fn remove(&mut self, key: &str) -> StoreResult<bool> {
+        let map = &mut self.0;
+        let Some(entry) = map.entries.remove(key) else {
+            return Ok(false);
+        };
+        map.clock.remove(&entry.seq);
+        map.by_age.remove(&(entry.fetched_ms, key.to_owned()));
+        map.usage.entries -= 1;
+        map.usage.live_bytes -= entry_size(key, entry.value.len());
+        Ok(true)
+    }
+
+    fn oldest(&mut self) -> StoreResult<Option<String>> {
+        Ok(self.0.clock.values().next().cloned())
+    }
+
+    fn requeue(&mut self, key: &str) -> StoreResult<()> {
+        let map = &mut self.0;
+        let seq = map.next_seq;
+        if let Some(entry) = map.entries.get_mut(key) {
+            map.next_seq += 1;
+            map.clock.remove(&entry.seq);
+            map.clock.insert(seq, key.to_owned());
+            entry.seq = seq;
+        }
+        Ok(())
+    }
+
+    fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>> {
+        Ok(self.0.by_age.iter().next().cloned())
+    }
+
+    fn usage(&self) -> Usage {
+        self.0.usage
     }
 }

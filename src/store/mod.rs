@@ -2,7 +2,12 @@
 //!
 //! The actor sees storage only through these traits, so the same batch loop runs on redb in
 //! production and on an in-memory map under loom. Keys here are the cache's keys; how a store
-//! lays them out (redb: one table per root) is its own business.
+//! lays them out is its own business.
+//!
+//! Besides values, a store keeps what eviction and expiry need, in the same transaction as the
+//! values: each entry's size, its place in the insertion order (a sequence number, the CLOCK
+//! hand's queue) and when its rows were fetched; and the totals ([`Usage`]), so that neither an
+//! open nor a batch has to scan for them.
 
 #[cfg(any(loom, test))]
 pub(crate) mod mem_store;
@@ -78,6 +83,26 @@ pub(crate) trait Store: Send + 'static {
 
     /// Releases the storage; a clean close means no repair on the next open.
     fn close(self) -> StoreResult<()>;
+
+    /// The totals as of the last commit.
+    fn usage(&self) -> Usage;
+
+    /// The size of the store's file, 0 for a store without one.
+    fn file_bytes(&self) -> u64;
+}
+
+/// The totals a store keeps up to date with every write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Entries stored.
+    pub(crate) entries: u64,
+    /// Their sizes added up: key length + value length of each.
+    pub(crate) live_bytes: u64,
+}
+
+/// The size an entry counts for against a byte budget.
+pub(crate) fn entry_size(key: &str, value_len: usize) -> u64 {
+    (key.len() + value_len) as u64
 }
 
 /// The reads of one batch.
@@ -87,6 +112,19 @@ pub(crate) trait StoreReads {
 
 /// The operations of one write batch. Reads see the batch's earlier writes.
 pub(crate) trait StoreBatch: StoreReads {
-    fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// Stores `value` under `key` as the newest entry. `fetched_ms`: when its rows were fetched
+    /// (milliseconds since the Unix epoch), for expiry.
+    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()>;
+    /// Removes every key that starts with `prefix`.
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
+    /// Removes one key; whether it was there.
+    fn remove(&mut self, key: &str) -> StoreResult<bool>;
+    /// The entry that has waited longest in the insertion order: its key.
+    fn oldest(&mut self) -> StoreResult<Option<String>>;
+    /// Moves `key` to the newest end of the insertion order (a second chance).
+    fn requeue(&mut self, key: &str) -> StoreResult<()>;
+    /// The entry fetched longest ago: when, and its key.
+    fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>>;
+    /// The totals, this batch's writes included.
+    fn usage(&self) -> Usage;
 }

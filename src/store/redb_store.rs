@@ -1,17 +1,22 @@
-//! The production store: one redb database, one table per key root.
+//! The production store: one redb database, one data table keyed by the full key.
 //!
-//! A key splits at its first `/` into a root and the rest: `clients/7` → (`clients`, `/7`), and
-//! a key with no `/` is a root with an empty rest (`a` → (`a`, ``)). The rest keeps its leading
-//! slash, so `a`, `a/` and `a/__root__` land on three distinct table keys (``, `/`, `/__root__`)
-//! without any reserved marker. Root `r` lives in table `__vlive__{r}`.
+//! Layout (format version 2):
+//! - `vlive_entries: &str -> &[u8]`: the values, keyed by the cache key as it is. redb orders
+//!   `&str` keys bytewise, so the keys that start with a prefix `p` are one range, from `p` up
+//!   to the first key that does not start with it: `remove_prefix` is a range walk for every
+//!   prefix, `""` included (which drops the tables instead).
+//! - `vlive_entry_meta: &str -> (seq, size, fetched_ms)`: per entry, its place in the insertion
+//!   order, its size (key + value bytes) and when its rows were fetched.
+//! - `vlive_clock: seq -> &str`: the insertion order, oldest first (eviction's queue).
+//! - `vlive_by_age: (fetched_ms, &str) -> ()`: entries by fetch time, oldest first (expiry).
+//! - `vlive_meta: &str -> u64`: the format version, and the totals (`entries`, `live_bytes`,
+//!   `next_seq`), so an open reads three numbers instead of scanning.
 //!
-//! `remove_prefix(p)` follows from that: a prefix with no `/` covers whole roots (drop every
-//! table whose root starts with `p`); a prefix with a `/` names one root and a range of rests.
+//! Why not a table per key root, as format 1 did: every bare key (no `/`) was a table of its
+//! own, and a table costs pages: 10,000 bare keys made a 68 MB file against 1.1 MB for the
+//! same keys under one root.
 
 use std::path::{Path, PathBuf};
-
-use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
 
 use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
@@ -20,44 +25,47 @@ use redb::{
 use tracing::warn;
 
 use crate::error::{Error, Result};
+use crate::redb_cache::DB_FILE_NAME;
 use crate::store::redb_open::{BackendLayer, open_database};
-use crate::store::{Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult};
+use crate::store::{
+    Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
+};
 
-/// Data tables are named this followed by the root.
-const TABLE_PREFIX: &str = "__vlive__";
-/// Metadata; its name has no `__vlive__` prefix so no root can collide with it.
+/// Format version and totals.
 const META: TableDefinition<&str, u64> = TableDefinition::new("vlive_meta");
-const FORMAT_KEY: &str = "format_version";
-/// The on-disk layout version. A folder with any other version is reset, never misread.
-pub(crate) const FORMAT_VERSION: u64 = 1;
+/// The one data table: the full key → the encoded value.
+const ENTRIES_TABLE: &str = "vlive_entries";
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new(ENTRIES_TABLE);
+/// Per key: (seq, size, fetched_ms).
+const ENTRY_META: TableDefinition<&str, (u64, u64, i64)> = TableDefinition::new("vlive_entry_meta");
+const CLOCK: TableDefinition<u64, &str> = TableDefinition::new("vlive_clock");
+const BY_AGE: TableDefinition<(i64, &str), ()> = TableDefinition::new("vlive_by_age");
 
-type DataTable<'a> = TableDefinition<'a, &'static str, &'static [u8]>;
+const FORMAT_KEY: &str = "format_version";
+const ENTRIES_KEY: &str = "entries";
+const LIVE_BYTES_KEY: &str = "live_bytes";
+const NEXT_SEQ_KEY: &str = "next_seq";
+/// The on-disk layout version. A folder with any other version is reset, never misread.
+pub(crate) const FORMAT_VERSION: u64 = 2;
+
+/// Where `key` lives in the file: its table, and its key in that table. Layout 2 keeps every
+/// key, whole, in one table; the bench's baselines read and write through this.
+pub fn locate(key: &str) -> (&'static str, &str) {
+    (ENTRIES_TABLE, key)
+}
 
 pub(crate) struct RedbStore {
     db: Database,
     folder: PathBuf,
+    /// As of the last commit.
+    totals: Totals,
 }
 
-fn split_key(key: &str) -> (&str, &str) {
-    match key.find('/') {
-        Some(slash) => key.split_at(slash),
-        None => (key, ""),
-    }
-}
-
-fn table_name(root: &str) -> String {
-    format!("{TABLE_PREFIX}{root}")
-}
-
-/// Where `key` is stored: its root's table and its key in that table (`clients/7` →
-/// (`__vlive__clients`, `/7`)). For a prefix with no `/`, the table name is the prefix of the
-/// names of every table that prefix covers.
-///
-/// The one place the layout is decided: the store calls it for every key, and the crate's
-/// benchmark reaches it through [`crate::__private::layout`] (hence `pub`; the module is private).
-pub fn locate(key: &str) -> (String, &str) {
-    let (root, rest) = split_key(key);
-    (table_name(root), rest)
+/// What `vlive_meta` keeps besides the format version.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    usage: Usage,
+    next_seq: u64,
 }
 
 impl RedbStore {
@@ -65,27 +73,32 @@ impl RedbStore {
     /// not).
     pub(crate) fn open(folder: &Path, layer: Option<&BackendLayer>) -> Result<Self> {
         let db = open_database(folder, layer)?;
-        let store = RedbStore {
+        let mut store = RedbStore {
             db,
             folder: folder.to_owned(),
+            totals: Totals::default(),
         };
-        store
+        store.totals = store
             .ensure_format()
             .map_err(|e| Error::storage(folder, "prepare the cache file", e))?;
         Ok(store)
     }
 
-    fn ensure_format(&self) -> StoreResult<()> {
+    /// Resets a folder of another format; returns the stored totals.
+    fn ensure_format(&self) -> StoreResult<Totals> {
         let txn = self.db.begin_write()?;
         let found = txn.open_table(META)?.get(FORMAT_KEY)?.map(|v| v.value());
-        let data_tables: Vec<String> = txn
+        let other_tables: Vec<String> = txn
             .list_tables()?
             .map(|t| t.name().to_owned())
-            .filter(|name| name.starts_with(TABLE_PREFIX))
+            .filter(|name| name != META.name())
             .collect();
         match found {
-            Some(FORMAT_VERSION) => return Ok(()),
-            None if data_tables.is_empty() => {}
+            Some(FORMAT_VERSION) => {
+                drop(txn);
+                return self.read_totals();
+            }
+            None if other_tables.is_empty() => {}
             other => {
                 warn!(
                     folder = %self.folder.display(),
@@ -93,14 +106,29 @@ impl RedbStore {
                     expected = FORMAT_VERSION,
                     "cache folder has another format version; resetting it"
                 );
-                for name in &data_tables {
-                    txn.delete_table(DataTable::new(name))?;
+                for name in &other_tables {
+                    // The type does not matter to `delete_table`; only the name does.
+                    txn.delete_table(TableDefinition::<&str, &[u8]>::new(name))?;
                 }
+                txn.delete_table(META)?;
             }
         }
         txn.open_table(META)?.insert(FORMAT_KEY, FORMAT_VERSION)?;
         txn.commit()?;
-        Ok(())
+        Ok(Totals::default())
+    }
+
+    fn read_totals(&self) -> StoreResult<Totals> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let read = |key| -> StoreResult<u64> { Ok(meta.get(key)?.map_or(0, |v| v.value())) };
+        Ok(Totals {
+            usage: Usage {
+                entries: read(ENTRIES_KEY)?,
+                live_bytes: read(LIVE_BYTES_KEY)?,
+            },
+            next_seq: read(NEXT_SEQ_KEY)?,
+        })
     }
 }
 
@@ -114,10 +142,8 @@ impl Store for RedbStore {
         work: impl FnOnce(&mut dyn StoreReads) -> StoreResult<R>,
     ) -> StoreResult<R> {
         let txn = self.db.begin_read()?;
-        work(&mut ReadBatch {
-            txn: &txn,
-            tables: HashMap::new(),
-        })
+        let entries = open_read_table(&txn)?;
+        work(&mut ReadBatch(entries))
     }
 
     fn write_batch<R>(
@@ -131,8 +157,18 @@ impl Store for RedbStore {
             Commit::Deferred => redb::Durability::None,
         })?;
         // The batch's open tables borrow the transaction; they are gone before the commit.
-        let result = work(&mut WriteBatch::new(&txn))?;
+        let (result, totals) = {
+            let mut batch = WriteBatch {
+                txn: &txn,
+                tables: None,
+                totals: self.totals,
+            };
+            let result = work(&mut batch)?;
+            batch.save_totals()?;
+            (result, batch.totals)
+        };
         txn.commit()?;
+        self.totals = totals;
         Ok(result)
     }
 
@@ -147,6 +183,14 @@ impl Store for RedbStore {
     fn close(self) -> StoreResult<()> {
         self.db.close().map_err(Into::into)
     }
+
+    fn usage(&self) -> Usage {
+        self.totals.usage
+    }
+
+    fn file_bytes(&self) -> u64 {
+        std::fs::metadata(self.folder.join(DB_FILE_NAME)).map_or(0, |m| m.len())
+    }
 }
 
 /// What is committed at one moment, for gets beside the actor: a read transaction begun by the
@@ -157,168 +201,177 @@ struct RedbSnapshot(ReadTransaction);
 
 impl Snapshot for RedbSnapshot {
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let (name, rest) = locate(key);
-        match open_read_table(&self.0, &name)? {
-            Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
+        match open_read_table(&self.0)? {
+            Some(table) => Ok(table.get(key)?.map(|v| v.value().to_vec())),
             None => Ok(None),
         }
     }
 }
 
-/// A root's table in a read transaction; `None` if the root has none (every key misses).
+/// The data table in a read transaction; `None` before anything was written (or after `""`
+/// was invalidated): every key misses.
 fn open_read_table(
     txn: &ReadTransaction,
-    name: &str,
 ) -> StoreResult<Option<ReadOnlyTable<&'static str, &'static [u8]>>> {
-    match txn.open_table(DataTable::new(name)) {
+    match txn.open_table(ENTRIES) {
         Ok(table) => Ok(Some(table)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-/// A batch of reads: one read transaction, each root's table opened once.
-struct ReadBatch<'t> {
-    txn: &'t ReadTransaction,
-    /// `None`: the root has no table, so every key under it misses.
-    tables: HashMap<String, Option<ReadOnlyTable<&'static str, &'static [u8]>>>,
-}
+/// A batch of reads: one read transaction, the data table opened once.
+struct ReadBatch(Option<ReadOnlyTable<&'static str, &'static [u8]>>);
 
-impl StoreReads for ReadBatch<'_> {
+impl StoreReads for ReadBatch {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let (name, rest) = locate(key);
-        if !self.tables.contains_key(&name) {
-            let table = open_read_table(self.txn, &name)?;
-            self.tables.insert(name.clone(), table);
-        }
-        match &self.tables[&name] {
-            Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
+        match &self.0 {
+            Some(table) => Ok(table.get(key)?.map(|v| v.value().to_vec())),
             None => Ok(None),
         }
     }
 }
 
-/// A batch with writes: one write transaction, each root's table opened once.
+/// The tables a write batch works on, opened together.
+struct Tables<'t> {
+    entries: Table<'t, &'static str, &'static [u8]>,
+    meta: Table<'t, &'static str, (u64, u64, i64)>,
+    clock: Table<'t, u64, &'static str>,
+    by_age: Table<'t, (i64, &'static str), ()>,
+}
+
+/// A batch with writes: one write transaction.
 struct WriteBatch<'t> {
     txn: &'t WriteTransaction,
-    tables: HashMap<String, Table<'t, &'static str, &'static [u8]>>,
-    /// The data tables in the file, listed on first need (opening a table in a write
-    /// transaction creates it, so reads must ask first).
-    existing: Option<BTreeSet<String>>,
+    /// Opened on first use; `None` again after `remove_prefix("")` deleted them.
+    tables: Option<Tables<'t>>,
+    totals: Totals,
 }
 
 impl<'t> WriteBatch<'t> {
-    fn new(txn: &'t WriteTransaction) -> Self {
-        WriteBatch {
-            txn,
-            tables: HashMap::new(),
-            existing: None,
+    fn tables(&mut self) -> StoreResult<&mut Tables<'t>> {
+        if self.tables.is_none() {
+            self.tables = Some(Tables {
+                entries: self.txn.open_table(ENTRIES)?,
+                meta: self.txn.open_table(ENTRY_META)?,
+                clock: self.txn.open_table(CLOCK)?,
+                by_age: self.txn.open_table(BY_AGE)?,
+            });
         }
+        Ok(self.tables.as_mut().expect("just opened"))
     }
 
-    fn existing(&mut self) -> StoreResult<&mut BTreeSet<String>> {
-        if self.existing.is_none() {
-            let names = self
-                .txn
-                .list_tables()?
-                .map(|t| t.name().to_owned())
-                .filter(|name| name.starts_with(TABLE_PREFIX))
-                .collect();
-            self.existing = Some(names);
-        }
-        Ok(self.existing.as_mut().expect("just listed"))
+    fn next_seq(&mut self) -> u64 {
+        let seq = self.totals.next_seq;
+        self.totals.next_seq += 1;
+        seq
     }
 
-    /// The root's table, created if `create`; `None` if it does not exist and may not be made.
-    fn table(
-        &mut self,
-        name: &str,
-        create: bool,
-    ) -> StoreResult<Option<&mut Table<'t, &'static str, &'static [u8]>>> {
-        if !self.tables.contains_key(name) {
-            if !create && !self.existing()?.contains(name) {
-                return Ok(None);
-            }
-            let table = self.txn.open_table(DataTable::new(name))?;
-            if let Some(existing) = self.existing.as_mut() {
-                existing.insert(name.to_owned());
-            }
-            self.tables.insert(name.to_owned(), table);
-        }
-        Ok(self.tables.get_mut(name))
+    fn save_totals(&mut self) -> StoreResult<()> {
+        let mut meta = self.txn.open_table(META)?;
+        meta.insert(ENTRIES_KEY, self.totals.usage.entries)?;
+        meta.insert(LIVE_BYTES_KEY, self.totals.usage.live_bytes)?;
+        meta.insert(NEXT_SEQ_KEY, self.totals.next_seq)?;
+        Ok(())
+    }
+
+    /// Removes `key`'s metadata and value, and takes it out of the totals.
+    fn forget(&mut self, key: &str) -> StoreResult<bool> {
+        let tables = self.tables()?;
+        let Some((seq, size, fetched_ms)) = tables.meta.remove(key)?.map(|v| v.value()) else {
+            return Ok(false);
+        };
+        tables.clock.remove(seq)?;
+        tables.by_age.remove((fetched_ms, key))?;
+        tables.entries.remove(key)?;
+        let usage = &mut self.totals.usage;
+        usage.entries -= 1;
+        usage.live_bytes -= size;
+        Ok(true)
+    }
+
+    /// Deletes every table of the cache's data: the quick way to remove everything.
+    fn remove_all(&mut self) -> StoreResult<()> {
+        // redb refuses to delete a table that is open.
+        self.tables = None;
+        self.txn.delete_table(ENTRIES)?;
+        self.txn.delete_table(ENTRY_META)?;
+        self.txn.delete_table(CLOCK)?;
+        self.txn.delete_table(BY_AGE)?;
+        self.totals.usage = Usage::default();
+        Ok(())
     }
 }
 
 impl StoreReads for WriteBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let (name, rest) = locate(key);
-        match self.table(&name, false)? {
-            Some(table) => Ok(table.get(rest)?.map(|v| v.value().to_vec())),
-            None => Ok(None),
-        }
+        Ok(self.tables()?.entries.get(key)?.map(|v| v.value().to_vec()))
     }
 }
 
 impl StoreBatch for WriteBatch<'_> {
-    fn put(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
-        let (name, rest) = locate(key);
-        if let Some(table) = self.table(&name, true)? {
-            table.insert(rest, value)?;
-        }
+    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()> {
+        self.forget(key)?;
+        let seq = self.next_seq();
+        let size = entry_size(key, value.len());
+        let tables = self.tables()?;
+        tables.entries.insert(key, value)?;
+        tables.meta.insert(key, (seq, size, fetched_ms))?;
+        tables.clock.insert(seq, key)?;
+        tables.by_age.insert((fetched_ms, key), ())?;
+        let usage = &mut self.totals.usage;
+        usage.entries += 1;
+        usage.live_bytes += size;
         Ok(())
     }
 
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()> {
-        // With a `/`: one table and a range of it; without: the start of every covered name.
-        let (covered, rest_prefix) = locate(prefix);
-        if !prefix.contains('/') {
-            // Covers whole roots: drop every table whose root starts with the prefix.
-            let doomed: Vec<String> = self
-                .existing()?
-                .range::<str, _>((Bound::Included(covered.as_str()), Bound::Unbounded))
-                .take_while(|name| name.starts_with(&covered))
-                .cloned()
-                .collect();
-            for name in doomed {
-                // redb refuses to delete a table that is open.
-                self.tables.remove(&name);
-                self.txn.delete_table(DataTable::new(&name))?;
-                self.existing()?.remove(&name);
-            }
-            return Ok(());
+        if prefix.is_empty() {
+            return self.remove_all();
         }
-        let Some(table) = self.table(&covered, false)? else {
-            return Ok(());
-        };
-        let doomed: Vec<String> = table
-            .range(rest_prefix..)?
+        let doomed: Vec<String> = self
+            .tables()?
+            .meta
+            .range(prefix..)?
             .map(|entry| entry.map(|(k, _)| k.value().to_owned()))
-            .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(rest_prefix)))
+            .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(prefix)))
             .collect::<Result<_, _>>()?;
-        for rest in &doomed {
-            table.remove(rest.as_str())?;
+        for key in &doomed {
+            self.forget(key)?;
         }
         Ok(())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::{locate, split_key};
-
-    #[test]
-    fn keys_split_at_the_first_slash_and_keep_it() {
-        assert_eq!(split_key("a"), ("a", ""));
-        assert_eq!(split_key("a/"), ("a", "/"));
-        assert_eq!(split_key("a/__root__"), ("a", "/__root__"));
-        assert_eq!(split_key("a//b"), ("a", "//b"));
-        assert_eq!(split_key("/x"), ("", "/x"));
-        assert_eq!(split_key(""), ("", ""));
+    fn remove(&mut self, key: &str) -> StoreResult<bool> {
+        self.forget(key)
     }
 
-    #[test]
-    fn a_key_is_located_in_its_roots_table() {
-        assert_eq!(locate("clients/7"), ("__vlive__clients".to_owned(), "/7"));
-        assert_eq!(locate("a"), ("__vlive__a".to_owned(), ""));
+    fn oldest(&mut self) -> StoreResult<Option<String>> {
+        let first = self.tables()?.clock.first()?;
+        Ok(first.map(|(_, key)| key.value().to_owned()))
+    }
+
+    fn requeue(&mut self, key: &str) -> StoreResult<()> {
+        let seq = self.next_seq();
+        let tables = self.tables()?;
+        let Some((old_seq, size, fetched_ms)) = tables.meta.get(key)?.map(|v| v.value()) else {
+            return Ok(());
+        };
+        tables.clock.remove(old_seq)?;
+        tables.clock.insert(seq, key)?;
+        tables.meta.insert(key, (seq, size, fetched_ms))?;
+        Ok(())
+    }
+
+    fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>> {
+        let first = self.tables()?.by_age.first()?;
+        Ok(first.map(|(k, _)| {
+            let (fetched_ms, key) = k.value();
+            (fetched_ms, key.to_owned())
+        }))
+    }
+
+    fn usage(&self) -> Usage {
+        self.totals.usage
     }
 }

@@ -21,6 +21,11 @@ impl Counter {
         self.0.fetch_max(n, Ordering::Relaxed);
     }
 
+    /// Sets a gauge (a figure that goes down as well as up).
+    pub(crate) fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }

@@ -1,0 +1,171 @@
+//! The eviction and expiry policies, written once against the store's primitives
+//! ([`StoreBatch`]) so that redb and the in-memory store (which the loom models run on) share
+//! them.
+//!
+//! Eviction is CLOCK, the second-chance FIFO: entries queue in insertion order (a put or fill
+//! queues its key at the newest end); the hand takes the oldest; if the key was read since the
+//! hand last passed it (its access bit, see `access`), it is requeued at the newest end with its
+//! bit cleared, otherwise evicted. Why CLOCK rather than exact LRU: a hit must not write to the
+//! store (gets beside the actor never reach it, and a write per get would turn reads into
+//! commits); CLOCK needs one bit per entry, set lock-free by the reader, and does its bookkeeping
+//! only when it evicts, in the write transaction that needs the room. Why not S3-FIFO: its
+//! ghost queue would be a third persistent index, for gains on scan-heavy loads that a cache of
+//! query results sees less of.
+//!
+//! The actor runs both policies in the batch's own write transaction, after its commands and
+//! before the commit, so a batch never commits (or answers) over budget. Neither records an
+//! invalidation: an entry evicted or expired is a later miss, and a fill taken before it is not
+//! stale.
+
+use tracing::debug;
+
+use super::access::AccessBits;
+use crate::store::{StoreBatch, StoreResult};
+
+/// Most expired entries one batch removes: a sweep never becomes one unbounded transaction.
+pub(crate) const SWEEP_LIMIT: usize = 256;
+
+/// Evicts until the live bytes fit `max_bytes`; returns how many entries went.
+///
+/// Second chances are bounded: once as many keys have been requeued as there were entries when
+/// eviction started (a whole pass of the hand), the oldest goes whether it was read or not, so
+/// a cache whose every entry is hot still makes room.
+pub(crate) fn evict(
+    txn: &mut dyn StoreBatch,
+    access: &AccessBits,
+    max_bytes: u64,
+) -> StoreResult<u64> {
+    let mut chances = txn.usage().entries;
+    let mut evicted = 0;
+    while txn.usage().live_bytes > max_bytes {
+        let Some(key) = txn.oldest()? else { break };
+        if chances > 0 && access.take(&key) {
+            chances -= 1;
+            txn.requeue(&key)?;
+            continue;
+        }
+        txn.remove(&key)?;
+        evicted += 1;
+    }
+    if evicted > 0 {
+        debug!(evicted, "cache evicted entries to stay within max_bytes");
+    }
+    Ok(evicted)
+}
+
+/// Removes up to [`SWEEP_LIMIT`] entries fetched before `cutoff_ms`, oldest first; returns how
+/// many went and whether more may be left.
+pub(crate) fn expire(txn: &mut dyn StoreBatch, cutoff_ms: i64) -> StoreResult<(u64, bool)> {
+    let mut expired = 0;
+    while let Some((fetched_ms, key)) = txn.oldest_fetched()? {
+        if fetched_ms >= cutoff_ms {
+            return Ok((expired, false));
+        }
+        if expired as usize == SWEEP_LIMIT {
+            return Ok((expired, true));
+        }
+        txn.remove(&key)?;
+        expired += 1;
+    }
+    Ok((expired, false))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::store::mem_store::MemStore;
+    use crate::store::{Commit, Store};
+
+    /// A store holding `keys` in that order, each entry 2 bytes (1-byte key, 1-byte value).
+    fn store_with(keys: &[&str]) -> (MemStore, crate::store::mem_store::MemStoreProbe) {
+        let (mut store, probe) = MemStore::new();
+        store
+            .write_batch(Commit::Durable, |txn| {
+                for (i, key) in keys.iter().enumerate() {
+                    txn.put(key, b"v", i as i64)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        (store, probe)
+    }
+
+    fn evict_to(store: &mut MemStore, access: &AccessBits, max_bytes: u64) -> u64 {
+        store
+            .write_batch(Commit::Durable, |txn| evict(txn, access, max_bytes))
+            .unwrap()
+    }
+
+    fn present(probe: &crate::store::mem_store::MemStoreProbe, keys: &[&str]) -> Vec<String> {
+        keys.iter()
+            .filter(|k| probe.committed(k).is_some())
+            .map(|k| k.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_oldest_unread_entries_go_first() {
+        let keys = ["a", "b", "c", "d"];
+        let (mut store, probe) = store_with(&keys);
+        let access = AccessBits::new();
+        assert_eq!(evict_to(&mut store, &access, 4), 2);
+        assert_eq!(present(&probe, &keys), ["c", "d"]);
+        assert_eq!(store.usage().live_bytes, 4);
+    }
+
+    #[test]
+    fn a_read_entry_gets_a_second_chance_once() {
+        let keys = ["a", "b", "c", "d"];
+        let (mut store, probe) = store_with(&keys);
+        let access = AccessBits::new();
+        access.touch("a");
+        assert_eq!(evict_to(&mut store, &access, 6), 1);
+        assert_eq!(
+            present(&probe, &keys),
+            ["a", "c", "d"],
+            "b went instead of a"
+        );
+        // `a` was requeued behind d with its bit cleared: now c goes, then d, then a.
+        assert_eq!(evict_to(&mut store, &access, 2), 2);
+        assert_eq!(present(&probe, &keys), ["a"]);
+    }
+
+    #[test]
+    fn when_every_entry_was_read_a_whole_pass_still_makes_room() {
+        let keys = ["a", "b", "c"];
+        let (mut store, probe) = store_with(&keys);
+        let access = AccessBits::new();
+        for key in keys {
+            access.touch(key);
+        }
+        assert_eq!(evict_to(&mut store, &access, 4), 1);
+        assert_eq!(present(&probe, &keys), ["b", "c"]);
+    }
+
+    #[test]
+    fn a_sweep_removes_only_what_is_older_than_the_cutoff() {
+        let keys = ["a", "b", "c"];
+        // Fetched at 0, 1, 2 ms.
+        let (mut store, probe) = store_with(&keys);
+        let swept = store
+            .write_batch(Commit::Durable, |txn| expire(txn, 2))
+            .unwrap();
+        assert_eq!(swept, (2, false));
+        assert_eq!(present(&probe, &keys), ["c"]);
+    }
+
+    #[test]
+    fn a_sweep_stops_at_its_limit_and_says_so() {
+        let keys: Vec<String> = (0..SWEEP_LIMIT + 3).map(|i| format!("k{i}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let (mut store, _probe) = store_with(&refs);
+        let sweep = |store: &mut MemStore| {
+            store
+                .write_batch(Commit::Durable, |txn| expire(txn, i64::MAX))
+                .unwrap()
+        };
+        assert_eq!(sweep(&mut store), (SWEEP_LIMIT as u64, true));
+        assert_eq!(sweep(&mut store), (3, false));
+        assert_eq!(store.usage().entries, 0);
+    }
+}
