@@ -82,6 +82,9 @@ pub enum Error {
     },
     /// The master (the table a [`LiveTable`](crate::LiveTable) caches) failed.
     Master(Arc<dyn std::error::Error + Send + Sync>),
+    /// A Redis call failed: which server, namespace, operation and key, and why.
+    #[cfg(feature = "redis")]
+    Redis(crate::redis_cache::RedisFault),
 }
 
 impl Error {
@@ -156,6 +159,8 @@ impl fmt::Display for Error {
             }
             Error::InvalidConfig { reason } => write!(f, "invalid cache configuration: {reason}"),
             Error::Master(source) => write!(f, "master failed: {source}"),
+            #[cfg(feature = "redis")]
+            Error::Redis(fault) => fault.fmt(f),
         }
     }
 }
@@ -167,6 +172,8 @@ impl std::error::Error for Error {
             Error::Storage { source, .. } => Some(source.as_ref()),
             Error::Io { source, .. } => Some(source.as_ref()),
             Error::Master(source) => Some(source.as_ref()),
+            #[cfg(feature = "redis")]
+            Error::Redis(fault) => std::error::Error::source(fault),
             _ => None,
         }
     }

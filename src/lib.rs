@@ -50,6 +50,8 @@ mod mem_cache;
 mod no_cache;
 #[cfg(not(loom))]
 mod redb_cache;
+#[cfg(all(feature = "redis", not(loom)))]
+mod redis_cache;
 mod rows;
 mod store;
 mod sync;
@@ -65,4 +67,6 @@ pub use mem_cache::MemCache;
 pub use no_cache::NoCache;
 #[cfg(not(loom))]
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
+#[cfg(all(feature = "redis", not(loom)))]
+pub use redis_cache::{RedisCache, RedisCacheBuilder, RedisFault, RedisFaultKind};
 pub use rows::{CachedRows, Record, Rows, Value};
