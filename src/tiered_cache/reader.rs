@@ -1,0 +1,295 @@
+//! The log reader: one task per `TieredCache`, on a connection of its own, that keeps the near
+//! tier in step with the namespace's invalidation log.
+//!
+//! ```text
+//!  session: dial ─▶ HMGET inc seq ─▶ flush near ─▶ caught up at the HMGET's start
+//!     round: [XREAD BLOCK b COUNT n STREAMS log last ; HMGET inc seq] (one pipeline)
+//!        new incarnation (restart, FLUSHALL)  ─▶ flush, continue after its seq
+//!        gap in ids (log trimmed past us)     ─▶ flush, continue after the newest seq
+//!        contiguous entries                   ─▶ drop their prefixes from near
+//!     caught up at the round's start, unless the round was full (more to read)
+//!  any error (connection, near tier) ─▶ the session ends; a new one flushes again
+//! ```
+//!
+//! Every session starts with a flush: a reconnect means entries may have been missed. The
+//! flush comes after reading `seq`, so every entry up to `seq` is covered by it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::freshness::{Freshness, Ticket};
+use super::log_entry::{LogEntry, covering_prefixes, parse_xread};
+use super::stats::{Counters, bump};
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::redis_cache::{RedisCache, RedisFaultKind};
+
+/// Entries read per round; a full round means more are waiting.
+const ROUND_ENTRIES: usize = 512;
+/// Pause before a new session after one failed, so a dead server is not dialed in a tight loop.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The reader's connection name, so operators (and tests) can find it in CLIENT LIST.
+pub(crate) const CLIENT_NAME: &str = "vlive-near-reader";
+
+/// State shared by the reader and the cache's handles.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) freshness: Freshness,
+    pub(crate) counters: Counters,
+}
+
+pub(crate) struct Reader {
+    pub(crate) far: RedisCache,
+    pub(crate) near: Arc<dyn Cache>,
+    pub(crate) shared: Arc<Shared>,
+    /// How long one XREAD blocks when there is nothing new.
+    pub(crate) block: Duration,
+}
+
+/// Where the reader is in the log, and under which flush.
+struct Position {
+    incarnation: Option<String>,
+    last: u64,
+    ticket: Ticket,
+}
+
+/// `HMGET meta inc seq`.
+type Meta = (Option<String>, Option<u64>);
+
+impl Reader {
+    /// Runs sessions until the task is aborted (when the last cache handle drops).
+    pub(crate) async fn run(self) {
+        loop {
+            let span = info_span!("near_tier_reader", namespace = self.far.namespace());
+            if let Err(error) = self.session().instrument(span).await {
+                warn!(%error, "near-tier reader lost its session; gets bypass the near tier until it resyncs");
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// One connection's worth of rounds; returns only with the error that ended it.
+    async fn session(&self) -> Result<()> {
+        bump(&self.shared.counters.sessions, 1);
+        let mut connection = self.far.dedicated_connection(self.block).await?;
+        let () = redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(CLIENT_NAME)
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| self.fault(e))?;
+        let started = Instant::now();
+        let meta = self.meta(&mut connection).await?;
+        let mut position = self.restart_at(meta, started).await?;
+        loop {
+            if self.shared.freshness.ticket() != position.ticket {
+                // The near tier was lost (a near write failed): flush again.
+                let started = Instant::now();
+                let meta = self.meta(&mut connection).await?;
+                position = self.restart_at(meta, started).await?;
+                continue;
+            }
+            let started = Instant::now();
+            let (reply, meta) = self.round(&mut connection, position.last).await?;
+            position = self.apply(position, reply, meta, started).await?;
+        }
+    }
+
+    /// Flushes the near tier and continues after `meta`'s seq; everything acknowledged before
+    /// `started` (when `meta` was asked for) is then reflected.
+    async fn restart_at(&self, (incarnation, seq): Meta, started: Instant) -> Result<Position> {
+        let ticket = self.shared.freshness.ticket();
+        self.flush().await?;
+        self.shared.freshness.caught_up_at(started, ticket);
+        debug!(
+            ?incarnation,
+            seq, "near tier flushed; reading the log from here"
+        );
+        Ok(Position {
+            incarnation,
+            last: seq.unwrap_or(0),
+            ticket,
+        })
+    }
+
+    async fn round(
+        &self,
+        connection: &mut MultiplexedConnection,
+        last: u64,
+    ) -> Result<(redis::Value, Meta)> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XREAD")
+            .arg("BLOCK")
+            .arg(self.block.as_millis() as u64)
+            .arg("COUNT")
+            .arg(ROUND_ENTRIES)
+            .arg("STREAMS")
+            .arg(&self.far.keys().log)
+            .arg(format!("{last}-0"))
+            .add_command(self.meta_cmd());
+        pipe.query_async(connection)
+            .await
+            .map_err(|e| self.fault(e))
+    }
+
+    async fn apply(
+        &self,
+        position: Position,
+        reply: redis::Value,
+        meta: Meta,
+        started: Instant,
+    ) -> Result<Position> {
+        let entries = parse_xread(reply).map_err(|reason| {
+            self.far
+                .fault("read_log", None, RedisFaultKind::Corrupt(reason))
+        })?;
+        if let Some(restart) = restart_point(&position, &entries, &meta) {
+            debug!(
+                last = position.last,
+                ?restart,
+                "new incarnation or a gap in the log"
+            );
+            return self.restart_at(restart, started).await;
+        }
+        for prefix in covering_prefixes(&entries) {
+            if let Err(error) = self.near.invalidate_prefix(prefix).await {
+                self.shared.freshness.lost();
+                return Err(error);
+            }
+        }
+        bump(&self.shared.counters.log_entries, entries.len() as u64);
+        if entries.len() < ROUND_ENTRIES {
+            self.shared.freshness.caught_up_at(started, position.ticket);
+        }
+        Ok(Position {
+            last: entries.last().map_or(position.last, |e| e.seq),
+            ..position
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        bump(&self.shared.counters.flushes, 1);
+        let flushed = self.near.invalidate_prefix("").await;
+        if flushed.is_err() {
+            self.shared.freshness.lost();
+        }
+        flushed
+    }
+
+    async fn meta(&self, connection: &mut MultiplexedConnection) -> Result<Meta> {
+        self.meta_cmd()
+            .query_async(connection)
+            .await
+            .map_err(|e| self.fault(e))
+    }
+
+    fn meta_cmd(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.far.keys().meta).arg("inc").arg("seq");
+        cmd
+    }
+
+    fn fault(&self, error: redis::RedisError) -> crate::Error {
+        self.far.fault("read_log", None, RedisFaultKind::of(error))
+    }
+}
+
+/// Where to restart (after a flush) instead of applying `entries`, if they cannot be trusted
+/// to follow `position`: the server has a new incarnation (`meta`, read after the entries,
+/// says so), or the entries do not follow one by one in the reader's incarnation (the log was
+/// trimmed past the reader). The restart point covers every entry returned, so none is lost.
+fn restart_point(position: &Position, entries: &[LogEntry], meta: &Meta) -> Option<Meta> {
+    let (incarnation, seq) = meta;
+    if *incarnation != position.incarnation {
+        return Some(meta.clone());
+    }
+    let follows = entries
+        .iter()
+        .zip(position.last + 1..)
+        .all(|(entry, next)| {
+            entry.seq == next && Some(&entry.incarnation) == position.incarnation.as_ref()
+        });
+    if follows {
+        return None;
+    }
+    let newest = entries.last().map_or(0, |e| e.seq);
+    Some((incarnation.clone(), Some(seq.unwrap_or(0).max(newest))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(incarnation: &str, last: u64) -> Position {
+        Position {
+            incarnation: Some(incarnation.into()),
+            last,
+            ticket: Freshness::default().ticket(),
+        }
+    }
+
+    fn entries(incarnation: &str, seqs: &[u64]) -> Vec<LogEntry> {
+        seqs.iter()
+            .map(|&seq| LogEntry {
+                seq,
+                prefix: format!("k{seq}"),
+                incarnation: incarnation.into(),
+            })
+            .collect()
+    }
+
+    fn meta(incarnation: &str, seq: u64) -> Meta {
+        (Some(incarnation.into()), Some(seq))
+    }
+
+    #[test]
+    fn entries_that_follow_one_by_one_are_applied() {
+        let position = at("7", 10);
+        assert_eq!(
+            restart_point(&position, &entries("7", &[11, 12]), &meta("7", 12)),
+            None
+        );
+        assert_eq!(
+            restart_point(&position, &[], &meta("7", 15)),
+            None,
+            "read before them"
+        );
+    }
+
+    #[test]
+    fn a_gap_restarts_after_everything_seen() {
+        let position = at("7", 10);
+        let gap = entries("7", &[13, 14]);
+        assert_eq!(
+            restart_point(&position, &gap, &meta("7", 16)),
+            Some(meta("7", 16))
+        );
+        let hole = entries("7", &[11, 13]);
+        assert_eq!(
+            restart_point(&position, &hole, &meta("7", 13)),
+            Some(meta("7", 13))
+        );
+    }
+
+    #[test]
+    fn a_new_incarnation_restarts_even_when_ids_look_contiguous() {
+        let position = at("7", 10);
+        // After a FLUSHALL the ids start again at 1; they can reach 11 before the reader looks.
+        let reborn = entries("9", &[11]);
+        assert_eq!(
+            restart_point(&position, &reborn, &meta("9", 11)),
+            Some(meta("9", 11))
+        );
+        assert_eq!(
+            restart_point(&position, &[], &(None, None)),
+            Some((None, None))
+        );
+        assert_eq!(
+            restart_point(&position, &reborn, &meta("7", 11)),
+            Some(meta("7", 11))
+        );
+    }
+}
