@@ -55,6 +55,8 @@ mod redis_cache;
 mod rows;
 mod store;
 mod sync;
+#[cfg(all(feature = "redis", not(loom)))]
+mod tiered_cache;
 
 pub use actor::{BatchLimits, CacheStats, Durability};
 pub use cache::{Cache, FillOutcome, FillToken};
@@ -70,3 +72,5 @@ pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
 #[cfg(all(feature = "redis", not(loom)))]
 pub use redis_cache::{RedisCache, RedisCacheBuilder, RedisFault, RedisFaultKind};
 pub use rows::{CachedRows, Record, Rows, Value};
+#[cfg(all(feature = "redis", not(loom)))]
+pub use tiered_cache::{TieredCache, TieredCacheBuilder, TieredCacheStats};
