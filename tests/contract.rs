@@ -423,7 +423,7 @@ async fn a_fill_is_accepted_after_an_unrelated_invalidation(cache: &dyn Cache) {
 }
 
 /// Generates one `#[tokio::test]` per check and backend: `mem::<check>`, `redb::<check>` and,
-/// with the `redis` feature, `redis_cache::<check>`.
+/// with the `redis` feature, `redis_cache::<check>` and `tiered_cache::<check>`.
 macro_rules! contract_suite {
     ($($check:ident),* $(,)?) => {
         mod mem {
@@ -458,6 +458,22 @@ macro_rules! contract_suite {
                     let cache = vlive::RedisCache::connect(&server.url(), "contract")
                         .await
                         .unwrap();
+                    super::$check(&cache).await;
+                }
+            )*
+        }
+
+        /// A MemCache near tier in front of Redis.
+        #[cfg(feature = "redis")]
+        mod tiered_cache {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let server = super::redis_server::RedisServer::start();
+                    let far = vlive::RedisCache::connect(&server.url(), "contract")
+                        .await
+                        .unwrap();
+                    let cache = vlive::TieredCache::new(vlive::MemCache::new(), far);
                     super::$check(&cache).await;
                 }
             )*
