@@ -128,6 +128,23 @@ impl RedisCache {
             .map_err(|e| self.fault("connect", None, RedisFaultKind::of(e)))
     }
 
+    /// The namespace's incarnation and the sequence number of its newest log entry.
+    pub(crate) async fn log_head(&self) -> Result<(Option<String>, Option<u64>)> {
+        let meta = &self.inner.keys.meta;
+        self.inner
+            .link
+            .run(|mut connection| async move {
+                redis::cmd("HMGET")
+                    .arg(meta)
+                    .arg("inc")
+                    .arg("seq")
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await
+            .map_err(|e| self.fault("log_head", None, RedisFaultKind::of(e)))
+    }
+
     pub(crate) fn fault(&self, op: &'static str, key: Option<&str>, kind: RedisFaultKind) -> Error {
         Error::Redis(RedisFault {
             server: self.inner.server.clone(),

@@ -185,13 +185,18 @@ impl TieredCache {
     }
 
     /// Waits until every write Redis acknowledged before this call is reflected in the near
-    /// tier, so that later gets here see them: until the reader has applied a round that
-    /// started after the call. Returns after at most `max_lag` anyway: by then a reader that
-    /// has not caught up makes gets bypass the near tier, which gives the same guarantee.
+    /// tier, so that later gets here see them: until the reader has applied the log up to the
+    /// newest entry at the time of the call (or a round that started after the call). Returns
+    /// after at most `max_lag` anyway: by then a reader that has not caught up makes gets
+    /// bypass the near tier, which gives the same guarantee.
     pub async fn sync(&self) {
         let called = std::time::Instant::now();
-        let freshness = &self.inner.shared.freshness;
-        while !freshness.caught_up_since(called) && called.elapsed() < self.inner.max_lag {
+        let shared = &self.inner.shared;
+        let head = self.inner.far.log_head().await.ok();
+        while !head.as_ref().is_some_and(|head| shared.has_applied(head))
+            && !shared.freshness.caught_up_since(called)
+            && called.elapsed() < self.inner.max_lag
+        {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }

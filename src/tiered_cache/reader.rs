@@ -39,6 +39,21 @@ pub(crate) const CLIENT_NAME: &str = "vlive-near-reader";
 pub(crate) struct Shared {
     pub(crate) freshness: Freshness,
     pub(crate) counters: Counters,
+    /// The incarnation and seq the near tier reflects (after a flush or applied entries).
+    applied: std::sync::Mutex<Meta>,
+}
+
+impl Shared {
+    /// Whether the near tier reflects the log up to `head` (its incarnation and seq).
+    pub(crate) fn has_applied(&self, head: &Meta) -> bool {
+        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        applied.0 == head.0 && applied.1.unwrap_or(0) >= head.1.unwrap_or(0)
+    }
+
+    fn applied(&self, position: &Position) {
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) =
+            (position.incarnation.clone(), Some(position.last));
+    }
 }
 
 pub(crate) struct Reader {
@@ -57,7 +72,7 @@ struct Position {
 }
 
 /// `HMGET meta inc seq`.
-type Meta = (Option<String>, Option<u64>);
+pub(crate) type Meta = (Option<String>, Option<u64>);
 
 impl Reader {
     /// Runs sessions until the task is aborted (when the last cache handle drops).
@@ -164,10 +179,12 @@ impl Reader {
         if entries.len() < ROUND_ENTRIES {
             self.shared.freshness.caught_up_at(started, position.ticket);
         }
-        Ok(Position {
+        let position = Position {
             last: entries.last().map_or(position.last, |e| e.seq),
             ..position
-        })
+        };
+        self.shared.applied(&position);
+        Ok(position)
     }
 
     async fn flush(&self) -> Result<()> {
