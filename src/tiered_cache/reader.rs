@@ -161,14 +161,17 @@ impl Reader {
             self.far
                 .fault("read_log", None, RedisFaultKind::Corrupt(reason))
         })?;
-        if let Some(restart) = restart_point(&position, &entries, &meta) {
-            debug!(
-                last = position.last,
-                ?restart,
-                "new incarnation or a gap in the log"
-            );
-            return self.restart_at(restart, started).await;
-        }
+        let incarnation = match next_step(&position, &entries, &meta) {
+            Step::Apply(incarnation) => incarnation,
+            Step::Restart(head) => {
+                debug!(
+                    last = position.last,
+                    ?head,
+                    "new incarnation or a gap in the log"
+                );
+                return self.restart_at(head, started).await;
+            }
+        };
         for prefix in covering_prefixes(&entries) {
             if let Err(error) = self.near.invalidate_prefix(prefix).await {
                 self.shared.freshness.lost();
@@ -180,8 +183,9 @@ impl Reader {
             self.shared.freshness.caught_up_at(started, position.ticket);
         }
         let position = Position {
+            incarnation,
             last: entries.last().map_or(position.last, |e| e.seq),
-            ..position
+            ticket: position.ticket,
         };
         self.shared.applied(&position);
         Ok(position)
@@ -214,26 +218,38 @@ impl Reader {
     }
 }
 
-/// Where to restart (after a flush) instead of applying `entries`, if they cannot be trusted
-/// to follow `position`: the server has a new incarnation (`meta`, read after the entries,
-/// says so), or the entries do not follow one by one in the reader's incarnation (the log was
-/// trimmed past the reader). The restart point covers every entry returned, so none is lost.
-fn restart_point(position: &Position, entries: &[LogEntry], meta: &Meta) -> Option<Meta> {
+/// What to do with a round's answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// The entries follow the position one by one: apply them, in this incarnation.
+    Apply(Option<String>),
+    /// They cannot be trusted to: flush and continue after this head. It covers every entry
+    /// returned, so none is lost.
+    Restart(Meta),
+}
+
+/// Decides between applying `entries` and restarting: the server has a new incarnation
+/// (`meta`, read after the entries, says so), or the entries do not follow one by one (the log
+/// was trimmed past the reader).
+///
+/// One new incarnation needs no flush: the first one after the reader saw none at all (a fresh
+/// namespace, or after a FLUSHALL, which it flushed for already). Its entries from seq 1 cover
+/// every write it ever took, and before it Redis held nothing the near tier could have copied.
+fn next_step(position: &Position, entries: &[LogEntry], meta: &Meta) -> Step {
     let (incarnation, seq) = meta;
-    if *incarnation != position.incarnation {
-        return Some(meta.clone());
+    let adopting = position.incarnation.is_none() && position.last == 0;
+    if *incarnation != position.incarnation && !adopting {
+        return Step::Restart(meta.clone());
     }
     let follows = entries
         .iter()
         .zip(position.last + 1..)
-        .all(|(entry, next)| {
-            entry.seq == next && Some(&entry.incarnation) == position.incarnation.as_ref()
-        });
+        .all(|(entry, next)| entry.seq == next && Some(&entry.incarnation) == incarnation.as_ref());
     if follows {
-        return None;
+        return Step::Apply(incarnation.clone());
     }
     let newest = entries.last().map_or(0, |e| e.seq);
-    Some((incarnation.clone(), Some(seq.unwrap_or(0).max(newest))))
+    Step::Restart((incarnation.clone(), Some(seq.unwrap_or(0).max(newest))))
 }
 
 #[cfg(test)]
@@ -262,16 +278,24 @@ mod tests {
         (Some(incarnation.into()), Some(seq))
     }
 
+    fn restart(incarnation: &str, seq: u64) -> Step {
+        Step::Restart(meta(incarnation, seq))
+    }
+
+    fn apply(incarnation: &str) -> Step {
+        Step::Apply(Some(incarnation.into()))
+    }
+
     #[test]
     fn entries_that_follow_one_by_one_are_applied() {
         let position = at("7", 10);
         assert_eq!(
-            restart_point(&position, &entries("7", &[11, 12]), &meta("7", 12)),
-            None
+            next_step(&position, &entries("7", &[11, 12]), &meta("7", 12)),
+            apply("7")
         );
         assert_eq!(
-            restart_point(&position, &[], &meta("7", 15)),
-            None,
+            next_step(&position, &[], &meta("7", 15)),
+            apply("7"),
             "read before them"
         );
     }
@@ -280,14 +304,11 @@ mod tests {
     fn a_gap_restarts_after_everything_seen() {
         let position = at("7", 10);
         let gap = entries("7", &[13, 14]);
-        assert_eq!(
-            restart_point(&position, &gap, &meta("7", 16)),
-            Some(meta("7", 16))
-        );
+        assert_eq!(next_step(&position, &gap, &meta("7", 16)), restart("7", 16));
         let hole = entries("7", &[11, 13]);
         assert_eq!(
-            restart_point(&position, &hole, &meta("7", 13)),
-            Some(meta("7", 13))
+            next_step(&position, &hole, &meta("7", 13)),
+            restart("7", 13)
         );
     }
 
@@ -297,16 +318,42 @@ mod tests {
         // After a FLUSHALL the ids start again at 1; they can reach 11 before the reader looks.
         let reborn = entries("9", &[11]);
         assert_eq!(
-            restart_point(&position, &reborn, &meta("9", 11)),
-            Some(meta("9", 11))
+            next_step(&position, &reborn, &meta("9", 11)),
+            restart("9", 11)
         );
         assert_eq!(
-            restart_point(&position, &[], &(None, None)),
-            Some((None, None))
+            next_step(&position, &[], &(None, None)),
+            Step::Restart((None, None))
         );
         assert_eq!(
-            restart_point(&position, &reborn, &meta("7", 11)),
-            Some(meta("7", 11))
+            next_step(&position, &reborn, &meta("7", 11)),
+            restart("7", 11)
+        );
+    }
+
+    #[test]
+    fn the_first_incarnation_after_none_is_followed_from_its_first_entry() {
+        let empty = Position {
+            incarnation: None,
+            last: 0,
+            ticket: Freshness::default().ticket(),
+        };
+        assert_eq!(
+            next_step(&empty, &entries("9", &[1, 2]), &meta("9", 2)),
+            apply("9")
+        );
+        assert_eq!(
+            next_step(&empty, &[], &(Some("9".into()), None)),
+            apply("9")
+        );
+        // Unless its first entries are gone, or another incarnation already replaced it.
+        assert_eq!(
+            next_step(&empty, &entries("9", &[3]), &meta("9", 3)),
+            restart("9", 3)
+        );
+        assert_eq!(
+            next_step(&empty, &entries("9", &[1]), &meta("4", 1)),
+            restart("4", 1)
         );
     }
 }
