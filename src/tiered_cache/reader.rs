@@ -39,20 +39,23 @@ pub(crate) const CLIENT_NAME: &str = "vlive-near-reader";
 pub(crate) struct Shared {
     pub(crate) freshness: Freshness,
     pub(crate) counters: Counters,
-    /// The incarnation and seq the near tier reflects (after a flush or applied entries).
-    applied: std::sync::Mutex<Meta>,
+    /// The incarnation and seq the near tier reflects (after a flush or applied entries);
+    /// `None` until the first session has flushed.
+    applied: std::sync::Mutex<Option<Meta>>,
 }
 
 impl Shared {
     /// Whether the near tier reflects the log up to `head` (its incarnation and seq).
     pub(crate) fn has_applied(&self, head: &Meta) -> bool {
         let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied.0 == head.0 && applied.1.unwrap_or(0) >= head.1.unwrap_or(0)
+        applied.as_ref().is_some_and(|(incarnation, seq)| {
+            *incarnation == head.0 && seq.unwrap_or(0) >= head.1.unwrap_or(0)
+        })
     }
 
     fn applied(&self, position: &Position) {
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) =
-            (position.incarnation.clone(), Some(position.last));
+            Some((position.incarnation.clone(), Some(position.last)));
     }
 }
 
