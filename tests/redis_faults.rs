@@ -387,6 +387,15 @@ async fn errors_name_the_server_and_namespace_but_never_the_password() {
     let cache = RedisCache::connect(&good, "orders").await.unwrap();
     assert!(!format!("{cache:?}").contains("right@"));
 
+    let unparsable = RedisCache::connect("redis://:hunter2@[::1", "ns")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unparsable, Error::InvalidConfig { .. }),
+        "{unparsable:?}"
+    );
+    assert!(!format!("{unparsable} {unparsable:?}").contains("hunter2"));
+
     let mut gone = RedisServer::start();
     let port = gone.port();
     gone.kill();
@@ -399,4 +408,46 @@ async fn errors_name_the_server_and_namespace_but_never_the_password() {
         matches!(refused.kind, RedisFaultKind::Connection(_)),
         "{refused}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_the_log_was_trimmed_past_flushes_without_reconnecting() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    // A short log: XADD MAXLEN ~ 1 keeps only the newest stream node (100 entries).
+    let writer = RedisCache::builder(&server.url(), "ns")
+        .log_len(1)
+        .connect()
+        .await
+        .unwrap();
+    // Long timeouts: the blackhole below must not end the reader's session.
+    let far = RedisCache::builder(&proxy.url(), "ns")
+        .response_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let lagging = tiered(far, Duration::from_secs(20));
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&lagging, "k").await.as_deref(), Some("v1"));
+    let before = lagging.stats();
+
+    // While the reader hears nothing, "k" changes and its entry is trimmed away.
+    proxy.set(Mode::Blackhole);
+    writer.put("k", value("v2")).await.unwrap();
+    for n in 0..300 {
+        writer.put(&format!("other/{n}"), value("x")).await.unwrap();
+    }
+    proxy.set(Mode::Pass);
+
+    wait_until("the reader to notice the gap", || {
+        lagging.stats().flushes > before.flushes
+    })
+    .await;
+    assert_eq!(
+        lagging.stats().sessions,
+        before.sessions,
+        "it reconnected instead"
+    );
+    lagging.sync().await;
+    assert_eq!(tag(&lagging, "k").await.as_deref(), Some("v2"));
 }
