@@ -126,11 +126,13 @@ impl Reader {
             ?incarnation,
             seq, "near tier flushed; reading the log from here"
         );
-        Ok(Position {
+        let position = Position {
             incarnation,
             last: seq.unwrap_or(0),
             ticket,
-        })
+        };
+        self.shared.applied(&position);
+        Ok(position)
     }
 
     async fn round(
