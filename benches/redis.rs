@@ -11,6 +11,8 @@
 //! - **`redis`**: [`RedisCache`]: `get` is one HGET; `put` one script (HSET, ZADD, XADD).
 //! - **`tiered`**: [`TieredCache`] with a [`MemCache`] near tier over a `RedisCache`: warm gets
 //!   are near hits; `put` is the Redis script plus a near-tier invalidation.
+//! - **`tiered-redb`**: the same with a [`RedbCache`] near tier (default, durable commits): each
+//!   put's near invalidation, and each log round the reader applies, is a redb commit.
 //!
 //! Workloads, over 1024 keys prefilled with 20-row values (about 3.4 KB of CBOR): **get(c)**
 //! random gets, **put(c)** random puts, **mixed(c)** 90% gets / 10% puts, with `c` concurrent
@@ -29,8 +31,8 @@ use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis_server::RedisServer;
 use vlive::{
-    Cache, CachedRows, FillOutcome, FillToken, MemCache, Record, RedisCache, Rows, TieredCache,
-    Value,
+    Cache, CachedRows, FillOutcome, FillToken, MemCache, Record, RedbCache, RedisCache, Rows,
+    TieredCache, Value,
 };
 
 const KEYS: u64 = 1024;
@@ -87,15 +89,18 @@ fn main() {
         "redis bench: {} server, 2 tokio workers, ops/s (mean latency)",
         server.url()
     );
-    println!(
-        "{:<14} {:>4} {:>22} {:>22} {:>22}",
-        "workload", "c", "direct", "redis", "tiered"
-    );
+    let targets = ["direct", "redis", "tiered", "tiered-redb"];
+    print!("{:<14} {:>4}", "workload", "c");
+    for target in targets {
+        print!(" {target:>22}");
+    }
+    println!();
     runtime.block_on(async {
         for (n, (workload, concurrency)) in cells.into_iter().enumerate() {
             let mut row = format!("{:<14} {concurrency:>4}", workload.name());
-            for target in ["direct", "redis", "tiered"] {
-                let cache = open(target, &server, &format!("bench{n}-{target}")).await;
+            for target in targets {
+                let folder = tempfile::tempdir().unwrap();
+                let cache = open(target, &server, &format!("bench{n}-{target}"), &folder).await;
                 prefill(cache.as_ref()).await;
                 let (ops, elapsed) = measure(&cache, workload, concurrency, &window).await;
                 let rate = ops as f64 / elapsed.as_secs_f64();
@@ -107,17 +112,26 @@ fn main() {
     });
 }
 
-async fn open(target: &str, server: &RedisServer, namespace: &str) -> Arc<dyn Cache> {
-    match target {
-        "direct" => Arc::new(Direct::connect(server, namespace).await),
-        "redis" => Arc::new(RedisCache::connect(&server.url(), namespace).await.unwrap()),
-        _ => {
-            let far = RedisCache::connect(&server.url(), namespace).await.unwrap();
-            let tiered = TieredCache::new(MemCache::new(), far);
-            tiered.sync().await;
-            Arc::new(tiered)
-        }
-    }
+/// The cache under test; a redb near tier lives in `folder`.
+async fn open(
+    target: &str,
+    server: &RedisServer,
+    namespace: &str,
+    folder: &tempfile::TempDir,
+) -> Arc<dyn Cache> {
+    let url = server.url();
+    let far = || RedisCache::connect(&url, namespace);
+    let tiered = match target {
+        "direct" => return Arc::new(Direct::connect(server, namespace).await),
+        "redis" => return Arc::new(far().await.unwrap()),
+        "tiered" => TieredCache::new(MemCache::new(), far().await.unwrap()),
+        _ => TieredCache::new(
+            RedbCache::open(folder.path()).unwrap(),
+            far().await.unwrap(),
+        ),
+    };
+    tiered.sync().await;
+    Arc::new(tiered)
 }
 
 async fn prefill(cache: &dyn Cache) {
