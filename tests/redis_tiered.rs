@@ -122,7 +122,10 @@ async fn a_persistent_near_tier_is_flushed_at_start() {
         .unwrap();
     // sync waits for the reader's first session, which flushes before anything else.
     cache.sync().await;
-    assert!(cache.stats().flushes > 0, "sync returned before the first flush");
+    assert!(
+        cache.stats().flushes > 0,
+        "sync returned before the first flush"
+    );
     assert_eq!(
         tag(&cache, "k").await,
         None,
