@@ -62,8 +62,9 @@ use crate::rows::CachedRows;
 /// the server is full, `put` and `fill` fail with [`RedisFaultKind::OutOfMemory`] and change
 /// nothing, while `invalidate_prefix` still succeeds.
 ///
-/// **Errors.** Every call is bounded by the response timeout (plus the connect timeout when it
-/// has to dial). As with every backend, an `Err` from a write means its outcome is unknown.
+/// **Errors.** Every call is bounded by the response timeout, plus up to two connect timeouts
+/// when it has to dial (it may wait for a dial already under way, then make its own). As with
+/// every backend, an `Err` from a write means its outcome is unknown.
 #[derive(Clone)]
 pub struct RedisCache {
     inner: Arc<Inner>,
