@@ -256,3 +256,67 @@ fn two_tiered_caches_match_the_model() {
         })
         .unwrap();
 }
+
+/// A MemCache whose invalidations fail while `failing` is set.
+#[derive(Clone, Default)]
+struct FlakyNear {
+    inner: MemCache,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl Cache for FlakyNear {
+    async fn get(&self, key: &str) -> vlive::Result<Option<vlive::CachedRows>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, rows: vlive::CachedRows) -> vlive::Result<()> {
+        self.inner.put(key, rows).await
+    }
+    async fn invalidate_prefix(&self, prefix: &str) -> vlive::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(vlive::Error::Closed);
+        }
+        self.inner.invalidate_prefix(prefix).await
+    }
+    async fn fill_token(&self, key: &str) -> vlive::Result<vlive::FillToken> {
+        self.inner.fill_token(key).await
+    }
+    async fn fill(
+        &self,
+        key: &str,
+        rows: vlive::CachedRows,
+        token: vlive::FillToken,
+    ) -> vlive::Result<FillOutcome> {
+        self.inner.fill(key, rows, token).await
+    }
+}
+
+#[tokio::test]
+async fn a_near_tier_that_fails_to_drop_a_key_is_bypassed_until_flushed() {
+    let server = RedisServer::start();
+    let near = FlakyNear::default();
+    let cache = TieredCache::builder(near.clone(), far(&server, "ns").await)
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    cache.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v1"));
+
+    near.failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    cache.put("k", value("v2")).await.unwrap();
+    // The near tier still holds "v1"; it must not be asked.
+    assert_eq!(tag(&near.inner, "k").await.as_deref(), Some("v1"));
+    let bypassed = cache.stats().bypassed;
+    assert_eq!(tag(&cache, "k").await.as_deref(), Some("v2"));
+    assert_eq!(cache.stats().bypassed, bypassed + 1);
+
+    let flushes = cache.stats().flushes;
+    near.failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_until("the reader to flush the near tier again", || {
+        cache.stats().flushes > flushes && cache.stats().caught_up_age.is_some()
+    })
+    .await;
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v2"));
+}
