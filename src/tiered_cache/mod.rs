@@ -56,7 +56,13 @@ use stats::bump;
 /// reader applies in between rejects it.
 ///
 /// A persistent near tier ([`RedbCache`](crate::RedbCache)) is flushed at start: what it held
-/// before cannot be trusted.
+/// before cannot be trusted. If the near tier fails to drop a key, it is bypassed until the
+/// reader has flushed it; if the reader task itself dies (a near tier that panics), the near
+/// tier stays bypassed and every get reads Redis.
+///
+/// Costs: a put drops the key *and every key it prefixes* from the near tier (the `Cache` trait
+/// has no exact-key removal), and the writer's reader applies the writer's own log entries
+/// again; with a RedbCache near tier each of those is a durable commit.
 #[derive(Clone)]
 pub struct TieredCache {
     inner: Arc<Inner>,
