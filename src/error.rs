@@ -118,6 +118,9 @@ pub enum Error {
     },
     /// The master (the table a [`LiveTable`](crate::LiveTable) caches) failed.
     Master(Arc<dyn std::error::Error + Send + Sync>),
+    /// A Redis call failed: which server, namespace, operation and key, and why.
+    #[cfg(feature = "redis")]
+    Redis(crate::redis_cache::RedisFault),
 }
 
 impl Error {
@@ -214,6 +217,8 @@ impl fmt::Display for Error {
                 )
             }
             Error::Master(_) => write!(f, "the master failed"),
+            #[cfg(feature = "redis")]
+            Error::Redis(fault) => fault.fmt(f),
         }
     }
 }
@@ -225,6 +230,8 @@ impl std::error::Error for Error {
             Error::Storage { source, .. } => Some(source.as_ref()),
             Error::Io { source, .. } => Some(source.as_ref()),
             Error::Master(source) => Some(source.as_ref()),
+            #[cfg(feature = "redis")]
+            Error::Redis(fault) => std::error::Error::source(fault),
             _ => None,
         }
     }

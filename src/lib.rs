@@ -53,9 +53,13 @@ mod mem_cache;
 mod no_cache;
 #[cfg(not(loom))]
 mod redb_cache;
+#[cfg(all(feature = "redis", not(loom)))]
+mod redis_cache;
 mod rows;
 mod store;
 mod sync;
+#[cfg(all(feature = "redis", not(loom)))]
+mod tiered_cache;
 
 pub use actor::{Durability, RedbCacheStats};
 pub use cache::{Cache, FillOutcome, FillToken};
@@ -69,4 +73,8 @@ pub use mem_cache::MemCache;
 pub use no_cache::NoCache;
 #[cfg(not(loom))]
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
+#[cfg(all(feature = "redis", not(loom)))]
+pub use redis_cache::{RedisCache, RedisCacheBuilder, RedisFault, RedisFaultKind};
 pub use rows::{CachedRows, Record, Rows, Value};
+#[cfg(all(feature = "redis", not(loom)))]
+pub use tiered_cache::{TieredCache, TieredCacheBuilder, TieredCacheStats};

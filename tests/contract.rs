@@ -6,6 +6,9 @@
 //! succeeds and everything misses.
 
 mod common;
+#[cfg(feature = "redis")]
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -419,7 +422,8 @@ async fn a_fill_is_accepted_after_an_unrelated_invalidation(cache: &dyn Cache) {
     assert_eq!(tag(cache, "clients/1").await.as_deref(), Some("three"));
 }
 
-/// Generates one `#[tokio::test]` per check and backend: `mem::<check>` and `redb::<check>`.
+/// Generates one `#[tokio::test]` per check and backend: `mem::<check>`, `redb::<check>` and,
+/// with the `redis` feature, `redis_cache::<check>` and `tiered_cache::<check>`.
 macro_rules! contract_suite {
     ($($check:ident),* $(,)?) => {
         mod mem {
@@ -440,6 +444,37 @@ macro_rules! contract_suite {
                     let cache = vlive::RedbCache::open(dir.path().join("cache")).unwrap();
                     super::$check(&cache).await;
                     cache.close().await.unwrap();
+                }
+            )*
+        }
+
+        /// One throwaway redis-server per check (`tests/common/redis_server.rs`).
+        #[cfg(feature = "redis")]
+        mod redis_cache {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let server = super::redis_server::RedisServer::start();
+                    let cache = vlive::RedisCache::connect(&server.url(), "contract")
+                        .await
+                        .unwrap();
+                    super::$check(&cache).await;
+                }
+            )*
+        }
+
+        /// A MemCache near tier in front of Redis.
+        #[cfg(feature = "redis")]
+        mod tiered_cache {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let server = super::redis_server::RedisServer::start();
+                    let far = vlive::RedisCache::connect(&server.url(), "contract")
+                        .await
+                        .unwrap();
+                    let cache = vlive::TieredCache::new(vlive::MemCache::new(), far);
+                    super::$check(&cache).await;
                 }
             )*
         }

@@ -15,8 +15,13 @@
 //! transaction; every answer must still be the model's answer at that point of the sequence.
 
 mod common;
+#[cfg(feature = "redis")]
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use std::collections::BTreeMap;
+#[cfg(feature = "redis")]
+use std::sync::atomic::Ordering;
 
 use common::{Faults, park_actor, tag_of, value, wait_until, within};
 use proptest::prelude::*;
@@ -233,6 +238,33 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         runtime().block_on(run_bounded(&ops, &dir.path().join("cache")));
     }
+}
+
+/// RedisCache against the model, on one throwaway server, a fresh namespace per case. Its
+/// "reopen" step switches to a second handle with its own connection, so every later answer
+/// must come from what the server holds, not from anything kept by the first handle.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_cache_matches_the_model() {
+    use proptest::test_runner::{Config, TestRunner};
+    let server = redis_server::RedisServer::start();
+    let mut runner = TestRunner::new(Config::with_cases(64));
+    let cases = std::sync::atomic::AtomicUsize::new(0);
+    let strategy = proptest::collection::vec(op(), 1..40);
+    runner
+        .run(&strategy, |ops| {
+            let namespace = format!("model-{}", cases.fetch_add(1, Ordering::Relaxed));
+            runtime().block_on(async {
+                let url = server.url();
+                let connect = || vlive::RedisCache::connect(&url, &namespace);
+                let first = connect().await.unwrap();
+                let second = connect().await.unwrap();
+                let reopen = || second.clone();
+                run(&ops, first, Some(&reopen)).await;
+            });
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// One command of a batch.

@@ -1,0 +1,225 @@
+//! Connecting: settings, the server checks, and loading the scripts.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use super::fault::{RedisFault, RedisFaultKind};
+use super::keyspace::Keyspace;
+use super::link::{Link, Timeouts};
+use super::{Inner, RedisCache, scripts};
+use crate::error::{Error, Result};
+
+/// The oldest server that runs the scripts: shebang flags (`allow-oom`) came with Redis 7.0.
+const MIN_MAJOR_VERSION: u32 = 7;
+
+/// Settings for [`RedisCache`]; start with [`RedisCache::builder`].
+#[must_use]
+pub struct RedisCacheBuilder {
+    url: String,
+    namespace: String,
+    timeouts: Timeouts,
+    log_len: usize,
+    remembered_prefixes: usize,
+    trust_eviction_policy: bool,
+}
+
+impl std::fmt::Debug for RedisCacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may carry a password.
+        f.debug_struct("RedisCacheBuilder")
+            .field("namespace", &self.namespace)
+            .field("timeouts", &self.timeouts)
+            .field("log_len", &self.log_len)
+            .field("remembered_prefixes", &self.remembered_prefixes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCacheBuilder {
+    pub(super) fn new(url: &str, namespace: &str) -> Self {
+        RedisCacheBuilder {
+            url: url.to_owned(),
+            namespace: namespace.to_owned(),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(2),
+                // Redis' client defaults to 500 ms; an invalidation removing ~100k keys can
+                // legitimately take longer than that (about 3.6 µs of server time per key).
+                response: Duration::from_secs(5),
+            },
+            log_len: 10_000,
+            remembered_prefixes: 4096,
+            trust_eviction_policy: false,
+        }
+    }
+
+    /// How long to wait for a connection (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.connect = timeout;
+        self
+    }
+
+    /// How long to wait for each answer (default 5 s). A call on a live connection fails with
+    /// [`RedisFaultKind::Timeout`] after this; a call that has to dial first may take up to
+    /// about two connect timeouts more.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.response = timeout;
+        self
+    }
+
+    /// How many entries the invalidation log keeps (default 10 000, trimmed approximately). A
+    /// [`TieredCache`](crate::TieredCache) reader that falls further behind flushes its near tier.
+    pub fn log_len(mut self, entries: usize) -> Self {
+        self.log_len = entries.max(1);
+        self
+    }
+
+    /// How many recently invalidated prefixes the fill guard remembers (default 4096). A fill
+    /// whose token is older than the oldest forgotten one is rejected as stale.
+    pub fn remembered_prefixes(mut self, prefixes: usize) -> Self {
+        self.remembered_prefixes = prefixes.max(1);
+        self
+    }
+
+    /// Skips the `maxmemory-policy` check, for servers where `CONFIG GET` is disabled (some
+    /// managed services). You then vouch that the policy is `noeviction` or `volatile-*`.
+    pub fn trust_eviction_policy(mut self, trust: bool) -> Self {
+        self.trust_eviction_policy = trust;
+        self
+    }
+
+    /// Connects, checks the server, and loads the scripts.
+    pub async fn connect(self) -> Result<RedisCache> {
+        let keys = Keyspace::new(&self.namespace)?;
+        // The parser's message could echo the URL (and its password): say nothing of it.
+        let client = redis::Client::open(self.url.as_str()).map_err(|_| Error::InvalidConfig {
+            reason: "the redis URL does not parse (it is not repeated here: it may hold a \
+                     password)"
+                .into(),
+        })?;
+        let server = client.get_connection_info().addr().to_string();
+        let fault = |kind| {
+            Error::Redis(RedisFault {
+                server: server.clone(),
+                namespace: self.namespace.clone(),
+                op: "connect",
+                key: None,
+                kind,
+            })
+        };
+        let link = Link::new(client, self.timeouts);
+        let checks = link.run(|mut connection| async move {
+            let outcome = check_server(&mut connection, self.trust_eviction_policy).await?;
+            if outcome.is_ok() {
+                for script in scripts::all() {
+                    script.prepare_invoke().load_async(&mut connection).await?;
+                }
+            }
+            Ok(outcome)
+        });
+        match checks.await {
+            Err(error) => return Err(fault(RedisFaultKind::of(error))),
+            Ok(Err(reason)) => return Err(fault(RedisFaultKind::Unsupported(reason))),
+            Ok(Ok(())) => {}
+        }
+        tracing::debug!(%server, namespace = %self.namespace, "redis cache connected");
+        Ok(RedisCache {
+            inner: std::sync::Arc::new(Inner {
+                link,
+                keys,
+                server,
+                namespace: self.namespace,
+                log_len: self.log_len,
+                remembered_prefixes: self.remembered_prefixes,
+                timeouts: self.timeouts,
+            }),
+        })
+    }
+}
+
+/// `Ok(Err(reason))` when the server cannot keep the contract.
+async fn check_server(
+    connection: &mut MultiplexedConnection,
+    trust_eviction_policy: bool,
+) -> redis::RedisResult<Result<(), String>> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(connection)
+        .await?;
+    if let Err(reason) = check_version(&info) {
+        return Ok(Err(reason));
+    }
+    if trust_eviction_policy {
+        return Ok(Ok(()));
+    }
+    let policy: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(connection)
+        .await;
+    Ok(match policy {
+        Ok(pair) => check_eviction_policy(pair.get(1).map(String::as_str).unwrap_or("")),
+        Err(error) if error.code().is_some() => Err(format!(
+            "cannot read maxmemory-policy ({error}); if the server denies CONFIG GET, check the \
+             policy yourself and use RedisCacheBuilder::trust_eviction_policy"
+        )),
+        Err(error) => return Err(error),
+    })
+}
+
+/// Redis 7.0 or later (Valkey reports its Redis compatibility version in `redis_version`).
+fn check_version(info: &str) -> Result<(), String> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .map(str::trim)
+        .unwrap_or("unknown");
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(major) if major >= MIN_MAJOR_VERSION => Ok(()),
+        _ => Err(format!(
+            "redis_version {version}: Redis {MIN_MAJOR_VERSION}.0 or later is needed (script \
+             flags)"
+        )),
+    }
+}
+
+/// `noeviction` or `volatile-*`: vlive's keys carry no TTL, so neither ever evicts them. Under
+/// `allkeys-*` Redis could evict the index or the guard alone, and invalidations or the fill
+/// guard would then silently miss keys.
+fn check_eviction_policy(policy: &str) -> Result<(), String> {
+    if policy == "noeviction" || policy.starts_with("volatile-") {
+        Ok(())
+    } else {
+        Err(format!(
+            "maxmemory-policy is {policy:?}; vlive needs noeviction or volatile-* (under \
+             allkeys-* Redis may evict the index or the fill guard and break invalidation)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_before_seven_are_refused() {
+        assert!(check_version("# Server\r\nredis_version:7.0.15\r\n").is_ok());
+        assert!(check_version("redis_version:8.2.1\r\n").is_ok());
+        assert!(check_version("redis_version:6.2.14\r\n").is_err());
+        assert!(check_version("nothing here").is_err());
+    }
+
+    #[test]
+    fn only_policies_that_spare_keys_without_ttl_pass() {
+        for ok in ["noeviction", "volatile-lru", "volatile-lfu", "volatile-ttl"] {
+            assert!(check_eviction_policy(ok).is_ok(), "{ok}");
+        }
+        for bad in ["allkeys-lru", "allkeys-lfu", "allkeys-random", ""] {
+            assert!(check_eviction_policy(bad).is_err(), "{bad}");
+        }
+    }
+}

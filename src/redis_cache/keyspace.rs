@@ -1,0 +1,110 @@
+//! The Redis keys one vlive namespace owns.
+//!
+//! All five share the hash tag `{vlive:NS}`, so they live in one slot (a Lua script may only
+//! touch keys of one slot on a cluster, and every script here declares all five). Values live
+//! in one hash rather than a string per cache key, so no cache key ever needs escaping and no
+//! script touches a key it did not declare.
+//!
+//! | key          | type   | content                                                        |
+//! |--------------|--------|----------------------------------------------------------------|
+//! | `…:m` meta   | hash   | `inc` incarnation, `epoch`, `floor`, `seq`                     |
+//! | `…:v` values | hash   | cache key → CBOR value (`crate::codec`)                        |
+//! | `…:i` index  | zset   | every cache key at score 0: lexicographic order for prefixes   |
+//! | `…:g` guard  | zset   | prefix → epoch of its latest invalidation (the last G prefixes)|
+//! | `…:log`      | stream | id `seq-0`, fields `p` (prefix to drop) and `i` (incarnation)  |
+
+use crate::error::{Error, Result};
+
+/// The key names of one namespace, in the order every script takes them as `KEYS[1..5]`.
+#[derive(Clone, Debug)]
+pub(crate) struct Keyspace {
+    pub(crate) meta: String,
+    pub(crate) values: String,
+    pub(crate) index: String,
+    pub(crate) guard: String,
+    pub(crate) log: String,
+}
+
+impl Keyspace {
+    /// The keys of `namespace`; refuses a namespace that would break the hash tag.
+    pub(crate) fn new(namespace: &str) -> Result<Self> {
+        if namespace.is_empty() || namespace.contains(['{', '}']) {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "redis namespace {namespace:?} must be non-empty and contain no '{{' or '}}'"
+                ),
+            });
+        }
+        let tag = format!("{{vlive:{namespace}}}");
+        Ok(Keyspace {
+            meta: format!("{tag}:m"),
+            values: format!("{tag}:v"),
+            index: format!("{tag}:i"),
+            guard: format!("{tag}:g"),
+            log: format!("{tag}:log"),
+        })
+    }
+
+    /// `KEYS[1..5]` of every script.
+    pub(crate) fn all(&self) -> [&str; 5] {
+        [
+            &self.meta,
+            &self.values,
+            &self.index,
+            &self.guard,
+            &self.log,
+        ]
+    }
+}
+
+/// A fresh random incarnation id, proposed anew by every write script call.
+///
+/// Fresh per call, not per process: after a FLUSHALL the next script starts a new incarnation
+/// with whatever id its caller proposed, and a reused id would make tokens from before the
+/// flush look valid again. Never 0.
+pub(crate) fn fresh_incarnation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    // RandomState's keys come from the OS once per thread and change with every `new()`.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    hasher.finish() | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_keys_share_one_hash_tag() {
+        let keys = Keyspace::new("orders").unwrap();
+        for key in keys.all() {
+            assert!(key.starts_with("{vlive:orders}:"), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_namespace_that_breaks_the_tag_is_refused() {
+        for bad in ["", "a{b", "a}b"] {
+            assert!(matches!(
+                Keyspace::new(bad),
+                Err(Error::InvalidConfig { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn incarnations_differ_and_are_never_zero() {
+        let ids: std::collections::HashSet<u64> = (0..1000).map(|_| fresh_incarnation()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(!ids.contains(&0));
+    }
+}

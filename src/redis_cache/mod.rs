@@ -1,0 +1,310 @@
+//! `RedisCache`: the [`Cache`] contract on a Redis server, shared by many processes.
+//!
+//! ```text
+//!  handle (Clone) ──▶ one multiplexed connection ──▶ Redis 7+
+//!   get          HGET values key                      (one command)
+//!   put          PUT script: HSET values, ZADD index, XADD log
+//!   invalidate   INVALIDATE script: ZRANGEBYLEX [p, p..0xFF) → HDEL, ZREMRANGEBYLEX,
+//!                bump epoch, remember prefix, XADD log          (allow-oom)
+//!   fill_token   FILL_TOKEN script: (incarnation, epoch)
+//!   fill         FILL script: compare token with the guard, then HSET + ZADD
+//! ```
+//!
+//! Encoding and decoding (CBOR, [`crate::codec`]) run in the caller; Redis moves bytes.
+
+mod builder;
+mod fault;
+mod keyspace;
+mod link;
+mod scripts;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redis::Script;
+use redis::aio::MultiplexedConnection;
+use tracing::{Instrument, debug, debug_span};
+
+pub use builder::RedisCacheBuilder;
+pub use fault::{RedisFault, RedisFaultKind};
+pub(crate) use keyspace::Keyspace;
+use keyspace::fresh_incarnation;
+use link::{Link, Timeouts};
+
+use crate::cache::{Cache, FillOutcome, FillToken};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::rows::CachedRows;
+
+/// A [`Cache`] on a Redis server (7.0 or later), shared by every process that connects to the
+/// same server and namespace.
+///
+/// Clones share one multiplexed connection: concurrent calls are pipelined on one socket.
+///
+/// **The contract holds across processes.** `invalidate_prefix(p)` removes exactly the keys
+/// that start with `p`, atomically, in one Lua script (no SCAN). The stale-fill guard is kept on
+/// the server: a fill is rejected when any process invalidated a prefix of its key after its
+/// token was taken, and every token from before a server restart without persistence, a
+/// FLUSHALL or a flush of the namespace is stale (the namespace then starts a new
+/// *incarnation*).
+///
+/// **What "acknowledged" means.** An `Ok` from `put` or `invalidate_prefix` means the primary
+/// applied the write in memory; every later command from any client sees it. It survives a
+/// server crash only as far as the server's persistence does. A total loss (restart without
+/// persistence, FLUSHALL) is safe: the namespace starts a new incarnation, everything misses
+/// and old tokens are stale. A *partial* loss is not safe: an older RDB snapshot, an `everysec`
+/// AOF that lost its last second, or a failover to a lagging replica can bring back invalidated
+/// values under the same incarnation. Supported setups: no persistence (recommended for a
+/// cache), or `appendonly yes` with `appendfsync always`, on a single primary.
+///
+/// **Server settings.** `maxmemory-policy` must be `noeviction` or `volatile-*` (checked at
+/// connect; vlive's keys carry no TTL, so neither ever evicts them). Under `noeviction`, when
+/// the server is full, `put` and `fill` fail with [`RedisFaultKind::OutOfMemory`] and change
+/// nothing, while `invalidate_prefix` still succeeds.
+///
+/// **Errors.** Every call is bounded by the response timeout, plus up to two connect timeouts
+/// when it has to dial (it may wait for a dial already under way, then make its own). As with
+/// every backend, an `Err` from a write means its outcome is unknown.
+#[derive(Clone)]
+pub struct RedisCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    link: Link,
+    keys: Keyspace,
+    server: String,
+    namespace: String,
+    log_len: usize,
+    remembered_prefixes: usize,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("server", &self.inner.server)
+            .field("namespace", &self.inner.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCache {
+    /// Connects to the server at `url` (`redis://[:password@]host:port[/db]`) and uses the
+    /// keys of `namespace` there, with default settings. Fails with [`Error::Redis`] when the
+    /// server is unreachable, older than 7.0, or has an unsupported `maxmemory-policy`.
+    pub async fn connect(url: &str, namespace: &str) -> Result<RedisCache> {
+        Self::builder(url, namespace).connect().await
+    }
+
+    /// Settings beyond the defaults: timeouts, log length, guard memory.
+    pub fn builder(url: &str, namespace: &str) -> RedisCacheBuilder {
+        RedisCacheBuilder::new(url, namespace)
+    }
+
+    /// The server, as `host:port`.
+    pub fn server(&self) -> &str {
+        &self.inner.server
+    }
+
+    /// The namespace this cache uses on the server.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    pub(crate) fn keys(&self) -> &Keyspace {
+        &self.inner.keys
+    }
+
+    /// A connection of its own, for a command that blocks for up to `block`.
+    pub(crate) async fn dedicated_connection(
+        &self,
+        block: std::time::Duration,
+    ) -> Result<MultiplexedConnection> {
+        let response = block + self.inner.timeouts.response;
+        self.inner
+            .link
+            .dedicated(response)
+            .await
+            .map_err(|e| self.fault("connect", None, RedisFaultKind::of(e)))
+    }
+
+    /// The namespace's incarnation and the sequence number of its newest log entry.
+    pub(crate) async fn log_head(&self) -> Result<(Option<String>, Option<u64>)> {
+        let meta = &self.inner.keys.meta;
+        self.inner
+            .link
+            .run(|mut connection| async move {
+                redis::cmd("HMGET")
+                    .arg(meta)
+                    .arg("inc")
+                    .arg("seq")
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await
+            .map_err(|e| self.fault("log_head", None, RedisFaultKind::of(e)))
+    }
+
+    pub(crate) fn fault(&self, op: &'static str, key: Option<&str>, kind: RedisFaultKind) -> Error {
+        Error::Redis(RedisFault {
+            server: self.inner.server.clone(),
+            namespace: self.inner.namespace.clone(),
+            op,
+            key: key.map(str::to_owned),
+            kind,
+        })
+    }
+
+    /// Runs one script with the namespace's keys, a fresh incarnation proposal, the log bound,
+    /// and `args`.
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        op: &'static str,
+        key: &str,
+        script: &'static Script,
+        args: &[&[u8]],
+    ) -> Result<T> {
+        let mut invocation = script.prepare_invoke();
+        for name in self.inner.keys.all() {
+            invocation.key(name);
+        }
+        invocation
+            .arg(fresh_incarnation().to_string())
+            .arg(self.inner.log_len);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let span = debug_span!("redis_script", op);
+        self.inner
+            .link
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .instrument(span)
+            .await
+            .map_err(|e| self.fault(op, Some(key), RedisFaultKind::of(e)))
+    }
+
+    fn encode(&self, key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
+        codec::encode(rows).map_err(|reason| Error::Encode {
+            key: key.to_owned(),
+            reason,
+        })
+    }
+
+    fn op_span(&self, op: &'static str, key: &str) -> tracing::Span {
+        debug_span!("redis_cache", op, key, namespace = %self.inner.namespace)
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
+        async {
+            let values = &self.inner.keys.values;
+            let bytes: Option<Vec<u8>> = self
+                .inner
+                .link
+                .run(|mut connection| async move {
+                    redis::cmd("HGET")
+                        .arg(values)
+                        .arg(key)
+                        .query_async(&mut connection)
+                        .await
+                })
+                .await
+                .map_err(|e| self.fault("get", Some(key), RedisFaultKind::of(e)))?;
+            debug!(key, hit = bytes.is_some(), "redis cache get");
+            bytes
+                .map(|bytes| {
+                    codec::decode(&bytes).map_err(|reason| {
+                        self.fault("get", Some(key), RedisFaultKind::Corrupt(reason))
+                    })
+                })
+                .transpose()
+        }
+        .instrument(self.op_span("get", key))
+        .await
+    }
+
+    async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
+        let value = self.encode(key, &rows)?;
+        async {
+            let _seq: u64 = self
+                .script("put", key, &scripts::PUT_SCRIPT, &[key.as_bytes(), &value])
+                .await?;
+            Ok(())
+        }
+        .instrument(self.op_span("put", key))
+        .await
+    }
+
+    async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
+        async {
+            let remembered = self.inner.remembered_prefixes.to_string();
+            let epoch: u64 = self
+                .script(
+                    "invalidate_prefix",
+                    prefix,
+                    &scripts::INVALIDATE_SCRIPT,
+                    &[prefix.as_bytes(), remembered.as_bytes()],
+                )
+                .await?;
+            debug!(prefix, epoch, "redis cache invalidate");
+            Ok(())
+        }
+        .instrument(self.op_span("invalidate_prefix", prefix))
+        .await
+    }
+
+    async fn fill_token(&self, key: &str) -> Result<FillToken> {
+        async {
+            let (instance, epoch): (String, String) = self
+                .script("fill_token", key, &scripts::FILL_TOKEN_SCRIPT, &[])
+                .await?;
+            let number = |text: &str| {
+                text.parse::<u64>().map_err(|_| {
+                    self.fault(
+                        "fill_token",
+                        Some(key),
+                        RedisFaultKind::Corrupt(format!("meta field is not a number: {text:?}")),
+                    )
+                })
+            };
+            Ok(FillToken {
+                instance: number(&instance)?,
+                epoch: number(&epoch)?,
+            })
+        }
+        .instrument(self.op_span("fill_token", key))
+        .await
+    }
+
+    async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
+        let value = self.encode(key, &rows)?;
+        async {
+            let instance = token.instance.to_string();
+            let epoch = token.epoch.to_string();
+            let stored: i64 = self
+                .script(
+                    "fill",
+                    key,
+                    &scripts::FILL_SCRIPT,
+                    &[
+                        key.as_bytes(),
+                        &value,
+                        instance.as_bytes(),
+                        epoch.as_bytes(),
+                    ],
+                )
+                .await?;
+            if stored == 1 {
+                Ok(FillOutcome::Stored)
+            } else {
+                debug!(key, "redis cache fill rejected as stale");
+                Ok(FillOutcome::RejectedStale)
+            }
+        }
+        .instrument(self.op_span("fill", key))
+        .await
+    }
+}

@@ -1,0 +1,167 @@
+//! Entries of a namespace's invalidation log, as XREAD returns them.
+//!
+//! Each entry has the id `seq-0` (one above the previous entry's, so a jump is a gap) and the
+//! fields `p` (the prefix a near tier must drop) and `i` (the incarnation it was written in).
+
+use redis::Value;
+
+/// One log entry: near tiers drop `prefix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogEntry {
+    pub(crate) seq: u64,
+    pub(crate) prefix: String,
+    pub(crate) incarnation: String,
+}
+
+/// The entries of an `XREAD … STREAMS <one key> <id>` reply (RESP2): `Nil` when it timed out,
+/// else `[[key, [[id, [field, value, …]], …]]]`.
+pub(crate) fn parse_xread(reply: Value) -> Result<Vec<LogEntry>, String> {
+    let streams = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams,
+        other => return Err(format!("XREAD reply is not an array: {other:?}")),
+    };
+    let mut entries = Vec::new();
+    for stream in streams {
+        let Value::Array(mut key_and_entries) = stream else {
+            return Err("XREAD stream is not an array".into());
+        };
+        let Some(Value::Array(items)) = key_and_entries.pop() else {
+            return Err("XREAD stream has no entries array".into());
+        };
+        for item in items {
+            entries.push(parse_entry(item)?);
+        }
+    }
+    Ok(entries)
+}
+
+fn parse_entry(item: Value) -> Result<LogEntry, String> {
+    let Value::Array(parts) = item else {
+        return Err("log entry is not an array".into());
+    };
+    let [id, Value::Array(fields)] =
+        <[Value; 2]>::try_from(parts).map_err(|_| "log entry is not [id, fields]".to_owned())?
+    else {
+        return Err("log entry fields are not an array".into());
+    };
+    let id = text(id)?;
+    let seq = id
+        .strip_suffix("-0")
+        .and_then(|seq| seq.parse().ok())
+        .ok_or_else(|| format!("log entry id {id:?} is not `seq-0`"))?;
+    let (mut prefix, mut incarnation) = (None, None);
+    let mut fields = fields.into_iter();
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        match text(name)?.as_str() {
+            "p" => prefix = Some(text(value)?),
+            "i" => incarnation = Some(text(value)?),
+            _ => {}
+        }
+    }
+    match (prefix, incarnation) {
+        (Some(prefix), Some(incarnation)) => Ok(LogEntry {
+            seq,
+            prefix,
+            incarnation,
+        }),
+        _ => Err(format!("log entry {id} lacks its `p` or `i` field")),
+    }
+}
+
+fn text(value: Value) -> Result<String, String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes).map_err(|e| e.to_string()),
+        Value::SimpleString(text) => Ok(text),
+        other => Err(format!("expected a string, got {other:?}")),
+    }
+}
+
+/// The fewest prefixes that drop the same keys: `""` alone if present, else each prefix not
+/// covered by another. In sorted order a covering prefix comes first, and every string between
+/// it and one it covers starts with it too, so comparing with the last kept one suffices.
+pub(crate) fn covering_prefixes(entries: &[LogEntry]) -> Vec<&str> {
+    let mut sorted: Vec<&str> = entries.iter().map(|e| e.prefix.as_str()).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut kept: Vec<&str> = Vec::new();
+    for prefix in sorted {
+        if kept.last().is_none_or(|last| !prefix.starts_with(last)) {
+            kept.push(prefix);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn entry(id: &str, prefix: &str, inc: &str) -> Value {
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(vec![bulk("p"), bulk(prefix), bulk("i"), bulk(inc)]),
+        ])
+    }
+
+    #[test]
+    fn a_reply_parses_in_order() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("{vlive:ns}:log"),
+            Value::Array(vec![entry("7-0", "a/", "42"), entry("8-0", "", "42")]),
+        ])]);
+        let entries = parse_xread(reply).unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                LogEntry {
+                    seq: 7,
+                    prefix: "a/".into(),
+                    incarnation: "42".into()
+                },
+                LogEntry {
+                    seq: 8,
+                    prefix: "".into(),
+                    incarnation: "42".into()
+                },
+            ]
+        );
+        assert!(parse_xread(Value::Nil).unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_entries_are_errors() {
+        let wrap = |item| {
+            Value::Array(vec![Value::Array(vec![
+                bulk("log"),
+                Value::Array(vec![item]),
+            ])])
+        };
+        assert!(parse_xread(wrap(entry("7-1", "a", "1"))).is_err());
+        assert!(parse_xread(wrap(Value::Array(vec![bulk("7-0")]))).is_err());
+        let no_inc = Value::Array(vec![bulk("7-0"), Value::Array(vec![bulk("p"), bulk("a")])]);
+        assert!(parse_xread(wrap(no_inc)).is_err());
+        assert!(parse_xread(Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn covered_prefixes_are_dropped() {
+        let entries: Vec<LogEntry> = ["clients/1", "cli", "clients/", "b/2", "b/2", "b/10"]
+            .iter()
+            .enumerate()
+            .map(|(n, p)| LogEntry {
+                seq: n as u64,
+                prefix: (*p).into(),
+                incarnation: "1".into(),
+            })
+            .collect();
+        assert_eq!(covering_prefixes(&entries), vec!["b/10", "b/2", "cli"]);
+        let mut with_all = entries.clone();
+        with_all[3].prefix = String::new();
+        assert_eq!(covering_prefixes(&with_all), vec![""]);
+    }
+}

@@ -1,0 +1,316 @@
+//! `TieredCache`: a local near tier in front of a shared [`RedisCache`], kept coherent across
+//! processes by the namespace's invalidation log.
+//!
+//! ```text
+//!  get ──▶ reader caught up within max_lag? ──no──▶ Redis (bypass)
+//!              │ yes
+//!              ▼
+//!          near hit? ──yes──▶ rows
+//!              │ no: near token, then Redis, then near fill (guarded by the token)
+//!  put / invalidate_prefix ──▶ Redis (script also appends to the log) ──▶ drop from near
+//!  fill ──▶ near token ──▶ Redis fill (the cross-process guard) ──▶ if stored, near fill
+//!  reader task ──▶ XREAD the log ──▶ drop each entry's prefix from near (see `reader`)
+//! ```
+
+mod freshness;
+mod log_entry;
+mod reader;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::{Instrument, debug, debug_span, warn};
+
+use crate::cache::{Cache, FillOutcome, FillToken};
+use crate::error::{Error, Result};
+use crate::redis_cache::RedisCache;
+use crate::rows::CachedRows;
+use reader::{Reader, Shared};
+pub use stats::TieredCacheStats;
+use stats::bump;
+
+/// A near tier ([`MemCache`](crate::MemCache) or [`RedbCache`](crate::RedbCache)) in front of
+/// a [`RedisCache`], coherent across every process that uses the same Redis namespace.
+///
+/// **Writes** (`put`, `invalidate_prefix`) go to Redis first; the same Lua script appends an
+/// entry to the namespace's invalidation log. Then the key (for a put: the key and the keys it
+/// prefixes) is dropped from this process's near tier, so the next get reads Redis. Other
+/// processes' near tiers drop it when their reader applies the log entry.
+///
+/// **The reader** is one task per `TieredCache` on its own connection (`XREAD BLOCK`). It
+/// flushes the near tier at the start of every session (so at startup and after any
+/// reconnect), when the log has a gap (it was trimmed past the reader), and when the server
+/// has a new incarnation (a restart without persistence, a FLUSHALL).
+///
+/// **Staleness bound.** A get answered by the near tier reflects every write that Redis
+/// acknowledged more than `max_lag` (default 2 s) before the get began: the near tier answers
+/// only while the reader's last fully applied round *started* less than `max_lag` ago, and
+/// otherwise gets bypass it and read Redis. Normally the lag is the log's delivery time, a few
+/// milliseconds. Within one process, a write is visible to every get that starts after it
+/// returned, as with every backend.
+///
+/// **Fills** keep the stale-fill guard in both tiers: the token is Redis' (so it holds across
+/// processes), and the near fill uses a near token taken before the Redis fill, so an entry the
+/// reader applies in between rejects it.
+///
+/// A persistent near tier ([`RedbCache`](crate::RedbCache)) is flushed at start: what it held
+/// before cannot be trusted. If the near tier fails to drop a key, it is bypassed until the
+/// reader has flushed it; if the reader task itself dies (a near tier that panics), the near
+/// tier stays bypassed and every get reads Redis.
+///
+/// Costs: a put drops the key *and every key it prefixes* from the near tier (the `Cache` trait
+/// has no exact-key removal), and the writer's reader applies the writer's own log entries
+/// again; with a RedbCache near tier each of those is a durable commit.
+#[derive(Clone)]
+pub struct TieredCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    near: Arc<dyn Cache>,
+    far: RedisCache,
+    shared: Arc<Shared>,
+    max_lag: Duration,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl std::fmt::Debug for TieredCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredCache")
+            .field("far", &self.inner.far)
+            .field("max_lag", &self.inner.max_lag)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for [`TieredCache`]; start with [`TieredCache::builder`].
+#[must_use]
+pub struct TieredCacheBuilder {
+    near: Arc<dyn Cache>,
+    far: RedisCache,
+    max_lag: Duration,
+    poll: Duration,
+}
+
+impl std::fmt::Debug for TieredCacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredCacheBuilder")
+            .field("far", &self.far)
+            .field("max_lag", &self.max_lag)
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TieredCacheBuilder {
+    /// The staleness bound (default 2 s): how old the reader's last caught-up round may be for
+    /// the near tier to answer. Must exceed the poll interval.
+    pub fn max_lag(mut self, max_lag: Duration) -> Self {
+        self.max_lag = max_lag;
+        self
+    }
+
+    /// How long one log read waits for news (default 500 ms). An idle reader completes a round
+    /// this often, which is what keeps it within `max_lag`.
+    pub fn poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Starts the reader task and returns the cache. Fails if `max_lag` does not exceed the
+    /// poll interval (an idle reader could then never count as caught up).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (the reader is a Tokio task).
+    pub fn build(self) -> Result<TieredCache> {
+        if self.max_lag <= self.poll || self.poll.is_zero() {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "tiered cache: max_lag {:?} must exceed the poll interval {:?} (> 0)",
+                    self.max_lag, self.poll
+                ),
+            });
+        }
+        let shared = Arc::new(Shared::default());
+        let reader = Reader {
+            far: self.far.clone(),
+            near: self.near.clone(),
+            shared: shared.clone(),
+            block: self.poll,
+        };
+        Ok(TieredCache {
+            inner: Arc::new(Inner {
+                near: self.near,
+                far: self.far,
+                shared,
+                max_lag: self.max_lag,
+                reader: tokio::spawn(reader.run()),
+            }),
+        })
+    }
+}
+
+impl TieredCache {
+    /// `near` in front of `far`, with the default staleness bound (2 s).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (the reader is a Tokio task).
+    pub fn new(near: impl Cache + 'static, far: RedisCache) -> TieredCache {
+        Self::builder(near, far)
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    /// Settings beyond the defaults.
+    pub fn builder(near: impl Cache + 'static, far: RedisCache) -> TieredCacheBuilder {
+        TieredCacheBuilder {
+            near: Arc::new(near),
+            far,
+            max_lag: Duration::from_secs(2),
+            poll: Duration::from_millis(500),
+        }
+    }
+
+    /// The shared tier.
+    pub fn far(&self) -> &RedisCache {
+        &self.inner.far
+    }
+
+    /// The counters, and how far behind the reader is.
+    pub fn stats(&self) -> TieredCacheStats {
+        let shared = &self.inner.shared;
+        shared.counters.snapshot(shared.freshness.age())
+    }
+
+    /// Waits until every write Redis acknowledged before this call is reflected in the near
+    /// tier, so that later gets here see them: until the reader has applied the log up to the
+    /// newest entry at the time of the call (or a round that started after the call). Returns
+    /// after at most `max_lag` anyway: by then a reader that has not caught up makes gets
+    /// bypass the near tier, which gives the same guarantee.
+    pub async fn sync(&self) {
+        let called = std::time::Instant::now();
+        let shared = &self.inner.shared;
+        let head = self.inner.far.log_head().await.ok();
+        while !head.as_ref().is_some_and(|head| shared.has_applied(head))
+            && !shared.freshness.caught_up_since(called)
+            && called.elapsed() < self.inner.max_lag
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Whether the near tier may answer now (the reader is caught up within `max_lag`).
+    fn near_is_fresh(&self) -> bool {
+        self.inner.shared.freshness.within(self.inner.max_lag)
+    }
+
+    /// Drops `prefix` from the near tier after a write. If that fails the near tier may hold
+    /// what Redis no longer has: stop using it until the reader flushes it.
+    async fn drop_from_near(&self, prefix: &str) {
+        if let Err(error) = self.inner.near.invalidate_prefix(prefix).await {
+            warn!(%error, prefix, "near tier invalidation failed; bypassing it until a flush");
+            self.inner.shared.freshness.lost();
+        }
+    }
+
+    /// Reads Redis and, while the near tier is fresh, fills it under `near_token`.
+    async fn read_through(&self, key: &str, near_token: FillToken) -> Result<Option<CachedRows>> {
+        bump(&self.inner.shared.counters.near_misses, 1);
+        let found = self.inner.far.get(key).await?;
+        if let Some(rows) = &found
+            && self.near_is_fresh()
+            && let Err(error) = self.inner.near.fill(key, rows.clone(), near_token).await
+        {
+            warn!(%error, key, "near tier fill failed");
+        }
+        Ok(found)
+    }
+
+    fn op_span(&self, op: &'static str, key: &str) -> tracing::Span {
+        debug_span!(
+            "tiered_cache",
+            op,
+            key,
+            namespace = self.inner.far.namespace()
+        )
+    }
+}
+
+#[async_trait]
+impl Cache for TieredCache {
+    async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
+        async {
+            if !self.near_is_fresh() {
+                bump(&self.inner.shared.counters.bypassed, 1);
+                debug!(key, "near tier bypassed: reader not caught up");
+                return self.inner.far.get(key).await;
+            }
+            match self.inner.near.get(key).await {
+                Ok(Some(rows)) => {
+                    bump(&self.inner.shared.counters.near_hits, 1);
+                    debug!(key, "near tier hit");
+                    return Ok(Some(rows));
+                }
+                Ok(None) => debug!(key, "near tier miss"),
+                Err(error) => warn!(%error, key, "near tier get failed; reading Redis"),
+            }
+            match self.inner.near.fill_token(key).await {
+                Ok(token) => self.read_through(key, token).await,
+                Err(_) => self.inner.far.get(key).await,
+            }
+        }
+        .instrument(self.op_span("get", key))
+        .await
+    }
+
+    async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
+        async {
+            let written = self.inner.far.put(key, rows).await;
+            // Even after an Err: the write may have happened.
+            self.drop_from_near(key).await;
+            written
+        }
+        .instrument(self.op_span("put", key))
+        .await
+    }
+
+    async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
+        async {
+            let written = self.inner.far.invalidate_prefix(prefix).await;
+            self.drop_from_near(prefix).await;
+            written
+        }
+        .instrument(self.op_span("invalidate_prefix", prefix))
+        .await
+    }
+
+    async fn fill_token(&self, key: &str) -> Result<FillToken> {
+        self.inner.far.fill_token(key).await
+    }
+
+    async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
+        async {
+            // Before the Redis fill: a log entry applied after this rejects the near fill.
+            let near_token = self.inner.near.fill_token(key).await.ok();
+            let outcome = self.inner.far.fill(key, rows.clone(), token).await?;
+            if outcome == FillOutcome::Stored
+                && let Some(near_token) = near_token
+                && self.near_is_fresh()
+                && let Err(error) = self.inner.near.fill(key, rows, near_token).await
+            {
+                warn!(%error, key, "near tier fill failed");
+            }
+            Ok(outcome)
+        }
+        .instrument(self.op_span("fill", key))
+        .await
+    }
+}

@@ -1,0 +1,159 @@
+//! A throwaway `redis-server` per test: loopback only, a free port, no persistence, its own
+//! folder; killed (SIGKILL) and reaped when dropped.
+//!
+//! The binary is `$VLIVE_REDIS_SERVER` or `redis-server` on the PATH. When it is missing the
+//! test FAILS (never skips): `.ci/run` installs it with apt-get, and a green run must mean the
+//! Redis tests ran.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a fresh server may take to answer PING before the test gives up.
+const STARTUP: Duration = Duration::from_secs(20);
+
+/// A running `redis-server`; see the module docs.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// A fresh server with default settings.
+    pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// A fresh server with extra `--name value` arguments (e.g. `["--maxmemory", "2mb"]`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let mut server = RedisServer {
+            child: None,
+            port: 0,
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        // A port picked free may be taken before the server binds it: try a few.
+        for _ in 0..5 {
+            server.port = free_port();
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start; see {}", server.log().display());
+    }
+
+    /// `redis://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILLs the server and waits for it to go: nothing is saved.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a new server on the same port (empty: there is no persistence).
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + STARTUP;
+        // The port can linger for a moment after the kill.
+        while !self.spawn() {
+            assert!(Instant::now() < deadline, "redis-server did not restart");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs one command on a fresh connection and returns its reply, or the server's error.
+    pub async fn admin(&self, args: &[&str]) -> redis::RedisResult<redis::Value> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query_async(&mut connection).await
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    /// Spawns on `self.port`; `true` once it answers PING, `false` if it exited first.
+    fn spawn(&mut self) -> bool {
+        let binary = std::env::var("VLIVE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let mut command = Command::new(&binary);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(self.log())
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {binary:?} ({e}). The Redis tests need redis-server: \
+                 `apt-get install redis-server` (.ci/run does this), or set VLIVE_REDIS_SERVER"
+            )
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + STARTUP;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                eprintln!("redis-server on port {} exited: {status}", self.port);
+                return false;
+            }
+            if pong(self.port) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server did not answer PING; see {}",
+            self.log().display()
+        );
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether the server answers a PING: `+PONG`, or `-NOAUTH` when it wants a password.
+fn pong(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 1];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && (reply[0] == b'+' || reply[0] == b'-')
+}

@@ -1,0 +1,453 @@
+//! Faults under RedisCache and TieredCache: the server killed mid-stream and restarted, a
+//! connection cut and healed, a network blackhole longer than the staleness bound, the log
+//! reader's connection killed, the server out of memory, unsupported settings, and errors that
+//! must name the server but never a password.
+//!
+//! Timing is never asserted: [`within`] and [`wait_until`] are hang detectors (30 s). The one
+//! sleep (in the blackhole test) waits for the staleness bound to pass, after which the stale
+//! answer must be impossible however slow the machine is.
+#![cfg(feature = "redis")]
+
+mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+#[path = "common/tcp_proxy.rs"]
+mod tcp_proxy;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{tag, value, wait_until, within};
+use redis_server::RedisServer;
+use tcp_proxy::{Mode, TcpProxy};
+use vlive::{
+    Cache, Error, FillOutcome, MemCache, RedisCache, RedisFault, RedisFaultKind, TieredCache,
+};
+
+/// Short timeouts, so calls against a dead or silent server fail quickly.
+async fn redis(url: &str) -> RedisCache {
+    RedisCache::builder(url, "ns")
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn tiered(far: RedisCache, max_lag: Duration) -> TieredCache {
+    TieredCache::builder(MemCache::new(), far)
+        .max_lag(max_lag)
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .unwrap()
+}
+
+/// Gets `key` until the near tier answers, proving the value is cached there.
+async fn cache_in_near(cache: &TieredCache, key: &str) -> Option<String> {
+    within("the near tier to hold the key", async {
+        loop {
+            cache.sync().await;
+            let hits = cache.stats().near_hits;
+            let found = tag(cache, key).await;
+            if cache.stats().near_hits > hits {
+                return found;
+            }
+        }
+    })
+    .await
+}
+
+fn fault(error: Error) -> RedisFault {
+    match error {
+        Error::Redis(fault) => fault,
+        other => panic!("expected Error::Redis, got {other:?}"),
+    }
+}
+
+/// Calls until one succeeds (the client redials after a failure).
+async fn until_ok<T, F: std::future::Future<Output = vlive::Result<T>>>(
+    what: &str,
+    mut call: impl FnMut() -> F,
+) -> T {
+    within(what, async {
+        loop {
+            if let Ok(answer) = call().await {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_answers_while_the_server_is_killed_and_restarted() {
+    let mut server = RedisServer::start();
+    let cache = redis(&server.url()).await;
+    let near = tiered(redis(&server.url()).await, Duration::from_secs(2));
+    let old_token = cache.fill_token("k/0").await.unwrap();
+    let (calls, failures) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+
+    let mut workers = Vec::new();
+    for worker in 0..6 {
+        let caches: [Arc<dyn Cache>; 2] = [Arc::new(cache.clone()), Arc::new(near.clone())];
+        let (calls, failures) = (calls.clone(), failures.clone());
+        workers.push(tokio::spawn(async move {
+            for round in 0..300usize {
+                let c = caches[worker % 2].as_ref();
+                let key = format!("k/{}", round % 7);
+                // Each call must answer, Ok or Err; a hang fails the test.
+                let ok = within("a call while the server dies", async {
+                    match round % 4 {
+                        0 => c.put(&key, value("x")).await.is_ok(),
+                        1 => c.get(&key).await.is_ok(),
+                        2 => c.invalidate_prefix(&key).await.is_ok(),
+                        _ => match c.fill_token(&key).await {
+                            Ok(token) => c.fill(&key, value("f"), token).await.is_ok(),
+                            Err(_) => false,
+                        },
+                    }
+                })
+                .await;
+                calls.fetch_add(1, Ordering::SeqCst);
+                if !ok {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+    }
+    wait_until("calls before the kill", || {
+        calls.load(Ordering::SeqCst) > 200
+    })
+    .await;
+    server.kill();
+    wait_until("calls failing", || failures.load(Ordering::SeqCst) > 0).await;
+    server.restart();
+    for worker in workers {
+        within("a worker", worker).await.unwrap();
+    }
+    assert!(
+        failures.load(Ordering::SeqCst) > 0,
+        "the kill did not happen mid-stream"
+    );
+
+    // The handles recover by themselves, and a token from before the restart is stale.
+    until_ok("a put after the restart", || {
+        cache.put("k/0", value("after"))
+    })
+    .await;
+    assert_eq!(tag(&cache, "k/0").await.as_deref(), Some("after"));
+    assert_eq!(
+        cache.fill("k/0", value("old"), old_token).await.unwrap(),
+        FillOutcome::RejectedStale
+    );
+    until_ok("a tiered put after the restart", || {
+        near.put("k/1", value("t"))
+    })
+    .await;
+    assert_eq!(tag(&near, "k/1").await.as_deref(), Some("t"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_flushes_near_tiers_and_stales_old_tokens() {
+    let mut server = RedisServer::start();
+    let writer = redis(&server.url()).await;
+    let reader = tiered(redis(&server.url()).await, Duration::from_secs(2));
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&reader, "k").await.as_deref(), Some("v1"));
+    let token = reader.fill_token("k").await.unwrap();
+    let sessions = reader.stats().sessions;
+
+    server.restart();
+    wait_until("the reader's next session", || {
+        reader.stats().sessions > sessions && reader.stats().caught_up_age.is_some()
+    })
+    .await;
+    reader.sync().await;
+    // The restarted server is empty; a near tier that kept "v1" would answer it.
+    assert_eq!(
+        until_ok("a get after the restart", || reader.get("k")).await,
+        None
+    );
+    assert_eq!(
+        until_ok("a fill after the restart", || reader.fill(
+            "k",
+            value("old"),
+            token
+        ))
+        .await,
+        FillOutcome::RejectedStale,
+        "a token from before the restart was accepted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_heals_and_the_near_tier_catches_up() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let writer = redis(&server.url()).await;
+    let cut_off = tiered(redis(&proxy.url()).await, Duration::from_secs(2));
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&cut_off, "k").await.as_deref(), Some("v1"));
+    let sessions = cut_off.stats().sessions;
+
+    proxy.set(Mode::Cut);
+    writer.put("k", value("v2")).await.unwrap();
+    let during = within("a put across the cut", cut_off.put("other", value("x"))).await;
+    assert!(matches!(
+        during.map_err(|e| fault(e).kind),
+        Err(RedisFaultKind::Connection(_) | RedisFaultKind::Timeout)
+    ));
+
+    proxy.set(Mode::Pass);
+    wait_until("the reader to reconnect", || {
+        cut_off.stats().sessions > sessions && cut_off.stats().caught_up_age.is_some()
+    })
+    .await;
+    cut_off.sync().await;
+    assert_eq!(
+        until_ok("a get after healing", || cut_off.get("k"))
+            .await
+            .as_ref()
+            .map(common::tag_of),
+        Some("v2".into()),
+        "the near tier still served the value from before the cut"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_lag_a_silent_partition_never_serves_the_stale_value() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let writer = redis(&server.url()).await;
+    let max_lag = Duration::from_millis(300);
+    let partitioned = tiered(redis(&proxy.url()).await, max_lag);
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(
+        cache_in_near(&partitioned, "k").await.as_deref(),
+        Some("v1")
+    );
+
+    // Nothing reaches the reader any more; no round can complete from here on.
+    proxy.set(Mode::Blackhole);
+    writer.put("k", value("v2")).await.unwrap();
+    tokio::time::sleep(max_lag).await;
+    let bypassed = partitioned.stats().bypassed;
+    for _ in 0..3 {
+        let answer = within("a get in the partition", partitioned.get("k")).await;
+        // Redis is unreachable, so an Err is right; the near tier's "v1" would be wrong.
+        assert!(
+            !matches!(&answer, Ok(Some(rows)) if common::tag_of(rows) == "v1"),
+            "served the stale value more than max_lag after the write"
+        );
+    }
+    assert!(partitioned.stats().bypassed >= bypassed + 3);
+
+    proxy.set(Mode::Pass);
+    let healed = until_ok("a get after healing", || async {
+        partitioned.sync().await;
+        partitioned.get("k").await
+    })
+    .await;
+    assert_eq!(healed.as_ref().map(common::tag_of).as_deref(), Some("v2"));
+}
+
+/// The reader's connection, found by its name in CLIENT LIST.
+async fn reader_client_id(server: &RedisServer) -> Option<String> {
+    let list = server.admin(&["CLIENT", "LIST"]).await.unwrap();
+    let redis::Value::BulkString(bytes) = list else {
+        panic!("CLIENT LIST: {list:?}")
+    };
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .find(|line| line.contains("name=vlive-near-reader"))
+        .and_then(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_reader_reconnects_flushes_and_follows_the_log_again() {
+    let server = RedisServer::start();
+    let writer = redis(&server.url()).await;
+    let cache = tiered(redis(&server.url()).await, Duration::from_secs(2));
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v1"));
+    let before = cache.stats();
+
+    let id = reader_client_id(&server)
+        .await
+        .expect("the reader's connection");
+    server.admin(&["CLIENT", "KILL", "ID", &id]).await.unwrap();
+    wait_until("a new reader session", || {
+        let now = cache.stats();
+        now.sessions > before.sessions && now.flushes > before.flushes
+    })
+    .await;
+    assert_ne!(
+        reader_client_id(&server).await,
+        Some(id),
+        "the same connection"
+    );
+
+    writer.put("k", value("v2")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test]
+async fn out_of_memory_refuses_puts_and_fills_whole_but_not_invalidations() {
+    let server = RedisServer::start();
+    let cache = redis(&server.url()).await;
+    let near = tiered(redis(&server.url()).await, Duration::from_secs(2));
+    cache.put("kept/1", value("a")).await.unwrap();
+    cache.put("gone/1", value("b")).await.unwrap();
+    let token = cache.fill_token("new/1").await.unwrap();
+    server
+        .admin(&["CONFIG", "SET", "maxmemory", "1"])
+        .await
+        .unwrap();
+
+    let refused = fault(cache.put("new/1", value("c")).await.unwrap_err());
+    assert!(
+        matches!(refused.kind, RedisFaultKind::OutOfMemory),
+        "{refused}"
+    );
+    assert_eq!(refused.op, "put");
+    assert_eq!(refused.key.as_deref(), Some("new/1"));
+    let refused = fault(cache.fill("new/1", value("c"), token).await.unwrap_err());
+    assert!(
+        matches!(refused.kind, RedisFaultKind::OutOfMemory),
+        "{refused}"
+    );
+    let refused = fault(near.put("new/2", value("c")).await.unwrap_err());
+    assert!(
+        matches!(refused.kind, RedisFaultKind::OutOfMemory),
+        "{refused}"
+    );
+
+    // Reads, tokens and invalidations still work.
+    assert_eq!(tag(&cache, "kept/1").await.as_deref(), Some("a"));
+    cache.fill_token("new/1").await.unwrap();
+    cache.invalidate_prefix("gone/").await.unwrap();
+    near.invalidate_prefix("kept/").await.unwrap();
+    assert_eq!(tag(&cache, "gone/1").await, None);
+    assert_eq!(tag(&cache, "kept/1").await, None);
+
+    // Nothing of the refused writes was half-applied: no value, no index entry.
+    server
+        .admin(&["CONFIG", "SET", "maxmemory", "0"])
+        .await
+        .unwrap();
+    for key in ["new/1", "new/2"] {
+        assert_eq!(tag(&cache, key).await, None, "{key}");
+    }
+    let indexed = server.admin(&["ZCARD", "{vlive:ns}:i"]).await.unwrap();
+    let values = server.admin(&["HLEN", "{vlive:ns}:v"]).await.unwrap();
+    assert_eq!(indexed, redis::Value::Int(0));
+    assert_eq!(values, redis::Value::Int(0));
+    cache.put("new/1", value("c")).await.unwrap();
+    assert_eq!(tag(&cache, "new/1").await.as_deref(), Some("c"));
+}
+
+#[tokio::test]
+async fn an_eviction_policy_that_could_drop_the_index_is_refused() {
+    let server = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let refused = fault(RedisCache::connect(&server.url(), "ns").await.unwrap_err());
+    assert_eq!(refused.op, "connect");
+    match &refused.kind {
+        RedisFaultKind::Unsupported(reason) => assert!(reason.contains("allkeys-lru"), "{reason}"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    // Someone who checked the policy another way can vouch for it.
+    RedisCache::builder(&server.url(), "ns")
+        .trust_eviction_policy(true)
+        .connect()
+        .await
+        .unwrap();
+    let volatile = RedisServer::start_with(&["--maxmemory-policy", "volatile-lru"]);
+    RedisCache::connect(&volatile.url(), "ns").await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_name_the_server_and_namespace_but_never_the_password() {
+    let server = RedisServer::start_with(&["--requirepass", "right"]);
+    let url = format!("redis://:hunter2@127.0.0.1:{}/", server.port());
+    let error = RedisCache::connect(&url, "orders").await.unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains("hunter2"), "the password leaked: {shown}");
+    assert!(
+        shown.contains(&format!("127.0.0.1:{}", server.port())),
+        "{shown}"
+    );
+    assert!(shown.contains("orders"), "{shown}");
+
+    let good = format!("redis://:right@127.0.0.1:{}/", server.port());
+    let cache = RedisCache::connect(&good, "orders").await.unwrap();
+    assert!(!format!("{cache:?}").contains("right@"));
+
+    let unparsable = RedisCache::connect("redis://:hunter2@[::1", "ns")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unparsable, Error::InvalidConfig { .. }),
+        "{unparsable:?}"
+    );
+    assert!(!format!("{unparsable} {unparsable:?}").contains("hunter2"));
+
+    let mut gone = RedisServer::start();
+    let port = gone.port();
+    gone.kill();
+    let refused = fault(
+        RedisCache::connect(&format!("redis://127.0.0.1:{port}/"), "ns")
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(refused.kind, RedisFaultKind::Connection(_)),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_the_log_was_trimmed_past_flushes_without_reconnecting() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    // A short log: XADD MAXLEN ~ 1 keeps only the newest stream node (100 entries).
+    let writer = RedisCache::builder(&server.url(), "ns")
+        .log_len(1)
+        .connect()
+        .await
+        .unwrap();
+    // Long timeouts: the blackhole below must not end the reader's session.
+    let far = RedisCache::builder(&proxy.url(), "ns")
+        .response_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let lagging = tiered(far, Duration::from_secs(20));
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&lagging, "k").await.as_deref(), Some("v1"));
+    let before = lagging.stats();
+
+    // While the reader hears nothing, "k" changes and its entry is trimmed away.
+    proxy.set(Mode::Blackhole);
+    writer.put("k", value("v2")).await.unwrap();
+    for n in 0..300 {
+        writer.put(&format!("other/{n}"), value("x")).await.unwrap();
+    }
+    proxy.set(Mode::Pass);
+
+    wait_until("the reader to notice the gap", || {
+        lagging.stats().flushes > before.flushes
+    })
+    .await;
+    assert_eq!(
+        lagging.stats().sessions,
+        before.sessions,
+        "it reconnected instead"
+    );
+    lagging.sync().await;
+    assert_eq!(tag(&lagging, "k").await.as_deref(), Some("v2"));
+}
