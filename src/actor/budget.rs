@@ -25,17 +25,21 @@ use crate::store::{StoreBatch, StoreResult};
 /// Most expired entries one batch removes: a sweep never becomes one unbounded transaction.
 pub(crate) const SWEEP_LIMIT: usize = 256;
 
+/// Most second chances one batch gives: a batch's transaction stays bounded however large the
+/// cache is.
+const SECOND_CHANCE_LIMIT: u64 = 1024;
+
 /// Evicts until the live bytes fit `max_bytes`; returns how many entries went.
 ///
 /// Second chances are bounded: once as many keys have been requeued as there were entries when
-/// eviction started (a whole pass of the hand), the oldest goes whether it was read or not, so
-/// a cache whose every entry is hot still makes room.
+/// eviction started (a whole pass of the hand), or [`SECOND_CHANCE_LIMIT`], the oldest goes
+/// whether it was read or not, so a cache whose every entry is hot still makes room.
 pub(crate) fn evict(
     txn: &mut dyn StoreBatch,
     access: &AccessBits,
     max_bytes: u64,
 ) -> StoreResult<u64> {
-    let mut chances = txn.usage().entries;
+    let mut chances = txn.usage().entries.min(SECOND_CHANCE_LIMIT);
     let mut evicted = 0;
     while txn.usage().live_bytes > max_bytes {
         let Some(key) = txn.oldest()? else { break };

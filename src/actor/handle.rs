@@ -71,16 +71,20 @@ impl Handle {
                 self.call(|reply| Command::Get { key, reply }).await?
             }
         };
-        match value {
-            Some(_) => {
-                self.shared.counters.hits.bump();
-                if let Some(access) = &self.shared.access {
-                    access.touch(key);
-                }
-            }
-            None => self.shared.counters.misses.bump(),
-        }
         Ok(value)
+    }
+
+    /// Counts a get's outcome, once the caller knows it (an entry past its time to live is a
+    /// miss, and earns no second chance). A hit sets the key's access bit for eviction.
+    pub(crate) fn record_get(&self, key: &str, hit: bool) {
+        if !hit {
+            self.shared.counters.misses.bump();
+            return;
+        }
+        self.shared.counters.hits.bump();
+        if let Some(access) = &self.shared.access {
+            access.touch(key);
+        }
     }
 
     /// How long entries stay fresh, if they expire.

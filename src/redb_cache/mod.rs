@@ -112,6 +112,7 @@ impl Cache for RedbCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
         async {
             let Some(bytes) = self.handle.get(key).await? else {
+                self.handle.record_get(key, false);
                 debug!("miss");
                 return Ok(None);
             };
@@ -119,9 +120,11 @@ impl Cache for RedbCache {
             // Every get, from the snapshot or through the actor, passes here: an entry the
             // sweeps have not removed yet is a miss all the same.
             if self.is_expired(&rows) {
+                self.handle.record_get(key, false);
                 debug!("expired");
                 return Ok(None);
             }
+            self.handle.record_get(key, true);
             debug!(rows = rows.rows.len(), "hit");
             trace!(?rows, "cached rows");
             Ok(Some(rows))
