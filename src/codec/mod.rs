@@ -1,0 +1,69 @@
+//! CBOR encoding of [`CachedRows`].
+//!
+//! Runs in the caller's task, never on the actor: the actor only moves bytes. The stored form is
+//! a CBOR array `[version, seconds, nanoseconds, rows]` where the time is relative to the Unix
+//! epoch (seconds may be negative for times before it).
+
+mod epoch;
+pub mod reference;
+
+use crate::rows::CachedRows;
+
+/// Bumped when the value layout changes; a value of another version is reported as corrupt.
+const VALUE_VERSION: u8 = 1;
+
+/// Encodes rows for storage.
+pub fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
+    reference::encode(value)
+}
+
+/// Decodes stored bytes; any malformed input is an `Err`, never a panic.
+pub fn decode(bytes: &[u8]) -> Result<CachedRows, String> {
+    reference::decode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::rows::{Record, Rows, Value};
+
+    fn sample(fetched_at: SystemTime) -> CachedRows {
+        let mut record = Record::new();
+        record.insert("name".into(), Value::Text("Ada".into()));
+        record.insert("age".into(), Value::Integer(36.into()));
+        let mut rows = Rows::new();
+        rows.insert("1".into(), record);
+        CachedRows { rows, fetched_at }
+    }
+
+    #[test]
+    fn round_trips_with_nanosecond_precision() {
+        for t in [
+            UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            UNIX_EPOCH - Duration::new(5, 250_000_000),
+            UNIX_EPOCH - Duration::from_secs(7),
+            UNIX_EPOCH,
+        ] {
+            let value = sample(t);
+            assert_eq!(decode(&encode(&value).unwrap()).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode(b"").is_err());
+        assert!(decode(&[0xff, 0x00, 0x13]).is_err());
+        let mut bytes = encode(&sample(UNIX_EPOCH)).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        assert!(decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn unknown_version_is_rejected() {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&(9u8, 0i64, 0u32, Rows::new()), &mut bytes).unwrap();
+        assert!(decode(&bytes).unwrap_err().contains("version 9"));
+    }
+}
