@@ -66,3 +66,13 @@ pub use no_cache::NoCache;
 #[cfg(not(loom))]
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
 pub use rows::{CachedRows, Record, Rows, Value};
+
+/// Internals reachable only so that vlive's own integration tests, fuzz targets and benchmarks
+/// can call them. Not part of the API: anything here may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    /// The stored-value codec and the ciborium path it replaced.
+    pub mod codec {
+        pub use crate::codec::{decode, encode, reference};
+    }
+}
