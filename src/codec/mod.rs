@@ -4,17 +4,25 @@
 //! a CBOR array `[version, seconds, nanoseconds, rows]` where the time is relative to the Unix
 //! epoch (seconds may be negative for times before it).
 
+mod encode;
 mod epoch;
+mod float;
 pub mod reference;
 
 use crate::rows::CachedRows;
+use encode::Writer;
+use epoch::to_epoch_parts;
 
 /// Bumped when the value layout changes; a value of another version is reported as corrupt.
 const VALUE_VERSION: u8 = 1;
 
 /// Encodes rows for storage.
 pub fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
-    reference::encode(value)
+    let (secs, nanos) = to_epoch_parts(value.fetched_at)
+        .ok_or_else(|| format!("fetched_at out of range: {:?}", value.fetched_at))?;
+    let mut writer = Writer::with_capacity(256);
+    writer.stored(VALUE_VERSION, secs, nanos, &value.rows);
+    writer.finish()
 }
 
 /// Decodes stored bytes; any malformed input is an `Err`, never a panic.
