@@ -3,7 +3,7 @@
 //! ciborium writes a float in the shortest of f16, f32 and f64 that gives back the very same
 //! `f64` bits, and widens every float it reads to `f64`. Its f16 conversions (the `half` crate)
 //! always quiet a NaN: widening sets the top mantissa bit and shifts the ten payload bits to the
-//! top of the `f64` mantissa. The functions here reproduce exactly that, bit for bit; the tests
+//! top of the `f64` mantissa. These two functions reproduce exactly that, bit for bit; the tests
 //! check every one of the 65,536 half-precision patterns against ciborium.
 
 const F64_MANTISSA_BITS: u32 = 52;
@@ -44,6 +44,24 @@ pub(super) fn narrow_to_f16(x: f64) -> Option<u16> {
     }
 }
 
+/// The `f64` that ciborium gives for the f16 bits `h`.
+pub(super) fn widen_f16(h: u16) -> f64 {
+    let sign = u64::from(h >> 15) << 63;
+    let exp = (h >> 10) & 0x1f;
+    let mantissa = u64::from(h & 0x3ff);
+    let magnitude = match exp {
+        0x1f if mantissa == 0 => f64::INFINITY,
+        0x1f => f64::from_bits(0x7ff0 << 48 | F64_QUIET | mantissa << 42),
+        // Subnormal: m × 2^-24, exact in f64.
+        0 => mantissa as f64 * (1.0 / 16_777_216.0),
+        _ => {
+            let biased = exp as u64 + (F64_EXP_BIAS - F16_EXP_BIAS) as u64;
+            f64::from_bits(biased << F64_MANTISSA_BITS | mantissa << 42)
+        }
+    };
+    f64::from_bits(magnitude.to_bits() | sign)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +80,17 @@ mod tests {
         let mut out = Vec::new();
         ciborium::into_writer(&ciborium::Value::Float(x), &mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn widening_matches_ciborium_for_every_f16() {
+        for h in 0..=u16::MAX {
+            assert_eq!(
+                widen_f16(h).to_bits(),
+                ciborium_widen(h).to_bits(),
+                "{h:#06x}"
+            );
+        }
     }
 
     #[test]

@@ -2,16 +2,28 @@
 //!
 //! Runs in the caller's task, never on the actor: the actor only moves bytes. The stored form is
 //! a CBOR array `[version, seconds, nanoseconds, rows]` where the time is relative to the Unix
-//! epoch (seconds may be negative for times before it).
+//! epoch (seconds may be negative for times before it) and `rows` is a map of maps of
+//! `ciborium::Value`s.
+//!
+//! The format is whatever `ciborium` writes for the tuple `(u8, i64, u32, &Rows)` and reads back
+//! into `(u8, i64, u32, Rows)` ([`reference`] keeps that path). The codec here writes the same
+//! bytes and accepts the same inputs without serde's generic machinery or ciborium's `Value`
+//! round trip, which is where a warm get used to spend most of its time:
+//! - `encode` — the writer, one pass over the rows;
+//! - `reader` — CBOR items off a byte slice; `decode` — the stored form built from them;
+//! - `float` — the half-precision conversions Rust lacks; `epoch` — the timestamp pair.
 
+mod decode;
 mod encode;
 mod epoch;
 mod float;
+mod reader;
 pub mod reference;
 
 use crate::rows::CachedRows;
 use encode::Writer;
-use epoch::to_epoch_parts;
+use epoch::{from_epoch_parts, to_epoch_parts};
+use reader::Reader;
 
 /// Bumped when the value layout changes; a value of another version is reported as corrupt.
 const VALUE_VERSION: u8 = 1;
@@ -27,7 +39,17 @@ pub fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
 
 /// Decodes stored bytes; any malformed input is an `Err`, never a panic.
 pub fn decode(bytes: &[u8]) -> Result<CachedRows, String> {
-    reference::decode(bytes)
+    let stored = Reader::new(bytes).stored().map_err(|e| e.to_string())?;
+    let (version, secs, nanos) = (stored.version, stored.secs, stored.nanos);
+    if version != VALUE_VERSION {
+        return Err(format!("unknown value version {version}"));
+    }
+    let fetched_at = from_epoch_parts(secs, nanos)
+        .ok_or_else(|| format!("timestamp out of range: {secs}s {nanos}ns"))?;
+    Ok(CachedRows {
+        rows: stored.rows,
+        fetched_at,
+    })
 }
 
 #[cfg(test)]
