@@ -5,7 +5,7 @@
 //! (a `Value::Integer` always fits 64 bits plus sign, so never a bignum); a float in the
 //! shortest of f16, f32, f64 that keeps its exact bits; `Null` as 0xf6.
 
-use super::float::narrow_to_f16;
+use super::float::Narrowest;
 use crate::rows::{Record, Rows, Value};
 
 const UNSIGNED: u8 = 0;
@@ -116,47 +116,40 @@ impl Writer {
         }
     }
 
+    // `text`, `fixed` and `head` are forced inline: left to itself the compiler kept `head` out
+    // of line, and inlining the three measured about a fifth faster on a typical value.
+    #[inline(always)]
     fn text(&mut self, text: &str) {
         self.head(TEXT, text.len() as u64);
         self.out.extend_from_slice(text.as_bytes());
     }
 
     fn float(&mut self, x: f64) {
-        if let Some(half) = narrow_to_f16(x) {
-            self.out.push(F16);
-            self.out.extend_from_slice(&half.to_be_bytes());
-            return;
+        match Narrowest::of(x) {
+            Narrowest::Half(half) => self.fixed(F16, half.to_be_bytes()),
+            Narrowest::Single(single) => self.fixed(F32, single.to_be_bytes()),
+            Narrowest::Double(double) => self.fixed(F64, double.to_be_bytes()),
         }
-        // The same casts ciborium makes, so a NaN payload is kept or lost exactly as it is there.
-        let single = x as f32;
-        if f64::from(single).to_bits() == x.to_bits() {
-            self.out.push(F32);
-            self.out.extend_from_slice(&single.to_be_bytes());
-        } else {
-            self.out.push(F64);
-            self.out.extend_from_slice(&x.to_be_bytes());
-        }
+    }
+
+    /// An initial byte followed by a fixed-width big-endian argument.
+    #[inline(always)]
+    fn fixed<const N: usize>(&mut self, initial: u8, arg: [u8; N]) {
+        self.out.push(initial);
+        self.out.extend_from_slice(&arg);
     }
 
     /// A major type with its argument in the fewest bytes: inline below 24, else 1, 2, 4 or 8
     /// bytes after the initial byte.
+    #[inline(always)]
     fn head(&mut self, major: u8, arg: u64) {
         let major = major << 5;
         match arg {
             0..=23 => self.out.push(major | arg as u8),
-            24..=0xff => self.out.extend_from_slice(&[major | 24, arg as u8]),
-            0x100..=0xffff => {
-                self.out.push(major | 25);
-                self.out.extend_from_slice(&(arg as u16).to_be_bytes());
-            }
-            0x1_0000..=0xffff_ffff => {
-                self.out.push(major | 26);
-                self.out.extend_from_slice(&(arg as u32).to_be_bytes());
-            }
-            _ => {
-                self.out.push(major | 27);
-                self.out.extend_from_slice(&arg.to_be_bytes());
-            }
+            24..=0xff => self.fixed(major | 24, [arg as u8]),
+            0x100..=0xffff => self.fixed(major | 25, (arg as u16).to_be_bytes()),
+            0x1_0000..=0xffff_ffff => self.fixed(major | 26, (arg as u32).to_be_bytes()),
+            _ => self.fixed(major | 27, arg.to_be_bytes()),
         }
     }
 }

@@ -14,8 +14,32 @@ const LOW_42: u64 = (1 << 42) - 1;
 const F64_QUIET: u64 = 1 << 51;
 const F16_EXP_BIAS: i64 = 15;
 
+/// A float in the width ciborium writes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Narrowest {
+    Half(u16),
+    Single(f32),
+    Double(f64),
+}
+
+impl Narrowest {
+    /// The shortest of f16, f32 and f64 that keeps every bit of `x`.
+    pub(super) fn of(x: f64) -> Self {
+        if let Some(half) = narrow_to_f16(x) {
+            return Narrowest::Half(half);
+        }
+        // The same casts ciborium makes, so a NaN payload is kept or lost exactly as it is there.
+        let single = x as f32;
+        if f64::from(single).to_bits() == x.to_bits() {
+            Narrowest::Single(single)
+        } else {
+            Narrowest::Double(x)
+        }
+    }
+}
+
 /// The f16 bits that widen back to exactly `x`, if there are any.
-pub(super) fn narrow_to_f16(x: f64) -> Option<u16> {
+fn narrow_to_f16(x: f64) -> Option<u16> {
     let bits = x.to_bits();
     let sign = ((bits >> 63) as u16) << 15;
     let exp = ((bits >> F64_MANTISSA_BITS) & F64_EXP_MASK) as i64;
