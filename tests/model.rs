@@ -267,6 +267,33 @@ fn redis_cache_matches_the_model() {
         .unwrap();
 }
 
+/// TieredCache (a MemCache near tier in front of Redis) against the model. Its "reopen" step
+/// switches to a second TieredCache with its own near tier and connections, as another process
+/// would have: what it answers must agree with every write the first one made.
+#[cfg(feature = "redis")]
+#[test]
+fn tiered_cache_matches_the_model() {
+    use proptest::test_runner::{Config, TestRunner};
+    let server = redis_server::RedisServer::start();
+    let mut runner = TestRunner::new(Config::with_cases(32));
+    let cases = std::sync::atomic::AtomicUsize::new(0);
+    let strategy = proptest::collection::vec(op(), 1..40);
+    runner
+        .run(&strategy, |ops| {
+            let namespace = format!("tiered-{}", cases.fetch_add(1, Ordering::Relaxed));
+            runtime().block_on(async {
+                let url = server.url();
+                let connect = || vlive::RedisCache::connect(&url, &namespace);
+                let first = vlive::TieredCache::new(MemCache::new(), connect().await.unwrap());
+                let second = vlive::TieredCache::new(MemCache::new(), connect().await.unwrap());
+                let reopen = || second.clone();
+                run(&ops, first, Some(&reopen)).await;
+            });
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// One command of a batch.
 #[derive(Clone, Debug)]
 enum BatchOp {
