@@ -1,7 +1,5 @@
 //! `MemCache`: the in-memory reference implementation of the [`Cache`] contract.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,6 +9,7 @@ use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::error::Result;
 use crate::invalidation_log::InvalidationLog;
 use crate::rows::CachedRows;
+use crate::store::entry_map::EntryMap;
 use crate::sync::{Mutex, MutexGuard};
 
 /// An in-process cache in a `BTreeMap`. Clones share the same map.
@@ -24,7 +23,7 @@ pub struct MemCache {
 
 #[derive(Default, Debug)]
 struct MemState {
-    entries: BTreeMap<String, CachedRows>,
+    entries: EntryMap<CachedRows>,
     invalidations: InvalidationLog,
 }
 
@@ -36,7 +35,7 @@ impl MemCache {
 
     /// How many keys are cached.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().entries.totals().entries as usize
     }
 
     /// Whether nothing is cached.
@@ -50,17 +49,13 @@ impl MemCache {
 }
 
 impl MemState {
+    fn store(&mut self, key: &str, rows: CachedRows) {
+        let fetched_ms = crate::codec::epoch_ms(rows.fetched_at);
+        self.entries.insert(key, rows, 0, fetched_ms);
+    }
+
     fn remove_prefix(&mut self, prefix: &str) {
-        let doomed: Vec<String> = self
-            .entries
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .map(|(key, _)| key)
-            .take_while(|key| key.starts_with(prefix))
-            .cloned()
-            .collect();
-        for key in doomed {
-            self.entries.remove(&key);
-        }
+        self.entries.remove_prefix(prefix);
         self.invalidations.record(prefix);
     }
 }
@@ -74,7 +69,7 @@ impl Cache for MemCache {
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        self.lock().entries.insert(key.to_owned(), rows);
+        self.lock().store(key, rows);
         Ok(())
     }
 
@@ -94,7 +89,7 @@ impl Cache for MemCache {
             debug!(key, "mem cache fill rejected as stale");
             return Ok(FillOutcome::RejectedStale);
         }
-        state.entries.insert(key.to_owned(), rows);
+        state.store(key, rows);
         Ok(FillOutcome::Stored)
     }
 }

@@ -1,6 +1,6 @@
-//! The eviction and expiry policies, written once against the store's primitives
-//! ([`StoreBatch`]) so that redb and the in-memory store (which the loom models run on) share
-//! them.
+//! The eviction and expiry policies, written once against the bookkeeping primitives
+//! ([`Ledger`]) so that redb, the in-memory store (which the loom models run on) and `MemCache`
+//! (whose `EntryMap` has the same primitives) share them, and so evict the same keys.
 //!
 //! Eviction is CLOCK, the second-chance FIFO: entries queue in insertion order (a put or fill
 //! queues its key at the newest end); the hand takes the oldest; if the key was read since the
@@ -20,7 +20,7 @@
 use tracing::debug;
 
 use super::access::AccessBits;
-use crate::store::{StoreBatch, StoreResult};
+use crate::store::{Ledger, StoreResult};
 
 /// Most expired entries one batch removes: a sweep never becomes one unbounded transaction.
 pub(crate) const SWEEP_LIMIT: usize = 256;
@@ -30,8 +30,8 @@ pub(crate) const SWEEP_LIMIT: usize = 256;
 /// Second chances are bounded: once as many keys have been requeued as there were entries when
 /// eviction started (a whole pass of the hand), the oldest goes whether it was read or not, so
 /// a cache whose every entry is hot still makes room.
-pub(crate) fn evict(
-    txn: &mut dyn StoreBatch,
+pub(crate) fn evict<L: Ledger + ?Sized>(
+    txn: &mut L,
     access: &AccessBits,
     max_bytes: u64,
 ) -> StoreResult<u64> {
@@ -55,7 +55,7 @@ pub(crate) fn evict(
 
 /// Removes up to [`SWEEP_LIMIT`] entries fetched before `cutoff_ms`, oldest first; returns how
 /// many went and whether more may be left.
-pub(crate) fn expire(txn: &mut dyn StoreBatch, cutoff_ms: i64) -> StoreResult<(u64, bool)> {
+pub(crate) fn expire<L: Ledger + ?Sized>(txn: &mut L, cutoff_ms: i64) -> StoreResult<(u64, bool)> {
     let mut expired = 0;
     while let Some((fetched_ms, key)) = txn.oldest_fetched()? {
         if fetched_ms >= cutoff_ms {
