@@ -17,10 +17,25 @@
 //! invalidation: an entry evicted or expired is a later miss, and a fill taken before it is not
 //! stale.
 
+use std::time::{Duration, SystemTime};
+
 use tracing::debug;
 
 use super::access::AccessBits;
 use crate::store::{Ledger, StoreResult};
+
+/// Whether rows fetched at `fetched_at` have outlived `ttl`: a miss on every path, swept or not.
+pub(crate) fn has_expired(fetched_at: SystemTime, ttl: Duration) -> bool {
+    // A `fetched_at` in the future (clock skew) is fresh, not an error.
+    fetched_at.elapsed().is_ok_and(|age| age > ttl)
+}
+
+/// The `fetched_ms` before which an entry has outlived `ttl`, as of now: what [`expire`] takes.
+pub(crate) fn expiry_cutoff_ms(ttl: Duration) -> i64 {
+    SystemTime::now()
+        .checked_sub(ttl)
+        .map_or(i64::MIN, crate::codec::epoch_ms)
+}
 
 /// Most expired entries one batch removes: a sweep never becomes one unbounded transaction.
 pub(crate) const SWEEP_LIMIT: usize = 256;
