@@ -80,9 +80,10 @@ impl MemCache {
     ///
     /// A write that takes it over budget evicts before it returns, by CLOCK as `RedbCache` does:
     /// oldest put first, except that an entry read since the last pass gets one second chance.
-    /// The same puts and gets evict the same keys from both. An entry larger than the whole
-    /// budget is refused with [`Error::EntryTooLarge`]. Eviction is a later miss, never an
-    /// older value, and does not make fills stale.
+    /// The same puts, gets and invalidations, made one at a time, evict the same keys from
+    /// both (concurrent writes may differ: the actor evicts once per batch of them). An entry
+    /// larger than the whole budget is refused with [`Error::EntryTooLarge`]. Eviction is a
+    /// later miss, never an older value, and does not make fills stale.
     pub fn with_max_bytes(max_bytes: u64) -> Self {
         Self::with_limits(Limits {
             max_bytes: Some(max_bytes),
