@@ -69,7 +69,7 @@ pub use live_table::{
     LiveEvent, LiveEvents, LiveStream, LiveTable, LiveTableBuilder, LiveTableStats,
     ManualLiveStream, Master, Page,
 };
-pub use mem_cache::MemCache;
+pub use mem_cache::{MemCache, MemCacheStats};
 pub use no_cache::NoCache;
 #[cfg(not(loom))]
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};

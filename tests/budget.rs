@@ -1,5 +1,5 @@
-//! Budgets and expiry: the totals a `RedbCache` keeps (`stats()`), and how they survive a
-//! reopen without a scan.
+//! Budgets and expiry: the totals a `RedbCache` keeps (`stats()`), how they survive a reopen
+//! without a scan, and that `MemCache` with the same budget evicts the same keys.
 
 mod common;
 
@@ -160,4 +160,126 @@ async fn an_expired_entry_is_a_miss_and_the_next_batch_sweeps_it() {
     assert_eq!(tag(&cache, "old").await, None, "expired, swept or not");
     assert_eq!(cache.stats().snapshot_gets, 1);
     within("close", cache.close()).await.unwrap();
+}
+
+/// Keys with shared prefixes, so that invalidations cut across the eviction queue.
+const SAME_KEYS: &[&str] = &["a", "a/1", "a/2", "ab", "b/1", "b/2", "c", "c/x/y"];
+const SAME_PREFIXES: &[&str] = &["", "a", "a/", "b/", "c/x", "zz"];
+
+/// One step of the same-eviction comparison.
+#[derive(Clone, Debug)]
+enum Step {
+    /// A key and a tag length: entries differ in size, and the longest exceed the budget alone.
+    Put(usize, usize),
+    Get(usize),
+    Invalidate(usize),
+}
+
+/// The budget of the comparison: some three to five entries.
+const SAME_MAX_BYTES: u64 = 200;
+
+/// Runs `steps` on a `MemCache` and a `RedbCache` with the same budget and checks, after every
+/// step, that they answered alike and hold the same totals, and at the end that they hold the
+/// same keys: the same puts and gets evict the same keys from both. Returns the evictions.
+async fn same_evictions(steps: &[Step], folder: &std::path::Path) -> u64 {
+    use vlive::MemCache;
+    let mem = MemCache::with_max_bytes(SAME_MAX_BYTES);
+    let redb = RedbCache::builder()
+        .max_bytes(SAME_MAX_BYTES)
+        .open(folder)
+        .unwrap();
+    for (i, step) in steps.iter().enumerate() {
+        match *step {
+            Step::Put(k, len) => {
+                let rows = value(&"x".repeat(len));
+                let on_mem = mem.put(SAME_KEYS[k], rows.clone()).await;
+                let on_redb = redb.put(SAME_KEYS[k], rows).await;
+                // Both succeed, or both refuse the same entry as too large.
+                assert_eq!(
+                    format!("{on_mem:?}"),
+                    format!("{on_redb:?}"),
+                    "step {i} {step:?}"
+                );
+            }
+            Step::Get(k) => {
+                // The gets set the same access bits on both: part of what is compared.
+                let on_mem = tag(&mem, SAME_KEYS[k]).await;
+                let on_redb = tag(&redb, SAME_KEYS[k]).await;
+                assert_eq!(on_mem, on_redb, "step {i} {step:?}");
+            }
+            Step::Invalidate(p) => {
+                mem.invalidate_prefix(SAME_PREFIXES[p]).await.unwrap();
+                redb.invalidate_prefix(SAME_PREFIXES[p]).await.unwrap();
+            }
+        }
+        let (m, r) = (mem.stats(), redb.stats());
+        assert_eq!(
+            (m.entries, m.live_bytes, m.evictions),
+            (r.entries, r.live_bytes, r.evictions),
+            "totals after step {i} {step:?}"
+        );
+        assert!(m.live_bytes <= SAME_MAX_BYTES);
+    }
+    // Only now look at every key: reading them all earlier would give each a second chance.
+    for key in SAME_KEYS {
+        assert_eq!(
+            tag(&mem, key).await,
+            tag(&redb, key).await,
+            "{key:?} at the end"
+        );
+    }
+    within("close", redb.close()).await.unwrap();
+    mem.stats().evictions
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => (0..SAME_KEYS.len(), 0..190usize).prop_map(|(k, len)| Step::Put(k, len)),
+        4 => (0..SAME_KEYS.len()).prop_map(Step::Get),
+        1 => (0..SAME_PREFIXES.len()).prop_map(Step::Invalidate),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn mem_cache_and_redb_cache_evict_the_same_keys(
+        steps in proptest::collection::vec(step(), 1..80)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(same_evictions(&steps, dir.path()));
+    }
+}
+
+/// One long fixed sequence that must evict, so the comparison above cannot pass by evicting
+/// nothing on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_sequence_evicts_the_same_keys_from_both() {
+    // A fixed xorshift: the same sequence on every run.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |below: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % below as u64) as usize
+    };
+    let steps: Vec<Step> = (0..400)
+        .map(|_| match next(10) {
+            0..=5 => Step::Put(next(SAME_KEYS.len()), next(40)),
+            6..=8 => Step::Get(next(SAME_KEYS.len())),
+            _ => Step::Invalidate(next(SAME_PREFIXES.len())),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let evictions = same_evictions(&steps, dir.path()).await;
+    assert!(
+        evictions > 20,
+        "only {evictions} evictions: the budget is too loose"
+    );
 }

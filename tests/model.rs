@@ -5,7 +5,8 @@
 //! the model also checks what survives a restart. `MemCache`, the reference, is checked against
 //! the same model.
 //!
-//! A bounded mode runs the same operations against a `RedbCache` with a small `max_bytes`:
+//! A bounded mode runs the same operations against a `RedbCache`, and a `MemCache`, with a small
+//! `max_bytes`:
 //! there the model says what a get *may* return — the last value put, or a miss (an eviction) —
 //! never an older value nor one invalidated, and once a key was seen missing it stays missing
 //! until put again. `stats().live_bytes` stays within the budget after every operation.
@@ -174,15 +175,26 @@ proptest! {
 /// A budget of a few entries (each here is some 40–50 bytes of key and CBOR).
 const BOUNDED_MAX_BYTES: u64 = 160;
 
-/// Runs `ops` against a bounded cache; the model holds what each key may still return.
-async fn run_bounded(ops: &[Op], folder: &std::path::Path) {
-    let open = || {
-        RedbCache::builder()
-            .max_bytes(BOUNDED_MAX_BYTES)
-            .open(folder)
-            .unwrap()
-    };
-    let mut cache = open();
+/// A cache with a byte budget: what it says it holds.
+trait Bounded: Cache + 'static {
+    fn live_bytes(&self) -> u64;
+}
+
+impl Bounded for RedbCache {
+    fn live_bytes(&self) -> u64 {
+        self.stats().live_bytes
+    }
+}
+
+impl Bounded for MemCache {
+    fn live_bytes(&self) -> u64 {
+        self.stats().live_bytes
+    }
+}
+
+/// Runs `ops` against a bounded cache; the model holds what each key may still return. Returns
+/// the cache (the last one opened); `reopen` as in [`run`].
+async fn run_bounded<C: Bounded>(ops: &[Op], mut cache: C, reopen: Option<&dyn Fn() -> C>) -> C {
     let mut model = Model::new();
     for (step, op) in ops.iter().enumerate() {
         match *op {
@@ -212,20 +224,21 @@ async fn run_bounded(ops: &[Op], folder: &std::path::Path) {
                 model.retain(|k, _| !k.starts_with(p));
             }
             Op::Reopen(close) => {
+                let Some(reopen) = reopen else { continue };
                 if close {
-                    within("close", cache.close()).await.unwrap();
+                    within("close", close_if_redb(&cache)).await;
                 }
                 drop(cache);
-                cache = open();
+                cache = reopen();
             }
         }
-        let stats = cache.stats();
+        let live_bytes = cache.live_bytes();
         assert!(
-            stats.live_bytes <= BOUNDED_MAX_BYTES,
-            "after step {step} ({op:?}): {stats:?}"
+            live_bytes <= BOUNDED_MAX_BYTES,
+            "after step {step} ({op:?}): {live_bytes} live bytes"
         );
     }
-    within("final close", cache.close()).await.unwrap();
+    cache
 }
 
 proptest! {
@@ -236,7 +249,25 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..60)
     ) {
         let dir = tempfile::tempdir().unwrap();
-        runtime().block_on(run_bounded(&ops, &dir.path().join("cache")));
+        let folder = dir.path().join("cache");
+        runtime().block_on(async {
+            let open = || {
+                RedbCache::builder()
+                    .max_bytes(BOUNDED_MAX_BYTES)
+                    .open(&folder)
+                    .unwrap()
+            };
+            let cache = run_bounded(&ops, open(), Some(&open)).await;
+            within("final close", cache.close()).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn a_bounded_mem_cache_returns_the_last_value_or_a_miss(
+        ops in proptest::collection::vec(op(), 1..80)
+    ) {
+        let cache = MemCache::with_max_bytes(BOUNDED_MAX_BYTES);
+        runtime().block_on(run_bounded(&ops, cache, None));
     }
 }
 

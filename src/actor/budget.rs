@@ -1,6 +1,6 @@
-//! The eviction and expiry policies, written once against the store's primitives
-//! ([`StoreBatch`]) so that redb and the in-memory store (which the loom models run on) share
-//! them.
+//! The eviction and expiry policies, written once against the bookkeeping primitives
+//! ([`Ledger`]) so that redb, the in-memory store (which the loom models run on) and `MemCache`
+//! (whose `EntryMap` has the same primitives) share them, and so evict the same keys.
 //!
 //! Eviction is CLOCK, the second-chance FIFO: entries queue in insertion order (a put or fill
 //! queues its key at the newest end); the hand takes the oldest; if the key was read since the
@@ -17,10 +17,25 @@
 //! invalidation: an entry evicted or expired is a later miss, and a fill taken before it is not
 //! stale.
 
+use std::time::{Duration, SystemTime};
+
 use tracing::debug;
 
 use super::access::AccessBits;
-use crate::store::{StoreBatch, StoreResult};
+use crate::store::{Ledger, StoreResult};
+
+/// Whether rows fetched at `fetched_at` have outlived `ttl`: a miss on every path, swept or not.
+pub(crate) fn has_expired(fetched_at: SystemTime, ttl: Duration) -> bool {
+    // A `fetched_at` in the future (clock skew) is fresh, not an error.
+    fetched_at.elapsed().is_ok_and(|age| age > ttl)
+}
+
+/// The `fetched_ms` before which an entry has outlived `ttl`, as of now: what [`expire`] takes.
+pub(crate) fn expiry_cutoff_ms(ttl: Duration) -> i64 {
+    SystemTime::now()
+        .checked_sub(ttl)
+        .map_or(i64::MIN, crate::codec::epoch_ms)
+}
 
 /// Most expired entries one batch removes: a sweep never becomes one unbounded transaction.
 pub(crate) const SWEEP_LIMIT: usize = 256;
@@ -34,8 +49,8 @@ const SECOND_CHANCE_LIMIT: u64 = 1024;
 /// Second chances are bounded: once as many keys have been requeued as there were entries when
 /// eviction started (a whole pass of the hand), or [`SECOND_CHANCE_LIMIT`], the oldest goes
 /// whether it was read or not, so a cache whose every entry is hot still makes room.
-pub(crate) fn evict(
-    txn: &mut dyn StoreBatch,
+pub(crate) fn evict<L: Ledger + ?Sized>(
+    txn: &mut L,
     access: &AccessBits,
     max_bytes: u64,
 ) -> StoreResult<u64> {
@@ -59,7 +74,7 @@ pub(crate) fn evict(
 
 /// Removes up to [`SWEEP_LIMIT`] entries fetched before `cutoff_ms`, oldest first; returns how
 /// many went and whether more may be left.
-pub(crate) fn expire(txn: &mut dyn StoreBatch, cutoff_ms: i64) -> StoreResult<(u64, bool)> {
+pub(crate) fn expire<L: Ledger + ?Sized>(txn: &mut L, cutoff_ms: i64) -> StoreResult<(u64, bool)> {
     let mut expired = 0;
     while let Some((fetched_ms, key)) = txn.oldest_fetched()? {
         if fetched_ms >= cutoff_ms {

@@ -22,8 +22,9 @@
 //! - `serve`: the actor's loop, top to bottom.
 //! - `stats`: counters shared by both sides.
 
-mod access;
-mod budget;
+// Also `MemCache`'s, so that it evicts and expires as `RedbCache` does.
+pub(crate) mod access;
+pub(crate) mod budget;
 mod command;
 mod config;
 mod handle;

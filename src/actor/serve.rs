@@ -15,7 +15,7 @@
 //! arguments behind health, restore and lazy recovery are in `docs/DESIGN.md` §2.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tracing::{debug, debug_span, error, field, trace, warn};
 
@@ -679,9 +679,7 @@ fn upkeep(
 ) -> StoreResult<Upkeep> {
     let mut upkeep = Upkeep::default();
     if let Some(ttl) = config.time_to_live {
-        let cutoff = SystemTime::now()
-            .checked_sub(ttl)
-            .map_or(i64::MIN, crate::codec::epoch_ms);
+        let cutoff = budget::expiry_cutoff_ms(ttl);
         (upkeep.expired, upkeep.more_expired) = budget::expire(txn, cutoff)?;
     }
     if let (Some(max_bytes), Some(access)) = (config.max_bytes, access) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use tracing::{Instrument, debug, debug_span, trace};
 
-use crate::actor::{Handle, RedbCacheStats};
+use crate::actor::{Handle, RedbCacheStats, budget};
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
 use crate::error::{Error, Result};
@@ -88,7 +88,7 @@ impl RedbCache {
     fn is_expired(&self, rows: &CachedRows) -> bool {
         self.handle
             .time_to_live()
-            .is_some_and(|ttl| rows.fetched_at.elapsed().is_ok_and(|age| age > ttl))
+            .is_some_and(|ttl| budget::has_expired(rows.fetched_at, ttl))
     }
 
     fn corrupt(&self, key: &str, reason: String) -> Error {

@@ -5,39 +5,16 @@
 //! seeing the commit it began after. A [`MemStoreProbe`] lets a model look at what is committed,
 //! make the next commit fail, and count lookups that ran on a closed store.
 
-use std::collections::{BTreeMap, BTreeSet};
-
+use crate::store::entry_map::EntryMap;
 use crate::store::{
     Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
 };
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
 
-/// Everything a commit swaps in at once: the values and the metadata `RedbStore` keeps in its
-/// other tables, kept the same way.
-#[derive(Clone, Debug, Default)]
-struct Map {
-    entries: BTreeMap<String, MemEntry>,
-    /// The insertion order: seq → key.
-    clock: BTreeMap<u64, String>,
-    /// (fetched_ms, key), oldest first.
-    by_age: BTreeSet<(i64, String)>,
-    usage: Usage,
-    next_seq: u64,
-}
-
-#[derive(Clone, Debug)]
-struct MemEntry {
-    value: Vec<u8>,
-    seq: u64,
-    fetched_ms: i64,
-}
-
-impl Map {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.entries.get(key).map(|e| e.value.clone())
-    }
-}
+/// Everything a commit swaps in at once: the values with the metadata `RedbStore` keeps in its
+/// other tables (the same map `MemCache` keeps its rows in).
+type Map = EntryMap<Vec<u8>>;
 
 /// The store the actor owns.
 #[derive(Debug)]
@@ -91,13 +68,13 @@ impl MemStore {
 impl MemStoreProbe {
     /// The committed value under `key`.
     pub fn committed(&self, key: &str) -> Option<Vec<u8>> {
-        self.shared.committed.lock().get(key)
+        self.shared.committed.lock().get(key).cloned()
     }
 
     /// The committed totals.
     #[cfg_attr(not(loom), allow(dead_code))]
     pub fn live_bytes(&self) -> u64 {
-        self.shared.committed.lock().usage.live_bytes
+        self.shared.committed.lock().totals().live_bytes
     }
 
     /// Makes the next commit of a writing batch fail.
@@ -125,7 +102,7 @@ impl Store for MemStore {
         &self,
         work: impl FnOnce(&mut dyn StoreReads) -> StoreResult<R>,
     ) -> StoreResult<R> {
-        work(&mut MemBatch(self.shared.committed.lock().clone()))
+        work(&mut self.shared.committed.lock().clone())
     }
 
     fn write_batch<R>(
@@ -133,7 +110,7 @@ impl Store for MemStore {
         _durability: Commit,
         work: impl FnOnce(&mut dyn StoreBatch) -> StoreResult<R>,
     ) -> StoreResult<R> {
-        let mut staged = MemBatch(self.shared.committed.lock().clone());
+        let mut staged = self.shared.committed.lock().clone();
         let result = work(&mut staged)?;
         let planted_failure = self
             .shared
@@ -145,7 +122,7 @@ impl Store for MemStore {
                 "injected commit failure",
             )));
         }
-        *self.shared.committed.lock() = staged.0;
+        *self.shared.committed.lock() = staged;
         Ok(result)
     }
 
@@ -159,7 +136,7 @@ impl Store for MemStore {
     }
 
     fn usage(&self) -> Usage {
-        self.shared.committed.lock().usage
+        self.shared.committed.lock().totals()
     }
 
     fn file_bytes(&self) -> u64 {
@@ -179,85 +156,27 @@ impl Snapshot for MemSnapshot {
             self.store.reads_after_close.fetch_add(1, Ordering::SeqCst);
             return Err(redb::Error::DatabaseClosed);
         }
-        Ok(self.map.get(key))
+        Ok(self.map.get(key).cloned())
     }
 }
 
-/// A batch over a [`MemStore`]: a private copy of the map.
-struct MemBatch(Map);
-
-impl StoreReads for MemBatch {
+/// A batch over a [`MemStore`] is a private copy of the committed map: eviction and expiry
+/// use the map's own [`Ledger`], the writes below.
+impl StoreReads for Map {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.0.get(key))
+        Ok(EntryMap::get(self, key).cloned())
     }
 }
 
-impl StoreBatch for MemBatch {
+impl StoreBatch for Map {
     fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()> {
-        self.remove(key)?;
-        let map = &mut self.0;
-        let seq = map.next_seq;
-        map.next_seq += 1;
-        map.clock.insert(seq, key.to_owned());
-        map.by_age.insert((fetched_ms, key.to_owned()));
-        map.usage.entries += 1;
-        map.usage.live_bytes += entry_size(key, value.len());
-        let entry = MemEntry {
-            value: value.to_vec(),
-            seq,
-            fetched_ms,
-        };
-        map.entries.insert(key.to_owned(), entry);
+        let size = entry_size(key, value.len());
+        self.insert(key, value.to_vec(), size, fetched_ms);
         Ok(())
     }
 
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()> {
-        let doomed: Vec<String> = self
-            .0
-            .entries
-            .keys()
-            .filter(|key| key.starts_with(prefix))
-            .cloned()
-            .collect();
-        for key in doomed {
-            self.remove(&key)?;
-        }
+        EntryMap::remove_prefix(self, prefix);
         Ok(())
-    }
-
-    fn remove(&mut self, key: &str) -> StoreResult<bool> {
-        let map = &mut self.0;
-        let Some(entry) = map.entries.remove(key) else {
-            return Ok(false);
-        };
-        map.clock.remove(&entry.seq);
-        map.by_age.remove(&(entry.fetched_ms, key.to_owned()));
-        map.usage.entries -= 1;
-        map.usage.live_bytes -= entry_size(key, entry.value.len());
-        Ok(true)
-    }
-
-    fn oldest(&mut self) -> StoreResult<Option<String>> {
-        Ok(self.0.clock.values().next().cloned())
-    }
-
-    fn requeue(&mut self, key: &str) -> StoreResult<()> {
-        let map = &mut self.0;
-        let seq = map.next_seq;
-        if let Some(entry) = map.entries.get_mut(key) {
-            map.next_seq += 1;
-            map.clock.remove(&entry.seq);
-            map.clock.insert(seq, key.to_owned());
-            entry.seq = seq;
-        }
-        Ok(())
-    }
-
-    fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>> {
-        Ok(self.0.by_age.iter().next().cloned())
-    }
-
-    fn usage(&self) -> Usage {
-        self.0.usage
     }
 }

@@ -9,6 +9,7 @@
 //! hand's queue) and when its rows were fetched; and the totals ([`Usage`]), so that neither an
 //! open nor a batch has to scan for them.
 
+pub(crate) mod entry_map;
 #[cfg(any(loom, test))]
 pub(crate) mod mem_store;
 #[cfg(not(loom))]
@@ -110,13 +111,10 @@ pub(crate) trait StoreReads {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>>;
 }
 
-/// The operations of one write batch. Reads see the batch's earlier writes.
-pub(crate) trait StoreBatch: StoreReads {
-    /// Stores `value` under `key` as the newest entry. `fetched_ms`: when its rows were fetched
-    /// (milliseconds since the Unix epoch), for expiry.
-    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()>;
-    /// Removes every key that starts with `prefix`.
-    fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
+/// What eviction and expiry work on (`actor::budget`): the insertion order, the fetch ages,
+/// removal and the totals. Every write batch has them, and so does [`entry_map::EntryMap`], which
+/// is how `MemCache` runs the same policy as the stores without being a store.
+pub(crate) trait Ledger {
     /// Removes one key; whether it was there.
     fn remove(&mut self, key: &str) -> StoreResult<bool>;
     /// The entry that has waited longest in the insertion order: its key.
@@ -127,4 +125,13 @@ pub(crate) trait StoreBatch: StoreReads {
     fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>>;
     /// The totals, this batch's writes included.
     fn usage(&self) -> Usage;
+}
+
+/// The operations of one write batch. Reads see the batch's earlier writes.
+pub(crate) trait StoreBatch: StoreReads + Ledger {
+    /// Stores `value` under `key` as the newest entry. `fetched_ms`: when its rows were fetched
+    /// (milliseconds since the Unix epoch), for expiry.
+    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()>;
+    /// Removes every key that starts with `prefix`.
+    fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
 }

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::redb_cache::DB_FILE_NAME;
 use crate::store::redb_open::{BackendLayer, open_database};
 use crate::store::{
-    Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
+    Commit, Ledger, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
 };
 
 /// Format version and totals.
@@ -341,7 +341,9 @@ impl StoreBatch for WriteBatch<'_> {
         }
         Ok(())
     }
+}
 
+impl Ledger for WriteBatch<'_> {
     fn remove(&mut self, key: &str) -> StoreResult<bool> {
         self.forget(key)
     }
