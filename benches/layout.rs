@@ -60,14 +60,16 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     TableHandle, WriteTransaction,
 };
-use vlive::{Cache, CachedRows, DB_FILE_NAME, Record, RedbCache, Rows, Value};
+use vlive::{Cache, CachedRows, DB_FILE_NAME, RedbCache, Rows};
+
+#[path = "common/sample.rs"]
+mod sample;
+use sample::{FIELDS, ROWS, encode, sample_rows};
 
 /// Concurrent writers through the vlive API.
 const WRITERS: usize = 64;
 /// Inserts per transaction for the raw-redb variants (what 64 waiting writers could give).
 const RAW_BATCH: usize = 64;
-const ROWS: usize = 20;
-const FIELDS: [&str; 6] = ["name", "email", "city", "status", "plan", "notes"];
 
 /// Today's layout: `__vlive__{root}`, keyed by the rest of the key.
 const TABLE_PREFIX: &str = "__vlive__";
@@ -75,41 +77,6 @@ const TABLE_PREFIX: &str = "__vlive__";
 const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("data");
 const BY_SEQ: TableDefinition<u64, &str> = TableDefinition::new("by_seq");
 const META: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("meta");
-
-fn sample_rows() -> Rows {
-    (0..ROWS)
-        .map(|row| {
-            let record: Record = FIELDS
-                .iter()
-                .map(|field| {
-                    let text = format!("{field} of row {row:02} ~~~~~~~~~~~~~~");
-                    (field.to_string(), Value::Text(text[..21].to_owned()))
-                })
-                .collect();
-            (row.to_string(), record)
-        })
-        .collect()
-}
-
-/// vlive's stored form of a value (its codec is private): `[1, seconds, nanoseconds, rows]`.
-fn encode(value: &CachedRows) -> Vec<u8> {
-    let since = value
-        .fetched_at
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970");
-    let mut bytes = Vec::with_capacity(4096);
-    ciborium::into_writer(
-        &(
-            1u8,
-            since.as_secs() as i64,
-            since.subsec_nanos(),
-            &value.rows,
-        ),
-        &mut bytes,
-    )
-    .expect("encode");
-    bytes
-}
 
 fn now_ms() -> u64 {
     SystemTime::now()

@@ -22,17 +22,19 @@
 
 #[path = "../tests/common/redis_server.rs"]
 mod redis_server;
+#[path = "common/sample.rs"]
+mod sample;
+use sample::{decode, encode, sample_rows};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis_server::RedisServer;
 use vlive::{
-    Cache, CachedRows, FillOutcome, FillToken, MemCache, Record, RedbCache, RedisCache, Rows,
-    TieredCache, Value,
+    Cache, CachedRows, FillOutcome, FillToken, MemCache, RedbCache, RedisCache, TieredCache,
 };
 
 const KEYS: u64 = 1024;
@@ -237,63 +239,25 @@ impl Cache for Direct {
     }
 
     async fn invalidate_prefix(&self, _prefix: &str) -> vlive::Result<()> {
-        unimplemented!("not benchmarked: needs SCAN")
+        Err(not_measured(
+            "invalidate_prefix (one command per op would need SCAN)",
+        ))
     }
 
     async fn fill_token(&self, _key: &str) -> vlive::Result<FillToken> {
-        unimplemented!("not benchmarked")
+        Err(not_measured("fill_token"))
     }
 
     async fn fill(&self, _: &str, _: CachedRows, _: FillToken) -> vlive::Result<FillOutcome> {
-        unimplemented!("not benchmarked")
+        Err(not_measured("fill"))
     }
 }
 
-/// vlive's value encoding: the CBOR array `[1, seconds, nanoseconds, rows]`.
-fn encode(value: &CachedRows) -> Vec<u8> {
-    let since = value
-        .fetched_at
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970");
-    let mut bytes = Vec::with_capacity(256);
-    ciborium::into_writer(
-        &(
-            1u8,
-            since.as_secs() as i64,
-            since.subsec_nanos(),
-            &value.rows,
-        ),
-        &mut bytes,
-    )
-    .expect("encode");
-    bytes
-}
-
-fn decode(bytes: &[u8]) -> CachedRows {
-    let (_, secs, nanos, rows): (u8, i64, u32, Rows) =
-        ciborium::from_reader(bytes).expect("decode");
-    CachedRows::with_fetched_at(rows, UNIX_EPOCH + Duration::new(secs as u64, nanos))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data
-// ---------------------------------------------------------------------------------------------
-
-/// 20 rows of 6 text fields: about 3.4 KB of CBOR.
-fn sample_rows() -> Rows {
-    const FIELDS: [&str; 6] = ["name", "email", "city", "plan", "owner", "notes"];
-    (0..20)
-        .map(|row| {
-            let record: Record = FIELDS
-                .iter()
-                .map(|field| {
-                    let text = format!("{field} of row {row:02} ~~~~~~~~~~~~~~");
-                    (field.to_string(), Value::Text(text[..21].to_owned()))
-                })
-                .collect();
-            (format!("{row}"), record)
-        })
-        .collect()
+/// The direct baseline has no index, guard or log: the workloads never call what needs them.
+fn not_measured(op: &str) -> vlive::Error {
+    vlive::Error::InvalidArgument {
+        reason: format!("the direct redis baseline does not implement {op}"),
+    }
 }
 
 fn key(n: u64) -> String {

@@ -90,6 +90,8 @@ mod measure;
 mod params;
 mod report;
 mod results;
+#[path = "../common/sample.rs"]
+mod sample;
 mod subjects;
 mod verdicts;
 mod workloads;
@@ -101,9 +103,10 @@ use vlive::{CachedRows, Rows};
 use crate::ceiling::raw_redb;
 use crate::data::{encode, sample_rows};
 use crate::measure::Measured;
-use crate::params::{CEILING_BATCH, FIELDS, RAW_SMALL_BATCH, ROOTS, ROWS, Timing};
+use crate::params::{CEILING_BATCH, RAW_SMALL_BATCH, ROOTS, Timing};
 use crate::report::{Report, thousands};
 use crate::results::Results;
+use crate::sample::{FIELDS, ROWS};
 use crate::subjects::{CACHES, Impl};
 use crate::workloads::{Workload, idle_lag};
 

@@ -8,9 +8,6 @@ pub const ROOTS: u64 = 16;
 pub const PUT_PAGES: u64 = 256;
 /// Prefilled keys per root for get and mixed (1024 keys in all).
 pub const WARM_PAGES: u64 = 64;
-/// Rows per value and text fields per row.
-pub const ROWS: usize = 20;
-pub const FIELDS: [&str; 6] = ["name", "email", "city", "company", "phone", "notes"];
 /// Inserts per transaction of the ceiling.
 pub const CEILING_BATCH: usize = 512;
 /// Inserts per transaction of the reference that shows what a transaction per 64 callers can
