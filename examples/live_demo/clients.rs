@@ -29,15 +29,17 @@ pub fn client_id(i: u32) -> String {
 
 /// The out-of-band change the demo makes: one more visit, and a note of where it came from.
 pub fn out_of_band_edit(current: &Record) -> Record {
+    one_more_visit(current, "changed out of band")
+}
+
+/// A patch that adds one visit to `current` and leaves `note` on it.
+pub fn one_more_visit(current: &Record, note: &str) -> Record {
     let visits = match current.get("visits") {
         Some(Value::Integer(n)) => i128::from(*n) + 1,
         _ => 1,
     };
     Record::from([
         ("visits".to_string(), Value::Integer((visits as i64).into())),
-        (
-            "note".to_string(),
-            Value::Text("changed out of band".into()),
-        ),
+        ("note".to_string(), Value::Text(note.into())),
     ])
 }

@@ -12,6 +12,7 @@
 //! cargo run --release --example live_demo -- add c-0999 name=Ada city=London visits=3
 //! cargo run --release --example live_demo -- event c-0007  # out-of-band change + live event
 //! cargo run --release --example live_demo -- stats
+//! cargo run --release --features redis --example live_demo -- two-process
 //! ```
 //!
 //! State persists in `--dir` (default `./vlive-demo`) between runs; `--debug` prints the
@@ -22,6 +23,7 @@
 //! table; `commands.rs` holds the subcommands; `demo.rs` is what they share (the master, the
 //! cache, the table, a timed read); `master.rs` is the fake remote master, `clients.rs` its
 //! sample data; `cache.rs` the cache choice; `args.rs` parses arguments; `show.rs` prints.
+//! `two_process/` (with `--features redis`) is the two-process mode over Redis.
 
 mod args;
 mod burst;
@@ -33,6 +35,8 @@ mod master;
 mod show;
 mod story;
 mod summary;
+#[cfg(feature = "redis")]
+mod two_process;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +121,25 @@ enum Command {
     },
     /// Show what is stored: master rows, and which pages and rows the cache holds.
     Stats,
+    /// Two processes, one Redis: this one's write invalidates the other's near cache.
+    ///
+    /// Starts its own redis-server (127.0.0.1, a free port, no persistence) unless given a URL,
+    /// and a second process of this binary; state goes to `<dir>/two-process`.
+    #[cfg(feature = "redis")]
+    TwoProcess {
+        /// Use this Redis (>= 7.0) instead of starting one, e.g. redis://127.0.0.1:6379/.
+        #[arg(long, value_name = "URL")]
+        redis_url: Option<String>,
+    },
+    /// The second process of `two-process` (started by it; answers on stdin/stdout).
+    #[cfg(feature = "redis")]
+    #[command(hide = true)]
+    Peer {
+        #[arg(long)]
+        redis_url: String,
+        #[arg(long)]
+        namespace: String,
+    },
 }
 
 /// The story when no subcommand is given, else that one subcommand.
@@ -124,6 +147,18 @@ async fn run(cli: Cli) -> DemoResult<()> {
     let Some(command) = &cli.command else {
         return story::tell(&cli).await;
     };
+    // These two open their own master and caches, not the main story's.
+    #[cfg(feature = "redis")]
+    match command {
+        Command::TwoProcess { redis_url } => {
+            return two_process::run(&cli, redis_url.as_deref()).await;
+        }
+        Command::Peer {
+            redis_url,
+            namespace,
+        } => return two_process::peer(&cli, redis_url, namespace).await,
+        _ => {}
+    }
     let demo = Demo::open(&cli)?;
     let result = match command {
         Command::Seed { rows } => commands::seed(&demo, *rows).await,
@@ -134,6 +169,8 @@ async fn run(cli: Cli) -> DemoResult<()> {
         Command::Add { id, fields } => commands::add(&demo, id, fields.clone()).await,
         Command::Event { id } => commands::event(&demo, id.as_deref()).await,
         Command::Stats => commands::stats(&demo).await,
+        #[cfg(feature = "redis")]
+        Command::TwoProcess { .. } | Command::Peer { .. } => unreachable!("handled above"),
     };
     // Close cleanly even after an error, then report the first failure.
     let closed = demo.close().await;

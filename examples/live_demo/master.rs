@@ -56,6 +56,23 @@ impl<E: Into<redb::Error>> From<E> for MasterError {
     }
 }
 
+/// The master file is held by another process (redb locks a file to one process at a time).
+/// A type of its own so that the two-process demo, which shares the file, can wait its turn.
+#[derive(Debug)]
+pub struct MasterInUse(PathBuf);
+
+impl fmt::Display for MasterInUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is in use by another live_demo process; wait for it or use --dir",
+            self.0.display()
+        )
+    }
+}
+
+impl StdError for MasterInUse {}
+
 fn encode(record: &Record) -> Vec<u8> {
     let mut bytes = Vec::new();
     ciborium::into_writer(record, &mut bytes).expect("a Record always encodes");
@@ -71,16 +88,19 @@ impl RedbMaster {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the demo folder {}: {e}", dir.display()))?;
         let path = dir.join("master.redb");
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => format!(
-                "{} is in use by another live_demo process; wait for it or use --dir",
-                path.display()
-            ),
-            other => format!("cannot open the master {}: {other}", path.display()),
+        let db = Database::create(&path).map_err(|e| -> Box<dyn StdError + Send + Sync> {
+            match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => Box::new(MasterInUse(path.clone())),
+                other => format!("cannot open the master {}: {other}", path.display()).into(),
+            }
         })?;
-        let txn = db.begin_write()?;
-        txn.open_table(CLIENTS)?;
-        txn.commit()?;
+        // Create the table only when missing: a write transaction costs an fsync, and the
+        // two-process demo opens the master for every call.
+        if db.begin_read()?.open_table(CLIENTS).is_err() {
+            let txn = db.begin_write()?;
+            txn.open_table(CLIENTS)?;
+            txn.commit()?;
+        }
         Ok(RedbMaster {
             db: Arc::new(db),
             path,
