@@ -1,0 +1,107 @@
+//! What a run measures with: the budget, the volume, the mix of operations, the cells.
+
+use std::time::Duration;
+
+use vlive::Durability;
+
+pub const MIB: u64 = 1024 * 1024;
+/// Writer tasks, all on one 2-worker runtime.
+pub const TASKS: usize = 64;
+/// Key + value bytes written, as a multiple of the budget.
+pub const VOLUME: u64 = 10;
+/// Samples over the run: one every 2% of the volume.
+pub const SAMPLES: u64 = 50;
+/// The key space holds this many budgets' worth of entries, so that the budget binds and about
+/// half the puts overwrite a live key.
+pub const KEY_SPACE_BUDGETS: u64 = 2;
+/// Key roots `r00/` … `r15/`.
+pub const ROOTS: u64 = 16;
+/// Operation mix, in per mille: gets (the rest of the non-invalidations are puts).
+pub const GET_PER_MILLE: u64 = 500;
+pub const INVALIDATE_PER_MILLE: u64 = 10;
+/// Gets favour a hot fifth of every root four times out of five, so that the CLOCK bits they
+/// set give those entries their second chances; uniform gets would make the bits noise.
+pub const HOT_GET_PER_MILLE: u64 = 800;
+pub const HOT_FRACTION: u64 = 5;
+/// Lazy mode's checkpoint interval (the throughput bench's).
+pub const LAZY_MAX_DELAY: Duration = Duration::from_millis(100);
+/// The open-time target.
+pub const OPEN_TARGET: Duration = Duration::from_secs(1);
+
+/// One run's settings.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub budget: u64,
+    pub cells: Vec<Cell>,
+    /// `cargo bench` (files written) rather than `cargo test --benches` (a smoke run).
+    pub benching: bool,
+    pub mode: &'static str,
+}
+
+impl Params {
+    /// `--bench` present: a real run (256 MiB, or 8 MiB under `VLIVE_BENCH_QUICK`,
+    /// `VLIVE_CHURN_BUDGET_MIB` overriding either); absent (`cargo test --benches`): a 1 MiB
+    /// smoke run. `VLIVE_CHURN_DURABILITY` = `immediate` (default), `lazy` or `both`.
+    pub fn from_env() -> Self {
+        let benching = std::env::args().any(|a| a == "--bench");
+        let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let (mode, default_mib) = match (benching, quick) {
+            (false, _) => ("smoke", 1),
+            (true, true) => ("quick", 8),
+            (true, false) => ("full", 256),
+        };
+        let budget_mib = std::env::var("VLIVE_CHURN_BUDGET_MIB")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(default_mib);
+        let cells = match std::env::var("VLIVE_CHURN_DURABILITY").as_deref() {
+            Ok("lazy") => vec![Cell::Lazy],
+            Ok("both") => vec![Cell::Immediate, Cell::Lazy],
+            _ => vec![Cell::Immediate],
+        };
+        Params {
+            budget: budget_mib * MIB,
+            cells,
+            benching,
+            mode,
+        }
+    }
+
+    /// The file-size target: 1.25 × budget + 1 MiB.
+    pub fn target(&self) -> u64 {
+        self.budget + self.budget / 4 + MIB
+    }
+
+    pub fn volume(&self) -> u64 {
+        VOLUME * self.budget
+    }
+
+    pub fn sample_step(&self) -> u64 {
+        self.volume() / SAMPLES
+    }
+}
+
+/// The durability a cell opens the cache with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Immediate,
+    Lazy,
+}
+
+impl Cell {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cell::Immediate => "immediate",
+            Cell::Lazy => "lazy-100ms",
+        }
+    }
+
+    pub fn durability(self) -> Durability {
+        match self {
+            Cell::Immediate => Durability::Immediate,
+            Cell::Lazy => Durability::Lazy {
+                max_delay: LAZY_MAX_DELAY,
+            },
+        }
+    }
+}
