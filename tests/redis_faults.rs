@@ -9,6 +9,8 @@
 #![cfg(feature = "redis")]
 
 mod common;
+#[path = "common/near.rs"]
+mod near;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 #[path = "common/tcp_proxy.rs"]
@@ -19,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{tag, value, wait_until, within};
+use near::cache_in_near;
 use redis_server::RedisServer;
 use tcp_proxy::{Mode, TcpProxy};
 use vlive::{
@@ -41,21 +44,6 @@ fn tiered(far: RedisCache, max_lag: Duration) -> TieredCache {
         .poll_interval(Duration::from_millis(50))
         .build()
         .unwrap()
-}
-
-/// Gets `key` until the near tier answers, proving the value is cached there.
-async fn cache_in_near(cache: &TieredCache, key: &str) -> Option<String> {
-    within("the near tier to hold the key", async {
-        loop {
-            cache.sync().await;
-            let hits = cache.stats().near_hits;
-            let found = tag(cache, key).await;
-            if cache.stats().near_hits > hits {
-                return found;
-            }
-        }
-    })
-    .await
 }
 
 fn fault(error: Error) -> RedisFault {

@@ -6,6 +6,8 @@
 #![cfg(feature = "redis")]
 
 mod common;
+#[path = "common/near.rs"]
+mod near;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
@@ -13,7 +15,8 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{tag, value, wait_until, within};
+use common::{tag, value, wait_until};
+use near::cache_in_near;
 use proptest::prelude::*;
 use redis_server::RedisServer;
 use vlive::{Cache, FillOutcome, MemCache, RedbCache, RedisCache, TieredCache};
@@ -28,21 +31,6 @@ async fn tiered(server: &RedisServer, namespace: &str) -> TieredCache {
         .poll_interval(Duration::from_millis(50))
         .build()
         .unwrap()
-}
-
-/// Gets `key` until the near tier answers, proving the value is cached there.
-async fn cache_in_near(cache: &TieredCache, key: &str) -> Option<String> {
-    within("the near tier to hold the key", async {
-        loop {
-            cache.sync().await;
-            let hits = cache.stats().near_hits;
-            let found = tag(cache, key).await;
-            if cache.stats().near_hits > hits {
-                return found;
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test]
