@@ -84,7 +84,8 @@ pub enum Error {
     EntryTooLarge {
         /// The key being written.
         key: String,
-        /// Its key + value bytes (the value as stored, CBOR-encoded).
+        /// What it would be charged against the budget: its key and CBOR-encoded value as the
+        /// file lays them out.
         bytes: u64,
         /// The cache's budget.
         max_bytes: u64,

@@ -43,8 +43,13 @@ pub fn spawn(capacity: usize, max_batch_ops: usize) -> (LoomCache, MemStoreProbe
     spawn_with(capacity, max_batch_ops, None)
 }
 
-/// Starts an actor over a fresh in-memory store that evicts beyond `max_bytes` (key + value
-/// bytes).
+/// What an entry with a 1-byte key and a 1-byte value is charged against a byte budget.
+pub fn one_entry_bytes() -> u64 {
+    crate::store::entry_size("k", 1)
+}
+
+/// Starts an actor over a fresh in-memory store that evicts beyond `max_bytes` (charged as
+/// [`one_entry_bytes`] per entry of a 1-byte key and value).
 pub fn spawn_bounded(
     capacity: usize,
     max_batch_ops: usize,

@@ -59,9 +59,9 @@ struct MemState {
 pub struct MemCacheStats {
     /// Entries held, expired ones not yet swept included.
     pub entries: u64,
-    /// Their key + value bytes (the value CBOR-encoded, as `RedbCache` stores it): what
-    /// `max_bytes` bounds. Counted only with a byte budget, and 0 without one, because counting
-    /// means encoding every put.
+    /// What they are charged against `max_bytes`, exactly as `RedbCache` charges them (the key
+    /// and the CBOR-encoded value as redb would lay them out, in whole pages). Counted only with
+    /// a byte budget, and 0 without one, because counting means encoding every put.
     pub live_bytes: u64,
     /// Entries evicted to keep `live_bytes` within `max_bytes`.
     pub evictions: u64,
@@ -75,8 +75,9 @@ impl MemCache {
         Self::default()
     }
 
-    /// An empty cache that holds at most `max_bytes` of keys + values, counted as `RedbCache`
-    /// counts them (each key's length plus its rows' CBOR encoding).
+    /// An empty cache that holds at most `max_bytes`, charging each entry as `RedbCache` does
+    /// (its key and its rows' CBOR encoding, as redb would lay them out), so one budget holds the
+    /// same entries on both.
     ///
     /// A write that takes it over budget evicts before it returns, by CLOCK as `RedbCache` does:
     /// oldest put first, except that an entry read since the last pass gets one second chance.
@@ -291,12 +292,15 @@ mod tests {
         let value = rows("v");
         let encoded = codec::encode(&value).unwrap();
         cache.put("k", value).await.unwrap();
-        assert_eq!(cache.stats().live_bytes, 1 + encoded.len() as u64);
+        assert_eq!(
+            cache.stats().live_bytes,
+            crate::store::entry_size("k", encoded.len())
+        );
     }
 
     #[tokio::test]
     async fn a_read_entry_outlives_an_unread_older_one() {
-        let one = 2 + codec::encode(&rows("v")).unwrap().len() as u64;
+        let one = crate::store::entry_size("k0", codec::encode(&rows("v")).unwrap().len());
         let cache = MemCache::with_max_bytes(3 * one);
         for key in ["k0", "k1", "k2"] {
             cache.put(key, rows("v")).await.unwrap();

@@ -9,7 +9,7 @@
 use loom::future::block_on;
 use loom::thread;
 use vlive::Error;
-use vlive::loom_support::{spawn, spawn_bounded};
+use vlive::loom_support::{one_entry_bytes, spawn, spawn_bounded};
 
 /// Explores interleavings with at most `LOOM_MAX_PREEMPTIONS` (default 3) preemptions: enough
 /// for every race below, small enough for the suite to finish in minutes on two cores. Prints
@@ -226,15 +226,15 @@ fn close_waits_for_lookups_beside_the_actor() {
     });
 }
 
-/// Model 9: eviction beside gets. The budget holds one entry (2 bytes: a 1-byte key and a
-/// 1-byte value); `k` was put twice, then two puts that may share a batch evict it. A get of
+/// Model 9: eviction beside gets. The budget holds one entry (of a 1-byte key and a 1-byte
+/// value); `k` was put twice, then two puts that may share a batch evict it. A get of
 /// `k` beside the actor (or queued) meanwhile returns its last value or a miss, never the older
 /// one; once the puts are acknowledged the store is within budget (a batch that must evict
 /// twice does so).
 #[test]
 fn eviction_is_a_later_miss_never_an_older_value() {
     model("eviction_is_a_later_miss_never_an_older_value", || {
-        let (a, probe, actor) = spawn_bounded(4, 4, 2);
+        let (a, probe, actor) = spawn_bounded(4, 4, one_entry_bytes());
         block_on(a.put("k", b"0")).unwrap();
         block_on(a.put("k", b"1")).unwrap();
         let b = a.clone();
@@ -251,7 +251,7 @@ fn eviction_is_a_later_miss_never_an_older_value() {
         );
         writer.join().unwrap();
         assert!(
-            probe.live_bytes() <= 2,
+            probe.live_bytes() <= one_entry_bytes(),
             "over budget after the puts were acknowledged"
         );
         // (`k` may have survived: a hit earns it a second chance.)

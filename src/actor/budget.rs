@@ -95,7 +95,12 @@ mod tests {
     use crate::store::mem_store::MemStore;
     use crate::store::{Commit, Store};
 
-    /// A store holding `keys` in that order, each entry 2 bytes (1-byte key, 1-byte value).
+    /// What one entry of `store_with` (a 1-byte key, a 1-byte value) is charged.
+    fn one() -> u64 {
+        crate::store::entry_size("a", 1)
+    }
+
+    /// A store holding `keys` in that order, each entry [`one`] charged byte budget.
     fn store_with(keys: &[&str]) -> (MemStore, crate::store::mem_store::MemStoreProbe) {
         let (mut store, probe) = MemStore::new();
         store
@@ -127,9 +132,9 @@ mod tests {
         let keys = ["a", "b", "c", "d"];
         let (mut store, probe) = store_with(&keys);
         let access = AccessBits::new();
-        assert_eq!(evict_to(&mut store, &access, 4), 2);
+        assert_eq!(evict_to(&mut store, &access, 2 * one()), 2);
         assert_eq!(present(&probe, &keys), ["c", "d"]);
-        assert_eq!(store.usage().live_bytes, 4);
+        assert_eq!(store.usage().live_bytes, 2 * one());
     }
 
     #[test]
@@ -138,14 +143,14 @@ mod tests {
         let (mut store, probe) = store_with(&keys);
         let access = AccessBits::new();
         access.touch("a");
-        assert_eq!(evict_to(&mut store, &access, 6), 1);
+        assert_eq!(evict_to(&mut store, &access, 3 * one()), 1);
         assert_eq!(
             present(&probe, &keys),
             ["a", "c", "d"],
             "b went instead of a"
         );
         // `a` was requeued behind d with its bit cleared: now c goes, then d, then a.
-        assert_eq!(evict_to(&mut store, &access, 2), 2);
+        assert_eq!(evict_to(&mut store, &access, one()), 2);
         assert_eq!(present(&probe, &keys), ["a"]);
     }
 
@@ -157,7 +162,7 @@ mod tests {
         for key in keys {
             access.touch(key);
         }
-        assert_eq!(evict_to(&mut store, &access, 4), 1);
+        assert_eq!(evict_to(&mut store, &access, 2 * one()), 1);
         assert_eq!(present(&probe, &keys), ["b", "c"]);
     }
 

@@ -32,9 +32,12 @@ pub struct RedbCacheStats {
     pub queue_depth: u64,
     /// Entries stored, as of the last commit.
     pub entries: u64,
-    /// Their key + value bytes, as of the last commit: what `max_bytes` bounds.
+    /// What they are charged against `max_bytes`, as of the last commit: the space they take
+    /// in the file (keys, values and bookkeeping, rounded to redb's pages), which is at least
+    /// their key + value bytes.
     pub live_bytes: u64,
-    /// The size of the database file, as of the last commit.
+    /// The blocks the database file takes on disk, as of the last commit. (Its apparent
+    /// length is larger: redb doubles it as it grows and leaves the tail sparse.)
     pub file_bytes: u64,
     /// Entries evicted to keep `live_bytes` within `max_bytes`.
     pub evictions: u64,

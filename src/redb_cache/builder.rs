@@ -75,14 +75,15 @@ impl RedbCacheBuilder {
         self
     }
 
-    /// Bounds the stored keys + values to `bytes` (default: unbounded). A batch that would
-    /// exceed it evicts, in its own transaction before it answers, the entries least recently
-    /// put or read (CLOCK: oldest first, a read earns one second chance). An entry larger than
-    /// the whole budget is refused with [`Error::EntryTooLarge`]. Eviction is a later miss,
-    /// never an older value.
+    /// Bounds the space the entries take in the file to `bytes` (default: unbounded). A batch
+    /// that would exceed it evicts, in its own transaction before it answers, the entries least
+    /// recently put or read (CLOCK: oldest first, a read earns one second chance). An entry
+    /// larger than the whole budget is refused with [`Error::EntryTooLarge`]. Eviction is a
+    /// later miss, never an older value.
     ///
-    /// The budget counts key and value bytes (`stats().live_bytes`); the file is larger: redb's
-    /// pages, its free space, and the metadata eviction keeps (see the README's figures).
+    /// Each entry is charged its key, its value and its bookkeeping rows as redb lays them out,
+    /// in whole pages (`stats().live_bytes`; a 3.4 KB value is charged about 4.2 KiB), so that
+    /// the file's blocks on disk stay near the budget under churn (README: Budgets and expiry).
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.config.max_bytes = Some(bytes);
         self

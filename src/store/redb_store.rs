@@ -188,8 +188,16 @@ impl Store for RedbStore {
         self.totals.usage
     }
 
+    /// The blocks the file takes on disk. Its apparent length is larger: redb doubles it as it
+    /// grows, and leaves the tail unwritten (sparse) until it needs it.
     fn file_bytes(&self) -> u64 {
-        std::fs::metadata(self.folder.join(DB_FILE_NAME)).map_or(0, |m| m.len())
+        let Ok(file) = std::fs::metadata(self.folder.join(DB_FILE_NAME)) else {
+            return 0;
+        };
+        #[cfg(unix)]
+        return std::os::unix::fs::MetadataExt::blocks(&file) * 512;
+        #[cfg(not(unix))]
+        file.len()
     }
 }
 
