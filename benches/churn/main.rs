@@ -53,6 +53,8 @@
 mod chart;
 mod params;
 mod report;
+#[path = "../common/rng.rs"]
+mod rng;
 mod samples;
 mod workload;
 

@@ -70,21 +70,7 @@ fn text(field: &str, row: usize, variant: usize) -> String {
         .collect()
 }
 
-/// xorshift64*: fast and seedable, one per task.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % n
-    }
-}
+pub use crate::rng::Rng;
 
 /// The keys: `r07/page_001234`, `pages` per root.
 #[derive(Clone, Copy, Debug)]

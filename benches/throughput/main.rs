@@ -90,6 +90,8 @@ mod measure;
 mod params;
 mod report;
 mod results;
+#[path = "../common/rng.rs"]
+mod rng;
 #[path = "../common/sample.rs"]
 mod sample;
 mod subjects;

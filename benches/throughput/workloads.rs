@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use vlive::{CachedRows, Rows};
 
-use crate::data::{Rng, key};
+use crate::data::{Rng, key, random_key};
 use crate::measure::{Control, Measured, measure, runtime, scratch_folder};
 use crate::params::{PROBED_CONCURRENCY, PUT_PAGES, ROOTS, Timing, WARM_PAGES};
 use crate::subjects::{Impl, Subject};
@@ -95,13 +95,13 @@ enum Op {
 
 /// put-burst(c): puts to random keys (4096 keys over the 16 roots), back to back.
 fn put_burst(rng: &mut Rng) -> Op {
-    Op::Put(rng.key(PUT_PAGES))
+    Op::Put(random_key(rng, PUT_PAGES))
 }
 
 /// get(c) on a warm cache: every get hits and decodes the rows.
 fn warm_get(rng: &mut Rng) -> Op {
     Op::Get {
-        key: rng.key(WARM_PAGES),
+        key: random_key(rng, WARM_PAGES),
         must_hit: true,
     }
 }
@@ -110,10 +110,10 @@ fn warm_get(rng: &mut Rng) -> Op {
 fn mixed(rng: &mut Rng) -> Op {
     match rng.below(100) {
         0..90 => Op::Get {
-            key: rng.key(WARM_PAGES),
+            key: random_key(rng, WARM_PAGES),
             must_hit: false,
         },
-        90..99 => Op::Put(rng.key(WARM_PAGES)),
+        90..99 => Op::Put(random_key(rng, WARM_PAGES)),
         // `r07/page_03` covers `r07/page_030` … `r07/page_039`.
         _ => Op::InvalidatePrefix(format!("r{:02}/page_0{}", rng.below(ROOTS), rng.below(7))),
     }
