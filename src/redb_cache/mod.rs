@@ -9,7 +9,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use tracing::{Instrument, debug, debug_span, trace};
 
-use crate::actor::{Handle, RedbCacheStats, budget};
+use crate::actor::{Fetched, Handle, RedbCacheStats, budget};
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
 use crate::error::{Error, Result};
@@ -111,18 +111,33 @@ impl RedbCache {
 impl Cache for RedbCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
         async {
-            let Some(bytes) = self.handle.get(key).await? else {
-                self.handle.record_get(key, false);
-                debug!("miss");
-                return Ok(None);
+            let (rows, keep) = match self.handle.get(key).await? {
+                Fetched::Hot(rows) => (rows, None),
+                Fetched::Stored { bytes: None, .. } => {
+                    self.handle.record_get(key, false);
+                    debug!("miss");
+                    return Ok(None);
+                }
+                Fetched::Stored {
+                    bytes: Some(bytes),
+                    ticket,
+                } => {
+                    let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
+                    (rows, Some((ticket, bytes.len())))
+                }
             };
-            let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
-            // Every get, from the snapshot or through the actor, passes here: an entry the
-            // sweeps have not removed yet is a miss all the same.
+            // Every get, from the hot tier, the snapshot or through the actor, passes here: an
+            // entry the sweeps have not removed yet is a miss all the same.
             if self.is_expired(&rows) {
+                if keep.is_none() {
+                    self.handle.drop_hot(key);
+                }
                 self.handle.record_get(key, false);
                 debug!("expired");
                 return Ok(None);
+            }
+            if let Some((Some(ticket), encoded_len)) = keep {
+                self.handle.keep_hot(key, rows.clone(), encoded_len, ticket);
             }
             self.handle.record_get(key, true);
             debug!(rows = rows.rows.len(), "hit");
