@@ -291,3 +291,29 @@ fn hot_tier_never_keeps_a_replaced_value() {
         actor.join();
     });
 }
+
+/// Model 11: `close` races a get while the hot tier holds its key. The get answers the value or
+/// `Closed`; once `close` has returned, no get is answered from the tier (the actor empties it
+/// when it takes its snapshot back), so every later get is `Closed`.
+#[test]
+fn close_empties_the_hot_tier() {
+    model("close_empties_the_hot_tier", || {
+        let (a, _probe, actor) = spawn(2, 4);
+        block_on(a.put("k", b"1")).unwrap();
+        assert_eq!(block_on(a.get("k")).unwrap(), Some(b"1".to_vec()));
+        let b = a.clone();
+        let reader = thread::spawn(move || block_on(b.get("k")));
+        block_on(a.close()).unwrap();
+        match reader.join().unwrap() {
+            Ok(value) => assert_eq!(value, Some(b"1".to_vec())),
+            Err(Error::Closed) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+        assert!(
+            matches!(block_on(a.get("k")), Err(Error::Closed)),
+            "a get after close was answered from the hot tier"
+        );
+        drop(a);
+        actor.join();
+    });
+}
