@@ -25,8 +25,10 @@ pub const DB_FILE_NAME: &str = "vlive.redb";
 /// Clones are cheap handles to the same actor. Every write is acknowledged only after the batch
 /// it joined has committed (durably, by default). A get that no write in flight affects reads
 /// the snapshot the actor published after its last commit, on the caller's thread; any other
-/// get queues behind those writes ([`RedbCacheStats::snapshot_gets`] counts the first kind). The
-/// actor stops when the last handle is dropped or when [`close`](RedbCache::close) is called.
+/// get queues behind those writes ([`RedbCacheStats::snapshot_gets`] counts the first kind). In
+/// front of both, a bounded hot tier of decoded entries answers repeated gets without decoding
+/// ([`RedbCacheBuilder::hot_bytes`], [`RedbCacheStats::hot_hits`]). The actor stops when the
+/// last handle is dropped or when [`close`](RedbCache::close) is called.
 ///
 /// Opening a folder this process already has open returns a handle to the same actor (the
 /// first open's configuration stays in force). Another process gets [`Error::AlreadyOpen`].
