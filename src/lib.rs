@@ -20,7 +20,7 @@
 //! rows.insert("1".into(), ada);
 //!
 //! cache.put("clients/page_1", CachedRows::new(rows.clone())).await?;
-//! assert_eq!(cache.get("clients/page_1").await?.unwrap().rows, rows);
+//! assert_eq!(*cache.get("clients/page_1").await?.unwrap().rows, rows);
 //!
 //! cache.invalidate_prefix("clients/").await?;
 //! assert!(cache.get("clients/page_1").await?.is_none());
@@ -75,6 +75,6 @@ pub use no_cache::NoCache;
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
 #[cfg(all(feature = "redis", not(loom)))]
 pub use redis_cache::{RedisCache, RedisCacheBuilder, RedisFault, RedisFaultKind};
-pub use rows::{CachedRows, Record, Rows, Value};
+pub use rows::{CachedRows, Record, Rows, SharedRecord, Value};
 #[cfg(all(feature = "redis", not(loom)))]
 pub use tiered_cache::{TieredCache, TieredCacheBuilder, TieredCacheStats};

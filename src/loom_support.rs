@@ -3,7 +3,7 @@
 //! [`LoomCache`] is the production [`Handle`](crate::actor::Handle) and actor, running over a
 //! [`MemStore`] instead of redb. Values are raw bytes: CBOR plays no part in the protocol.
 
-use crate::actor::{self, ActorConfig, BatchLimits, Command, Handle, Pending};
+use crate::actor::{self, ActorConfig, BatchLimits, Command, Fetched, Handle, Pending};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::Result;
 use crate::sync::thread;
@@ -77,9 +77,24 @@ fn spawn_with(
 }
 
 impl LoomCache {
-    /// The value under `key`.
+    /// The value under `key`. As `RedbCache::get` does after decoding, a value read with a
+    /// ticket is offered to the hot tier (here the bytes are the "decoded" value).
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.handle.get(key).await
+        match self.handle.get(key).await? {
+            Fetched::Hot(value) => Ok(Some(value)),
+            Fetched::Stored { bytes, ticket } => {
+                if let (Some(value), Some(ticket)) = (&bytes, ticket) {
+                    self.handle
+                        .keep_hot(key, value.clone(), value.len(), ticket);
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// How many gets were answered from the hot tier so far.
+    pub fn hot_hits(&self) -> u64 {
+        self.handle.stats().hot_hits
     }
 
     /// Stores `value` under `key`; returns after the commit.

@@ -287,7 +287,7 @@ async fn fetched_at_round_trips_to_the_millisecond(cache: &dyn Cache) {
             "fetched_at {at:?} came back as {:?} (off by {drift:?})",
             back.fetched_at
         );
-        assert_eq!(back.rows, rows("t"));
+        assert_eq!(*back.rows, rows("t"));
     }
 }
 

@@ -50,11 +50,11 @@ async fn a_miss_reads_the_master_once_and_a_hit_does_not_read_it_at_all() {
         let table = table(&master, cache.clone());
 
         let cold = table.list(PAGE).await.unwrap();
-        assert_eq!(cold, master.rows(), "{name}");
+        assert_eq!(*cold, master.rows(), "{name}");
         assert_eq!(master.list_calls(), 1, "{name}: a miss reads the master");
         let cached = cache.get("clients/page_1_20").await.unwrap();
         assert_eq!(
-            cached.map(|c| c.rows),
+            cached.map(|c| Arc::unwrap_or_clone(c.rows)),
             Some(master.rows()),
             "{name}: filled"
         );
@@ -85,8 +85,14 @@ async fn rows_are_cached_per_id_including_absence_and_ids_may_contain_slashes() 
         let master = TestMaster::new(rows);
         let table = table(&master, cache.clone());
 
-        assert_eq!(table.get("eu/42").await.unwrap(), Some(record("Grace")));
-        assert_eq!(table.get("eu/42").await.unwrap(), Some(record("Grace")));
+        assert_eq!(
+            table.get("eu/42").await.unwrap().as_deref(),
+            Some(&record("Grace"))
+        );
+        assert_eq!(
+            table.get("eu/42").await.unwrap().as_deref(),
+            Some(&record("Grace"))
+        );
         assert_eq!(table.get("missing").await.unwrap(), None);
         assert_eq!(table.get("missing").await.unwrap(), None);
         assert_eq!(master.get_calls(), 2, "{name}: one master read per id");
@@ -96,7 +102,10 @@ async fn rows_are_cached_per_id_including_absence_and_ids_may_contain_slashes() 
 
         // Inserting the missing row invalidates the cached absence.
         table.insert("missing", record("Found")).await.unwrap();
-        assert_eq!(table.get("missing").await.unwrap(), Some(record("Found")));
+        assert_eq!(
+            table.get("missing").await.unwrap().as_deref(),
+            Some(&record("Found"))
+        );
     }
 }
 
@@ -115,7 +124,7 @@ async fn page_zero_is_rejected_rather_than_cached_as_a_second_copy_of_page_one()
     assert!(cache.is_empty(), "nothing cached under clients/page_0_20");
     assert_eq!(table.stats().reads(), 0);
     // Page 1 is unaffected.
-    assert_eq!(table.list(Page::new(1, 20)).await.unwrap(), master.rows());
+    assert_eq!(*table.list(Page::new(1, 20)).await.unwrap(), master.rows());
 }
 
 #[tokio::test]
@@ -140,7 +149,7 @@ async fn concurrent_misses_on_one_key_make_one_master_call_and_every_waiter_gets
         gate.open();
 
         for reader in readers {
-            assert_eq!(reader.await.unwrap().unwrap(), master.rows(), "{name}");
+            assert_eq!(*reader.await.unwrap().unwrap(), master.rows(), "{name}");
         }
         assert_eq!(
             master.list_calls(),
@@ -186,7 +195,7 @@ async fn a_master_error_reaches_every_waiter_with_its_source_and_is_not_cached()
 
         // The error was not remembered: the next read asks the master again.
         master.fail_reads(None);
-        assert_eq!(table.list(PAGE).await.unwrap(), master.rows(), "{name}");
+        assert_eq!(*table.list(PAGE).await.unwrap(), master.rows(), "{name}");
         assert_eq!(master.list_calls(), 2, "{name}");
     }
 }
@@ -214,7 +223,7 @@ async fn a_cancelled_leader_does_not_strand_the_followers() {
         assert!(leader.await.unwrap_err().is_cancelled(), "{name}");
         gate.open();
 
-        assert_eq!(follower.await.unwrap().unwrap(), master.rows(), "{name}");
+        assert_eq!(*follower.await.unwrap().unwrap(), master.rows(), "{name}");
         assert_eq!(
             master.list_calls(),
             1,
@@ -254,7 +263,7 @@ async fn a_cancelled_follower_does_not_break_the_others() {
         assert!(results[1].as_ref().unwrap_err().is_cancelled(), "{name}");
         for i in [0, 2] {
             let rows = results[i].as_ref().unwrap().as_ref().unwrap();
-            assert_eq!(rows, &master.rows(), "{name}: reader {i}");
+            assert_eq!(**rows, master.rows(), "{name}: reader {i}");
         }
         assert_eq!(master.list_calls(), 1, "{name}");
     }
@@ -276,7 +285,7 @@ async fn entries_older_than_max_age_count_as_misses() {
 
         // Without max_age, any entry is good.
         let forever = table(&master, cache.clone());
-        assert_eq!(forever.list(PAGE).await.unwrap(), old_rows, "{name}");
+        assert_eq!(*forever.list(PAGE).await.unwrap(), old_rows, "{name}");
         assert_eq!(master.list_calls(), 0, "{name}");
 
         // With max_age, the day-old entry is a miss; the refetched one is young enough.
@@ -284,17 +293,17 @@ async fn entries_older_than_max_age_count_as_misses() {
             .max_age(Duration::from_secs(3600))
             .build()
             .unwrap();
-        assert_eq!(hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
+        assert_eq!(*hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
         assert_eq!(master.list_calls(), 1, "{name}");
-        assert_eq!(hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
+        assert_eq!(*hourly.list(PAGE).await.unwrap(), master.rows(), "{name}");
         assert_eq!(master.list_calls(), 1, "{name}: fresh entry is a hit");
 
         // An entry stamped in the future (clock skew) is treated as fresh.
         let ahead = SystemTime::now() + Duration::from_secs(3600);
         put_fetched_at(cache.as_ref(), "clients/id/r01", seed_rows(1), ahead).await;
         assert_eq!(
-            hourly.get("r01").await.unwrap(),
-            Some(record("name-01")),
+            hourly.get("r01").await.unwrap().as_deref(),
+            Some(&record("name-01")),
             "{name}"
         );
         assert_eq!(master.get_calls(), 0, "{name}");
@@ -305,8 +314,8 @@ async fn entries_older_than_max_age_count_as_misses() {
 async fn when_the_cache_fails_reads_fall_back_to_the_master() {
     let master = TestMaster::new(seed_rows(2));
     let table = table(&master, Arc::new(BrokenCache));
-    assert_eq!(table.list(PAGE).await.unwrap(), master.rows());
-    assert_eq!(table.list(PAGE).await.unwrap(), master.rows());
+    assert_eq!(*table.list(PAGE).await.unwrap(), master.rows());
+    assert_eq!(*table.list(PAGE).await.unwrap(), master.rows());
     assert_eq!(master.list_calls(), 2, "nothing could be cached");
     assert_eq!(table.stats().fills, 0);
 }
@@ -397,8 +406,8 @@ async fn a_read_that_started_before_an_event_does_not_fill_the_cache_after_it() 
 
         gate.open();
         assert_eq!(
-            reader.await.unwrap().unwrap(),
-            Some(record("name-01")),
+            reader.await.unwrap().unwrap().as_deref(),
+            Some(&record("name-01")),
             "{name}"
         );
         assert!(
@@ -406,8 +415,8 @@ async fn a_read_that_started_before_an_event_does_not_fill_the_cache_after_it() 
             "{name}: the stale row was not cached"
         );
         assert_eq!(
-            table.get("r01").await.unwrap(),
-            Some(record("changed elsewhere")),
+            table.get("r01").await.unwrap().as_deref(),
+            Some(&record("changed elsewhere")),
             "{name}"
         );
     }
@@ -913,7 +922,7 @@ async fn clones_share_the_configuration_the_table_was_built_with() {
     let clone = table.clone();
 
     assert_eq!(
-        clone.list(PAGE).await.unwrap(),
+        *clone.list(PAGE).await.unwrap(),
         master.rows(),
         "the clone's max_age makes the day-old entry a miss"
     );

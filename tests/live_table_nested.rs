@@ -26,15 +26,22 @@ use vlive::{Cache, LiveTable, MemCache, Record};
 
 /// The backends every race is staged against. The `TempDir` keeps the redb folder alive.
 /// `table.get(id)` in a task of its own.
-fn spawn_get(table: &LiveTable, id: &str) -> JoinHandle<vlive::Result<Option<Record>>> {
+fn spawn_get(
+    table: &LiveTable,
+    id: &str,
+) -> JoinHandle<vlive::Result<Option<vlive::SharedRecord>>> {
     let table = table.clone();
     let id = id.to_owned();
     tokio::spawn(async move { table.get(&id).await })
 }
 
 /// The row a spawned `get` returned.
-async fn row(read: JoinHandle<vlive::Result<Option<Record>>>) -> Record {
-    read.await.unwrap().unwrap().expect("the row exists")
+async fn row(read: JoinHandle<vlive::Result<Option<vlive::SharedRecord>>>) -> Record {
+    read.await
+        .unwrap()
+        .unwrap()
+        .expect("the row exists")
+        .into_record()
 }
 
 /// How another party makes the change a later read must see.
@@ -131,8 +138,8 @@ async fn read_after_write_from_elsewhere(writer: Writer) {
             "{writer:?}/{name}: the early read's fill was rejected, the re-read's stored"
         );
         assert_eq!(
-            table.get("r01").await.unwrap(),
-            Some(record("patched")),
+            table.get("r01").await.unwrap().as_deref(),
+            Some(&record("patched")),
             "{writer:?}/{name}: and the cache holds the new row"
         );
         assert_eq!(master.get_calls(), 2, "{writer:?}/{name}");
@@ -183,7 +190,10 @@ async fn followers_of_an_overtaken_read_read_again_once_and_together() {
         "one re-read for three followers, no third"
     );
     assert_eq!(table.stats().rejected_stale, 2);
-    assert_eq!(table.get("r01").await.unwrap(), Some(record("second")));
+    assert_eq!(
+        table.get("r01").await.unwrap().as_deref(),
+        Some(&record("second"))
+    );
 }
 
 #[tokio::test]

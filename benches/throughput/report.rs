@@ -12,8 +12,9 @@ use crate::verdicts::verdicts;
 use crate::workloads::Workload;
 
 /// The ratio columns: numerator, denominator, heading.
-pub const RATIOS: [(Impl, Impl, &str); 4] = [
+pub const RATIOS: [(Impl, Impl, &str); 5] = [
     (Impl::VliveImmediate, Impl::Direct, "immediate/direct"),
+    (Impl::VliveCold, Impl::Direct, "cold/direct"),
     (Impl::VliveLazy, Impl::Direct, "lazy/direct"),
     (Impl::VliveImmediate, Impl::Ceiling, "immediate/ceiling"),
     (Impl::VliveLazy, Impl::Ceiling, "lazy/ceiling"),

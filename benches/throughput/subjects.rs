@@ -13,10 +13,16 @@ use crate::params::LAZY_MAX_DELAY;
 pub enum Impl {
     VliveImmediate,
     VliveLazy,
+    /// `vlive-immediate` with the hot tier off: every get reads the snapshot and decodes. Only
+    /// on the get rows, beside the two above, whose gets the (default) hot tier answers.
+    VliveCold,
     Direct,
     Blocking,
     Ceiling,
 }
+
+/// Implementations measured on the get rows only.
+pub const GET_ONLY: [Impl; 1] = [Impl::VliveCold];
 
 /// The implementations behind the async cache interface (the ceiling is a loop of its own).
 pub const CACHES: [Impl; 4] = [
@@ -27,9 +33,10 @@ pub const CACHES: [Impl; 4] = [
 ];
 
 /// The table's columns: every implementation, the ceiling last.
-pub const TABLE_IMPLS: [Impl; 5] = [
+pub const TABLE_IMPLS: [Impl; 6] = [
     Impl::VliveImmediate,
     Impl::VliveLazy,
+    Impl::VliveCold,
     Impl::Direct,
     Impl::Blocking,
     Impl::Ceiling,
@@ -40,6 +47,7 @@ impl Impl {
         match self {
             Impl::VliveImmediate => "vlive-immediate",
             Impl::VliveLazy => "vlive-lazy",
+            Impl::VliveCold => "vlive-cold",
             Impl::Direct => "direct",
             Impl::Blocking => "blocking",
             Impl::Ceiling => "ceiling",
@@ -60,6 +68,13 @@ impl Impl {
                     .durability(Durability::Lazy {
                         max_delay: LAZY_MAX_DELAY,
                     })
+                    .open(folder)
+                    .expect("open vlive"),
+            ),
+            Impl::VliveCold => Subject::Vlive(
+                RedbCache::builder()
+                    .durability(Durability::Immediate)
+                    .hot_bytes(0)
                     .open(folder)
                     .expect("open vlive"),
             ),

@@ -48,7 +48,7 @@ pub async fn list(demo: &Demo, page: Page) -> DemoResult<()> {
 }
 
 pub async fn get(demo: &Demo, id: &str) -> DemoResult<()> {
-    let read = demo.timed_read(demo.table.get(id)).await?;
+    let read = demo.timed_get(id).await?;
     let Some(record) = read.value else {
         return Err(unknown_client(demo, id).await);
     };
@@ -94,7 +94,7 @@ pub async fn event(demo: &Demo, id: Option<&str>) -> DemoResult<()> {
     let edits = out_of_band_edit(&before);
     // Straight to the master, bypassing the table: the cache cannot know.
     demo.master.patch(id, edits).await?;
-    let stale = demo.timed_read(demo.table.get(id)).await?;
+    let stale = demo.timed_get(id).await?;
     println!(
         "Changed {id} in the master directly. Reading through the table before the event: \
          cache {}, visits = {}",

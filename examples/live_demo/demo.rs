@@ -111,12 +111,23 @@ impl Demo {
         })
     }
 
+    /// Reads row `id` through the table, timed, as an owned record (the table shares it).
+    pub async fn timed_get(&self, id: &str) -> DemoResult<Timed<Option<Record>>> {
+        let read = self.timed_read(self.table.get(id)).await?;
+        Ok(Timed {
+            value: read.value.map(vlive::SharedRecord::into_record),
+            elapsed: read.elapsed,
+            outcome: read.outcome,
+            master_calls: read.master_calls,
+        })
+    }
+
     /// Delivers the live event that says client `id` changed, then reads it through the table
     /// again.
     pub async fn announce_update(&self, id: &str) -> DemoResult<Timed<Option<Record>>> {
         self.deliver(LiveEvent::Updated { id: id.to_owned() })
             .await?;
-        self.timed_read(self.table.get(id)).await
+        self.timed_get(id).await
     }
 
     /// Sends `event` and waits until the table's consumer has invalidated for it.

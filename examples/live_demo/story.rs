@@ -109,7 +109,7 @@ async fn warm_list(demo: &Demo, page: Page, cold: Duration) -> DemoResult<Step> 
 async fn live_event(demo: &Demo, id: &str) -> DemoResult<Step> {
     let calls = demo.master.calls();
     let new_visits = edit_out_of_band(demo, id).await?;
-    let stale = demo.timed_read(demo.table.get(id)).await?;
+    let stale = demo.timed_get(id).await?;
     let staleness = if field(&stale.value, "visits") == new_visits {
         "already fresh: nothing was cached"
     } else {
@@ -149,7 +149,14 @@ async fn live_event(demo: &Demo, id: &str) -> DemoResult<Step> {
 /// Caches client `id`, then edits it in the master directly; returns its new visit count.
 async fn edit_out_of_band(demo: &Demo, id: &str) -> DemoResult<String> {
     demo.table.get(id).await?; // make sure the row is cached
-    let edits = out_of_band_edit(&demo.table.get(id).await?.unwrap_or_default());
+    let edits = out_of_band_edit(
+        &demo
+            .table
+            .get(id)
+            .await?
+            .map(vlive::SharedRecord::into_record)
+            .unwrap_or_default(),
+    );
     let new_visits = show_value(&edits["visits"]);
     demo.master.patch(id, edits).await?;
     Ok(new_visits)

@@ -261,3 +261,59 @@ fn eviction_is_a_later_miss_never_an_older_value() {
         actor.join();
     });
 }
+
+/// Model 10: the hot tier never keeps a value a put replaced. A get races a put of its key: it
+/// may read the old value or the new one, and may add what it read to the tier; once the put is
+/// acknowledged, and once the racing get is done, every get answers the new value. The last get
+/// is answered from the tier, so the model also runs the hit path.
+#[test]
+fn hot_tier_never_keeps_a_replaced_value() {
+    model("hot_tier_never_keeps_a_replaced_value", || {
+        let (a, _probe, actor) = spawn(2, 4);
+        block_on(a.put("k", b"old")).unwrap();
+        let b = a.clone();
+        let reader = thread::spawn(move || block_on(b.get("k")).unwrap());
+        block_on(a.put("k", b"new")).unwrap();
+        assert_eq!(
+            block_on(a.get("k")).unwrap(),
+            Some(b"new".to_vec()),
+            "a get after the put's acknowledgement saw the value it replaced"
+        );
+        let raced = reader.join().unwrap().expect("k always holds a value");
+        assert!(raced == b"old" || raced == b"new");
+        assert_eq!(
+            block_on(a.get("k")).unwrap(),
+            Some(b"new".to_vec()),
+            "the racing get left the replaced value in the hot tier"
+        );
+        assert!(a.hot_hits() >= 1, "the last get is answered from the tier");
+        drop(a);
+        actor.join();
+    });
+}
+
+/// Model 11: `close` races a get while the hot tier holds its key. The get answers the value or
+/// `Closed`; once `close` has returned, no get is answered from the tier (the actor empties it
+/// when it takes its snapshot back), so every later get is `Closed`.
+#[test]
+fn close_empties_the_hot_tier() {
+    model("close_empties_the_hot_tier", || {
+        let (a, _probe, actor) = spawn(2, 4);
+        block_on(a.put("k", b"1")).unwrap();
+        assert_eq!(block_on(a.get("k")).unwrap(), Some(b"1".to_vec()));
+        let b = a.clone();
+        let reader = thread::spawn(move || block_on(b.get("k")));
+        block_on(a.close()).unwrap();
+        match reader.join().unwrap() {
+            Ok(value) => assert_eq!(value, Some(b"1".to_vec())),
+            Err(Error::Closed) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+        assert!(
+            matches!(block_on(a.get("k")), Err(Error::Closed)),
+            "a get after close was answered from the hot tier"
+        );
+        drop(a);
+        actor.join();
+    });
+}

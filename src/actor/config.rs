@@ -56,7 +56,13 @@ pub(crate) struct ActorConfig {
     pub(crate) max_bytes: Option<u64>,
     /// Entries fetched longer ago than this are misses, and swept; `None`: they never expire.
     pub(crate) time_to_live: Option<Duration>,
+    /// The hot tier's budget in bytes (encoded value + key); 0 turns it off.
+    pub(crate) hot_bytes: u64,
 }
+
+/// The hot tier's default budget: enough for a working set of a few thousand pages, small next
+/// to the process.
+pub(crate) const DEFAULT_HOT_BYTES: u64 = 8 << 20;
 
 impl ActorConfig {
     pub(crate) fn new(folder: impl Into<PathBuf>) -> Self {
@@ -67,6 +73,7 @@ impl ActorConfig {
             durability: Durability::Immediate,
             max_bytes: None,
             time_to_live: None,
+            hot_bytes: DEFAULT_HOT_BYTES,
         }
     }
 

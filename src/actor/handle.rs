@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use super::command::{Command, Reply};
-use super::read_beside::{Lookup, Tracked};
+use super::hot::HotValue;
+use super::read_beside::{HotTicket, Lookup, Tracked};
 use super::shared::{Lifecycle, Shared};
 use super::stats::RedbCacheStats;
 use crate::cache::{FillOutcome, FillToken};
@@ -28,7 +29,8 @@ impl Handle {
     }
 
     pub(crate) fn stats(&self) -> RedbCacheStats {
-        self.shared.counters.snapshot(self.commands.queued())
+        let hot = self.shared.beside.hot_usage();
+        self.shared.counters.snapshot(self.commands.queued(), hot)
     }
 
     /// Sends a command built around a fresh reply channel and waits for the answer.
@@ -60,18 +62,47 @@ impl Handle {
         })
     }
 
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let value = match self.shared.beside.lookup(key) {
-            Lookup::Answered(value) => {
-                self.shared.counters.snapshot_gets.bump();
-                value
+    /// The value under `key`: decoded from the hot tier, or stored bytes (from the snapshot or
+    /// through the actor) with, when the tier may take them once decoded, a ticket for
+    /// [`keep_hot`](Handle::keep_hot).
+    pub(crate) async fn get(&self, key: &str) -> Result<Fetched> {
+        let fetched = match self.shared.beside.lookup(key) {
+            Lookup::Hot(value) => {
+                self.shared.counters.hot_hits.bump();
+                Fetched::Hot(value)
             }
-            Lookup::Queue => {
+            Lookup::Answered(bytes, ticket) => {
+                self.shared.counters.snapshot_gets.bump();
+                Fetched::Stored {
+                    bytes,
+                    ticket: Some(ticket),
+                }
+            }
+            Lookup::Queue(ticket) => {
                 let key = key.to_owned();
-                self.call(|reply| Command::Get { key, reply }).await?
+                let bytes = self.call(|reply| Command::Get { key, reply }).await?;
+                Fetched::Stored { bytes, ticket }
             }
         };
-        Ok(value)
+        Ok(fetched)
+    }
+
+    /// Adds a value a get read (and decoded) to the hot tier, if its ticket is still good.
+    /// `encoded_len` is what the value's bytes weighed: with the key, its cost in the budget.
+    pub(crate) fn keep_hot(
+        &self,
+        key: &str,
+        value: HotValue,
+        encoded_len: usize,
+        ticket: HotTicket,
+    ) {
+        let size = (key.len() + encoded_len) as u64;
+        self.shared.beside.keep_hot(key, value, size, ticket);
+    }
+
+    /// Drops an expired entry from the hot tier.
+    pub(crate) fn drop_hot(&self, key: &str) {
+        self.shared.beside.drop_hot(key);
     }
 
     /// Counts a get's outcome, once the caller knows it (an entry past its time to live is a
@@ -188,6 +219,18 @@ impl Handle {
             shared: self.shared.clone(),
         }
     }
+}
+
+/// What a get found: see [`Handle::get`].
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    /// Decoded, from the hot tier.
+    Hot(HotValue),
+    /// The stored bytes (`None`: a miss), and leave to keep them hot once decoded.
+    Stored {
+        bytes: Option<Vec<u8>>,
+        ticket: Option<HotTicket>,
+    },
 }
 
 /// A queued command's answer, to be awaited.

@@ -18,6 +18,7 @@
 //! - `command`: what travels over the channel.
 //! - `config`: batch limits and durability.
 //! - `handle`: the caller's side: send, await the reply, map a vanished actor to an error.
+//! - `hot`: the hot tier, decoded entries in memory in front of the store.
 //! - `read_beside`: gets answered on the caller's thread when no write in flight affects them.
 //! - `serve`: the actor's loop, top to bottom.
 //! - `stats`: counters shared by both sides.
@@ -28,6 +29,7 @@ pub(crate) mod budget;
 mod command;
 mod config;
 mod handle;
+mod hot;
 mod read_beside;
 mod serve;
 mod shared;
@@ -39,11 +41,11 @@ pub(crate) use config::ActorConfig;
 #[cfg(loom)]
 pub(crate) use config::BatchLimits;
 pub use config::Durability;
-pub(crate) use handle::Handle;
 #[cfg(loom)]
 pub(crate) use handle::Pending;
 #[cfg(not(loom))]
 pub(crate) use handle::WeakHandle;
+pub(crate) use handle::{Fetched, Handle};
 #[cfg(loom)]
 pub(crate) use serve::spawn;
 #[cfg(not(loom))]

@@ -5,12 +5,18 @@
 //! the command is built until the actor answers it, after its commit and the snapshot that shows
 //! it; a get whose key a tracked write covers queues instead. Why that keeps every answer what
 //! the queue would have given: `docs/DESIGN.md` §3.
+//!
+//! The hot tier of decoded entries (`hot`) sits under the same lock as the writes in flight, so
+//! that a write's registration and a get's look at the tier exclusively order one another:
+//! registering removes the keys the write covers and bumps an epoch, and a get adds what it
+//! read only if the epoch it saw is still current (`docs/DESIGN.md` §3.1).
 
 use std::collections::HashMap;
 use std::ops::Deref;
 #[cfg(not(loom))]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::hot::{HotTier, HotValue};
 use crate::store::Snapshot;
 use crate::sync::{Arc, Mutex, RwLock};
 
@@ -18,17 +24,39 @@ use crate::sync::{Arc, Mutex, RwLock};
 pub(crate) struct ReadBeside {
     /// `Some` while the actor lets gets read beside it. Each lookup holds the read lock.
     snapshot: RwLock<Option<Box<dyn Snapshot>>>,
-    in_flight: Arc<Mutex<InFlight>>,
+    registry: Arc<Mutex<Registry>>,
+}
+
+/// What the one lock guards: the writes in flight, and the hot tier they keep coherent.
+#[derive(Debug)]
+struct Registry {
+    in_flight: InFlight,
+    hot: HotTier<HotValue>,
+    /// Bumped by every registration of a write and by every withdraw: anything that could make
+    /// a value read before it older than the store's.
+    epoch: u64,
 }
 
 /// What a get found out beside the actor.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Lookup {
+    /// The decoded value, from the hot tier.
+    Hot(HotValue),
     /// The answer, read from the snapshot.
-    Answered(Option<Vec<u8>>),
+    Answered(Option<Vec<u8>>, HotTicket),
     /// The get must go through the actor: no snapshot is published, a write in flight covers
     /// the key, or the lookup failed (the actor then reopens the store or reports the error).
-    Queue,
+    /// A ticket unless a write in flight covers the key: the queue may then answer with the
+    /// value from before that write, which must not enter the tier.
+    Queue(Option<HotTicket>),
+}
+
+/// Leave for a get that missed the hot tier to add what it read, as long as nothing happened
+/// since its look that could have made that value old: see [`ReadBeside::keep_hot`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[must_use]
+pub(crate) struct HotTicket {
+    epoch: u64,
 }
 
 /// The keys a write can change: one key, or every key that starts with a prefix.
@@ -42,33 +70,75 @@ impl std::fmt::Debug for ReadBeside {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadBeside")
             .field("published", &self.snapshot.read().is_some())
-            .field("in_flight", &*self.in_flight.lock())
+            .field("registry", &*self.registry.lock())
             .finish()
     }
 }
 
 impl ReadBeside {
-    /// No snapshot yet: every get goes through the actor until it publishes one.
-    pub(crate) fn new() -> Self {
+    /// No snapshot yet: every get goes through the actor until it publishes one. The hot
+    /// tier keeps up to `hot_bytes` (0: off).
+    pub(crate) fn new(hot_bytes: u64) -> Self {
         ReadBeside {
             snapshot: RwLock::new(None),
-            in_flight: Arc::new(Mutex::new(InFlight::default())),
+            registry: Arc::new(Mutex::new(Registry {
+                in_flight: InFlight::default(),
+                hot: HotTier::new(hot_bytes),
+                epoch: 0,
+            })),
         }
     }
 
-    /// Looks `key` up in the published snapshot, on this thread, unless the get must queue.
+    /// Looks `key` up in the hot tier, then in the published snapshot, on this thread, unless
+    /// the get must queue.
     pub(crate) fn lookup(&self, key: &str) -> Lookup {
         let snapshot = self.snapshot.read();
-        let Some(snapshot) = snapshot.as_ref() else {
-            return Lookup::Queue;
+        let ticket = {
+            let registry = self.registry.lock();
+            if registry.in_flight.covers(key) {
+                return Lookup::Queue(None);
+            }
+            if let Some(value) = registry.hot.get(key) {
+                return Lookup::Hot(value);
+            }
+            HotTicket {
+                epoch: registry.epoch,
+            }
         };
-        if self.in_flight.lock().covers(key) {
-            return Lookup::Queue;
-        }
+        let Some(snapshot) = snapshot.as_ref() else {
+            return Lookup::Queue(Some(ticket));
+        };
         match get_without_unwinding(snapshot.as_ref(), key) {
-            Some(Ok(value)) => Lookup::Answered(value),
-            Some(Err(_)) | None => Lookup::Queue,
+            Some(Ok(value)) => Lookup::Answered(value, ticket),
+            Some(Err(_)) | None => Lookup::Queue(Some(ticket)),
         }
+    }
+
+    /// Adds `value`, read under `ticket`, to the hot tier as `key`'s, unless a write was
+    /// registered or the snapshot withdrawn since the ticket was issued.
+    ///
+    /// Why that is enough: when the ticket was issued no write of `key` was in flight, so every
+    /// earlier write of it had settled and the value read is the latest one. A write registered
+    /// since may already have been acknowledged with a newer value (and its registration found
+    /// nothing in the tier to remove), so the epoch refuses the insert. The epoch counts every
+    /// write, not only those of `key`: under a steady stream of writes few misses are kept,
+    /// which is conservative, and exact for the read-heavy use the tier is for.
+    pub(crate) fn keep_hot(&self, key: &str, value: HotValue, size: u64, ticket: HotTicket) {
+        let mut registry = self.registry.lock();
+        if registry.epoch == ticket.epoch {
+            registry.hot.insert(key, value, size);
+        }
+    }
+
+    /// Drops `key` from the hot tier (its entry expired).
+    pub(crate) fn drop_hot(&self, key: &str) {
+        self.registry.lock().hot.remove(key);
+    }
+
+    /// The hot tier's entries and their bytes.
+    pub(crate) fn hot_usage(&self) -> (u64, u64) {
+        let registry = self.registry.lock();
+        (registry.hot.len() as u64, registry.hot.bytes())
     }
 
     /// A write's key, registered in flight until it settles.
@@ -81,12 +151,23 @@ impl ReadBeside {
         self.track(prefix, Covers::Prefix)
     }
 
+    /// Registers the write and, under the same lock, removes the hot entries it covers and
+    /// bumps the epoch: a get that looks after this queues behind the write, and one that
+    /// looked before cannot add what it read.
     fn track(&self, text: &str, covers: Covers) -> Tracked {
-        self.in_flight.lock().add(text, covers);
+        {
+            let mut registry = self.registry.lock();
+            registry.in_flight.add(text, covers);
+            match covers {
+                Covers::Key => registry.hot.remove(text),
+                Covers::Prefix => registry.hot.remove_prefix(text),
+            }
+            registry.epoch += 1;
+        }
         Tracked {
             text: text.to_owned(),
             covers,
-            in_flight: Some(self.in_flight.clone()),
+            registry: Some(self.registry.clone()),
         }
     }
 
@@ -97,9 +178,18 @@ impl ReadBeside {
         drop(previous);
     }
 
-    /// The actor takes its snapshot back; returns once no lookup is using it.
+    /// The actor takes its snapshot back; returns once no lookup is using it. The hot tier
+    /// empties with it: the store is about to be closed, dropped, reopened or cleared, and
+    /// what it holds afterwards may differ from what the tier read (lost lazy writes).
     pub(crate) fn withdraw(&self) {
-        let withdrawn = self.snapshot.write().take();
+        let mut snapshot = self.snapshot.write();
+        let withdrawn = snapshot.take();
+        {
+            let mut registry = self.registry.lock();
+            registry.hot.clear();
+            registry.epoch += 1;
+        }
+        drop(snapshot);
         drop(withdrawn);
     }
 }
@@ -125,7 +215,7 @@ pub(crate) struct Tracked {
     text: String,
     covers: Covers,
     /// `None` once settled.
-    in_flight: Option<Arc<Mutex<InFlight>>>,
+    registry: Option<Arc<Mutex<Registry>>>,
 }
 
 impl Tracked {
@@ -136,8 +226,8 @@ impl Tracked {
     /// Removes the entry: gets of these keys may read beside the actor again. The actor calls
     /// this just before it answers the write, so the writer's next get already may.
     pub(crate) fn settle(&mut self) {
-        if let Some(in_flight) = self.in_flight.take() {
-            in_flight.lock().remove(&self.text, self.covers);
+        if let Some(registry) = self.registry.take() {
+            registry.lock().in_flight.remove(&self.text, self.covers);
         }
     }
 }
@@ -213,16 +303,16 @@ mod tests {
     use super::*;
 
     fn covers(beside: &ReadBeside, key: &str) -> bool {
-        beside.in_flight.lock().covers(key)
+        beside.registry.lock().in_flight.covers(key)
     }
 
     fn nothing_in_flight(beside: &ReadBeside) -> bool {
-        beside.in_flight.lock().is_empty()
+        beside.registry.lock().in_flight.is_empty()
     }
 
     #[test]
     fn a_key_stays_covered_until_every_write_of_it_settles() {
-        let beside = ReadBeside::new();
+        let beside = ReadBeside::new(0);
         let mut first = beside.track_key("a/1");
         let second = beside.track_key("a/1");
         first.settle();
@@ -238,7 +328,7 @@ mod tests {
     /// and once by the actor that received it anyway) took another write's entry with it.
     #[test]
     fn a_write_settled_and_then_dropped_removes_only_itself() {
-        let beside = ReadBeside::new();
+        let beside = ReadBeside::new(0);
         let mut cancelled = beside.track_key("k");
         let queued = beside.track_key("k");
         cancelled.settle();
@@ -250,7 +340,7 @@ mod tests {
 
     #[test]
     fn an_invalidation_covers_every_key_under_its_prefix() {
-        let beside = ReadBeside::new();
+        let beside = ReadBeside::new(0);
         let whole = beside.track_prefix("a");
         let part = beside.track_prefix("b/1");
         assert!(covers(&beside, "a"));
@@ -266,7 +356,75 @@ mod tests {
 
     #[test]
     fn no_snapshot_published_means_every_get_queues() {
-        let beside = ReadBeside::new();
-        assert_eq!(beside.lookup("a/1"), Lookup::Queue);
+        let beside = ReadBeside::new(0);
+        assert_eq!(
+            beside.lookup("a/1"),
+            Lookup::Queue(Some(HotTicket { epoch: 0 }))
+        );
+    }
+
+    fn hot(tag: &str) -> HotValue {
+        let mut rows = crate::rows::Rows::new();
+        rows.insert(tag.into(), crate::rows::Record::new());
+        HotValue::new(rows)
+    }
+
+    fn ticket(beside: &ReadBeside, key: &str) -> HotTicket {
+        match beside.lookup(key) {
+            Lookup::Queue(Some(ticket)) => ticket,
+            other => panic!("expected a miss with a ticket, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_value_read_before_a_write_registered_is_not_kept() {
+        let beside = ReadBeside::new(1 << 20);
+        let before = ticket(&beside, "k");
+        let put = beside.track_key("other");
+        beside.keep_hot("k", hot("old"), 10, before);
+        drop(put);
+        assert!(
+            matches!(beside.lookup("k"), Lookup::Queue(Some(_))),
+            "nothing kept"
+        );
+        let after = ticket(&beside, "k");
+        beside.keep_hot("k", hot("new"), 10, after);
+        match beside.lookup("k") {
+            Lookup::Hot(value) => assert_eq!(value.rows, hot("new").rows),
+            other => panic!("expected a hot hit, got {other:?}"),
+        }
+        assert_eq!(beside.hot_usage(), (1, 10));
+    }
+
+    #[test]
+    fn registering_a_write_removes_the_hot_entries_it_covers() {
+        let beside = ReadBeside::new(1 << 20);
+        for key in ["a/1", "a/2", "b/1"] {
+            let t = ticket(&beside, key);
+            beside.keep_hot(key, hot(key), 1, t);
+        }
+        let put = beside.track_key("b/1");
+        assert_eq!(
+            beside.lookup("b/1"),
+            Lookup::Queue(None),
+            "covered: queue, no ticket"
+        );
+        drop(put);
+        let invalidation = beside.track_prefix("a/");
+        assert_eq!(beside.lookup("a/2"), Lookup::Queue(None));
+        drop(invalidation);
+        assert_eq!(beside.hot_usage(), (0, 0));
+        assert!(matches!(beside.lookup("a/1"), Lookup::Queue(Some(_))));
+    }
+
+    #[test]
+    fn a_withdraw_empties_the_tier_and_refuses_tickets_issued_before_it() {
+        let beside = ReadBeside::new(1 << 20);
+        let t = ticket(&beside, "a");
+        beside.keep_hot("a", hot("a"), 1, t);
+        let before = ticket(&beside, "b");
+        beside.withdraw();
+        beside.keep_hot("b", hot("b"), 1, before);
+        assert_eq!(beside.hot_usage(), (0, 0));
     }
 }

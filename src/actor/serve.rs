@@ -102,6 +102,7 @@ fn connect(
             config.folder.clone(),
             config.max_bytes,
             config.time_to_live,
+            config.hot_bytes,
         )),
     ))
 }
@@ -778,6 +779,7 @@ mod tests {
     //! The loop over the in-memory store, without redb: quick checks of the batch rules.
 
     use super::*;
+    use crate::actor::Fetched;
     use crate::store::mem_store::MemStore;
 
     fn start(max_ops: usize) -> (Handle, crate::store::mem_store::MemStoreProbe) {
@@ -786,6 +788,14 @@ mod tests {
         config.batch.max_ops = max_ops;
         let (handle, _thread) = spawn(config, move || Ok(store.reopen())).unwrap();
         (handle, probe)
+    }
+
+    /// The stored bytes a get found (these tests never keep anything hot).
+    fn stored(fetched: Fetched) -> Option<Vec<u8>> {
+        match fetched {
+            Fetched::Stored { bytes, .. } => bytes,
+            Fetched::Hot(_) => panic!("nothing was kept hot"),
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -800,10 +810,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(cache.get("k").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(stored(cache.get("k").await.unwrap()), Some(b"1".to_vec()));
         put.wait().await.unwrap();
         cache.invalidate_prefix("").await.unwrap();
-        assert_eq!(cache.get("k").await.unwrap(), None);
+        assert_eq!(stored(cache.get("k").await.unwrap()), None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,7 @@ impl Shared {
         folder: PathBuf,
         max_bytes: Option<u64>,
         time_to_live: Option<std::time::Duration>,
+        hot_bytes: u64,
     ) -> Self {
         Shared {
             folder,
@@ -56,7 +57,7 @@ impl Shared {
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),
             retired: Mutex::new(None),
-            beside: ReadBeside::new(),
+            beside: ReadBeside::new(hot_bytes),
         }
     }
 

@@ -14,6 +14,12 @@ pub struct RedbCacheStats {
     /// Gets answered from the snapshot of the last commit, on the caller's thread (no write in
     /// flight affected them); the others queued through the actor.
     pub snapshot_gets: u64,
+    /// Gets answered from the hot tier of decoded entries (no snapshot read, no decoding).
+    pub hot_hits: u64,
+    /// Entries in the hot tier right now.
+    pub hot_entries: u64,
+    /// Their bytes (key + encoded value) right now: what `hot_bytes` bounds.
+    pub hot_bytes: u64,
     /// Puts acknowledged.
     pub puts: u64,
     /// Conditional fills stored.
@@ -68,6 +74,7 @@ pub(crate) struct Counters {
     pub(crate) hits: Counter,
     pub(crate) misses: Counter,
     pub(crate) snapshot_gets: Counter,
+    pub(crate) hot_hits: Counter,
     pub(crate) puts: Counter,
     pub(crate) fills: Counter,
     pub(crate) stale_fills_rejected: Counter,
@@ -97,11 +104,15 @@ impl Counters {
         self.file_bytes.set(file_bytes);
     }
 
-    pub(crate) fn snapshot(&self, queue_depth: usize) -> RedbCacheStats {
+    /// `hot` is the hot tier's (entries, bytes) right now.
+    pub(crate) fn snapshot(&self, queue_depth: usize, hot: (u64, u64)) -> RedbCacheStats {
         RedbCacheStats {
             hits: self.hits.get(),
             misses: self.misses.get(),
             snapshot_gets: self.snapshot_gets.get(),
+            hot_hits: self.hot_hits.get(),
+            hot_entries: hot.0,
+            hot_bytes: hot.1,
             puts: self.puts.get(),
             fills: self.fills.get(),
             stale_fills_rejected: self.stale_fills_rejected.get(),

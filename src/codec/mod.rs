@@ -48,10 +48,7 @@ pub fn decode(bytes: &[u8]) -> Result<CachedRows, String> {
     }
     let fetched_at = from_epoch_parts(secs, nanos)
         .ok_or_else(|| format!("timestamp out of range: {secs}s {nanos}ns"))?;
-    Ok(CachedRows {
-        rows: stored.rows,
-        fetched_at,
-    })
+    Ok(CachedRows::with_fetched_at(stored.rows, fetched_at))
 }
 
 #[cfg(test)]
@@ -67,7 +64,7 @@ mod tests {
         record.insert("age".into(), Value::Integer(36.into()));
         let mut rows = Rows::new();
         rows.insert("1".into(), record);
-        CachedRows { rows, fetched_at }
+        CachedRows::with_fetched_at(rows, fetched_at)
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
     let (secs, nanos) = to_epoch_parts(value.fetched_at)
         .ok_or_else(|| format!("fetched_at out of range: {:?}", value.fetched_at))?;
     let mut bytes = Vec::with_capacity(256);
-    ciborium::into_writer(&(VALUE_VERSION, secs, nanos, &value.rows), &mut bytes)
+    ciborium::into_writer(&(VALUE_VERSION, secs, nanos, &*value.rows), &mut bytes)
         .map_err(|e| e.to_string())?;
     Ok(bytes)
 }
@@ -34,5 +34,5 @@ pub fn decode(bytes: &[u8]) -> Result<CachedRows, String> {
     }
     let fetched_at = from_epoch_parts(secs, nanos)
         .ok_or_else(|| format!("timestamp out of range: {secs}s {nanos}ns"))?;
-    Ok(CachedRows { rows, fetched_at })
+    Ok(CachedRows::with_fetched_at(rows, fetched_at))
 }

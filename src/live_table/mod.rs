@@ -26,7 +26,7 @@ pub use stats::LiveTableStats;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::rows::{Record, Rows};
+use crate::rows::{Record, Rows, SharedRecord};
 use reader::Flight;
 use single_flight::SingleFlight;
 use stats::Counters;
@@ -262,11 +262,15 @@ impl LiveTable {
 
     /// One page of rows: from the cache if it holds a fresh copy, else from the master.
     ///
+    /// The rows are shared, not copied: a hit hands out the cache's own `Arc` (with `RedbCache`'s
+    /// hot tier or `MemCache`, the same decoded rows every reader gets), and concurrent misses
+    /// share the one master read. `Arc::unwrap_or_clone` gives an owned copy when one is needed.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for page number 0 (pages count from 1: page 0 would be a
     /// second cache entry for page 1's rows), without reading the cache or the master.
-    pub async fn list(&self, page: Page) -> Result<Rows> {
+    pub async fn list(&self, page: Page) -> Result<Arc<Rows>> {
         if page.number == 0 {
             return Err(Error::InvalidArgument {
                 reason: format!(
@@ -294,8 +298,10 @@ impl LiveTable {
     }
 
     /// The row `id`, or `None` if the master has none: from the cache if it holds a fresh
-    /// answer (absence is cached too), else from the master.
-    pub async fn get(&self, id: &str) -> Result<Option<Record>> {
+    /// answer (absence is cached too), else from the master. Like [`list`](LiveTable::list), it
+    /// shares the cached entry rather than copying it: a [`SharedRecord`] reads as the
+    /// [`Record`], and [`into_record`](SharedRecord::into_record) copies it out.
+    pub async fn get(&self, id: &str) -> Result<Option<SharedRecord>> {
         let span = op_span!("live_table.read", self.cache_key(), "get", Some(id));
         let master = self.table.master.clone();
         let owned_id = id.to_owned();
@@ -312,7 +318,7 @@ impl LiveTable {
         let rows = reader::read(&self.table, self.id_key(id), fetch)
             .instrument(span)
             .await?;
-        Ok(rows.into_values().next())
+        Ok(SharedRecord::only(rows))
     }
 
     // ----- writes -----------------------------------------------------------------------------

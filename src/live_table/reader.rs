@@ -18,7 +18,7 @@ use crate::rows::{CachedRows, Rows};
 ///
 /// `fetch` reads the master; it is called once per flight this caller starts (at most
 /// twice, see [`flight`]).
-pub(super) async fn read<F, Fut>(table: &Table, key: String, fetch: F) -> Result<Rows>
+pub(super) async fn read<F, Fut>(table: &Table, key: String, fetch: F) -> Result<Arc<Rows>>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<Rows>> + Send + 'static,
@@ -138,8 +138,9 @@ impl ReadOutcome {
     }
 }
 
-/// The rows a flight hands its waiters, and what became of them.
-pub(super) type Flight = (Rows, ReadOutcome);
+/// The rows a flight hands its waiters (shared: every waiter gets the same `Arc`, and so does
+/// the cache it fills), and what became of them.
+pub(super) type Flight = (Arc<Rows>, ReadOutcome);
 
 /// The flight's work: take the fill token, read the master, stop taking joiners, fill unless
 /// overtaken.
@@ -168,11 +169,11 @@ where
     // and then the fill's outcome would say nothing about invalidations that came before them
     // (`docs/DESIGN.md` §4.3): they start a new flight instead.
     boarding.close();
-    let rows = rows?;
+    let rows = Arc::new(rows?);
     let Some(token) = token else {
         return Ok((rows, ReadOutcome::NotCached));
     };
-    let cached = CachedRows::with_fetched_at(rows.clone(), started);
+    let cached = CachedRows::shared(rows.clone(), started);
     let outcome = match cache.fill(key, cached, token).await {
         Ok(FillOutcome::Stored) => ReadOutcome::Filled,
         Ok(FillOutcome::RejectedStale) => {

@@ -29,6 +29,7 @@ impl fmt::Debug for RedbCacheBuilder {
             .field("durability", &self.config.durability)
             .field("max_bytes", &self.config.max_bytes)
             .field("time_to_live", &self.config.time_to_live)
+            .field("hot_bytes", &self.config.hot_bytes)
             .field("backend_layer", &self.backend_layer.is_some())
             .finish()
     }
@@ -94,6 +95,20 @@ impl RedbCacheBuilder {
     /// on an idle timer), never in one unbounded transaction.
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.config.time_to_live = Some(ttl);
+        self
+    }
+
+    /// The budget of the hot tier: decoded entries kept in memory, shared by every handle,
+    /// that answer a get without reading the store or decoding (default 8 MiB; `0` turns it
+    /// off). Counted as key + encoded value bytes, evicted oldest first.
+    ///
+    /// It never answers with an older value than the store would: a write removes the keys it
+    /// covers when it is sent, and a get keeps what it read only if no write was sent in the
+    /// meantime (so under a steady stream of writes it keeps little). A key the store evicts or
+    /// expires may stay in the tier: it is still the key's latest value, and the time to live
+    /// applies to it all the same. See `stats().hot_hits`, `hot_entries`, `hot_bytes`.
+    pub fn hot_bytes(mut self, bytes: u64) -> Self {
+        self.config.hot_bytes = bytes;
         self
     }
 

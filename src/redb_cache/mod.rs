@@ -9,7 +9,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use tracing::{Instrument, debug, debug_span, trace};
 
-use crate::actor::{Handle, RedbCacheStats, budget};
+use crate::actor::{Fetched, Handle, RedbCacheStats, budget};
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
 use crate::error::{Error, Result};
@@ -25,8 +25,10 @@ pub const DB_FILE_NAME: &str = "vlive.redb";
 /// Clones are cheap handles to the same actor. Every write is acknowledged only after the batch
 /// it joined has committed (durably, by default). A get that no write in flight affects reads
 /// the snapshot the actor published after its last commit, on the caller's thread; any other
-/// get queues behind those writes ([`RedbCacheStats::snapshot_gets`] counts the first kind). The
-/// actor stops when the last handle is dropped or when [`close`](RedbCache::close) is called.
+/// get queues behind those writes ([`RedbCacheStats::snapshot_gets`] counts the first kind). In
+/// front of both, a bounded hot tier of decoded entries answers repeated gets without decoding
+/// ([`RedbCacheBuilder::hot_bytes`], [`RedbCacheStats::hot_hits`]). The actor stops when the
+/// last handle is dropped or when [`close`](RedbCache::close) is called.
 ///
 /// Opening a folder this process already has open returns a handle to the same actor (the
 /// first open's configuration stays in force). Another process gets [`Error::AlreadyOpen`].
@@ -111,18 +113,33 @@ impl RedbCache {
 impl Cache for RedbCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
         async {
-            let Some(bytes) = self.handle.get(key).await? else {
-                self.handle.record_get(key, false);
-                debug!("miss");
-                return Ok(None);
+            let (rows, keep) = match self.handle.get(key).await? {
+                Fetched::Hot(rows) => (rows, None),
+                Fetched::Stored { bytes: None, .. } => {
+                    self.handle.record_get(key, false);
+                    debug!("miss");
+                    return Ok(None);
+                }
+                Fetched::Stored {
+                    bytes: Some(bytes),
+                    ticket,
+                } => {
+                    let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
+                    (rows, Some((ticket, bytes.len())))
+                }
             };
-            let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
-            // Every get, from the snapshot or through the actor, passes here: an entry the
-            // sweeps have not removed yet is a miss all the same.
+            // Every get, from the hot tier, the snapshot or through the actor, passes here: an
+            // entry the sweeps have not removed yet is a miss all the same.
             if self.is_expired(&rows) {
+                if keep.is_none() {
+                    self.handle.drop_hot(key);
+                }
                 self.handle.record_get(key, false);
                 debug!("expired");
                 return Ok(None);
+            }
+            if let Some((Some(ticket), encoded_len)) = keep {
+                self.handle.keep_hot(key, rows.clone(), encoded_len, ticket);
             }
             self.handle.record_get(key, true);
             debug!(rows = rows.rows.len(), "hit");

@@ -103,7 +103,7 @@ impl Side {
         let (near_hits, hits) = (self.tiered.stats().near_hits, self.table.stats().hits);
         let calls = self.master.calls();
         let started = Instant::now();
-        let rows = self.table.list(page).await?;
+        let rows = std::sync::Arc::unwrap_or_clone(self.table.list(page).await?);
         let elapsed = started.elapsed();
         let served = if self.tiered.stats().near_hits > near_hits {
             Served::Near
