@@ -18,8 +18,11 @@ trap 'rm -rf "$scratch"' EXIT
 tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$scratch"
 
 export RUSTFLAGS="--cfg loom"
-# The loom build's own target dir: dependencies built once serve every mutant.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/loom}"
+# A target dir of the mutants' own: dependencies built once serve every mutant. Not the ordinary
+# loom build's (target/loom): cargo fingerprints a workspace member by paths relative to the
+# workspace and by mtimes, and tar keeps the tree's mtimes, so a build of the scratch copy would
+# replace target/loom's artifacts with the last mutant's and the next ordinary run would reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/loom-mutants}"
 
 survivors=0
 patches=("$root"/loom-tests/mutants/*.patch)
