@@ -57,7 +57,7 @@ impl RedbCache {
     }
 
     /// Returns once everything acknowledged so far is durable (a no-op cost in the default
-    /// [`Durability::Immediate`] mode).
+    /// [`Durability::Immediate`](crate::Durability::Immediate) mode).
     pub async fn flush(&self) -> Result<()> {
         self.handle.flush().await
     }
