@@ -132,16 +132,9 @@ fn grouped(n: f64) -> String {
     out
 }
 
-/// The commit measured (`git describe --always --dirty`), so quoted numbers can name it.
-fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .map_or_else(|| "unknown".into(), |s| s.trim().to_owned())
-}
+#[path = "common/run_info.rs"]
+mod run_info;
+use run_info::commit;
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not: then only smoke-test.
@@ -176,7 +169,9 @@ fn main() {
         op("decode", || {
             drop(black_box(reference::decode(black_box(&bytes))))
         }),
-        op("clone", || drop(black_box(black_box(&value.rows).clone()))),
+        op("clone", || {
+            drop(black_box(Rows::clone(black_box(&value.rows))))
+        }),
     ];
     for (_, op) in &mut ops {
         rate(op.as_mut(), timing.warmup);
