@@ -55,10 +55,12 @@ mod params;
 mod report;
 #[path = "../common/rng.rs"]
 mod rng;
+#[path = "../common/run_info.rs"]
+mod run_info;
 mod samples;
 mod workload;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -183,24 +185,11 @@ fn print_header(params: &Params, cell: Cell, run: &Run) {
 }
 
 fn write_files(params: &Params, results: &[CellResult]) {
-    let out = output_folder();
+    let out = run_info::output_folder();
     std::fs::create_dir_all(&out).expect("create the output folder");
     std::fs::write(out.join("churn.csv"), churn_csv(params, results)).expect("write churn.csv");
     if let Err(e) = chart::draw_chart(&out.join("churn.svg"), params, results) {
         eprintln!("could not draw the chart: {e}");
     }
     println!("\nwrote churn.csv and churn.svg to {}", out.display());
-}
-
-/// `<target dir>/vlive-bench`, the target dir found from this binary's own path
-/// (`<target>/release/deps/churn-…`), unless `CARGO_TARGET_DIR` says.
-fn output_folder() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            Some(exe.parent()?.parent()?.parent()?.to_owned())
-        })
-        .unwrap_or_else(|| PathBuf::from("target"));
-    target.join("vlive-bench")
 }

@@ -1,7 +1,6 @@
 //! What a full run leaves behind, under `<target dir>/vlive-bench/`: the CSV files,
 //! `results.md` and the SVG chart.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::chart::draw_chart;
@@ -11,7 +10,7 @@ use crate::results::Results;
 
 /// Writes every file, then says where (and how long the whole run took since `started`).
 pub fn write_all(results: &Results, report: &Report, machine: &str, started: Instant) {
-    let out = output_folder();
+    let out = crate::run_info::output_folder();
     std::fs::create_dir_all(&out).expect("create the output folder");
     let write = |name: &str, text: &str| {
         std::fs::write(out.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
@@ -30,17 +29,4 @@ pub fn write_all(results: &Results, report: &Report, machine: &str, started: Ins
         out.display(),
         started.elapsed().as_secs_f64()
     );
-}
-
-/// Where the outputs go: `<target dir>/vlive-bench`, the target dir found from this binary's
-/// own path (`<target>/release/deps/throughput-…`), unless `CARGO_TARGET_DIR` says.
-fn output_folder() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            Some(exe.parent()?.parent()?.parent()?.to_owned())
-        })
-        .unwrap_or_else(|| PathBuf::from("target"));
-    target.join("vlive-bench")
 }

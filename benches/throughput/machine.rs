@@ -22,14 +22,3 @@ pub fn describe() -> String {
         std::env::temp_dir().display()
     )
 }
-
-/// The commit measured (`git describe --always --dirty`), so quoted numbers can name it.
-pub fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .map_or_else(|| "unknown".into(), |s| s.trim().to_owned())
-}

@@ -95,6 +95,8 @@ mod report;
 mod results;
 #[path = "../common/rng.rs"]
 mod rng;
+#[path = "../common/run_info.rs"]
+mod run_info;
 #[path = "../common/sample.rs"]
 mod sample;
 mod subjects;
@@ -124,7 +126,7 @@ fn main() {
     };
     let rows = sample_rows();
     let started = Instant::now();
-    let machine = format!("{}; commit {}", machine::describe(), machine::commit());
+    let machine = format!("{}; commit {}", machine::describe(), run_info::commit());
     print_header(&machine, timing, quick, &rows);
 
     let only = std::env::var("VLIVE_BENCH_ONLY")
