@@ -172,7 +172,7 @@ impl MemCache {
 
 impl MemState {
     fn store(&mut self, limits: Limits, key: &str, rows: CachedRows, size: u64) -> Result<()> {
-        let fetched_ms = codec::epoch_ms(rows.fetched_at);
+        let fetched_ms = budget::queued_fetched_ms(rows.fetched_at);
         self.entries.insert(key, rows, size, fetched_ms);
         self.upkeep(limits)
     }
@@ -346,12 +346,15 @@ mod tests {
         let stats = cache.stats();
         assert_eq!((stats.entries, stats.expirations), (1, 1), "{stats:?}");
         assert!(hit(&cache, "new").await);
-        // Rows that arrive expired are swept by their own write.
+        // Rows that arrive expired are a miss at once, but queue behind `new`: the sweep walks
+        // the insertion order and stops at the first fresh entry. They go once it has gone.
         cache
             .put("late", rows_fetched_ago("late", 2 * hour))
             .await
             .unwrap();
-        assert_eq!(cache.stats().expirations, 2);
-        assert_eq!(cache.len(), 1);
+        assert!(!hit(&cache, "late").await, "expired on arrival");
+        assert_eq!((cache.stats().expirations, cache.len()), (1, 2));
+        cache.invalidate_prefix("new").await.unwrap();
+        assert_eq!((cache.stats().expirations, cache.len()), (2, 0));
     }
 }

@@ -99,9 +99,12 @@ async fn a_failed_commit_fails_its_whole_batch(fault: Fault) {
     let cache = faulty(dir.path(), &faults);
     cache.put("before/1", value("before/1")).await.unwrap();
     // The parked commit must do no I/O after the sync it is held in, or the fault planted below
-    // fails it too. Under layout 2 the first put of `hold/0` into this young file did (redb
-    // flushed twice in that commit); a put that replaces it does not.
-    cache.put("hold/0", value("hold")).await.unwrap();
+    // fails it too. A commit that grows this young file does (redb flushes twice in it): the
+    // first puts of `hold/0` did, under layouts 2 and 3; once the file has room for the pages a
+    // replacing put needs, it does not.
+    for _ in 0..3 {
+        cache.put("hold/0", value("hold")).await.unwrap();
+    }
 
     let token = cache.fill_token("f/fill").await.unwrap();
     let parked = park_actor(&cache, &faults).await;
@@ -472,7 +475,7 @@ async fn cache_then_tamper(folder: &Path, tamper: impl FnOnce(&redb::WriteTransa
         let meta = txn.open_table(META).unwrap();
         assert_eq!(
             meta.get("format_version").unwrap().map(|v| v.value()),
-            Some(2),
+            Some(3),
             "the layout this test knows"
         );
     }
@@ -500,7 +503,7 @@ async fn expect_reset(folder: &Path, what: &str) {
     cache.put("a/1", value("new")).await.unwrap();
     assert_eq!(tag(&cache, "a/1").await.as_deref(), Some("new"));
     cache.close().await.unwrap();
-    assert_eq!(stored_format_version(folder), Some(2), "{what}");
+    assert_eq!(stored_format_version(folder), Some(3), "{what}");
     let cache = RedbCache::open(folder).unwrap();
     assert_eq!(
         tag(&cache, "a/1").await.as_deref(),
@@ -512,7 +515,7 @@ async fn expect_reset(folder: &Path, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_format_version_resets_the_folder() {
-    for version in [0u64, 1, 3, u64::MAX] {
+    for version in [0u64, 1, 2, 4, u64::MAX] {
         let dir = tempfile::tempdir().unwrap();
         cache_then_tamper(dir.path(), |txn| {
             txn.open_table(META)
@@ -536,6 +539,65 @@ async fn data_without_a_format_version_resets_the_folder() {
     })
     .await;
     expect_reset(dir.path(), "no format_version").await;
+}
+
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("vlive_entries");
+
+/// Damaged bookkeeping in a value's header never panics, never misreads, and never strands an
+/// entry outside the eviction queue: a value too short for a header is a `Corrupt` get that a
+/// put repairs, and a header naming another entry's place in the queue leaves that entry
+/// evictable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_headers_are_errors_or_repaired_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    cache_then_tamper(dir.path(), |txn| {
+        let mut entries = txn.open_table(ENTRIES).unwrap();
+        // `b/2`'s header, with its place in the queue, copied over `a`'s.
+        let b2 = entries.get("b/2").unwrap().unwrap().value().to_vec();
+        let mut a = entries.get("a").unwrap().unwrap().value().to_vec();
+        a[..8].copy_from_slice(&b2[..8]);
+        entries.insert("a", a.as_slice()).unwrap();
+        entries.insert("a/1", &b"short"[..]).unwrap();
+    })
+    .await;
+    let cache = RedbCache::open(dir.path()).unwrap();
+    match cache.get("a/1").await {
+        Err(Error::Corrupt { key, folder, .. }) => {
+            assert_eq!(key, "a/1");
+            assert_eq!(folder, cache.folder());
+        }
+        other => panic!("expected Corrupt for a header-less value, got {other:?}"),
+    }
+    cache.put("a/1", value("mended")).await.unwrap();
+    assert_eq!(tag(&cache, "a/1").await.as_deref(), Some("mended"));
+    // Replacing `a` must not take `b/2` out of the queue: it would never be evicted.
+    cache.put("a", value("a again")).await.unwrap();
+    cache.close().await.unwrap();
+
+    // A budget of a few entries, and enough new ones to push every old one out. (The damaged
+    // value's length no longer matches what it was charged, so the totals keep a small
+    // residue; the budget leaves room for it.)
+    let entry_bytes = {
+        let scratch = tempfile::tempdir().unwrap();
+        let cache = RedbCache::open(scratch.path()).unwrap();
+        cache.put("n/00", value("n/00")).await.unwrap();
+        let bytes = cache.stats().live_bytes;
+        cache.close().await.unwrap();
+        bytes
+    };
+    let small = RedbCache::builder()
+        .max_bytes(4 * entry_bytes)
+        .open(dir.path())
+        .unwrap();
+    for i in 0..20 {
+        let key = format!("n/{i:02}");
+        small.put(&key, value(&key)).await.unwrap();
+    }
+    for key in ["a", "a/1", "b/2", ""] {
+        assert_eq!(tag(&small, key).await, None, "{key:?} escaped eviction");
+    }
+    assert_eq!(tag(&small, "n/19").await.as_deref(), Some("n/19"));
+    small.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

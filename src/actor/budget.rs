@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use tracing::debug;
 
 use super::access::AccessBits;
-use crate::store::{Ledger, StoreResult};
+use crate::store::{Ledger, Oldest, StoreResult};
 
 /// Whether rows fetched at `fetched_at` have outlived `ttl`: a miss on every path, swept or not.
 pub(crate) fn has_expired(fetched_at: SystemTime, ttl: Duration) -> bool {
@@ -35,6 +35,13 @@ pub(crate) fn expiry_cutoff_ms(ttl: Duration) -> i64 {
     SystemTime::now()
         .checked_sub(ttl)
         .map_or(i64::MIN, crate::codec::epoch_ms)
+}
+
+/// The fetch time an entry is queued with, for the sweeps ([`expire`]): its rows' `fetched_at`,
+/// or now if that lies in the future (clock skew), so that no entry stands fresh at the head of
+/// the queue for longer than one time to live and holds back the sweep of those behind it.
+pub(crate) fn queued_fetched_ms(fetched_at: SystemTime) -> i64 {
+    crate::codec::epoch_ms(fetched_at.min(SystemTime::now()))
 }
 
 /// Most expired entries one batch removes: a sweep never becomes one unbounded transaction.
@@ -57,7 +64,9 @@ pub(crate) fn evict<L: Ledger + ?Sized>(
     let mut chances = txn.usage().entries.min(SECOND_CHANCE_LIMIT);
     let mut evicted = 0;
     while txn.usage().live_bytes > max_bytes {
-        let Some(key) = txn.oldest()? else { break };
+        let Some(Oldest { key, .. }) = txn.oldest()? else {
+            break;
+        };
         if chances > 0 && access.take(&key) {
             chances -= 1;
             txn.requeue(&key)?;
@@ -72,11 +81,19 @@ pub(crate) fn evict<L: Ledger + ?Sized>(
     Ok(evicted)
 }
 
-/// Removes up to [`SWEEP_LIMIT`] entries fetched before `cutoff_ms`, oldest first; returns how
-/// many went and whether more may be left.
+/// Removes up to [`SWEEP_LIMIT`] entries fetched before `cutoff_ms` from the head of the
+/// insertion order, stopping at the first fresh one; returns how many went and whether more may
+/// be left.
+///
+/// The sweep walks the eviction queue, not an index by fetch time, so that no put pays for a
+/// second ordered index. What that bounds: an entry's rows were fetched no later than it joined
+/// the queue (a put, a fill or a second chance), so every entry ahead of it has expired by the
+/// time it has, one time to live after it joined; an expired entry's space is reclaimed by then
+/// (plus the sweeps' pace), even when fresher entries briefly stand before it. Reads never wait
+/// for that: an expired entry is a miss on every path, swept or not.
 pub(crate) fn expire<L: Ledger + ?Sized>(txn: &mut L, cutoff_ms: i64) -> StoreResult<(u64, bool)> {
     let mut expired = 0;
-    while let Some((fetched_ms, key)) = txn.oldest_fetched()? {
+    while let Some(Oldest { key, fetched_ms }) = txn.oldest()? {
         if fetched_ms >= cutoff_ms {
             return Ok((expired, false));
         }

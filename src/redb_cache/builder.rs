@@ -82,8 +82,8 @@ impl RedbCacheBuilder {
     /// larger than the whole budget is refused with [`Error::EntryTooLarge`]. Eviction is a
     /// later miss, never an older value.
     ///
-    /// Each entry is charged its key, its value and its bookkeeping rows as redb lays them out,
-    /// in whole pages (`stats().live_bytes`; a 3.4 KB value is charged about 4.2 KiB), so that
+    /// Each entry is charged its key, its value and its bookkeeping as redb lays them out, in
+    /// whole pages (`stats().live_bytes`; a 3.4 KB value is charged about 4 KiB), so that
     /// the file's blocks on disk stay near the budget under churn (README: Budgets and expiry).
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.config.max_bytes = Some(bytes);
@@ -92,7 +92,9 @@ impl RedbCacheBuilder {
 
     /// Entries whose `fetched_at` is older than `ttl` are misses, on every path (default:
     /// they never expire). The actor removes them in bounded sweeps (at most 256 per batch, and
-    /// on an idle timer), never in one unbounded transaction.
+    /// on an idle timer), never in one unbounded transaction. Sweeps walk the eviction queue
+    /// from its oldest end and stop at the first fresh entry, so an expired entry's space is
+    /// reclaimed at the latest one `ttl` after it was put (or given a second chance).
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.config.time_to_live = Some(ttl);
         self

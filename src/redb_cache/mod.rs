@@ -153,7 +153,7 @@ impl Cache for RedbCache {
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
         let bytes = Self::encode(key, &rows)?;
         self.handle
-            .put(key, bytes, codec::epoch_ms(rows.fetched_at))
+            .put(key, bytes, budget::queued_fetched_ms(rows.fetched_at))
             .instrument(debug_span!("cache_put", key))
             .await
     }
@@ -172,7 +172,12 @@ impl Cache for RedbCache {
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
         let bytes = Self::encode(key, &rows)?;
         self.handle
-            .fill(key, bytes, codec::epoch_ms(rows.fetched_at), token)
+            .fill(
+                key,
+                bytes,
+                budget::queued_fetched_ms(rows.fetched_at),
+                token,
+            )
             .instrument(debug_span!("cache_fill", key))
             .await
     }

@@ -1,26 +1,23 @@
 //! An in-memory map that keeps, beside each value, what eviction and expiry need — the same
-//! bookkeeping `RedbStore` keeps in its other tables — so that `actor::budget` runs on it
-//! unchanged.
+//! bookkeeping `RedbStore` keeps in its value headers and clock table — so that `actor::budget`
+//! runs on it unchanged.
 //!
 //! Two users: `MemStore` (the actor's store in loom models and unit tests) holds encoded bytes
 //! in it, and `MemCache` holds rows. Sharing one map is what makes `MemCache` evict the same
 //! keys as `RedbCache`: both queue a put at the newest end, requeue a second chance the same
 //! way, and count the same sizes (the caller says what an entry counts for).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::{Ledger, StoreResult, Usage};
+use super::{Ledger, Oldest, StoreResult, Usage};
 
-/// Values of type `V` by key, with an insertion order (the CLOCK queue), a fetch-age index and
-/// running totals.
+/// Values of type `V` by key, with an insertion order (the CLOCK queue) and running totals.
 #[derive(Clone, Debug)]
 pub(crate) struct EntryMap<V> {
     entries: BTreeMap<String, Entry<V>>,
     /// The insertion order: seq → key, oldest first.
     clock: BTreeMap<u64, String>,
-    /// (fetched_ms, key), oldest first.
-    by_age: BTreeSet<(i64, String)>,
     usage: Usage,
     next_seq: u64,
 }
@@ -40,7 +37,6 @@ impl<V> Default for EntryMap<V> {
         EntryMap {
             entries: BTreeMap::new(),
             clock: BTreeMap::new(),
-            by_age: BTreeSet::new(),
             usage: Usage::default(),
             next_seq: 0,
         }
@@ -58,7 +54,6 @@ impl<V> EntryMap<V> {
         self.remove_key(key);
         let seq = self.take_seq();
         self.clock.insert(seq, key.to_owned());
-        self.by_age.insert((fetched_ms, key.to_owned()));
         self.usage.entries += 1;
         self.usage.live_bytes += size;
         let entry = Entry {
@@ -76,7 +71,6 @@ impl<V> EntryMap<V> {
             return false;
         };
         self.clock.remove(&entry.seq);
-        self.by_age.remove(&(entry.fetched_ms, key.to_owned()));
         self.usage.entries -= 1;
         self.usage.live_bytes -= entry.size;
         true
@@ -114,8 +108,19 @@ impl<V> Ledger for EntryMap<V> {
         Ok(self.remove_key(key))
     }
 
-    fn oldest(&mut self) -> StoreResult<Option<String>> {
-        Ok(self.clock.values().next().cloned())
+    fn oldest(&mut self) -> StoreResult<Option<Oldest>> {
+        let Some(key) = self.clock.values().next() else {
+            return Ok(None);
+        };
+        // Every queued key has its entry: `insert` and `remove_key` change both together.
+        let fetched_ms = self
+            .entries
+            .get(key)
+            .map_or(i64::MIN, |entry| entry.fetched_ms);
+        Ok(Some(Oldest {
+            key: key.clone(),
+            fetched_ms,
+        }))
     }
 
     fn requeue(&mut self, key: &str) -> StoreResult<()> {
@@ -128,10 +133,6 @@ impl<V> Ledger for EntryMap<V> {
             entry.seq = seq;
         }
         Ok(())
-    }
-
-    fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>> {
-        Ok(self.by_age.first().cloned())
     }
 
     fn usage(&self) -> Usage {

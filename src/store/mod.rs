@@ -5,9 +5,9 @@
 //! lays them out is its own business.
 //!
 //! Besides values, a store keeps what eviction and expiry need, in the same transaction as the
-//! values: each entry's size, its place in the insertion order (a sequence number, the CLOCK
-//! hand's queue) and when its rows were fetched; and the totals ([`Usage`]), so that neither an
-//! open nor a batch has to scan for them.
+//! values: each entry's place in the insertion order (a sequence number, the CLOCK hand's queue)
+//! and when its rows were fetched; and the totals ([`Usage`]), so that neither an open nor a
+//! batch has to scan for them.
 
 pub(crate) mod entry_map;
 #[cfg(any(loom, test))]
@@ -16,6 +16,8 @@ pub(crate) mod mem_store;
 pub(crate) mod redb_open;
 #[cfg(not(loom))]
 pub(crate) mod redb_store;
+#[cfg(not(loom))]
+pub(crate) mod stored_value;
 
 /// Errors of a store: redb's, which an in-memory store can build too (`redb::Error::Io`).
 pub(crate) type StoreResult<T> = Result<T, redb::Error>;
@@ -105,11 +107,10 @@ pub(crate) struct Usage {
 const PAGE: u64 = 4096;
 /// What redb adds to each entry of a leaf: the end offsets of its key and of its value.
 const LEAF_ENTRY_OVERHEAD: u64 = 8;
-/// The bookkeeping rows of one entry besides its key (`redb_store`: its metadata, its place in
-/// the clock and in the age index, each keyed or valued by the key): fixed bytes of those rows.
-const BOOKKEEPING_FIXED: u64 = 64;
-/// How many times the key appears in those rows.
-const BOOKKEEPING_KEYS: u64 = 3;
+/// The header `redb_store` keeps in front of each value (`stored_value`).
+const VALUE_HEADER: u64 = 16;
+/// The entry's row in the clock table besides its key: the sequence number.
+const CLOCK_ROW_FIXED: u64 = 8;
 
 /// The size an entry is charged against a byte budget: the space it takes in redb's file, not
 /// just its key and value bytes, so that `max_bytes` bounds the file (`benches/churn`).
@@ -117,13 +118,13 @@ const BOOKKEEPING_KEYS: u64 = 3;
 /// redb allocates whole pages: an entry bigger than half a page gets a leaf of its own, rounded
 /// up to a power of two of pages (a 3.4 KB value takes a 4 KiB page); smaller entries share
 /// leaves, which run about 4/7 full under churn (the churn probe measured 1.74× for 200 B
-/// values). The bookkeeping rows are small entries too. The same function charges `MemCache`'s
+/// values). The entry's clock row is a small entry too. The same function charges `MemCache`'s
 /// entries, so one budget evicts the same keys on both backends.
 pub(crate) fn entry_size(key: &str, value_len: usize) -> u64 {
     let key = key.len() as u64;
-    let data = key + value_len as u64 + LEAF_ENTRY_OVERHEAD;
-    let bookkeeping = BOOKKEEPING_KEYS * (key + LEAF_ENTRY_OVERHEAD) + BOOKKEEPING_FIXED;
-    in_leaves(data) + shared_leaf(bookkeeping)
+    let data = key + VALUE_HEADER + value_len as u64 + LEAF_ENTRY_OVERHEAD;
+    let clock_row = key + CLOCK_ROW_FIXED + LEAF_ENTRY_OVERHEAD;
+    in_leaves(data) + shared_leaf(clock_row)
 }
 
 /// The file space of an entry of `bytes` in a B-tree leaf.
@@ -144,20 +145,26 @@ pub(crate) trait StoreReads {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>>;
 }
 
-/// What eviction and expiry work on (`actor::budget`): the insertion order, the fetch ages,
-/// removal and the totals. Every write batch has them, and so does [`entry_map::EntryMap`], which
-/// is how `MemCache` runs the same policy as the stores without being a store.
+/// What eviction and expiry work on (`actor::budget`): the insertion order, removal and the
+/// totals. Every write batch has them, and so does [`entry_map::EntryMap`], which is how
+/// `MemCache` runs the same policy as the stores without being a store.
 pub(crate) trait Ledger {
     /// Removes one key; whether it was there.
     fn remove(&mut self, key: &str) -> StoreResult<bool>;
-    /// The entry that has waited longest in the insertion order: its key.
-    fn oldest(&mut self) -> StoreResult<Option<String>>;
+    /// The entry that has waited longest in the insertion order.
+    fn oldest(&mut self) -> StoreResult<Option<Oldest>>;
     /// Moves `key` to the newest end of the insertion order (a second chance).
     fn requeue(&mut self, key: &str) -> StoreResult<()>;
-    /// The entry fetched longest ago: when, and its key.
-    fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>>;
     /// The totals, this batch's writes included.
     fn usage(&self) -> Usage;
+}
+
+/// The entry at the head of the insertion order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Oldest {
+    pub(crate) key: String,
+    /// When its rows were fetched (milliseconds since the Unix epoch).
+    pub(crate) fetched_ms: i64,
 }
 
 /// The operations of one write batch. Reads see the batch's earlier writes.

@@ -1,16 +1,19 @@
 //! The production store: one redb database, one data table keyed by the full key.
 //!
-//! Layout (format version 2):
-//! - `vlive_entries: &str -> &[u8]`: the values, keyed by the cache key as it is. redb orders
-//!   `&str` keys bytewise, so the keys that start with a prefix `p` are one range, from `p` up
-//!   to the first key that does not start with it: `remove_prefix` is a range walk for every
-//!   prefix, `""` included (which drops the tables instead).
-//! - `vlive_entry_meta: &str -> (seq, size, fetched_ms)`: per entry, its place in the insertion
-//!   order, its size (key + value bytes) and when its rows were fetched.
-//! - `vlive_clock: seq -> &str`: the insertion order, oldest first (eviction's queue).
-//! - `vlive_by_age: (fetched_ms, &str) -> ()`: entries by fetch time, oldest first (expiry).
+//! Layout (format version 3):
+//! - `vlive_entries: &str -> &[u8]`: the values, keyed by the cache key as it is, each behind a
+//!   16-byte header (`stored_value`): its sequence number and when its rows were fetched. redb
+//!   orders `&str` keys bytewise, so the keys that start with a prefix `p` are one range, from
+//!   `p` up to the first key that does not start with it: `remove_prefix` is a range walk for
+//!   every prefix, `""` included (which drops the tables instead).
+//! - `vlive_clock: seq -> &str`: the insertion order, oldest first: eviction's queue, and the
+//!   order expiry sweeps in.
 //! - `vlive_meta: &str -> u64`: the format version, and the totals (`entries`, `live_bytes`,
 //!   `next_seq`), so an open reads three numbers instead of scanning.
+//!
+//! A put is two B-tree updates and an append: the value, and its clock row moved to the end.
+//! Format 2 also kept a metadata row and an index by fetch time per entry, and halved put-burst
+//! throughput for it (`stored_value` says why the header replaced them).
 //!
 //! Why not a table per key root, as format 1 did: every bare key (no `/`) was a table of its
 //! own, and a table costs pages: 10,000 bare keys made a 68 MB file against 1.1 MB for the
@@ -27,29 +30,28 @@ use tracing::warn;
 use crate::error::{Error, Result};
 use crate::redb_cache::DB_FILE_NAME;
 use crate::store::redb_open::{BackendLayer, open_database};
+use crate::store::stored_value::{self, Header};
 use crate::store::{
-    Commit, Ledger, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
+    Commit, Ledger, Oldest, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
 };
 
 /// Format version and totals.
 const META: TableDefinition<&str, u64> = TableDefinition::new("vlive_meta");
-/// The one data table: the full key → the encoded value.
+/// The one data table: the full key → the header and the encoded value.
 const ENTRIES_TABLE: &str = "vlive_entries";
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new(ENTRIES_TABLE);
-/// Per key: (seq, size, fetched_ms).
-const ENTRY_META: TableDefinition<&str, (u64, u64, i64)> = TableDefinition::new("vlive_entry_meta");
+/// The insertion order: seq → key.
 const CLOCK: TableDefinition<u64, &str> = TableDefinition::new("vlive_clock");
-const BY_AGE: TableDefinition<(i64, &str), ()> = TableDefinition::new("vlive_by_age");
 
 const FORMAT_KEY: &str = "format_version";
 const ENTRIES_KEY: &str = "entries";
 const LIVE_BYTES_KEY: &str = "live_bytes";
 const NEXT_SEQ_KEY: &str = "next_seq";
 /// The on-disk layout version. A folder with any other version is reset, never misread.
-pub(crate) const FORMAT_VERSION: u64 = 2;
+pub(crate) const FORMAT_VERSION: u64 = 3;
 
-/// Where `key` lives in the file: its table, and its key in that table. Layout 2 keeps every
-/// key, whole, in one table; the bench's baselines read and write through this.
+/// Where `key` lives in the file: its table, and its key in that table. Layouts 2 and 3 keep
+/// every key, whole, in one table; the bench's baselines read and write through this.
 pub fn locate(key: &str) -> (&'static str, &str) {
     (ENTRIES_TABLE, key)
 }
@@ -134,7 +136,8 @@ impl RedbStore {
 
 impl Store for RedbStore {
     fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
-        Ok(Box::new(RedbSnapshot(self.db.begin_read()?)))
+        let txn = self.db.begin_read()?;
+        Ok(Box::new(RedbSnapshot(open_read_table(&txn)?)))
     }
 
     fn read_batch<R>(
@@ -201,26 +204,24 @@ impl Store for RedbStore {
     }
 }
 
-/// What is committed at one moment, for gets beside the actor: a read transaction begun by the
-/// actor right after a commit. Lookups in it never wait on redb's locks that a commit in
-/// progress holds (beginning a read transaction can: a commit that grows the file holds the
-/// lock `begin_read` needs through an fsync).
-struct RedbSnapshot(ReadTransaction);
+/// What is committed at one moment, for gets beside the actor: the data table in a read
+/// transaction begun by the actor right after a commit (the table keeps its transaction open).
+/// Lookups in it never wait on redb's locks that a commit in progress holds (beginning a read
+/// transaction can: a commit that grows the file holds the lock `begin_read` needs through an
+/// fsync), and the table is opened once per commit, not once per get.
+struct RedbSnapshot(Option<EntriesReader>);
+
+type EntriesReader = ReadOnlyTable<&'static str, &'static [u8]>;
 
 impl Snapshot for RedbSnapshot {
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        match open_read_table(&self.0)? {
-            Some(table) => Ok(table.get(key)?.map(|v| v.value().to_vec())),
-            None => Ok(None),
-        }
+        read_value(self.0.as_ref(), key)
     }
 }
 
 /// The data table in a read transaction; `None` before anything was written (or after `""`
 /// was invalidated): every key misses.
-fn open_read_table(
-    txn: &ReadTransaction,
-) -> StoreResult<Option<ReadOnlyTable<&'static str, &'static [u8]>>> {
+fn open_read_table(txn: &ReadTransaction) -> StoreResult<Option<EntriesReader>> {
     match txn.open_table(ENTRIES) {
         Ok(table) => Ok(Some(table)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
@@ -228,24 +229,72 @@ fn open_read_table(
     }
 }
 
+/// `key`'s encoded value, without its header.
+fn read_value(table: Option<&EntriesReader>, key: &str) -> StoreResult<Option<Vec<u8>>> {
+    let Some(table) = table else { return Ok(None) };
+    Ok(table
+        .get(key)?
+        .map(|stored| stored_value::payload(stored.value()).to_vec()))
+}
+
 /// A batch of reads: one read transaction, the data table opened once.
-struct ReadBatch(Option<ReadOnlyTable<&'static str, &'static [u8]>>);
+struct ReadBatch(Option<EntriesReader>);
 
 impl StoreReads for ReadBatch {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        match &self.0 {
-            Some(table) => Ok(table.get(key)?.map(|v| v.value().to_vec())),
-            None => Ok(None),
-        }
+        read_value(self.0.as_ref(), key)
     }
 }
 
 /// The tables a write batch works on, opened together.
 struct Tables<'t> {
     entries: Table<'t, &'static str, &'static [u8]>,
-    meta: Table<'t, &'static str, (u64, u64, i64)>,
     clock: Table<'t, u64, &'static str>,
-    by_age: Table<'t, (i64, &'static str), ()>,
+}
+
+impl Tables<'_> {
+    /// Takes `key`'s row, found through its header, out of the insertion order. A header that
+    /// names another key's row (a damaged file) leaves that row in place, and no row is
+    /// removed for a value too short for a header: `oldest` drops rows whose entry has moved
+    /// on.
+    fn unqueue(&mut self, key: &str, header: Option<Header>) -> StoreResult<()> {
+        let Some(header) = header else { return Ok(()) };
+        let removed = self.clock.remove(header.seq)?.map(|k| k.value().to_owned());
+        if let Some(other) = removed.filter(|other| other != key) {
+            self.clock.insert(header.seq, other.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// The head of the insertion order, dropping rows left behind by a damaged entry on the way.
+    fn oldest(&mut self) -> StoreResult<Option<Oldest>> {
+        loop {
+            let Some((seq, key)) = self
+                .clock
+                .first()?
+                .map(|(seq, key)| (seq.value(), key.value().to_owned()))
+            else {
+                return Ok(None);
+            };
+            let header = self
+                .entries
+                .get(key.as_str())?
+                .and_then(|stored| stored_value::header(stored.value()));
+            match header {
+                Some(header) if header.seq == seq => {
+                    let fetched_ms = header.fetched_ms;
+                    return Ok(Some(Oldest { key, fetched_ms }));
+                }
+                _ => {
+                    warn!(
+                        seq,
+                        "dropping an eviction queue row whose entry has moved on"
+                    );
+                    self.clock.remove(seq)?;
+                }
+            }
+        }
+    }
 }
 
 /// A batch with writes: one write transaction.
@@ -261,9 +310,7 @@ impl<'t> WriteBatch<'t> {
         if self.tables.is_none() {
             self.tables = Some(Tables {
                 entries: self.txn.open_table(ENTRIES)?,
-                meta: self.txn.open_table(ENTRY_META)?,
                 clock: self.txn.open_table(CLOCK)?,
-                by_age: self.txn.open_table(BY_AGE)?,
             });
         }
         Ok(self.tables.as_mut().expect("just opened"))
@@ -283,18 +330,26 @@ impl<'t> WriteBatch<'t> {
         Ok(())
     }
 
-    /// Removes `key`'s metadata and value, and takes it out of the totals.
+    /// Takes an entry whose stored value was `stored_len` bytes out of the totals.
+    fn count_out(&mut self, key: &str, stored_len: usize) {
+        let usage = &mut self.totals.usage;
+        usage.entries = usage.entries.saturating_sub(1);
+        let size = entry_size(key, stored_value::payload_len(stored_len));
+        usage.live_bytes = usage.live_bytes.saturating_sub(size);
+    }
+
+    /// Removes `key`'s value and its place in the queue, and takes it out of the totals.
     fn forget(&mut self, key: &str) -> StoreResult<bool> {
         let tables = self.tables()?;
-        let Some((seq, size, fetched_ms)) = tables.meta.remove(key)?.map(|v| v.value()) else {
+        let Some((stored_len, header)) = tables
+            .entries
+            .remove(key)?
+            .map(|old| (old.value().len(), stored_value::header(old.value())))
+        else {
             return Ok(false);
         };
-        tables.clock.remove(seq)?;
-        tables.by_age.remove((fetched_ms, key))?;
-        tables.entries.remove(key)?;
-        let usage = &mut self.totals.usage;
-        usage.entries -= 1;
-        usage.live_bytes -= size;
+        tables.unqueue(key, header)?;
+        self.count_out(key, stored_len);
         Ok(true)
     }
 
@@ -303,9 +358,7 @@ impl<'t> WriteBatch<'t> {
         // redb refuses to delete a table that is open.
         self.tables = None;
         self.txn.delete_table(ENTRIES)?;
-        self.txn.delete_table(ENTRY_META)?;
         self.txn.delete_table(CLOCK)?;
-        self.txn.delete_table(BY_AGE)?;
         self.totals.usage = Usage::default();
         Ok(())
     }
@@ -313,23 +366,31 @@ impl<'t> WriteBatch<'t> {
 
 impl StoreReads for WriteBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.tables()?.entries.get(key)?.map(|v| v.value().to_vec()))
+        let entries = &self.tables()?.entries;
+        Ok(entries
+            .get(key)?
+            .map(|stored| stored_value::payload(stored.value()).to_vec()))
     }
 }
 
 impl StoreBatch for WriteBatch<'_> {
     fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()> {
-        self.forget(key)?;
         let seq = self.next_seq();
-        let size = entry_size(key, value.len());
+        let stored = stored_value::join(Header { seq, fetched_ms }, value);
         let tables = self.tables()?;
-        tables.entries.insert(key, value)?;
-        tables.meta.insert(key, (seq, size, fetched_ms))?;
-        tables.clock.insert(seq, key)?;
-        tables.by_age.insert((fetched_ms, key), ())?;
+        // One update stores the value and hands back the one it replaced.
+        let replaced = tables
+            .entries
+            .insert(key, stored.as_slice())?
+            .map(|old| (old.value().len(), stored_value::header(old.value())));
+        if let Some((stored_len, header)) = replaced {
+            tables.unqueue(key, header)?;
+            self.count_out(key, stored_len);
+        }
+        self.tables()?.clock.insert(seq, key)?;
         let usage = &mut self.totals.usage;
         usage.entries += 1;
-        usage.live_bytes += size;
+        usage.live_bytes += entry_size(key, value.len());
         Ok(())
     }
 
@@ -339,7 +400,7 @@ impl StoreBatch for WriteBatch<'_> {
         }
         let doomed: Vec<String> = self
             .tables()?
-            .meta
+            .entries
             .range(prefix..)?
             .map(|entry| entry.map(|(k, _)| k.value().to_owned()))
             .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(prefix)))
@@ -356,29 +417,26 @@ impl Ledger for WriteBatch<'_> {
         self.forget(key)
     }
 
-    fn oldest(&mut self) -> StoreResult<Option<String>> {
-        let first = self.tables()?.clock.first()?;
-        Ok(first.map(|(_, key)| key.value().to_owned()))
+    fn oldest(&mut self) -> StoreResult<Option<Oldest>> {
+        self.tables()?.oldest()
     }
 
+    /// Moves `key`'s row to the end of the queue and rewrites its header with the new place.
     fn requeue(&mut self, key: &str) -> StoreResult<()> {
         let seq = self.next_seq();
         let tables = self.tables()?;
-        let Some((old_seq, size, fetched_ms)) = tables.meta.get(key)?.map(|v| v.value()) else {
+        let Some(stored) = tables.entries.get(key)?.map(|v| v.value().to_vec()) else {
             return Ok(());
         };
-        tables.clock.remove(old_seq)?;
+        let Some(header) = stored_value::header(&stored) else {
+            return Ok(());
+        };
+        tables.unqueue(key, Some(header))?;
         tables.clock.insert(seq, key)?;
-        tables.meta.insert(key, (seq, size, fetched_ms))?;
+        let requeued = Header { seq, ..header };
+        let stored = stored_value::join(requeued, stored_value::payload(&stored));
+        tables.entries.insert(key, stored.as_slice())?;
         Ok(())
-    }
-
-    fn oldest_fetched(&mut self) -> StoreResult<Option<(i64, String)>> {
-        let first = self.tables()?.by_age.first()?;
-        Ok(first.map(|(k, _)| {
-            let (fetched_ms, key) = k.value();
-            (fetched_ms, key.to_owned())
-        }))
     }
 
     fn usage(&self) -> Usage {
