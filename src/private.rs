@@ -9,8 +9,27 @@ pub mod codec {
     pub use crate::codec::{decode, encode, reference};
 }
 
-/// The redb file layout: which table holds a key, and under which key in that table.
+/// The redb file layout: which table holds a key, under which key in that table, and the
+/// header in front of each stored value.
 #[cfg(not(loom))]
 pub mod layout {
     pub use crate::store::redb_store::locate;
+
+    /// The encoded rows of a stored value, behind its header.
+    pub fn payload(stored: &[u8]) -> &[u8] {
+        crate::store::stored_value::payload(stored)
+    }
+
+    /// `value` as a store would keep it, behind a header of zeros (the baselines keep no
+    /// eviction queue).
+    pub fn stored(value: &[u8]) -> Vec<u8> {
+        use crate::store::stored_value::{Header, join};
+        join(
+            Header {
+                seq: 0,
+                fetched_ms: 0,
+            },
+            value,
+        )
+    }
 }

@@ -1,5 +1,6 @@
 //! The baselines' storage: vlive's file, layout and value encoding (taken from the crate
 //! itself), with one redb transaction per operation, as a straightforward design would do it.
+//! Values keep vlive's 16-byte header, zeroed, so that both read the same prefilled file.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,11 +35,11 @@ impl DirectCache {
             Err(e) => panic!("open table: {e}"),
         };
         let value = table.get(rest).expect("get")?;
-        Some(decode(value.value()))
+        Some(decode(layout::payload(value.value())))
     }
 
     pub fn put(&self, key: &str, rows: &CachedRows) {
-        let bytes = encode(rows);
+        let bytes = layout::stored(&encode(rows));
         let (name, rest) = layout::locate(key);
         let mut txn = self.db.begin_write().expect("begin_write");
         txn.set_durability(redb::Durability::Immediate)
