@@ -541,6 +541,20 @@ async fn data_without_a_format_version_resets_the_folder() {
     expect_reset(dir.path(), "no format_version").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_totals_row_resets_the_folder() {
+    const CLOCK: TableDefinition<u64, &[u8]> = TableDefinition::new("vlive_clock");
+    let dir = tempfile::tempdir().unwrap();
+    cache_then_tamper(dir.path(), |txn| {
+        let mut clock = txn.open_table(CLOCK).unwrap();
+        let totals = clock.get(u64::MAX).unwrap().map(|row| row.value().len());
+        assert_eq!(totals, Some(24), "the layout this test knows");
+        clock.insert(u64::MAX, &b"not 24 bytes"[..]).unwrap();
+    })
+    .await;
+    expect_reset(dir.path(), "a damaged totals row").await;
+}
+
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("vlive_entries");
 
 /// Damaged bookkeeping in a value's header never panics, never misreads, and never strands an

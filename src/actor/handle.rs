@@ -30,7 +30,12 @@ impl Handle {
 
     pub(crate) fn stats(&self) -> RedbCacheStats {
         let hot = self.shared.beside.hot_usage();
-        self.shared.counters.snapshot(self.commands.queued(), hot)
+        #[cfg(not(loom))]
+        let file_bytes = crate::store::redb_store::file_bytes(&self.shared.folder);
+        #[cfg(loom)]
+        let file_bytes = 0;
+        let counters = &self.shared.counters;
+        counters.snapshot(self.commands.queued(), hot, file_bytes)
     }
 
     /// Sends a command built around a fresh reply channel and waits for the answer.

@@ -592,7 +592,7 @@ impl<S: Store> Actor<S> {
     fn publish_snapshot(&self) {
         if let Some(store) = &self.store {
             let counters = &self.shared.counters;
-            counters.record_usage(store.usage(), store.file_bytes());
+            counters.record_usage(store.usage());
         }
         let store = self.store.as_ref().filter(|_| self.health == Health::Sound);
         match store.map(S::snapshot) {

@@ -84,7 +84,6 @@ pub(crate) struct Counters {
     pub(crate) max_batch_ops: Counter,
     pub(crate) entries: Counter,
     pub(crate) live_bytes: Counter,
-    pub(crate) file_bytes: Counter,
     pub(crate) evictions: Counter,
     pub(crate) expirations: Counter,
     pub(crate) compactions: Counter,
@@ -98,14 +97,18 @@ impl Counters {
     }
 
     /// The store's totals after a commit (or an open).
-    pub(crate) fn record_usage(&self, usage: Usage, file_bytes: u64) {
+    pub(crate) fn record_usage(&self, usage: Usage) {
         self.entries.set(usage.entries);
         self.live_bytes.set(usage.live_bytes);
-        self.file_bytes.set(file_bytes);
     }
 
-    /// `hot` is the hot tier's (entries, bytes) right now.
-    pub(crate) fn snapshot(&self, queue_depth: usize, hot: (u64, u64)) -> RedbCacheStats {
+    /// `hot` is the hot tier's (entries, bytes) right now; `file_bytes` the file's size on disk.
+    pub(crate) fn snapshot(
+        &self,
+        queue_depth: usize,
+        hot: (u64, u64),
+        file_bytes: u64,
+    ) -> RedbCacheStats {
         RedbCacheStats {
             hits: self.hits.get(),
             misses: self.misses.get(),
@@ -123,7 +126,7 @@ impl Counters {
             queue_depth: queue_depth as u64,
             entries: self.entries.get(),
             live_bytes: self.live_bytes.get(),
-            file_bytes: self.file_bytes.get(),
+            file_bytes,
             evictions: self.evictions.get(),
             expirations: self.expirations.get(),
             compactions: self.compactions.get(),

@@ -138,10 +138,6 @@ impl Store for MemStore {
     fn usage(&self) -> Usage {
         self.shared.committed.lock().totals()
     }
-
-    fn file_bytes(&self) -> u64 {
-        0
-    }
 }
 
 /// The committed map as it was when the snapshot was taken.

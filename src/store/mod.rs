@@ -89,9 +89,6 @@ pub(crate) trait Store: Send + 'static {
 
     /// The totals as of the last commit.
     fn usage(&self) -> Usage;
-
-    /// The size of the store's file, 0 for a store without one.
-    fn file_bytes(&self) -> u64;
 }
 
 /// The totals a store keeps up to date with every write.
