@@ -42,8 +42,8 @@ pub struct RedbCacheStats {
     /// in the file (keys, values and bookkeeping, rounded to redb's pages), which is at least
     /// their key + value bytes.
     pub live_bytes: u64,
-    /// The blocks the database file takes on disk, as of the last commit. (Its apparent
-    /// length is larger: redb doubles it as it grows and leaves the tail sparse.)
+    /// The blocks the database file takes on disk, read when `stats()` is called. (Its
+    /// apparent length is larger: redb doubles it as it grows and leaves the tail sparse.)
     pub file_bytes: u64,
     /// Entries evicted to keep `live_bytes` within `max_bytes`.
     pub evictions: u64,
