@@ -119,18 +119,9 @@ fn median(mut rates: Vec<f64>) -> f64 {
     rates[rates.len() / 2]
 }
 
-/// `1234567.8` as `1,234,568`.
-fn grouped(n: f64) -> String {
-    let digits = format!("{n:.0}");
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+#[path = "common/number.rs"]
+mod number;
+use number::thousands;
 
 #[path = "common/run_info.rs"]
 mod run_info;
@@ -202,14 +193,14 @@ fn main() {
         println!(
             "{:<8} {:>12} op/s {:>12} op/s {:>7.2}×",
             pair[0].0,
-            grouped(ours),
-            grouped(theirs),
+            thousands(ours),
+            thousands(theirs),
             ours / theirs
         );
     }
     println!(
         "for scale: cloning the rows (a decode's allocations, no parsing) {} op/s",
-        grouped(rates[4])
+        thousands(rates[4])
     );
     if !benching {
         println!("(a smoke run, unoptimized and a few ms long: the figures mean nothing)");

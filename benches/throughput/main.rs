@@ -90,6 +90,8 @@ mod figures;
 mod files;
 mod machine;
 mod measure;
+#[path = "../common/number.rs"]
+mod number;
 mod params;
 mod report;
 mod results;

@@ -63,18 +63,7 @@ impl Report {
     }
 }
 
-/// `12345.6` → `12,346`.
-pub fn thousands(n: f64) -> String {
-    let digits = format!("{:.0}", n);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::number::thousands;
 
 /// Milliseconds, two decimals, no unit (the tables name it).
 pub fn ms(d: Duration) -> String {
