@@ -100,6 +100,14 @@ async fn the_tier_stays_within_its_budget() {
     assert_eq!(stats.hot_entries, 2, "{stats:?}");
     assert!(stats.hot_bytes <= budget, "{stats:?}");
     // The oldest went first: k0 is read from the store again, all three are still there.
+    let before = cache.stats();
+    assert_eq!(tag(&cache, "k0").await.as_deref(), Some("a"));
+    let after = cache.stats();
+    assert_eq!(
+        (after.snapshot_gets, after.hot_hits),
+        (before.snapshot_gets + 1, before.hot_hits),
+        "k0 was not read from the store"
+    );
     for key in ["k0", "k1", "k2"] {
         assert_eq!(tag(&cache, key).await.as_deref(), Some("a"));
     }

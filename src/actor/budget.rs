@@ -184,6 +184,20 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_time_in_the_future_is_queued_as_now() {
+        let hour = Duration::from_secs(3600);
+        let past = SystemTime::now() - hour;
+        assert_eq!(queued_fetched_ms(past), crate::codec::epoch_ms(past));
+        let before = crate::codec::epoch_ms(SystemTime::now());
+        let queued = queued_fetched_ms(SystemTime::now() + hour);
+        let after = crate::codec::epoch_ms(SystemTime::now());
+        assert!(
+            (before..=after).contains(&queued),
+            "{before} ≤ {queued} ≤ {after}"
+        );
+    }
+
+    #[test]
     fn a_sweep_removes_only_what_is_older_than_the_cutoff() {
         let keys = ["a", "b", "c"];
         // Fetched at 0, 1, 2 ms.
