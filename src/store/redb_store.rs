@@ -10,8 +10,9 @@
 //!   the order expiry sweeps in. Its last row, at seq `u64::MAX`, holds the totals (`entries`,
 //!   `live_bytes`, `next_seq`), so an open reads one row instead of scanning. They ride there,
 //!   not in a table of their own, because every put already rewrites the queue's last leaf: a
-//!   commit touches two tables instead of three, which measured about +15% for a lone lazy
-//!   writer (`benches/before_after.sh`).
+//!   commit touches two tables instead of three. (The gain is within this machine's noise:
+//!   `VLIVE_BENCH_ONLY=put-burst/1/vlive-lazy bash benches/before_after.sh cc45aaa 7`, which
+//!   also covers moving `file_bytes` out of the commit, measured 1.00×.)
 //! - `vlive_meta: &str -> u64`: the format version.
 //!
 //! A put is two B-tree updates and an append: the value, and its clock row moved to the end.
@@ -228,8 +229,8 @@ impl Store for RedbStore {
 
 /// The blocks the cache file in `folder` takes on disk (0 if there is none). Its apparent length
 /// is larger: redb doubles it as it grows, and leaves the tail unwritten (sparse) until it needs
-/// it. Read when `stats()` asks, not after every commit: a path lookup per commit cost lone
-/// lazy writers about a tenth of their rate.
+/// it. Read when `stats()` asks, on the caller's thread, not by the actor after every commit:
+/// the figure is current, and the actor makes no syscall for a number nobody may read.
 pub(crate) fn file_bytes(folder: &Path) -> u64 {
     let Ok(file) = std::fs::metadata(folder.join(DB_FILE_NAME)) else {
         return 0;
