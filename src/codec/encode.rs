@@ -6,22 +6,10 @@
 //! shortest of f16, f32, f64 that keeps its exact bits; `Null` as 0xf6.
 
 use super::float::Narrowest;
+use super::wire::{
+    ARRAY, BYTES, F16, F32, F64, FALSE, MAP, NEGATIVE, NULL, TAG, TEXT, TRUE, UNSIGNED,
+};
 use crate::rows::{Record, Rows, Value};
-
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
-const TAG: u8 = 6;
-
-const FALSE: u8 = 0xf4;
-const TRUE: u8 = 0xf5;
-const NULL: u8 = 0xf6;
-const F16: u8 = 0xf9;
-const F32: u8 = 0xfa;
-const F64: u8 = 0xfb;
 
 /// Appends CBOR items to a buffer.
 pub(super) struct Writer {

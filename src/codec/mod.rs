@@ -19,6 +19,7 @@ mod epoch;
 mod float;
 mod reader;
 pub mod reference;
+mod wire;
 
 use crate::rows::CachedRows;
 use encode::Writer;

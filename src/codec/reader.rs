@@ -8,6 +8,7 @@
 use std::fmt;
 
 use super::float::widen_f16;
+use super::wire::{ARRAY, BREAK, BYTES, MAP, NEGATIVE, TAG, TEXT, UNSIGNED};
 
 /// Why, and at which byte offset, the input is not a value ciborium would accept.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,10 +43,6 @@ pub(super) enum Head {
 pub(super) const BIGNUM: u64 = 2;
 /// The tag of a negative bignum -1 - n, its byte string holding n.
 pub(super) const NEGATIVE_BIGNUM: u64 = 3;
-
-const BREAK: u8 = 0xff;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
 
 /// A cursor over the input.
 pub(super) struct Reader<'a> {
@@ -92,13 +89,13 @@ impl<'a> Reader<'a> {
             arg.ok_or_else(|| self.malformed("indefinite length where none is allowed"))
         };
         Ok(match initial >> 5 {
-            0 => Head::Unsigned(definite(arg)?),
-            1 => Head::Negative(definite(arg)?),
-            2 => Head::Bytes(arg),
-            3 => Head::Text(arg),
-            4 => Head::Array(arg),
-            5 => Head::Map(arg),
-            6 => Head::Tag(definite(arg)?),
+            UNSIGNED => Head::Unsigned(definite(arg)?),
+            NEGATIVE => Head::Negative(definite(arg)?),
+            BYTES => Head::Bytes(arg),
+            TEXT => Head::Text(arg),
+            ARRAY => Head::Array(arg),
+            MAP => Head::Map(arg),
+            TAG => Head::Tag(definite(arg)?),
             _ => match (info, arg) {
                 (_, None) => Head::Break,
                 (25, Some(bits)) => Head::Float(widen_f16(bits as u16)),
