@@ -38,6 +38,28 @@ pub enum Error {
         /// The folder of the cache.
         folder: PathBuf,
     },
+    /// The cache file is damaged (redb found it corrupted, or panicked reading it).
+    ///
+    /// A running cache never stays on a damaged file: it moves it aside
+    /// (`vlive.redb.damaged-<unix-ms>`), starts afresh with an empty one and goes on serving; the
+    /// writes of the batch that found the damage fail with this error (their outcome is
+    /// unknown: the new file does not hold them), its gets are misses. `open` returns it only
+    /// when asked to ([`OnDamage::Fail`](crate::OnDamage::Fail)), leaving the file as it is.
+    Damaged {
+        /// The cache folder.
+        folder: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// The disk under the cache folder is full (or below the cache's free-space reserve): the
+    /// put was refused, or its commit failed. Gets go on answering from what is stored;
+    /// writes resume by themselves once there is space again.
+    DiskFull {
+        /// The cache folder.
+        folder: PathBuf,
+        /// What was being done: `"put"`, `"commit"`, …
+        op: &'static str,
+    },
     /// A stored value could not be decoded. Only this key is affected.
     Corrupt {
         /// The folder the value was read from.
@@ -178,6 +200,15 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "corrupt value for key {key:?} in cache {}: {reason}",
+                folder.display()
+            ),
+            Error::Damaged { folder, reason } => {
+                write!(f, "cache file in {} is damaged: {reason}", folder.display())
+            }
+            Error::DiskFull { folder, op } => write!(
+                f,
+                "cache {}: {op} refused, the disk is full (or below the cache's free-space \
+                 reserve)",
                 folder.display()
             ),
             Error::Encode { key, reason } => {

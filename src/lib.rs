@@ -61,7 +61,7 @@ mod sync;
 #[cfg(all(feature = "redis", not(loom)))]
 mod tiered_cache;
 
-pub use actor::{Durability, RedbCacheStats};
+pub use actor::{Durability, OnDamage, RedbCacheStats};
 pub use cache::{Cache, FillOutcome, FillToken};
 pub use error::{Error, Result};
 #[cfg(not(loom))]

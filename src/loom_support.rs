@@ -71,8 +71,7 @@ fn spawn_with(
         max_ops: max_batch_ops,
         ..BatchLimits::default()
     };
-    let (handle, thread) =
-        actor::spawn(config, move || Ok(store.reopen())).expect("valid loom config");
+    let (handle, thread) = actor::spawn(config, store).expect("valid loom config");
     (LoomCache { handle }, probe, ActorThread(thread))
 }
 

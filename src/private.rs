@@ -15,21 +15,20 @@ pub mod codec {
 pub mod layout {
     pub use crate::store::redb_store::locate;
 
-    /// The encoded rows of a stored value, behind its header.
-    pub fn payload(stored: &[u8]) -> &[u8] {
-        crate::store::stored_value::payload(stored)
+    /// The encoded rows of a value stored under `key`, behind its header, checked as a store
+    /// checks it (a baseline pays what vlive pays); `None` if the check fails.
+    pub fn payload<'a>(key: &str, stored: &'a [u8]) -> Option<&'a [u8]> {
+        crate::store::stored_value::verify(key, stored).map(|(_, payload)| payload)
     }
 
-    /// `value` as a store would keep it, behind a header of zeros (the baselines keep no
-    /// eviction queue).
-    pub fn stored(value: &[u8]) -> Vec<u8> {
+    /// `value` as a store would keep it under `key`, behind a header with a zero sequence and
+    /// fetch time (the baselines keep no eviction queue) and its checksum.
+    pub fn stored(key: &str, value: &[u8]) -> Vec<u8> {
         use crate::store::stored_value::{Header, join};
-        join(
-            Header {
-                seq: 0,
-                fetched_ms: 0,
-            },
-            value,
-        )
+        let header = Header {
+            seq: 0,
+            fetched_ms: 0,
+        };
+        join(key, header, value)
     }
 }

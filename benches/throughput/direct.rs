@@ -35,11 +35,13 @@ impl DirectCache {
             Err(e) => panic!("open table: {e}"),
         };
         let value = table.get(rest).expect("get")?;
-        Some(decode(layout::payload(value.value())))
+        Some(decode(
+            layout::payload(key, value.value()).expect("checksum"),
+        ))
     }
 
     pub fn put(&self, key: &str, rows: &CachedRows) {
-        let bytes = layout::stored(&encode(rows));
+        let bytes = layout::stored(key, &encode(rows));
         let (name, rest) = layout::locate(key);
         let mut txn = self.db.begin_write().expect("begin_write");
         txn.set_durability(redb::Durability::Immediate)

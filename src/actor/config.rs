@@ -22,6 +22,19 @@ pub enum Durability {
     },
 }
 
+/// What [`RedbCacheBuilder::open`](crate::RedbCacheBuilder::open) does with a cache file it
+/// finds damaged (truncated, a bad header, or pages redb cannot read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnDamage {
+    /// Move it aside (`vlive.redb.damaged-<unix-ms>`, the newest two kept) and start with an
+    /// empty cache. The default: a cache is a copy of data that lives elsewhere.
+    #[default]
+    Reset,
+    /// Fail `open` with [`Error::Damaged`], leaving the file as it is. Damage found later, while
+    /// serving, is still moved aside: a running cache never stops serving.
+    Fail,
+}
+
 /// Bounds on one batch (one write transaction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchLimits {
@@ -58,11 +71,20 @@ pub(crate) struct ActorConfig {
     pub(crate) time_to_live: Option<Duration>,
     /// The hot tier's budget in bytes (encoded value + key); 0 turns it off.
     pub(crate) hot_bytes: u64,
+    /// What `open` does with a damaged file.
+    pub(crate) on_damage: OnDamage,
+    /// Puts are refused while the disk has less free space than this, so that invalidations
+    /// can still commit.
+    pub(crate) disk_reserve: u64,
 }
 
 /// The hot tier's default budget: enough for a working set of a few thousand pages, small next
 /// to the process.
 pub(crate) const DEFAULT_HOT_BYTES: u64 = 8 << 20;
+
+/// The free-space reserve's default: room for many invalidation commits (each rewrites a few
+/// pages), small next to any disk a cache lives on.
+pub(crate) const DEFAULT_DISK_RESERVE: u64 = 16 << 20;
 
 impl ActorConfig {
     pub(crate) fn new(folder: impl Into<PathBuf>) -> Self {
@@ -74,6 +96,8 @@ impl ActorConfig {
             max_bytes: None,
             time_to_live: None,
             hot_bytes: DEFAULT_HOT_BYTES,
+            on_damage: OnDamage::Reset,
+            disk_reserve: DEFAULT_DISK_RESERVE,
         }
     }
 

@@ -35,7 +35,7 @@ impl Handle {
         #[cfg(loom)]
         let file_bytes = 0;
         let counters = &self.shared.counters;
-        counters.snapshot(self.commands.queued(), hot, file_bytes)
+        counters.snapshot(self.commands.queued(), hot, file_bytes, &self.shared.damage)
     }
 
     /// Sends a command built around a fresh reply channel and waits for the answer.
@@ -103,6 +103,11 @@ impl Handle {
     ) {
         let size = (key.len() + encoded_len) as u64;
         self.shared.beside.keep_hot(key, value, size, ticket);
+    }
+
+    /// Reports a value that was read but would not decode: a miss, removed with the next write.
+    pub(crate) fn report_damaged(&self, key: &str, why: &str) {
+        self.shared.damage.report(key, why);
     }
 
     /// Drops an expired entry from the hot tier.

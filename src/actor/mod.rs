@@ -17,6 +17,7 @@
 //! - `budget`: eviction (CLOCK) and expiry sweeps, over the store's primitives.
 //! - `command`: what travels over the channel.
 //! - `config`: batch limits and durability.
+//! - `fault`: panics caught around store calls, full disks told apart, the free-space reserve.
 //! - `handle`: the caller's side: send, await the reply, map a vanished actor to an error.
 //! - `hot`: the hot tier, decoded entries in memory in front of the store.
 //! - `read_beside`: gets answered on the caller's thread when no write in flight affects them.
@@ -28,6 +29,7 @@ pub(crate) mod access;
 pub(crate) mod budget;
 mod command;
 mod config;
+mod fault;
 mod handle;
 mod hot;
 mod read_beside;
@@ -40,12 +42,13 @@ pub(crate) use command::Command;
 pub(crate) use config::ActorConfig;
 #[cfg(loom)]
 pub(crate) use config::BatchLimits;
-pub use config::Durability;
+pub use config::{Durability, OnDamage};
 #[cfg(loom)]
 pub(crate) use handle::Pending;
 #[cfg(not(loom))]
 pub(crate) use handle::WeakHandle;
 pub(crate) use handle::{Fetched, Handle};
+pub(crate) use serve::Opener;
 #[cfg(loom)]
 pub(crate) use serve::spawn;
 #[cfg(not(loom))]

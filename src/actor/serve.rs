@@ -12,7 +12,8 @@
 //!
 //! Gets may also be answered beside the actor (`read_beside`): the actor publishes a snapshot
 //! while the store is [`Health::Sound`] and withdraws it otherwise, and before closing. The
-//! arguments behind health, restore and lazy recovery are in `docs/DESIGN.md` §2.
+//! arguments behind health, restore and lazy recovery are in `docs/DESIGN.md` §2; what each
+//! fault costs a caller is in `docs/failure-modes.md`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -22,30 +23,72 @@ use tracing::{debug, debug_span, error, field, trace, warn};
 use super::access::AccessBits;
 use super::budget;
 use super::command::{Answer, Command, Reply};
-use super::config::{ActorConfig, Durability};
+use super::config::{ActorConfig, Durability, OnDamage};
+use super::fault::{Failure, SpaceGuard, contain, contain_open, drop_contained};
 use super::handle::Handle;
 use super::shared::{Lifecycle, Shared};
 use crate::cache::FillOutcome;
 use crate::error::{Error, Result, chain};
 use crate::invalidation_log::InvalidationLog;
-use crate::store::{Commit, Store, StoreBatch, StoreReads, StoreResult};
+use crate::store::damage::DamageLog;
+use crate::store::{Commit, Discard, Store, StoreBatch, StoreReads, StoreResult};
 #[cfg(any(loom, test))]
 use crate::sync::thread;
 use crate::sync::{Arc, Received, channel};
 
-/// Opens the store: at start, and again after an I/O error.
-pub(crate) type Opener<S> = Box<dyn Fn() -> Result<S> + Send>;
+/// Opens the store (at start, after an I/O error, after a discard), and gets a store that
+/// cannot be trusted or written any more out of the way.
+pub(crate) trait Opener<S>: Send + 'static {
+    /// The folder's store as it is; an empty one if there is none. A damaged file is
+    /// `Error::Damaged`.
+    fn open(&self) -> Result<S>;
+    /// Removes the store's file, so that the next `open` starts empty.
+    fn discard(&self, how: Discard) -> Result<()>;
+}
 
 /// Starts an actor over a store opened on this thread. Returns a handle and the actor thread.
 #[cfg(any(loom, test))]
 pub(crate) fn spawn<S: Store>(
     config: ActorConfig,
-    open: impl Fn() -> Result<S> + Send + 'static,
+    opener: impl Opener<S>,
 ) -> Result<(Handle, thread::JoinHandle<()>)> {
-    let (commands_tx, commands, shared) = connect(&config)?;
-    let actor = Actor::new(config, open()?, Box::new(open), shared.clone());
+    let damage = Arc::new(DamageLog::new(&config.folder));
+    let (commands_tx, commands, shared) = connect(&config, damage)?;
+    let store = open_first(&opener, &config, &shared.damage)?;
+    let actor = Actor::new(config, store, Box::new(opener), shared.clone());
     let thread = thread::spawn(move || actor.run(commands));
     Ok((Handle::new(commands_tx, shared), thread))
+}
+
+/// An in-memory store opens itself again: what it committed stays, until it is discarded.
+#[cfg(any(loom, test))]
+impl Opener<crate::store::mem_store::MemStore> for crate::store::mem_store::MemStore {
+    fn open(&self) -> Result<crate::store::mem_store::MemStore> {
+        Ok(self.reopen())
+    }
+
+    fn discard(&self, how: Discard) -> Result<()> {
+        crate::store::mem_store::MemStore::discard(self, how);
+        Ok(())
+    }
+}
+
+/// The first open, under the configured [`OnDamage`] policy.
+fn open_first<S: Store>(
+    opener: &dyn Opener<S>,
+    config: &ActorConfig,
+    damage: &DamageLog,
+) -> Result<S> {
+    let folder = &config.folder;
+    match contain_open(folder, || opener.open()) {
+        Err(Error::Damaged { reason, .. }) if config.on_damage == OnDamage::Reset => {
+            error!(folder = %folder.display(), reason, "the cache file is damaged; starting with an empty one");
+            opener.discard(Discard::KeepAside)?;
+            damage.note_reset();
+            contain_open(folder, || opener.open())
+        }
+        other => other,
+    }
 }
 
 /// Starts an actor whose thread opens the store itself and reports how that went: the store
@@ -53,26 +96,29 @@ pub(crate) fn spawn<S: Store>(
 #[cfg(not(loom))]
 pub(crate) fn spawn_opening<S: Store>(
     config: ActorConfig,
-    open: impl Fn() -> Result<S> + Send + 'static,
+    damage: Arc<DamageLog>,
+    opener: impl Opener<S>,
 ) -> Result<Handle> {
-    let (commands_tx, commands, shared) = connect(&config)?;
+    let (commands_tx, commands, shared) = connect(&config, damage)?;
     let (opened_tx, opened) = std::sync::mpsc::sync_channel(1);
     let actor_shared = shared.clone();
     let spawned = std::thread::Builder::new()
         .name("vlive-cache".into())
-        .spawn(move || match open() {
-            Ok(store) => {
-                // Built before `open` returns: its first snapshot and the store's totals are
-                // published by then.
-                let actor = Actor::new(config, store, Box::new(open), actor_shared);
-                let _ = opened_tx.send(Ok(()));
-                actor.run(commands);
-            }
-            Err(e) => {
-                actor_shared.set_lifecycle(Lifecycle::Released);
-                let _ = opened_tx.send(Err(e));
-            }
-        });
+        .spawn(
+            move || match open_first(&opener, &config, &actor_shared.damage) {
+                Ok(store) => {
+                    // Built before `open` returns: its first snapshot and the store's totals are
+                    // published by then.
+                    let actor = Actor::new(config, store, Box::new(opener), actor_shared);
+                    let _ = opened_tx.send(Ok(()));
+                    actor.run(commands);
+                }
+                Err(e) => {
+                    actor_shared.set_lifecycle(Lifecycle::Released);
+                    let _ = opened_tx.send(Err(e));
+                }
+            },
+        );
     if let Err(e) = spawned {
         return Err(Error::io(&shared.folder, "spawn the cache thread", e));
     }
@@ -88,6 +134,7 @@ pub(crate) fn spawn_opening<S: Store>(
 /// The channel and the state both sides share, for a validated configuration.
 fn connect(
     config: &ActorConfig,
+    damage: Arc<DamageLog>,
 ) -> Result<(
     channel::Sender<Command>,
     channel::Receiver<Command>,
@@ -95,16 +142,7 @@ fn connect(
 )> {
     config.validate()?;
     let (commands_tx, commands) = channel::bounded(config.capacity);
-    Ok((
-        commands_tx,
-        commands,
-        Arc::new(Shared::new(
-            config.folder.clone(),
-            config.max_bytes,
-            config.time_to_live,
-            config.hot_bytes,
-        )),
-    ))
+    Ok((commands_tx, commands, Arc::new(Shared::new(config, damage))))
 }
 
 /// What a batch holds, tallied once as it is gathered (not rescanned per command).
@@ -112,6 +150,8 @@ fn connect(
 struct Shape {
     ops: usize,
     writes: bool,
+    /// A put or a fill: what the free-space reserve refuses.
+    stores: bool,
     flush: bool,
     /// An invalidation or a flush: lazy mode must commit this batch durably.
     must_be_durable: bool,
@@ -122,6 +162,7 @@ impl Shape {
     fn add(&mut self, command: &Command) {
         self.ops += 1;
         self.writes |= command.writes();
+        self.stores |= matches!(command, Command::Put { .. } | Command::Fill { .. });
         self.flush |= matches!(command, Command::Flush { .. });
         self.must_be_durable |= command.needs_durable_commit();
         self.bytes += command.payload_bytes();
@@ -159,21 +200,33 @@ fn sweep_interval(ttl: Duration) -> Duration {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Health {
     Sound,
-    /// An I/O error: redb refuses every write until the database is opened again.
-    /// `then_clear`: not-yet-durable (lazy) commits were lost with it.
+    /// An I/O error, or a `Corrupted` error, which can also follow a failed commit: redb
+    /// refuses every write until the database is opened again. `then_clear`: not-yet-durable
+    /// (lazy) commits were lost with it. `verify`: check the whole file before trusting it.
     Reopen {
         then_clear: bool,
+        verify: bool,
     },
     /// Lazy commits were lost, and with them the removal of older values, which could now
     /// resurface: only an empty cache is surely not stale.
     Clear,
+    /// The file is damaged, or could not take an invalidation: get rid of it and start empty.
+    Replace(Discard),
 }
+
+/// Steps `restore` takes at most (replace, reopen, clear, and one more replace if the clear
+/// fails) before it gives up until the next batch.
+const RESTORE_STEPS: usize = 5;
 
 struct Actor<S: Store> {
     /// `None` once closed, or while a reopen has failed (`Health::Reopen`).
     store: Option<S>,
-    open: Opener<S>,
+    open: Box<dyn Opener<S>>,
     health: Health,
+    /// The file passed a full check when it was last reopened, and no batch has succeeded
+    /// since: a `Corrupted` error now is damage, not the echo of a failed commit.
+    verified: bool,
+    space: SpaceGuard,
     config: ActorConfig,
     shared: Arc<Shared>,
     invalidations: InvalidationLog,
@@ -192,7 +245,7 @@ struct Actor<S: Store> {
 }
 
 impl<S: Store> Actor<S> {
-    fn new(config: ActorConfig, store: S, open: Opener<S>, shared: Arc<Shared>) -> Self {
+    fn new(config: ActorConfig, store: S, open: Box<dyn Opener<S>>, shared: Arc<Shared>) -> Self {
         // Entries may have expired while the cache was closed: the first sweep comes one
         // interval after opening (gets treat them as misses meanwhile).
         let sweep_due = config
@@ -202,6 +255,8 @@ impl<S: Store> Actor<S> {
             store: Some(store),
             open,
             health: Health::Sound,
+            verified: false,
+            space: SpaceGuard::new(&config.folder, config.disk_reserve),
             batch: Vec::with_capacity(config.batch.max_ops),
             config,
             shared,
@@ -294,6 +349,15 @@ impl<S: Store> Actor<S> {
         if shape.ops == 0 {
             return;
         }
+        // Outside every store call: a panic there is damage, this one is the actor's own.
+        #[cfg(feature = "test-hooks")]
+        if self
+            .batch
+            .iter()
+            .any(|c| matches!(c, Command::Panic { .. }))
+        {
+            panic!("test hook: actor panic requested");
+        }
         let result = self.run_batch(shape);
         self.shared.counters.record_batch(shape.ops);
         self.answer_batch(result, shape);
@@ -303,6 +367,7 @@ impl<S: Store> Actor<S> {
     /// commits once and publishes the commit for gets beside the actor.
     fn run_batch(&mut self, shape: Shape) -> Result<Vec<Answer>> {
         self.restore()?;
+        let shape = self.refuse_stores_without_space(shape);
         let durability = self.commit_durability(shape);
         // A flush with no write still commits (empty, durable) when there is something to sync:
         // that commit is the checkpoint.
@@ -325,14 +390,15 @@ impl<S: Store> Actor<S> {
         span.record("batch_us", started.elapsed().as_micros() as u64);
         let (answers, upkeep) = match applied {
             Ok(applied) => applied,
-            Err(e) => {
-                let e = self.fall_ill(e, "execute a batch");
+            Err(failure) => {
+                let e = self.fall_ill(failure, "execute a batch");
                 // Restore at once rather than at the next batch: the store serves again as soon
                 // as it can (a failure here is retried then).
                 let _ = self.restore();
                 return Err(e);
             }
         };
+        self.verified = false;
         if commits {
             self.note_commit(durability);
             self.note_upkeep(upkeep);
@@ -342,14 +408,54 @@ impl<S: Store> Actor<S> {
         Ok(answers)
     }
 
-    /// Sends every command of the batch its answer, or the batch's error.
+    /// Below the free-space reserve, answers the batch's puts and fills with `DiskFull` at
+    /// once and takes them out of it: invalidations and gets go on. Returns the new shape.
+    fn refuse_stores_without_space(&mut self, shape: Shape) -> Shape {
+        if !shape.stores || self.space.allows_puts() {
+            return shape;
+        }
+        let refused = Error::DiskFull {
+            folder: self.config.folder.clone(),
+            op: "put",
+        };
+        let mut kept = Shape::default();
+        for command in std::mem::take(&mut self.batch) {
+            match command {
+                Command::Put { .. } | Command::Fill { .. } => {
+                    self.shared.counters.refused_for_space.bump();
+                    command.reject(refused.clone());
+                }
+                command => {
+                    kept.add(&command);
+                    self.batch.push(command);
+                }
+            }
+        }
+        debug!(
+            kept = kept.ops,
+            "puts refused: the disk is below the free-space reserve"
+        );
+        kept
+    }
+
+    /// Sends every command of the batch its answer. When the batch failed: its gets are misses
+    /// (a failed write never turns a get into an error), its invalidations are redone on their
+    /// own, and its other writes fail with the batch's error (their outcome is unknown).
     fn answer_batch(&mut self, result: Result<Vec<Answer>>, shape: Shape) {
         let answers = match result {
             Ok(answers) => answers,
             Err(e) => {
-                error!(error = %chain(&e), ops = shape.ops, "cache batch failed; failing all its commands");
-                for command in self.batch.drain(..) {
-                    command.reject(e.clone());
+                error!(error = %chain(&e), ops = shape.ops, "cache batch failed; failing its writes");
+                let invalidated = self.redo_invalidations();
+                for command in std::mem::take(&mut self.batch) {
+                    match command {
+                        Command::Get { .. } => command.answer(Answer::Value(None)),
+                        Command::FillToken { .. } => {
+                            command.answer(Answer::Token(self.invalidations.token()))
+                        }
+                        Command::Invalidate { .. } if invalidated => command.answer(Answer::Done),
+                        command => command.reject(e.clone()),
+                    }
                 }
                 return;
             }
@@ -366,13 +472,9 @@ impl<S: Store> Actor<S> {
         }
     }
 
-    fn store(&mut self) -> Result<&mut S> {
-        self.store.as_mut().ok_or(Error::Closed)
-    }
-
     /// Applies the batch in one write transaction, keeps the store within its budget, and
     /// commits.
-    fn apply_and_commit(&mut self, durability: Commit) -> StoreResult<(Vec<Answer>, Upkeep)> {
+    fn apply_and_commit(&mut self, durability: Commit) -> Result<(Vec<Answer>, Upkeep), Failure> {
         let Actor {
             store,
             config,
@@ -382,16 +484,19 @@ impl<S: Store> Actor<S> {
             ..
         } = self;
         let store = store.as_mut().ok_or(redb::Error::DatabaseClosed)?;
-        store.write_batch(durability, |txn| {
-            let answers = batch
-                .iter()
-                .map(|command| {
-                    let applied = apply(txn, invalidations, command);
-                    isolate::<S>(applied, config, command)
-                })
-                .collect::<StoreResult<_>>()?;
-            let upkeep = upkeep(txn, config, shared.access.as_ref())?;
-            Ok((answers, upkeep))
+        contain(|| {
+            store.write_batch(durability, |txn| {
+                remove_damaged(txn, &shared.damage)?;
+                let answers = batch
+                    .iter()
+                    .map(|command| {
+                        let applied = apply(txn, invalidations, command);
+                        isolate::<S>(applied, config, command)
+                    })
+                    .collect::<StoreResult<_>>()?;
+                let upkeep = upkeep(txn, config, shared.access.as_ref())?;
+                Ok((answers, upkeep))
+            })
         })
     }
 
@@ -437,8 +542,11 @@ impl<S: Store> Actor<S> {
         let Some(store) = store.as_mut() else {
             return;
         };
-        let swept = store.write_batch(durability, |txn| {
-            upkeep(txn, config, shared.access.as_ref())
+        let swept = contain(|| {
+            store.write_batch(durability, |txn| {
+                remove_damaged(txn, &shared.damage)?;
+                upkeep(txn, config, shared.access.as_ref())
+            })
         });
         match swept {
             Ok(upkeep) => {
@@ -456,7 +564,7 @@ impl<S: Store> Actor<S> {
     }
 
     /// Answers a batch without writes from one read transaction.
-    fn apply_reads(&mut self) -> StoreResult<(Vec<Answer>, Upkeep)> {
+    fn apply_reads(&mut self) -> Result<(Vec<Answer>, Upkeep), Failure> {
         let Actor {
             store,
             config,
@@ -465,14 +573,16 @@ impl<S: Store> Actor<S> {
             ..
         } = self;
         let store = store.as_ref().ok_or(redb::Error::DatabaseClosed)?;
-        let answers = store.read_batch(|txn| {
-            batch
-                .iter()
-                .map(|command| {
-                    let applied = apply_read(txn, invalidations, command);
-                    isolate::<S>(applied, config, command)
-                })
-                .collect()
+        let answers = contain(|| {
+            store.read_batch(|txn| {
+                batch
+                    .iter()
+                    .map(|command| {
+                        let applied = apply_read(txn, invalidations, command);
+                        isolate::<S>(applied, config, command)
+                    })
+                    .collect()
+            })
         })?;
         Ok((answers, Upkeep::default()))
     }
@@ -514,7 +624,7 @@ impl<S: Store> Actor<S> {
         let Some(store) = self.store.as_mut() else {
             return;
         };
-        match store.checkpoint() {
+        match contain(|| store.checkpoint()) {
             Ok(()) => {
                 debug!("cache checkpoint");
                 self.unsynced_since = None;
@@ -530,61 +640,215 @@ impl<S: Store> Actor<S> {
         }
     }
 
-    /// Takes in a store error: an error that leaves the store unusable makes it unwell (and
-    /// withdraws the snapshot at once, so no get reads lazy writes the error may have lost).
-    fn fall_ill(&mut self, error: redb::Error, op: &'static str) -> Error {
-        if S::needs_reopen(&error) {
-            let lost = self.unsynced_since.take().is_some();
-            let then_clear = lost || self.health != Health::Sound;
-            self.lost_writes |= lost;
-            self.health = Health::Reopen { then_clear };
-            self.shared.beside.withdraw();
+    /// Takes in a failed store call: what it says about the store decides how the store is
+    /// restored (`Health`), and the snapshot is withdrawn at once, before any caller hears of
+    /// the error, so that no get reads what the failure may have lost. Returns the error for
+    /// the callers.
+    fn fall_ill(&mut self, failure: Failure, op: &'static str) -> Error {
+        let next = match &failure {
+            Failure::Panicked(_) => Some(Health::Replace(Discard::KeepAside)),
+            Failure::Store(redb::Error::Corrupted(_)) if self.verified => {
+                Some(Health::Replace(Discard::KeepAside))
+            }
+            Failure::Store(redb::Error::Corrupted(_)) => Some(Health::Reopen {
+                then_clear: false,
+                verify: true,
+            }),
+            Failure::Store(e) if S::needs_reopen(e) => Some(Health::Reopen {
+                then_clear: false,
+                verify: false,
+            }),
+            Failure::Store(_) => None,
+        };
+        if failure.is_disk_full() {
+            self.space.ran_out();
         }
-        Error::storage(&self.config.folder, op, error)
+        if let Some(next) = next {
+            self.become_unwell(next);
+        }
+        self.error_for(failure, op)
     }
 
-    /// Brings an unwell store back to sound: opens it afresh, then clears it if lazy writes
-    /// were lost. Every batch, checkpoint and close runs this first; on `Err` it tries again
-    /// next time and fails what needed the store meanwhile.
-    fn restore(&mut self) -> Result<()> {
-        if self.health == Health::Sound {
-            return Ok(());
+    /// Moves to an unwell state, keeping the strongest remedy already pending: a replace over
+    /// a reopen, a verifying reopen over a plain one.
+    fn become_unwell(&mut self, next: Health) {
+        let lost = self.unsynced_since.take().is_some();
+        self.lost_writes |= lost;
+        let then_clear = lost || self.health != Health::Sound;
+        self.health = match (self.health, next) {
+            (Health::Replace(pending), Health::Reopen { .. }) => Health::Replace(pending),
+            (Health::Reopen { verify: was, .. }, Health::Reopen { verify, .. }) => Health::Reopen {
+                then_clear,
+                verify: was || verify,
+            },
+            (_, Health::Reopen { verify, .. }) => Health::Reopen { then_clear, verify },
+            (_, next) => next,
+        };
+        self.shared.beside.withdraw();
+    }
+
+    /// The error callers get for a failed store call.
+    fn error_for(&self, failure: Failure, op: &'static str) -> Error {
+        let folder = self.config.folder.clone();
+        if failure.is_disk_full() {
+            return Error::DiskFull { folder, op };
         }
-        let restored = self.reopen().and_then(|()| self.clear());
+        match failure {
+            Failure::Panicked(reason) | Failure::Store(redb::Error::Corrupted(reason)) => {
+                Error::Damaged { folder, reason }
+            }
+            Failure::Store(e) => Error::storage(folder, op, e),
+        }
+    }
+
+    /// Brings an unwell store back to sound: discards it if it must go, opens it afresh, then
+    /// clears it if lazy writes were lost. Every batch, checkpoint and close runs this first;
+    /// on `Err` it tries again next time and fails what needed the store meanwhile.
+    fn restore(&mut self) -> Result<()> {
+        let restored = self.restore_steps();
         self.publish_snapshot();
         restored
     }
 
-    fn reopen(&mut self) -> Result<()> {
-        let Health::Reopen { then_clear } = self.health else {
-            return Ok(());
-        };
-        // Release the file (and redb's lock) before opening it again.
-        drop(self.store.take());
-        self.store = Some((self.open)()?);
-        warn!(folder = %self.config.folder.display(), "cache database reopened after an I/O error");
-        self.health = if then_clear {
-            Health::Clear
-        } else {
-            Health::Sound
+    fn restore_steps(&mut self) -> Result<()> {
+        for _ in 0..RESTORE_STEPS {
+            match self.health {
+                Health::Sound => return Ok(()),
+                Health::Replace(how) => self.discard(how)?,
+                Health::Reopen { then_clear, verify } => self.reopen(then_clear, verify)?,
+                Health::Clear => self.clear(),
+            }
+        }
+        Err(Error::Damaged {
+            folder: self.config.folder.clone(),
+            reason: "the cache file could not be restored; trying again with the next batch"
+                .to_owned(),
+        })
+    }
+
+    /// Gets rid of the store's file; an empty one is opened next. Fills whose master reads
+    /// began before now must not land in it: they may predate invalidations that went with
+    /// the old file.
+    fn discard(&mut self, how: Discard) -> Result<()> {
+        self.shared.beside.withdraw();
+        drop_contained(self.store.take());
+        self.invalidations.record("");
+        self.open.discard(how)?;
+        self.shared.damage.note_reset();
+        error!(folder = %self.config.folder.display(), ?how, "cache reset: its file was discarded, the cache starts empty");
+        self.health = Health::Reopen {
+            then_clear: false,
+            verify: false,
         };
         Ok(())
     }
 
-    fn clear(&mut self) -> Result<()> {
-        if self.health != Health::Clear {
-            return Ok(());
+    fn reopen(&mut self, then_clear: bool, verify: bool) -> Result<()> {
+        // Release the file (and redb's lock) before opening it again.
+        drop_contained(self.store.take());
+        let folder = &self.config.folder;
+        let mut store = match contain_open(folder, || self.open.open()) {
+            Ok(store) => store,
+            Err(Error::Damaged { reason, .. }) => {
+                error!(folder = %folder.display(), reason, "the cache file is damaged");
+                self.health = Health::Replace(Discard::KeepAside);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if verify {
+            let started = Instant::now();
+            match contain(|| store.verify()) {
+                Ok(()) => self.verified = true,
+                Err(Failure::Store(e)) if !matches!(e, redb::Error::Corrupted(_)) => {
+                    drop_contained(store);
+                    return Err(Error::storage(folder, "check the cache file", e));
+                }
+                Err(damage) => {
+                    error!(folder = %folder.display(), ?damage, "the cache file failed its integrity check");
+                    drop_contained(store);
+                    self.health = Health::Replace(Discard::KeepAside);
+                    return Ok(());
+                }
+            }
+            warn!(folder = %folder.display(), elapsed_ms = started.elapsed().as_millis() as u64, "cache file checked after a Corrupted error: sound");
         }
-        let cleared = self
-            .store()?
-            .write_batch(Commit::Durable, |txn| txn.remove_prefix(""));
-        if let Err(e) = cleared {
-            return Err(self.fall_ill(e, "clear after lost writes"));
-        }
-        warn!(folder = %self.config.folder.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
-        self.invalidations.record("");
-        self.health = Health::Sound;
+        self.store = Some(store);
+        warn!(folder = %folder.display(), "cache database reopened after an error");
+        self.health = match then_clear {
+            true => Health::Clear,
+            false => Health::Sound,
+        };
         Ok(())
+    }
+
+    /// Empties the store after lost lazy writes. If even that cannot commit (a full disk), its
+    /// file is discarded instead: a stale value must never be served, now or after a restart.
+    fn clear(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            self.health = Health::Replace(Discard::Delete);
+            return;
+        };
+        match contain(|| store.write_batch(Commit::Durable, |txn| txn.remove_prefix(""))) {
+            Ok(()) => {
+                warn!(folder = %self.config.folder.display(), "lazy-mode writes were lost to an I/O error; cache cleared");
+                self.invalidations.record("");
+                self.health = Health::Sound;
+            }
+            Err(failure) => {
+                let e = self.error_for(failure, "clear after lost writes");
+                error!(error = %chain(&e), "cannot clear the cache; discarding its file");
+                self.health = Health::Replace(Discard::Delete);
+            }
+        }
+    }
+
+    /// After a failed batch: its invalidations must still take effect, or a value they removed
+    /// could be served (and, on disk, outlive a restart). Commits them on their own, durably,
+    /// on the restored store; if that fails too, the store's file is discarded. Whether they
+    /// are in effect now.
+    fn redo_invalidations(&mut self) -> bool {
+        let prefixes: Vec<String> = self
+            .batch
+            .iter()
+            .filter_map(|command| match command {
+                Command::Invalidate { prefix, .. } => Some(prefix.as_str().to_owned()),
+                _ => None,
+            })
+            .collect();
+        if prefixes.is_empty() {
+            return false;
+        }
+        // Fills that took their token before these must not land, whatever happens next.
+        for prefix in &prefixes {
+            self.invalidations.record(prefix);
+        }
+        if self.restore().is_ok() {
+            if let Some(store) = self.store.as_mut() {
+                let redone = contain(|| {
+                    store.write_batch(Commit::Durable, |txn| {
+                        prefixes.iter().try_for_each(|p| txn.remove_prefix(p))
+                    })
+                });
+                match redone {
+                    Ok(()) => {
+                        self.note_commit(Commit::Durable);
+                        self.publish_snapshot();
+                        return true;
+                    }
+                    Err(failure) => {
+                        let e = self.fall_ill(failure, "invalidate again");
+                        error!(error = %chain(&e), "an invalidation failed twice; discarding the cache file");
+                    }
+                }
+            }
+        }
+        if !matches!(self.health, Health::Replace(_)) {
+            self.become_unwell(Health::Replace(Discard::Delete));
+        }
+        let _ = self.restore();
+        // Once the old file is gone, nothing it held can be served.
+        !matches!(self.health, Health::Replace(_))
     }
 
     /// Publishes what is committed now for gets beside the actor, while the store is sound;
@@ -595,10 +859,10 @@ impl<S: Store> Actor<S> {
             counters.record_usage(store.usage());
         }
         let store = self.store.as_ref().filter(|_| self.health == Health::Sound);
-        match store.map(S::snapshot) {
+        match store.map(|store| contain(|| store.snapshot())) {
             Some(Ok(snapshot)) => self.shared.beside.publish(snapshot),
             Some(Err(e)) => {
-                debug!(error = %e, "no snapshot for gets beside the actor");
+                debug!(error = ?e, "no snapshot for gets beside the actor");
                 self.shared.beside.withdraw();
             }
             None => self.shared.beside.withdraw(),
@@ -638,14 +902,11 @@ impl<S: Store> Actor<S> {
         let folder = &self.config.folder;
         // A failed checkpoint still closes the store; its error is what `close` reports.
         let checkpointed = match self.unsynced_since {
-            Some(_) => store
-                .checkpoint()
-                .map_err(|e| Error::storage(folder, "checkpoint", e)),
+            Some(_) => contain(|| store.checkpoint()).map_err(|e| self.error_for(e, "checkpoint")),
             None => Ok(()),
         };
-        let closed = store
-            .close()
-            .map_err(|e| Error::storage(folder, "close", e));
+        let closed = contain(|| store.close()).map_err(|e| self.error_for(e, "close"));
+        let _ = folder;
         restored.and(checkpointed).and(closed)
     }
 
@@ -660,7 +921,7 @@ impl<S: Store> Actor<S> {
         // recovers from an unclean drop on the next open. The snapshot goes first: no lookup may
         // run against a dropped store.
         self.shared.beside.withdraw();
-        self.store = None;
+        drop_contained(self.store.take());
         self.shared.set_lifecycle(Lifecycle::Panicked);
         for command in self.batch.drain(..) {
             command.reject(dead.clone());
@@ -687,6 +948,17 @@ fn upkeep(
         upkeep.evicted = budget::evict(txn, access, max_bytes)?;
     }
     Ok(upkeep)
+}
+
+/// Removes the keys reads found damaged since the last write batch, if their values are still
+/// damaged (a put may have replaced one since).
+fn remove_damaged(txn: &mut dyn StoreBatch, damage: &DamageLog) -> StoreResult<()> {
+    for key in damage.take() {
+        if txn.remove_if_damaged(&key)? {
+            debug!(key, "damaged cache entry removed");
+        }
+    }
+    Ok(())
 }
 
 /// An error that concerns only this command's key (a table of the wrong type, a value too
@@ -770,7 +1042,7 @@ fn apply_read<T: StoreReads + ?Sized>(
             })
         }
         #[cfg(feature = "test-hooks")]
-        Command::Panic { .. } => panic!("test hook: actor panic requested"),
+        Command::Panic { .. } => Answer::Done,
     })
 }
 
@@ -786,7 +1058,7 @@ mod tests {
         let (store, probe) = MemStore::new();
         let mut config = ActorConfig::new("<test>");
         config.batch.max_ops = max_ops;
-        let (handle, _thread) = spawn(config, move || Ok(store.reopen())).unwrap();
+        let (handle, _thread) = spawn(config, store).unwrap();
         (handle, probe)
     }
 
@@ -825,6 +1097,49 @@ mod tests {
         assert_eq!(probe.committed("a"), None);
         cache.put("a", b"2".to_vec(), 0).await.unwrap();
         assert_eq!(probe.committed("a"), Some(b"2".to_vec()));
+    }
+
+    /// Damage found by a commit: the batch's writes fail with `Damaged`, its gets miss, the
+    /// store is discarded (a fresh, empty one serves at once), and a fill whose token predates
+    /// the reset is rejected: it may carry what an invalidation lost with the old file removed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn damage_resets_the_store_and_makes_earlier_fill_tokens_stale() {
+        let (cache, probe) = start(64);
+        cache.put("kept", b"1".to_vec(), 0).await.unwrap();
+        let token = cache.fill_token().await.unwrap();
+        probe.damage();
+        let err = cache.put("a", b"2".to_vec(), 0).await.unwrap_err();
+        assert!(matches!(err, Error::Damaged { .. }), "{err}");
+        assert_eq!(probe.discards(), 1, "the damaged store was not discarded");
+        assert_eq!(cache.stats().resets, 1);
+        assert_eq!(stored(cache.get("kept").await.unwrap()), None);
+        let late = cache.fill("f", b"old".to_vec(), 0, token).await.unwrap();
+        assert_eq!(late, FillOutcome::RejectedStale);
+        assert_eq!(probe.committed("f"), None);
+        cache.put("a", b"3".to_vec(), 0).await.unwrap();
+        assert_eq!(stored(cache.get("a").await.unwrap()), Some(b"3".to_vec()));
+    }
+
+    /// A batch that fails to commit answers its gets as misses, never with the commit's error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_answers_its_gets_as_misses() {
+        let (cache, probe) = start(64);
+        cache.put("k", b"1".to_vec(), 0).await.unwrap();
+        probe.fail_next_commit();
+        let put = cache
+            .submit(|reply| Command::Put {
+                key: cache.track_key("k"),
+                value: b"2".to_vec(),
+                fetched_ms: 0,
+                reply,
+            })
+            .await
+            .unwrap();
+        // Covered by the put in flight: this get queues into the failing batch (or the next).
+        let got = cache.get("k").await.unwrap();
+        assert!(put.wait().await.is_err());
+        let got = stored(got);
+        assert!(got.is_none() || got == Some(b"1".to_vec()), "{got:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use super::access::AccessBits;
 use super::command::Command;
+use super::config::ActorConfig;
 use super::read_beside::ReadBeside;
 use super::stats::Counters;
 use crate::error::Error;
-use crate::sync::{Condvar, Mutex, Received, channel};
+use crate::store::damage::DamageLog;
+use crate::sync::{Arc, Condvar, Mutex, Received, channel};
 
 /// State shared by the handles and the actor.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) max_bytes: Option<u64>,
     pub(crate) access: Option<AccessBits>,
     pub(crate) time_to_live: Option<std::time::Duration>,
+    /// Damaged values found by reads on any thread, for the actor to remove; resets counted.
+    pub(crate) damage: Arc<DamageLog>,
 }
 
 /// Where the actor is in its life. Read by handles to explain a refusal, and by `open` to tell
@@ -42,17 +46,14 @@ pub(crate) enum Lifecycle {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        folder: PathBuf,
-        max_bytes: Option<u64>,
-        time_to_live: Option<std::time::Duration>,
-        hot_bytes: u64,
-    ) -> Self {
+    pub(crate) fn new(config: &ActorConfig, damage: Arc<DamageLog>) -> Self {
+        let hot_bytes = config.hot_bytes;
         Shared {
-            folder,
-            max_bytes,
-            access: max_bytes.map(|_| AccessBits::new()),
-            time_to_live,
+            folder: config.folder.clone(),
+            max_bytes: config.max_bytes,
+            access: config.max_bytes.map(|_| AccessBits::new()),
+            time_to_live: config.time_to_live,
+            damage,
             counters: Counters::default(),
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),

@@ -1,6 +1,7 @@
 //! Counters, updated by handles (hits, misses, …) and by the actor (batches).
 
 use crate::store::Usage;
+use crate::store::damage::DamageLog;
 use crate::sync::Counter;
 
 /// A snapshot of a [`RedbCache`](crate::RedbCache)'s counters since it was opened.
@@ -51,6 +52,14 @@ pub struct RedbCacheStats {
     pub expirations: u64,
     /// Times the database file was compacted.
     pub compactions: u64,
+    /// Reads that found a stored value damaged (its checksum failed, or it would not decode):
+    /// each was answered as a miss, and the entry removed with the next write batch.
+    pub damaged_reads: u64,
+    /// Times the cache file was discarded and the cache started empty: found damaged (moved
+    /// aside as `vlive.redb.damaged-<unix-ms>`), or unable to take an invalidation (deleted).
+    pub resets: u64,
+    /// Puts and fills refused because the disk was below the free-space reserve.
+    pub refused_for_space: u64,
 }
 
 impl RedbCacheStats {
@@ -87,6 +96,7 @@ pub(crate) struct Counters {
     pub(crate) evictions: Counter,
     pub(crate) expirations: Counter,
     pub(crate) compactions: Counter,
+    pub(crate) refused_for_space: Counter,
 }
 
 impl Counters {
@@ -102,12 +112,14 @@ impl Counters {
         self.live_bytes.set(usage.live_bytes);
     }
 
-    /// `hot` is the hot tier's (entries, bytes) right now; `file_bytes` the file's size on disk.
+    /// `hot` is the hot tier's (entries, bytes) right now; `file_bytes` the file's size on disk;
+    /// `damage` what was found damaged.
     pub(crate) fn snapshot(
         &self,
         queue_depth: usize,
         hot: (u64, u64),
         file_bytes: u64,
+        damage: &DamageLog,
     ) -> RedbCacheStats {
         RedbCacheStats {
             hits: self.hits.get(),
@@ -130,6 +142,9 @@ impl Counters {
             evictions: self.evictions.get(),
             expirations: self.expirations.get(),
             compactions: self.compactions.get(),
+            damaged_reads: damage.found(),
+            resets: damage.resets(),
+            refused_for_space: self.refused_for_space.get(),
         }
     }
 }

@@ -10,7 +10,7 @@ use redb::backends::FileBackend;
 
 use super::RedbCache;
 use super::registry;
-use crate::actor::{ActorConfig, Durability};
+use crate::actor::{ActorConfig, Durability, OnDamage};
 use crate::error::{Error, Result};
 use crate::store::redb_open::BackendLayer;
 
@@ -30,6 +30,8 @@ impl fmt::Debug for RedbCacheBuilder {
             .field("max_bytes", &self.config.max_bytes)
             .field("time_to_live", &self.config.time_to_live)
             .field("hot_bytes", &self.config.hot_bytes)
+            .field("on_damage", &self.config.on_damage)
+            .field("disk_reserve", &self.config.disk_reserve)
             .field("backend_layer", &self.backend_layer.is_some())
             .finish()
     }
@@ -111,6 +113,28 @@ impl RedbCacheBuilder {
     /// applies to it all the same. See `stats().hot_hits`, `hot_entries`, `hot_bytes`.
     pub fn hot_bytes(mut self, bytes: u64) -> Self {
         self.config.hot_bytes = bytes;
+        self
+    }
+
+    /// What `open` does with a cache file it finds damaged (default [`OnDamage::Reset`]: move
+    /// it aside and start empty; [`OnDamage::Fail`]: fail with [`Error::Damaged`]). Damage
+    /// found while serving is always moved aside: the cache goes on, empty.
+    ///
+    /// Builds with `panic = "abort"` cannot catch a panic inside redb (which a damaged page can
+    /// cause): the process ends, and the next open finds the damage (redb's repair after an
+    /// unclean shutdown checks every page) and applies this policy.
+    pub fn on_damage(mut self, policy: OnDamage) -> Self {
+        self.config.on_damage = policy;
+        self
+    }
+
+    /// Free space the cache leaves on its disk (default 16 MiB; `0` turns the reserve off).
+    /// Below it, puts and fills fail with [`Error::DiskFull`] while invalidations, which must
+    /// never be lost, still commit; gets go on answering from what is stored. Writes resume by
+    /// themselves once the disk has space again (after a commit failed for space: twice the
+    /// reserve, so that a disk at the edge does not fail a commit every batch).
+    pub fn disk_reserve(mut self, bytes: u64) -> Self {
+        self.config.disk_reserve = bytes;
         self
     }
 

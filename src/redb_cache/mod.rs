@@ -93,14 +93,6 @@ impl RedbCache {
             .is_some_and(|ttl| budget::has_expired(rows.fetched_at, ttl))
     }
 
-    fn corrupt(&self, key: &str, reason: String) -> Error {
-        Error::Corrupt {
-            folder: self.folder().to_owned(),
-            key: key.to_owned(),
-            reason,
-        }
-    }
-
     fn encode(key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
         codec::encode(rows).map_err(|reason| Error::Encode {
             key: key.to_owned(),
@@ -123,10 +115,16 @@ impl Cache for RedbCache {
                 Fetched::Stored {
                     bytes: Some(bytes),
                     ticket,
-                } => {
-                    let rows = codec::decode(&bytes).map_err(|reason| self.corrupt(key, reason))?;
-                    (rows, Some((ticket, bytes.len())))
-                }
+                } => match codec::decode(&bytes) {
+                    Ok(rows) => (rows, Some((ticket, bytes.len()))),
+                    // Its checksum held, so the bytes are what was written: a value this
+                    // version cannot read. A miss all the same, never an error or a guess.
+                    Err(reason) => {
+                        self.handle.report_damaged(key, &reason);
+                        self.handle.record_get(key, false);
+                        return Ok(None);
+                    }
+                },
             };
             // Every get, from the hot tier, the snapshot or through the actor, passes here: an
             // entry the sweeps have not removed yet is a miss all the same.

@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use tracing::{debug, warn};
 
-use crate::actor::{self, ActorConfig, Handle, WeakHandle};
+use crate::actor::{self, ActorConfig, Handle, Opener, WeakHandle};
 use crate::error::Result;
-use crate::store::redb_open::BackendLayer;
+use crate::store::Discard;
+use crate::store::damage::DamageLog;
+use crate::store::redb_open::{BackendLayer, discard_file};
 use crate::store::redb_store::RedbStore;
 use crate::sync::Mutex;
 
@@ -66,6 +68,28 @@ fn share(open: &OpenFolder, config: &ActorConfig) {
 }
 
 fn spawn(config: ActorConfig, layer: Option<BackendLayer>) -> Result<Handle> {
-    let folder = config.folder.clone();
-    actor::spawn_opening(config, move || RedbStore::open(&folder, layer.as_ref()))
+    let damage = Arc::new(DamageLog::new(&config.folder));
+    let opener = RedbOpener {
+        folder: config.folder.clone(),
+        layer,
+        damage: damage.clone(),
+    };
+    actor::spawn_opening(config, damage, opener)
+}
+
+/// Opens the folder's redb file for the actor, and discards it when the actor says so.
+struct RedbOpener {
+    folder: PathBuf,
+    layer: Option<BackendLayer>,
+    damage: Arc<DamageLog>,
+}
+
+impl Opener<RedbStore> for RedbOpener {
+    fn open(&self) -> Result<RedbStore> {
+        RedbStore::open(&self.folder, self.layer.as_ref(), self.damage.clone())
+    }
+
+    fn discard(&self, how: Discard) -> Result<()> {
+        discard_file(&self.folder, how).map(|_| ())
+    }
 }

@@ -3,11 +3,12 @@
 //! A batch works on a copy of the map and swaps it in on commit, so a failed commit leaves
 //! nothing behind. A snapshot is a copy of the committed map, as a redb read transaction keeps
 //! seeing the commit it began after. A [`MemStoreProbe`] lets a model look at what is committed,
-//! make the next commit fail, and count lookups that ran on a closed store.
+//! make the next commit fail, damage the store (as a damaged redb file: commits and checks fail
+//! with `Corrupted` until it is discarded), and count lookups that ran on a closed store.
 
 use crate::store::entry_map::EntryMap;
 use crate::store::{
-    Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
+    Commit, Discard, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
 };
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
@@ -31,6 +32,9 @@ struct Shared {
     /// store closed counts a bug.
     closed: AtomicBool,
     reads_after_close: AtomicUsize,
+    /// Damaged, until discarded.
+    damaged: AtomicBool,
+    discards: AtomicUsize,
 }
 
 /// A view of a [`MemStore`] for tests: what is committed, and fault injection.
@@ -47,6 +51,8 @@ impl MemStore {
             failing_commits: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             reads_after_close: AtomicUsize::new(0),
+            damaged: AtomicBool::new(false),
+            discards: AtomicUsize::new(0),
         });
         (
             MemStore {
@@ -62,6 +68,14 @@ impl MemStore {
         MemStore {
             shared: self.shared.clone(),
         }
+    }
+
+    /// Empties the store, as discarding a redb file and opening a new one does; heals damage.
+    pub fn discard(&self, how: Discard) {
+        let _ = how;
+        *self.shared.committed.lock() = Map::default();
+        self.shared.damaged.store(false, Ordering::SeqCst);
+        self.shared.discards.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -80,6 +94,18 @@ impl MemStoreProbe {
     /// Makes the next commit of a writing batch fail.
     pub fn fail_next_commit(&self) {
         self.shared.failing_commits.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Damages the store: every commit, and the integrity check, fail with `Corrupted` until the
+    /// actor discards it.
+    pub fn damage(&self) {
+        self.shared.damaged.store(true, Ordering::SeqCst);
+    }
+
+    /// How many times the actor discarded the store.
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub fn discards(&self) -> usize {
+        self.shared.discards.load(Ordering::SeqCst)
     }
 
     /// How many lookups beside the actor ran after the store was closed (a correct protocol
@@ -112,6 +138,9 @@ impl Store for MemStore {
     ) -> StoreResult<R> {
         let mut staged = self.shared.committed.lock().clone();
         let result = work(&mut staged)?;
+        if self.shared.damaged.load(Ordering::SeqCst) {
+            return Err(redb::Error::Corrupted("planted damage".into()));
+        }
         let planted_failure = self
             .shared
             .failing_commits
@@ -128,6 +157,13 @@ impl Store for MemStore {
 
     fn checkpoint(&mut self) -> StoreResult<()> {
         Ok(())
+    }
+
+    fn verify(&mut self) -> StoreResult<()> {
+        match self.shared.damaged.load(Ordering::SeqCst) {
+            true => Err(redb::Error::Corrupted("planted damage".into())),
+            false => Ok(()),
+        }
     }
 
     fn close(self) -> StoreResult<()> {

@@ -9,6 +9,7 @@
 //! and when its rows were fetched; and the totals ([`Usage`]), so that neither an open nor a
 //! batch has to scan for them.
 
+pub(crate) mod damage;
 pub(crate) mod entry_map;
 #[cfg(any(loom, test))]
 pub(crate) mod mem_store;
@@ -21,6 +22,17 @@ pub(crate) mod stored_value;
 
 /// Errors of a store: redb's, which an in-memory store can build too (`redb::Error::Io`).
 pub(crate) type StoreResult<T> = Result<T, redb::Error>;
+
+/// What becomes of a database that cannot be trusted or written any more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Discard {
+    /// Damaged: moved aside, for whoever wants to look at it, and replaced by an empty one.
+    KeepAside,
+    /// Could not take an invalidation (a full disk): deleted, which also frees its space. Only an
+    /// empty cache is surely not stale then, and a tombstone in memory would not survive a
+    /// crash.
+    Delete,
+}
 
 /// How durable a commit must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +76,12 @@ pub(crate) trait Store: Send + 'static {
     /// Makes every earlier commit durable.
     fn checkpoint(&mut self) -> StoreResult<()>;
 
+    /// Checks the whole file against its page checksums (slow: it reads every page). `Err`
+    /// (`Corrupted`) when the file is damaged beyond repair. Needs no snapshot alive.
+    fn verify(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Whether `error` leaves the store unusable, so the actor must open it afresh.
     fn needs_reopen(error: &redb::Error) -> bool {
         matches!(
@@ -105,7 +123,7 @@ const PAGE: u64 = 4096;
 /// What redb adds to each entry of a leaf: the end offsets of its key and of its value.
 const LEAF_ENTRY_OVERHEAD: u64 = 8;
 /// The header `redb_store` keeps in front of each value (`stored_value`).
-const VALUE_HEADER: u64 = 16;
+const VALUE_HEADER: u64 = 24;
 /// The entry's row in the clock table besides its key: the sequence number.
 const CLOCK_ROW_FIXED: u64 = 8;
 
@@ -171,4 +189,9 @@ pub(crate) trait StoreBatch: StoreReads + Ledger {
     fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()>;
     /// Removes every key that starts with `prefix`.
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
+    /// Removes `key` if its stored value fails its check; whether it did.
+    fn remove_if_damaged(&mut self, key: &str) -> StoreResult<bool> {
+        let _ = key;
+        Ok(false)
+    }
 }

@@ -1,16 +1,24 @@
-//! Opening the redb file: the cross-process lock, an optional backend layer, and turning redb's
-//! open errors into errors a person can act on.
+//! Opening the redb file: the cross-process lock, an optional backend layer, turning redb's
+//! open errors into errors a person can act on, and discarding a file that cannot be trusted.
 
 use std::fs::OpenOptions;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::backends::FileBackend;
 use redb::{BackendError, Database, DatabaseError, StorageBackend, StorageError};
 
+use tracing::{error, warn};
+
 use crate::error::{Error, Result};
 use crate::redb_cache::DB_FILE_NAME;
+use crate::store::Discard;
+
+/// Damaged files kept aside at most: enough to look at what happened, never enough to fill the
+/// disk when damage recurs.
+const DAMAGED_FILES_KEPT: usize = 2;
 
 /// Wraps redb's file backend (fault injection, I/O metrics, …). Called on every (re)open.
 pub(crate) type BackendLayer = Arc<dyn Fn(FileBackend) -> Box<dyn StorageBackend> + Send + Sync>;
@@ -45,15 +53,76 @@ fn open_error(folder: &Path, error: DatabaseError) -> Error {
         {
             Error::io(path, "open the database", io)
         }
-        // redb reports a foreign file as InvalidData ("magic number mismatch"). A damaged redb
-        // file (`Corrupted`) is a storage error, not a foreign file.
+        // redb reports a foreign file as InvalidData ("magic number mismatch"): it is left
+        // untouched. A damaged redb file (`Corrupted`: truncated, a bad header) is not foreign.
         DatabaseError::Storage(StorageError::Io(_)) | DatabaseError::UpgradeRequired(_) => {
             Error::NotADatabase {
                 path,
                 source: Arc::new(error),
             }
         }
+        DatabaseError::Storage(StorageError::Corrupted(reason)) => Error::Damaged {
+            folder: folder.to_owned(),
+            reason,
+        },
         other => Error::storage(folder, "open", other),
+    }
+}
+
+/// Gets `folder`'s database file out of the way, so that the next open creates an empty one:
+/// moved aside as `vlive.redb.damaged-<unix-ms>` (the oldest beyond the newest
+/// [`DAMAGED_FILES_KEPT`] are deleted) or deleted. Returns where it was moved.
+pub(crate) fn discard_file(folder: &Path, how: Discard) -> Result<Option<PathBuf>> {
+    let path = folder.join(DB_FILE_NAME);
+    let moved = match how {
+        Discard::Delete => None,
+        Discard::KeepAside => {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let aside = folder.join(format!("{DB_FILE_NAME}.damaged-{ms}"));
+            match std::fs::rename(&path, &aside) {
+                Ok(()) => Some(aside),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                // A rename that fails (a read-only folder) must not keep the damage in place.
+                Err(e) => {
+                    warn!(error = %e, file = %path.display(), "cannot move the damaged cache file aside; deleting it");
+                    None
+                }
+            }
+        }
+    };
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&path, "discard the cache file", e)),
+    }
+    prune_damaged(folder);
+    if let Some(aside) = &moved {
+        error!(file = %aside.display(), "damaged cache file moved aside; the cache starts empty");
+    }
+    Ok(moved)
+}
+
+/// Deletes all but the newest damaged files kept aside in `folder`.
+fn prune_damaged(folder: &Path) {
+    let prefix = format!("{DB_FILE_NAME}.damaged-");
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    let mut damaged: Vec<(u128, PathBuf)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            let ms = name.strip_prefix(&prefix)?.parse().ok()?;
+            Some((ms, entry.path()))
+        })
+        .collect();
+    damaged.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in damaged.into_iter().skip(DAMAGED_FILES_KEPT) {
+        if let Err(e) = std::fs::remove_file(&old) {
+            warn!(error = %e, file = %old.display(), "cannot delete an old damaged cache file");
+        }
     }
 }
 

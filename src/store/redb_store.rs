@@ -1,8 +1,9 @@
 //! The production store: one redb database, one data table keyed by the full key.
 //!
-//! Layout (format version 3):
+//! Layout (format version 4):
 //! - `vlive_entries: &str -> &[u8]`: the values, keyed by the cache key as it is, each behind a
-//!   16-byte header (`stored_value`): its sequence number and when its rows were fetched. redb
+//!   24-byte header (`stored_value`): its sequence number, when its rows were fetched, and a
+//!   checksum over key, header and rows, checked on every read (a mismatch is a miss). redb
 //!   orders `&str` keys bytewise, so the keys that start with a prefix `p` are one range, from
 //!   `p` up to the first key that does not start with it: `remove_prefix` is a range walk for
 //!   every prefix, `""` included (which drops the tables instead).
@@ -24,6 +25,7 @@
 //! same keys under one root.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
@@ -33,6 +35,7 @@ use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::redb_cache::DB_FILE_NAME;
+use crate::store::damage::DamageLog;
 use crate::store::redb_open::{BackendLayer, open_database};
 use crate::store::stored_value::{self, Header};
 use crate::store::{
@@ -51,7 +54,7 @@ const TOTALS_ROW: u64 = u64::MAX;
 
 const FORMAT_KEY: &str = "format_version";
 /// The on-disk layout version. A folder with any other version is reset, never misread.
-pub(crate) const FORMAT_VERSION: u64 = 3;
+pub(crate) const FORMAT_VERSION: u64 = 4;
 
 /// Where `key` lives in the file: its table, and its key in that table. Layouts 2 and 3 keep
 /// every key, whole, in one table; the bench's baselines read and write through this.
@@ -62,6 +65,8 @@ pub fn locate(key: &str) -> (&'static str, &str) {
 pub(crate) struct RedbStore {
     db: Database,
     folder: PathBuf,
+    /// Where reads report values that fail their checksum.
+    damaged: Arc<DamageLog>,
     /// As of the last commit.
     totals: Totals,
 }
@@ -100,16 +105,25 @@ impl Totals {
 impl RedbStore {
     /// Opens the folder's database and makes sure it holds the current format (resetting it if
     /// not).
-    pub(crate) fn open(folder: &Path, layer: Option<&BackendLayer>) -> Result<Self> {
+    pub(crate) fn open(
+        folder: &Path,
+        layer: Option<&BackendLayer>,
+        damaged: Arc<DamageLog>,
+    ) -> Result<Self> {
         let db = open_database(folder, layer)?;
         let mut store = RedbStore {
             db,
             folder: folder.to_owned(),
+            damaged,
             totals: Totals::default(),
         };
-        store.totals = store
-            .ensure_format()
-            .map_err(|e| Error::storage(folder, "prepare the cache file", e))?;
+        store.totals = store.ensure_format().map_err(|e| match e {
+            redb::Error::Corrupted(reason) => Error::Damaged {
+                folder: folder.to_owned(),
+                reason,
+            },
+            e => Error::storage(folder, "prepare the cache file", e),
+        })?;
         Ok(store)
     }
 
@@ -172,7 +186,8 @@ fn stored_totals(txn: &WriteTransaction) -> StoreResult<Option<Totals>> {
 impl Store for RedbStore {
     fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
         let txn = self.db.begin_read()?;
-        Ok(Box::new(RedbSnapshot(open_read_table(&txn)?)))
+        let table = open_read_table(&txn)?;
+        Ok(Box::new(RedbSnapshot(table, self.damaged.clone())))
     }
 
     fn read_batch<R>(
@@ -181,7 +196,7 @@ impl Store for RedbStore {
     ) -> StoreResult<R> {
         let txn = self.db.begin_read()?;
         let entries = open_read_table(&txn)?;
-        work(&mut ReadBatch(entries))
+        work(&mut ReadBatch(entries, &self.damaged))
     }
 
     fn write_batch<R>(
@@ -200,6 +215,7 @@ impl Store for RedbStore {
                 txn: &txn,
                 tables: None,
                 totals: self.totals,
+                damaged: &self.damaged,
             };
             let result = work(&mut batch)?;
             batch.save_totals()?;
@@ -215,6 +231,16 @@ impl Store for RedbStore {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
         txn.commit()?;
+        Ok(())
+    }
+
+    fn verify(&mut self) -> StoreResult<()> {
+        // `Ok(false)`: damaged pages were found and repaired; the values' own checksums catch
+        // whatever the repair could not put right.
+        let sound = self.db.check_integrity()?;
+        if !sound {
+            warn!(folder = %self.folder.display(), "cache file repaired by its integrity check");
+        }
         Ok(())
     }
 
@@ -246,13 +272,13 @@ pub(crate) fn file_bytes(folder: &Path) -> u64 {
 /// Lookups in it never wait on redb's locks that a commit in progress holds (beginning a read
 /// transaction can: a commit that grows the file holds the lock `begin_read` needs through an
 /// fsync), and the table is opened once per commit, not once per get.
-struct RedbSnapshot(Option<EntriesReader>);
+struct RedbSnapshot(Option<EntriesReader>, Arc<DamageLog>);
 
 type EntriesReader = ReadOnlyTable<&'static str, &'static [u8]>;
 
 impl Snapshot for RedbSnapshot {
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        read_value(self.0.as_ref(), key)
+        read_value(self.0.as_ref(), key, &self.1)
     }
 }
 
@@ -266,20 +292,36 @@ fn open_read_table(txn: &ReadTransaction) -> StoreResult<Option<EntriesReader>> 
     }
 }
 
-/// `key`'s encoded value, without its header.
-fn read_value(table: Option<&EntriesReader>, key: &str) -> StoreResult<Option<Vec<u8>>> {
+/// `key`'s encoded value, without its header; a miss if the table has none.
+fn read_value(
+    table: Option<&EntriesReader>,
+    key: &str,
+    damaged: &DamageLog,
+) -> StoreResult<Option<Vec<u8>>> {
     let Some(table) = table else { return Ok(None) };
     Ok(table
         .get(key)?
-        .map(|stored| stored_value::payload(stored.value()).to_vec()))
+        .and_then(|stored| checked_payload(key, stored.value(), damaged)))
+}
+
+/// The rows of a value stored under `key`, if it passes its check; a damaged value is reported
+/// and reads as a miss, never as data.
+fn checked_payload(key: &str, stored: &[u8], damaged: &DamageLog) -> Option<Vec<u8>> {
+    match stored_value::verify(key, stored) {
+        Some((_, payload)) => Some(payload.to_vec()),
+        None => {
+            damaged.report(key, "checksum mismatch");
+            None
+        }
+    }
 }
 
 /// A batch of reads: one read transaction, the data table opened once.
-struct ReadBatch(Option<EntriesReader>);
+struct ReadBatch<'a>(Option<EntriesReader>, &'a DamageLog);
 
-impl StoreReads for ReadBatch {
+impl StoreReads for ReadBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        read_value(self.0.as_ref(), key)
+        read_value(self.0.as_ref(), key, self.1)
     }
 }
 
@@ -290,10 +332,10 @@ struct Tables<'t> {
 }
 
 impl Tables<'_> {
-    /// Takes `key`'s row, found through its header, out of the insertion order. A header that
-    /// names another key's row (a damaged file) leaves that row in place, and no row is
-    /// removed for a value too short for a header: `oldest` drops rows whose entry has moved
-    /// on.
+    /// Takes `key`'s row, found through its (unchecked) header, out of the insertion order. A
+    /// header that names another key's row (a damaged value) leaves that row in place, and no
+    /// row is removed for a value too short for a header: `oldest` drops rows whose entry has
+    /// moved on.
     fn unqueue(&mut self, key: &str, header: Option<Header>) -> StoreResult<()> {
         let Some(header) = header else { return Ok(()) };
         if header.seq == TOTALS_ROW {
@@ -349,6 +391,7 @@ struct WriteBatch<'t> {
     /// Opened on first use; `None` again after `remove_prefix("")` deleted them.
     tables: Option<Tables<'t>>,
     totals: Totals,
+    damaged: &'t DamageLog,
 }
 
 impl<'t> WriteBatch<'t> {
@@ -410,17 +453,18 @@ impl<'t> WriteBatch<'t> {
 
 impl StoreReads for WriteBatch<'_> {
     fn get(&mut self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let damaged = self.damaged;
         let entries = &self.tables()?.entries;
         Ok(entries
             .get(key)?
-            .map(|stored| stored_value::payload(stored.value()).to_vec()))
+            .and_then(|stored| checked_payload(key, stored.value(), damaged)))
     }
 }
 
 impl StoreBatch for WriteBatch<'_> {
     fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()> {
         let seq = self.next_seq();
-        let stored = stored_value::join(Header { seq, fetched_ms }, value);
+        let stored = stored_value::join(key, Header { seq, fetched_ms }, value);
         let tables = self.tables()?;
         // One update stores the value and hands back the one it replaced.
         let replaced = tables
@@ -454,6 +498,17 @@ impl StoreBatch for WriteBatch<'_> {
         }
         Ok(())
     }
+
+    fn remove_if_damaged(&mut self, key: &str) -> StoreResult<bool> {
+        let damaged = match self.tables()?.entries.get(key)? {
+            Some(stored) => stored_value::verify(key, stored.value()).is_none(),
+            None => false,
+        };
+        if damaged {
+            self.forget(key)?;
+        }
+        Ok(damaged)
+    }
 }
 
 impl Ledger for WriteBatch<'_> {
@@ -465,20 +520,23 @@ impl Ledger for WriteBatch<'_> {
         self.tables()?.oldest()
     }
 
-    /// Moves `key`'s row to the end of the queue and rewrites its header with the new place.
+    /// Moves `key`'s row to the end of the queue and rewrites its header with the new place. A
+    /// damaged value is removed instead: rewriting it would give it a checksum that holds.
     fn requeue(&mut self, key: &str) -> StoreResult<()> {
         let seq = self.next_seq();
         let tables = self.tables()?;
         let Some(stored) = tables.entries.get(key)?.map(|v| v.value().to_vec()) else {
             return Ok(());
         };
-        let Some(header) = stored_value::header(&stored) else {
+        let Some((header, payload)) = stored_value::verify(key, &stored) else {
+            self.damaged.report(key, "checksum mismatch");
+            self.forget(key)?;
             return Ok(());
         };
         tables.unqueue(key, Some(header))?;
         tables.clock.insert(seq, key.as_bytes())?;
         let requeued = Header { seq, ..header };
-        let stored = stored_value::join(requeued, stored_value::payload(&stored));
+        let stored = stored_value::join(key, requeued, payload);
         tables.entries.insert(key, stored.as_slice())?;
         Ok(())
     }

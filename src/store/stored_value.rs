@@ -1,15 +1,23 @@
-//! How `RedbStore` keeps an entry's bookkeeping in its value: a fixed header in front of the
-//! encoded rows.
+//! How `RedbStore` keeps an entry's bookkeeping and checksum in its value: a fixed header in
+//! front of the encoded rows.
 //!
 //! Why in the value, not in tables of their own: every put already rewrites the value's leaf,
 //! so a header costs no B-tree update; each bookkeeping table cost one to two more per put, and
 //! put-burst throughput halved under format 2's three of them (`cargo bench --bench
 //! throughput`, against the commit before it). The size needs no field: it follows from the
 //! key and the value's length.
+//!
+//! Why a checksum (format 4): redb keeps a checksum per page but checks it only in
+//! `check_integrity` and in the repair after a crash, never on a read, so a flipped bit in a
+//! value came back as data: a different value, as `Ok`. The checksum covers the key too, so a
+//! damaged key cannot serve one key's rows under another, and the header, so a damaged sequence
+//! number or fetch time is caught as well.
 
-/// The header's length: the entry's sequence number and its rows' fetch time, both 8 bytes
-/// little-endian.
-pub(crate) const HEADER_LEN: usize = 16;
+use xxhash_rust::xxh3::Xxh3Default;
+
+/// The header's length: the entry's sequence number, its rows' fetch time and the checksum,
+/// each 8 bytes little-endian.
+pub(crate) const HEADER_LEN: usize = 24;
 
 /// What the header says about an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,29 +28,35 @@ pub(crate) struct Header {
     pub(crate) fetched_ms: i64,
 }
 
-/// `value` with `header` in front, as it is stored.
-pub(crate) fn join(header: Header, value: &[u8]) -> Vec<u8> {
+/// `value` with `header` in front, as it is stored under `key`.
+pub(crate) fn join(key: &str, header: Header, value: &[u8]) -> Vec<u8> {
     let mut stored = Vec::with_capacity(HEADER_LEN + value.len());
     stored.extend_from_slice(&header.seq.to_le_bytes());
     stored.extend_from_slice(&header.fetched_ms.to_le_bytes());
+    stored.extend_from_slice(&checksum(key, header, value).to_le_bytes());
     stored.extend_from_slice(value);
     stored
 }
 
-/// The header of a stored value; `None` if it is too short to have one (a damaged file).
+/// The header and encoded rows of a value stored under `key`, if its checksum holds; `None` if
+/// it is damaged (too short for a header, or any bit of key, header or rows changed).
+pub(crate) fn verify<'a>(key: &str, stored: &'a [u8]) -> Option<(Header, &'a [u8])> {
+    let header = header(stored)?;
+    let sum = u64::from_le_bytes(stored.get(16..HEADER_LEN)?.try_into().ok()?);
+    let payload = &stored[HEADER_LEN..];
+    (checksum(key, header, payload) == sum).then_some((header, payload))
+}
+
+/// The header of a stored value, unchecked: bookkeeping only (which clock row to unqueue when
+/// the value goes), never to serve. `None` if it is too short to have one.
 pub(crate) fn header(stored: &[u8]) -> Option<Header> {
     let seq = stored.get(..8)?.try_into().ok()?;
-    let fetched_ms = stored.get(8..HEADER_LEN)?.try_into().ok()?;
+    let fetched_ms = stored.get(8..16)?.try_into().ok()?;
+    stored.get(..HEADER_LEN)?;
     Some(Header {
         seq: u64::from_le_bytes(seq),
         fetched_ms: i64::from_le_bytes(fetched_ms),
     })
-}
-
-/// The encoded rows of a stored value. A value too short for a header is handed on whole, so
-/// that decoding reports it as corrupt with its key, rather than the store guessing.
-pub(crate) fn payload(stored: &[u8]) -> &[u8] {
-    stored.get(HEADER_LEN..).unwrap_or(stored)
 }
 
 /// The length of the encoded rows in a stored value of `stored_len` bytes.
@@ -50,29 +64,67 @@ pub(crate) fn payload_len(stored_len: usize) -> usize {
     stored_len.saturating_sub(HEADER_LEN)
 }
 
+/// xxh3 over the key's length, the key, the header's fields and the rows: the length first, so
+/// that no split of the same bytes between key and rows sums alike.
+fn checksum(key: &str, header: Header, payload: &[u8]) -> u64 {
+    let mut hasher = Xxh3Default::new();
+    hasher.update(&(key.len() as u64).to_le_bytes());
+    hasher.update(key.as_bytes());
+    hasher.update(&header.seq.to_le_bytes());
+    hasher.update(&header.fetched_ms.to_le_bytes());
+    hasher.update(payload);
+    hasher.digest()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const HEADER: Header = Header {
+        seq: u64::MAX - 3,
+        fetched_ms: -42,
+    };
+
     #[test]
-    fn a_header_reads_back_what_was_joined() {
-        let header_in = Header {
-            seq: u64::MAX - 3,
-            fetched_ms: -42,
-        };
-        let stored = join(header_in, b"rows");
+    fn a_value_reads_back_what_was_joined() {
+        let stored = join("k", HEADER, b"rows");
         assert_eq!(stored.len(), HEADER_LEN + 4);
-        assert_eq!(header(&stored), Some(header_in));
-        assert_eq!(payload(&stored), b"rows");
+        assert_eq!(header(&stored), Some(HEADER));
+        assert_eq!(verify("k", &stored), Some((HEADER, &b"rows"[..])));
         assert_eq!(payload_len(stored.len()), 4);
     }
 
     #[test]
-    fn a_value_too_short_for_a_header_has_none_and_is_its_own_payload() {
+    fn a_value_too_short_for_a_header_fails_its_check() {
         for short in [&b""[..], b"abc", &[0u8; HEADER_LEN - 1]] {
             assert_eq!(header(short), None);
-            assert_eq!(payload(short), short);
+            assert_eq!(verify("k", short), None);
             assert_eq!(payload_len(short.len()), 0);
+        }
+    }
+
+    /// Every single-bit flip anywhere in the stored bytes is caught, in the header and in the
+    /// rows alike.
+    #[test]
+    fn every_flipped_bit_fails_the_check() {
+        let stored = join("clients/1", HEADER, b"twenty rows of text");
+        for bit in 0..stored.len() * 8 {
+            let mut damaged = stored.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(
+                verify("clients/1", &damaged),
+                None,
+                "bit {bit} went unnoticed"
+            );
+        }
+    }
+
+    /// A value is bound to its key: read under another key (a damaged key in a leaf), it fails.
+    #[test]
+    fn a_value_read_under_another_key_fails_the_check() {
+        let stored = join("clients/1", HEADER, b"rows");
+        for other in ["clients/2", "clients/1/", "", "clients/10", "dlients/1"] {
+            assert_eq!(verify(other, &stored), None, "{other}");
         }
     }
 }

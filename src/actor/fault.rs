@@ -1,0 +1,172 @@
+//! What can go wrong under the actor, told apart so that each fault costs what it must and no
+//! more (`docs/failure-modes.md`):
+//!
+//! - a panic inside the storage engine (redb reaching `unreachable!` on a damaged page) is
+//!   caught around every store call and becomes a [`Failure::Panicked`], which the actor treats
+//!   as damage, never as its own death;
+//! - a full disk is recognised in redb's I/O errors, and a free-space reserve refuses puts
+//!   before the disk is so full that invalidations could not commit either.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::store::StoreResult;
+
+/// A store call that did not succeed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The store returned an error.
+    Store(redb::Error),
+    /// The store panicked: its state, and its file, cannot be trusted.
+    Panicked(String),
+}
+
+impl Failure {
+    /// Whether the disk is full.
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, Failure::Store(e) if is_disk_full(e))
+    }
+}
+
+impl From<redb::Error> for Failure {
+    fn from(error: redb::Error) -> Self {
+        Failure::Store(error)
+    }
+}
+
+/// Runs a store call, catching a panic inside it. Under `panic = "abort"` nothing can be
+/// caught: the process ends, and the next open finds the file as the panic left it.
+pub(crate) fn contain<R>(call: impl FnOnce() -> StoreResult<R>) -> Result<R, Failure> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(result) => result.map_err(Failure::Store),
+        Err(payload) => Err(Failure::Panicked(panic_message(payload.as_ref()))),
+    }
+}
+
+/// Runs an opener, catching a panic inside it: a file that makes redb panic as it opens is
+/// damaged like one it reports `Corrupted`.
+pub(crate) fn contain_open<S>(folder: &Path, open: impl FnOnce() -> Result<S>) -> Result<S> {
+    match catch_unwind(AssertUnwindSafe(open)) {
+        Ok(opened) => opened,
+        Err(payload) => Err(Error::Damaged {
+            folder: folder.to_owned(),
+            reason: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+/// Drops what a store left behind (the store itself, a snapshot) where a panic cannot escape:
+/// dropping a redb `Database` that has panicked may panic again.
+pub(crate) fn drop_contained<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        return format!("the storage engine panicked: {text}");
+    }
+    if let Some(text) = payload.downcast_ref::<String>() {
+        return format!("the storage engine panicked: {text}");
+    }
+    "the storage engine panicked".to_owned()
+}
+
+/// Whether `error` says the disk (or the user's quota) is full.
+pub(crate) fn is_disk_full(error: &redb::Error) -> bool {
+    use std::io::ErrorKind;
+    let redb::Error::Io(io) = error else {
+        return false;
+    };
+    matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+}
+
+/// The free-space reserve: puts are refused while the disk under the folder has less than
+/// `reserve` bytes free, so that invalidations (which must never be lost) still find room.
+/// After a commit failed for space, puts wait for twice the reserve, so that a disk at the edge
+/// does not fail a commit every batch.
+#[derive(Debug)]
+pub(crate) struct SpaceGuard {
+    folder: PathBuf,
+    reserve: u64,
+    /// A commit failed for space, and space has not come back since.
+    ran_out: bool,
+}
+
+impl SpaceGuard {
+    pub(crate) fn new(folder: &Path, reserve: u64) -> Self {
+        SpaceGuard {
+            folder: folder.to_owned(),
+            reserve,
+            ran_out: false,
+        }
+    }
+
+    /// A commit failed for space.
+    pub(crate) fn ran_out(&mut self) {
+        self.ran_out = true;
+    }
+
+    /// Whether puts may be applied now. One `statvfs` per batch with puts: next to a commit,
+    /// nothing.
+    pub(crate) fn allows_puts(&mut self) -> bool {
+        let wanted = match self.ran_out {
+            true => (self.reserve * 2).max(1 << 20),
+            false => self.reserve,
+        };
+        if wanted == 0 {
+            return true;
+        }
+        // Where free space cannot be read, only the failure itself tells.
+        let Some(free) = free_bytes(&self.folder) else {
+            return !std::mem::take(&mut self.ran_out);
+        };
+        let enough = free >= wanted;
+        if enough {
+            self.ran_out = false;
+        }
+        enough
+    }
+}
+
+/// The bytes an unprivileged writer can still use on the folder's filesystem.
+#[cfg(unix)]
+fn free_bytes(folder: &Path) -> Option<u64> {
+    let stats = rustix::fs::statvfs(folder).ok()?;
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_folder: &Path) -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_store_call_is_caught_and_described() {
+        let failed = contain::<()>(|| panic!("entered unreachable code"));
+        match failed {
+            Err(Failure::Panicked(why)) => assert!(why.contains("unreachable"), "{why}"),
+            other => panic!("expected a caught panic, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn enospc_is_a_full_disk_and_other_io_errors_are_not() {
+        let full = redb::Error::Io(std::io::Error::from_raw_os_error(28));
+        assert!(is_disk_full(&full));
+        let other = redb::Error::Io(std::io::Error::other("EIO"));
+        assert!(!is_disk_full(&other));
+        assert!(!is_disk_full(&redb::Error::PreviousIo));
+    }
+
+    #[test]
+    fn a_reserve_larger_than_any_disk_refuses_puts_and_none_allows_them() {
+        let dir = std::env::temp_dir();
+        assert!(!SpaceGuard::new(&dir, u64::MAX).allows_puts());
+        assert!(SpaceGuard::new(&dir, 0).allows_puts());
+    }
+}
