@@ -1,7 +1,7 @@
 //! Faults, and how `RedbCache` reports them: I/O errors injected through redb's
 //! `StorageBackend` (a failed `write` or `sync_data` fails every caller of its batch, nobody
 //! hangs, and the cache is usable again afterwards), lazy-mode flush and checkpoint failures, a
-//! corrupt stored value (`Error::Corrupt` for that key only), a file
+//! damaged stored value (a miss for that key only, removed by the next write), a file
 //! that is not a redb database (`Error::NotADatabase`, file untouched), an unknown
 //! `format_version` (the folder is reset), a folder path that is a file, and an actor panic
 //! (pending and later calls fail with `Error::ActorPanicked`; the folder reopens).
@@ -21,11 +21,13 @@ use vlive::{Cache, DB_FILE_NAME, Durability, Error, FillOutcome, RedbCache};
 type Outcome = vlive::Result<String>;
 
 /// Queues a varied batch behind the parked actor, in this order: puts, a get of one of them, a
-/// fill, an invalidation, a fill token, a flush, a put, a get. Returns the tasks in that order.
+/// fill, an invalidation (or, without `invalidating`, another get), a fill token, a flush, a
+/// put, a get. Returns the tasks in that order.
 async fn queue_mixed_batch(
     cache: &RedbCache,
     root: &str,
     token: vlive::FillToken,
+    invalidating: bool,
 ) -> Vec<JoinHandle<Outcome>> {
     let mut tasks = Vec::new();
     for i in 0..12 {
@@ -44,7 +46,7 @@ async fn queue_mixed_batch(
                     .fill(&format!("{root}/fill"), value("fill"), token)
                     .await
                     .map(|o| format!("{o:?}")),
-                7 => cache
+                7 if invalidating => cache
                     .invalidate_prefix(&format!("{root}/2"))
                     .await
                     .map(|()| "invalidated".into()),
@@ -91,8 +93,9 @@ impl Fault {
     }
 }
 
-/// A batch whose commit hits an I/O error: every command in it gets an `Err` (none hangs, none
-/// is told `Ok`), and the folder holds everything committed before the fault after a reopen.
+/// A batch whose commit hits an I/O error: every write in it gets an `Err` (none hangs, none is
+/// told `Ok`), its gets are misses (never errors, never the failed writes' values), and the
+/// folder holds everything committed before the fault after a reopen.
 async fn a_failed_commit_fails_its_whole_batch(fault: Fault) {
     let dir = tempfile::tempdir().unwrap();
     let faults = Faults::new();
@@ -108,7 +111,7 @@ async fn a_failed_commit_fails_its_whole_batch(fault: Fault) {
 
     let token = cache.fill_token("f/fill").await.unwrap();
     let parked = park_actor(&cache, &faults).await;
-    let tasks = queue_mixed_batch(&cache, "f", token).await;
+    let tasks = queue_mixed_batch(&cache, "f", token, false).await;
     fault.set(&faults, true);
     // The parked batch is still running, so not counted yet.
     let batches_before = cache.stats().batches;
@@ -121,8 +124,11 @@ async fn a_failed_commit_fails_its_whole_batch(fault: Fault) {
         "the queued commands were meant to form one batch after the parked one"
     );
     for (i, result) in results.iter().enumerate() {
-        match result {
-            Err(Error::Storage { folder, .. }) => assert_eq!(folder, cache.folder()),
+        match (i, result) {
+            // Gets: misses (`f/1`, `f/2` were never committed), never the batch's error.
+            (5 | 7 | 11, Ok(found)) => assert_eq!(found, "None", "get {i}"),
+            (8, Ok(token)) => assert_eq!(token, "token"),
+            (_, Err(Error::Storage { folder, .. })) => assert_eq!(folder, cache.folder()),
             other => panic!("{fault:?} fault: command {i} of the failed batch got {other:?}"),
         }
     }
@@ -338,11 +344,14 @@ async fn a_failed_lazy_checkpoint_does_not_spin() {
     );
 }
 
+/// Damaged values (bytes overwritten behind the cache's back, so that their checksum fails, or
+/// well-formed bytes this version cannot decode) are misses for their own keys only, counted,
+/// and removed by the next write; a put over one repairs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_value_fails_only_its_own_key() {
+async fn damaged_values_are_misses_of_their_own_keys_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let cache = RedbCache::open(dir.path()).unwrap();
-    for key in ["good/1", "bad/1", "bad/2", "bad", "bad/3", "bad/4"] {
+    for key in ["good/1", "bad/1", "bad/2", "bad", "bad/3", "bad/4", "bad/5"] {
         cache.put(key, value(key)).await.unwrap();
     }
     let folder = cache.folder().to_owned();
@@ -353,52 +362,54 @@ async fn a_corrupt_value_fails_only_its_own_key() {
         let db = redb::Database::create(folder.join(DB_FILE_NAME)).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            let table: TableDefinition<&str, &[u8]> = TableDefinition::new("vlive_entries");
-            let mut table = txn.open_table(table).unwrap();
-            // Not CBOR at all.
+            let mut table = txn.open_table(ENTRIES).unwrap();
+            // Not a stored value at all.
             table
                 .insert("bad/1", [0xffu8, 0x00, 0x13].as_slice())
                 .unwrap();
             // The bare key `bad`: empty bytes.
             table.insert("bad", [].as_slice()).unwrap();
-            // Well-formed CBOR of an unknown value version.
+            // Well-formed CBOR of an unknown value version, behind a header whose checksum
+            // holds: only the decoder can tell.
             let mut unknown = Vec::new();
             ciborium::into_writer(&(9u8, 0i64, 0u32, vlive::Rows::new()), &mut unknown).unwrap();
-            table.insert("bad/3", unknown.as_slice()).unwrap();
+            let stored = vlive::__private::layout::stored("bad/3", &unknown);
+            table.insert("bad/3", stored.as_slice()).unwrap();
             // A value cut in half.
             let whole = table.get("bad/4").unwrap().unwrap().value().to_vec();
             table.insert("bad/4", &whole[..whole.len() / 2]).unwrap();
+            // One bit flipped in the rows.
+            let mut flipped = table.get("bad/5").unwrap().unwrap().value().to_vec();
+            let last = flipped.len() - 1;
+            flipped[last] ^= 0x10;
+            table.insert("bad/5", flipped.as_slice()).unwrap();
         }
         txn.commit().unwrap();
     }
 
     let cache = RedbCache::open(dir.path()).unwrap();
-    for key in ["bad/1", "bad", "bad/3", "bad/4"] {
-        match cache.get(key).await {
-            Err(Error::Corrupt {
-                folder: f,
-                key: k,
-                reason,
-            }) => {
-                assert_eq!(f, folder);
-                assert_eq!(k, key);
-                assert!(!reason.is_empty());
-            }
-            other => panic!("{key}: expected Corrupt, got {other:?}"),
-        }
+    for key in ["bad/1", "bad", "bad/3", "bad/4", "bad/5"] {
+        let got = cache.get(key).await;
+        assert!(matches!(got, Ok(None)), "{key}: expected a miss, got {got:?}");
     }
+    assert_eq!(cache.stats().damaged_reads, 5);
     assert_eq!(tag(&cache, "bad/2").await.as_deref(), Some("bad/2"));
     assert_eq!(tag(&cache, "good/1").await.as_deref(), Some("good/1"));
-    // Concurrent gets of good and corrupt keys (likely one batch): each gets its own answer.
+    // Concurrent gets of good and damaged keys (likely one batch): each gets its own answer.
     let (good, bad) = tokio::join!(cache.get("bad/2"), cache.get("bad/1"));
     assert_eq!(good.unwrap().as_ref().map(tag_of).as_deref(), Some("bad/2"));
-    assert!(matches!(bad, Err(Error::Corrupt { .. })));
-    // A put over a corrupt value repairs it; an invalidation removes the others.
+    assert!(matches!(bad, Ok(None)));
+    // A put over a damaged value repairs it; the next write removes the others.
     cache.put("bad/1", value("fixed")).await.unwrap();
     assert_eq!(tag(&cache, "bad/1").await.as_deref(), Some("fixed"));
-    cache.invalidate_prefix("bad/3").await.unwrap();
-    assert_eq!(tag(&cache, "bad/3").await, None);
     cache.close().await.unwrap();
+    let db = redb::Database::create(folder.join(DB_FILE_NAME)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(ENTRIES).unwrap();
+    for key in ["bad", "bad/3", "bad/4", "bad/5"] {
+        assert!(table.get(key).unwrap().is_none(), "{key} was not removed");
+    }
+    assert!(table.get("bad/2").unwrap().is_some());
 }
 
 #[test]
@@ -475,7 +486,7 @@ async fn cache_then_tamper(folder: &Path, tamper: impl FnOnce(&redb::WriteTransa
         let meta = txn.open_table(META).unwrap();
         assert_eq!(
             meta.get("format_version").unwrap().map(|v| v.value()),
-            Some(3),
+            Some(4),
             "the layout this test knows"
         );
     }
@@ -503,7 +514,7 @@ async fn expect_reset(folder: &Path, what: &str) {
     cache.put("a/1", value("new")).await.unwrap();
     assert_eq!(tag(&cache, "a/1").await.as_deref(), Some("new"));
     cache.close().await.unwrap();
-    assert_eq!(stored_format_version(folder), Some(3), "{what}");
+    assert_eq!(stored_format_version(folder), Some(4), "{what}");
     let cache = RedbCache::open(folder).unwrap();
     assert_eq!(
         tag(&cache, "a/1").await.as_deref(),
@@ -515,7 +526,7 @@ async fn expect_reset(folder: &Path, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_format_version_resets_the_folder() {
-    for version in [0u64, 1, 2, 4, u64::MAX] {
+    for version in [0u64, 1, 2, 3, 5, u64::MAX] {
         let dir = tempfile::tempdir().unwrap();
         cache_then_tamper(dir.path(), |txn| {
             txn.open_table(META)
@@ -558,9 +569,9 @@ async fn a_damaged_totals_row_resets_the_folder() {
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("vlive_entries");
 
 /// Damaged bookkeeping in a value's header never panics, never misreads, and never strands an
-/// entry outside the eviction queue: a value too short for a header is a `Corrupt` get that a
-/// put repairs, and a header naming another entry's place in the queue leaves that entry
-/// evictable.
+/// entry outside the eviction queue: a value too short for a header, or whose header was
+/// changed, is a miss that a put repairs, and a header naming another entry's place in the
+/// queue leaves that entry evictable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_headers_are_errors_or_repaired_never_panics() {
     let dir = tempfile::tempdir().unwrap();
@@ -575,13 +586,11 @@ async fn damaged_headers_are_errors_or_repaired_never_panics() {
     })
     .await;
     let cache = RedbCache::open(dir.path()).unwrap();
-    match cache.get("a/1").await {
-        Err(Error::Corrupt { key, folder, .. }) => {
-            assert_eq!(key, "a/1");
-            assert_eq!(folder, cache.folder());
-        }
-        other => panic!("expected Corrupt for a header-less value, got {other:?}"),
+    for key in ["a/1", "a"] {
+        let got = cache.get(key).await;
+        assert!(matches!(got, Ok(None)), "{key}: expected a miss, got {got:?}");
     }
+    assert_eq!(cache.stats().damaged_reads, 2);
     cache.put("a/1", value("mended")).await.unwrap();
     assert_eq!(tag(&cache, "a/1").await.as_deref(), Some("mended"));
     // Replacing `a` must not take `b/2` out of the queue: it would never be evicted.

@@ -112,7 +112,7 @@ async fn a_panic_while_closing_neither_reports_ok_nor_wedges_the_next_open() {
         "open after a panic while closing must not hang or fail: {reopened:?}"
     );
     assert!(
-        !close_reported_ok && matches!(closed, Err(Error::ActorPanicked { .. })),
+        !close_reported_ok && matches!(closed, Err(Error::Damaged { .. })),
         "a close that panicked must not report Ok: {closed:?}"
     );
 }

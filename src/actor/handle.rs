@@ -106,8 +106,8 @@ impl Handle {
     }
 
     /// Reports a value that was read but would not decode: a miss, removed with the next write.
-    pub(crate) fn report_damaged(&self, key: &str, why: &str) {
-        self.shared.damage.report(key, why);
+    pub(crate) fn report_undecodable(&self, key: &str, rows: &[u8], why: &str) {
+        self.shared.damage.report_undecodable(key, rows, why);
     }
 
     /// Drops an expired entry from the hot tier.

@@ -805,8 +805,8 @@ impl<S: Store> Actor<S> {
 
     /// After a failed batch: its invalidations must still take effect, or a value they removed
     /// could be served (and, on disk, outlive a restart). Commits them on their own, durably,
-    /// on the restored store; if that fails too, the store's file is discarded. Whether they
-    /// are in effect now.
+    /// on the restored store; if that fails too, the store's file is discarded, and the callers
+    /// get the batch's error. Whether the redo committed.
     fn redo_invalidations(&mut self) -> bool {
         let prefixes: Vec<String> = self
             .batch
@@ -846,9 +846,10 @@ impl<S: Store> Actor<S> {
         if !matches!(self.health, Health::Replace(_)) {
             self.become_unwell(Health::Replace(Discard::Delete));
         }
+        // Once the old file is gone, nothing it held can be served; until then no get reads it
+        // (the snapshot is withdrawn while the store is unwell).
         let _ = self.restore();
-        // Once the old file is gone, nothing it held can be served.
-        !matches!(self.health, Health::Replace(_))
+        false
     }
 
     /// Publishes what is committed now for gets beside the actor, while the store is sound;
@@ -953,9 +954,9 @@ fn upkeep(
 /// Removes the keys reads found damaged since the last write batch, if their values are still
 /// damaged (a put may have replaced one since).
 fn remove_damaged(txn: &mut dyn StoreBatch, damage: &DamageLog) -> StoreResult<()> {
-    for key in damage.take() {
-        if txn.remove_if_damaged(&key)? {
-            debug!(key, "damaged cache entry removed");
+    for damaged in damage.take() {
+        if txn.remove_if_damaged(&damaged)? {
+            debug!(key = damaged.key, "damaged cache entry removed");
         }
     }
     Ok(())

@@ -120,7 +120,7 @@ impl Cache for RedbCache {
                     // Its checksum held, so the bytes are what was written: a value this
                     // version cannot read. A miss all the same, never an error or a guess.
                     Err(reason) => {
-                        self.handle.report_damaged(key, &reason);
+                        self.handle.report_undecodable(key, &bytes, &reason);
                         self.handle.record_get(key, false);
                         return Ok(None);
                     }

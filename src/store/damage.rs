@@ -16,12 +16,21 @@ use crate::sync::{Counter, Mutex};
 /// and found again by a later read.
 const MAX_PENDING: usize = 1024;
 
+/// A key reported damaged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Damaged {
+    pub(crate) key: String,
+    /// For a value whose checksum held but which would not decode: the xxh3 of its rows, so
+    /// that the actor removes that value and not one a put stored since.
+    pub(crate) undecodable: Option<u64>,
+}
+
 /// Damaged keys reported and not yet removed, how many damaged reads were found in all, and
 /// how many times the file was replaced by an empty one.
 #[derive(Debug)]
 pub(crate) struct DamageLog {
     folder: PathBuf,
-    pending: Mutex<Vec<String>>,
+    pending: Mutex<Vec<Damaged>>,
     found: Counter,
     resets: Counter,
 }
@@ -36,8 +45,18 @@ impl DamageLog {
         }
     }
 
-    /// Reports a read of `key` that found its value damaged (`why`: what failed).
+    /// Reports a read of `key` whose stored value failed its checksum.
     pub(crate) fn report(&self, key: &str, why: &str) {
+        self.add(key, why, None);
+    }
+
+    /// Reports a read of `key` whose rows passed their checksum but would not decode.
+    pub(crate) fn report_undecodable(&self, key: &str, rows: &[u8], why: &str) {
+        let sum = xxhash_rust::xxh3::xxh3_64(rows);
+        self.add(key, why, Some(sum));
+    }
+
+    fn add(&self, key: &str, why: &str, undecodable: Option<u64>) {
         self.found.bump();
         warn!(
             folder = %self.folder.display(),
@@ -45,13 +64,17 @@ impl DamageLog {
             "damaged cache entry ({why}): answered as a miss, removed with the next write"
         );
         let mut pending = self.pending.lock();
-        if pending.len() < MAX_PENDING && !pending.iter().any(|k| k == key) {
-            pending.push(key.to_owned());
+        let damaged = Damaged {
+            key: key.to_owned(),
+            undecodable,
+        };
+        if pending.len() < MAX_PENDING && !pending.contains(&damaged) {
+            pending.push(damaged);
         }
     }
 
     /// The keys reported since the last call.
-    pub(crate) fn take(&self) -> Vec<String> {
+    pub(crate) fn take(&self) -> Vec<Damaged> {
         std::mem::take(&mut *self.pending.lock())
     }
 

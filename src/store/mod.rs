@@ -189,9 +189,10 @@ pub(crate) trait StoreBatch: StoreReads + Ledger {
     fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()>;
     /// Removes every key that starts with `prefix`.
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
-    /// Removes `key` if its stored value fails its check; whether it did.
-    fn remove_if_damaged(&mut self, key: &str) -> StoreResult<bool> {
-        let _ = key;
+    /// Removes a key reported damaged if its stored value still is: it fails its check, or
+    /// its rows are still the undecodable ones reported. Whether it did.
+    fn remove_if_damaged(&mut self, damaged: &damage::Damaged) -> StoreResult<bool> {
+        let _ = damaged;
         Ok(false)
     }
 }

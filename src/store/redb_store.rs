@@ -32,10 +32,11 @@ use redb::{
     TableDefinition, TableHandle, WriteTransaction,
 };
 use tracing::warn;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
 use crate::redb_cache::DB_FILE_NAME;
-use crate::store::damage::DamageLog;
+use crate::store::damage::{DamageLog, Damaged};
 use crate::store::redb_open::{BackendLayer, open_database};
 use crate::store::stored_value::{self, Header};
 use crate::store::{
@@ -499,15 +500,19 @@ impl StoreBatch for WriteBatch<'_> {
         Ok(())
     }
 
-    fn remove_if_damaged(&mut self, key: &str) -> StoreResult<bool> {
-        let damaged = match self.tables()?.entries.get(key)? {
-            Some(stored) => stored_value::verify(key, stored.value()).is_none(),
+    fn remove_if_damaged(&mut self, reported: &Damaged) -> StoreResult<bool> {
+        let key = reported.key.as_str();
+        let still_damaged = match self.tables()?.entries.get(key)? {
+            Some(stored) => match stored_value::verify(key, stored.value()) {
+                None => true,
+                Some((_, rows)) => reported.undecodable == Some(xxh3_64(rows)),
+            },
             None => false,
         };
-        if damaged {
+        if still_damaged {
             self.forget(key)?;
         }
-        Ok(damaged)
+        Ok(still_damaged)
     }
 }
 

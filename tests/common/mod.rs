@@ -88,6 +88,10 @@ pub struct Faults {
     pub panic_sync: AtomicBool,
     /// `sync_data` calls seen (including failed ones).
     pub syncs: AtomicUsize,
+    /// While set, `write` and `set_len` fail as a full disk does (`ENOSPC`).
+    pub disk_full: AtomicBool,
+    /// When set, the next `read` panics (once), as redb does on a damaged page.
+    pub panic_read: AtomicBool,
     /// While `true`, a successful `sync_data` does not return: the actor stays inside its
     /// commit, so commands pile up in the channel and form one known batch.
     hold: Mutex<bool>,
@@ -156,6 +160,11 @@ pub struct FaultyBackend {
     faults: Arc<Faults>,
 }
 
+/// What a write to a full disk gets from the kernel.
+fn no_space() -> std::io::Error {
+    std::io::Error::from_raw_os_error(28)
+}
+
 fn injected(what: &str) -> std::io::Error {
     std::io::Error::other(format!("injected {what} fault"))
 }
@@ -166,10 +175,16 @@ impl StorageBackend for FaultyBackend {
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        if self.faults.panic_read.swap(false, Ordering::SeqCst) {
+            panic!("planted panic in read");
+        }
         self.inner.read(offset, out)
     }
 
     fn set_len(&self, len: u64) -> std::io::Result<()> {
+        if self.faults.disk_full.load(Ordering::SeqCst) && len > self.inner.len()? {
+            return Err(no_space());
+        }
         self.inner.set_len(len)
     }
 
@@ -189,6 +204,9 @@ impl StorageBackend for FaultyBackend {
     fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
         if self.faults.fail_write.load(Ordering::SeqCst) {
             return Err(injected("write"));
+        }
+        if self.faults.disk_full.load(Ordering::SeqCst) {
+            return Err(no_space());
         }
         self.inner.write(offset, data)
     }
