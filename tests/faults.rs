@@ -390,7 +390,10 @@ async fn damaged_values_are_misses_of_their_own_keys_and_removed() {
     let cache = RedbCache::open(dir.path()).unwrap();
     for key in ["bad/1", "bad", "bad/3", "bad/4", "bad/5"] {
         let got = cache.get(key).await;
-        assert!(matches!(got, Ok(None)), "{key}: expected a miss, got {got:?}");
+        assert!(
+            matches!(got, Ok(None)),
+            "{key}: expected a miss, got {got:?}"
+        );
     }
     assert_eq!(cache.stats().damaged_reads, 5);
     assert_eq!(tag(&cache, "bad/2").await.as_deref(), Some("bad/2"));
@@ -588,7 +591,10 @@ async fn damaged_headers_are_errors_or_repaired_never_panics() {
     let cache = RedbCache::open(dir.path()).unwrap();
     for key in ["a/1", "a"] {
         let got = cache.get(key).await;
-        assert!(matches!(got, Ok(None)), "{key}: expected a miss, got {got:?}");
+        assert!(
+            matches!(got, Ok(None)),
+            "{key}: expected a miss, got {got:?}"
+        );
     }
     assert_eq!(cache.stats().damaged_reads, 2);
     cache.put("a/1", value("mended")).await.unwrap();

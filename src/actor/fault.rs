@@ -9,6 +9,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::store::StoreResult;
@@ -81,16 +82,52 @@ pub(crate) fn is_disk_full(error: &redb::Error) -> bool {
     matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
 }
 
+/// `error` as `DiskFull` if a full disk is what caused it (an open or a repair that could not
+/// write, say), as it is otherwise.
+pub(crate) fn name_full_disk(error: Error, op: &'static str) -> Error {
+    use std::io::ErrorKind;
+    let full = |io: &std::io::Error| {
+        matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+    };
+    let folder = match &error {
+        Error::Io { path, source, .. } if full(source) => path.parent().map(Path::to_owned),
+        Error::Storage { folder, source, .. } if is_disk_full(source) => Some(folder.clone()),
+        _ => None,
+    };
+    match folder {
+        Some(folder) => Error::DiskFull { folder, op },
+        None => error,
+    }
+}
+
 /// The free-space reserve: puts are refused while the disk under the folder has less than
 /// `reserve` bytes free, so that invalidations (which must never be lost) still find room.
-/// After a commit failed for space, puts wait for twice the reserve, so that a disk at the edge
-/// does not fail a commit every batch.
+///
+/// After a commit failed for space, puts are refused until a durable commit (a probe, at most
+/// every [`PROBE_EVERY`], once the disk shows twice the reserve free) shows there is room
+/// again. Lazy puts most need this: they are acknowledged before they reach the disk, so a put
+/// let through onto a full disk would be acknowledged and then lost. (Free space alone cannot
+/// tell: a quota, or a filesystem that reports space it will not give, fails writes with room
+/// to spare.)
 #[derive(Debug)]
 pub(crate) struct SpaceGuard {
     folder: PathBuf,
     reserve: u64,
-    /// A commit failed for space, and space has not come back since.
+    /// A commit failed for space, and no durable commit has succeeded since.
     ran_out: bool,
+    last_probe: Option<Instant>,
+}
+
+/// How often a disk that ran out of space is probed for room, at most.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// Whether puts may go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    Enough,
+    Short,
+    /// Space ran out before and may be back: commit durably first, then decide.
+    Probe,
 }
 
 impl SpaceGuard {
@@ -99,6 +136,7 @@ impl SpaceGuard {
             folder: folder.to_owned(),
             reserve,
             ran_out: false,
+            last_probe: None,
         }
     }
 
@@ -107,25 +145,31 @@ impl SpaceGuard {
         self.ran_out = true;
     }
 
+    /// A durable commit succeeded: the disk took it.
+    pub(crate) fn space_back(&mut self) {
+        self.ran_out = false;
+    }
+
     /// Whether puts may be applied now. One `statvfs` per batch with puts: next to a commit,
     /// nothing.
-    pub(crate) fn allows_puts(&mut self) -> bool {
+    pub(crate) fn room(&mut self) -> Room {
         let wanted = match self.ran_out {
             true => (self.reserve * 2).max(1 << 20),
             false => self.reserve,
         };
-        if wanted == 0 {
-            return true;
+        // Where free space cannot be read, only a commit can tell.
+        let free = free_bytes(&self.folder).unwrap_or(u64::MAX);
+        if free < wanted {
+            return Room::Short;
         }
-        // Where free space cannot be read, only the failure itself tells.
-        let Some(free) = free_bytes(&self.folder) else {
-            return !std::mem::take(&mut self.ran_out);
-        };
-        let enough = free >= wanted;
-        if enough {
-            self.ran_out = false;
+        if !self.ran_out {
+            return Room::Enough;
         }
-        enough
+        if self.last_probe.is_some_and(|at| at.elapsed() < PROBE_EVERY) {
+            return Room::Short;
+        }
+        self.last_probe = Some(Instant::now());
+        Room::Probe
     }
 }
 
@@ -166,7 +210,17 @@ mod tests {
     #[test]
     fn a_reserve_larger_than_any_disk_refuses_puts_and_none_allows_them() {
         let dir = std::env::temp_dir();
-        assert!(!SpaceGuard::new(&dir, u64::MAX).allows_puts());
-        assert!(SpaceGuard::new(&dir, 0).allows_puts());
+        assert_eq!(SpaceGuard::new(&dir, u64::MAX).room(), Room::Short);
+        assert_eq!(SpaceGuard::new(&dir, 0).room(), Room::Enough);
+    }
+
+    #[test]
+    fn after_running_out_puts_wait_for_a_probe_at_most_every_interval() {
+        let mut guard = SpaceGuard::new(&std::env::temp_dir(), 0);
+        guard.ran_out();
+        assert_eq!(guard.room(), Room::Probe);
+        assert_eq!(guard.room(), Room::Short, "a second probe at once");
+        guard.space_back();
+        assert_eq!(guard.room(), Room::Enough);
     }
 }

@@ -24,7 +24,9 @@ use super::access::AccessBits;
 use super::budget;
 use super::command::{Answer, Command, Reply};
 use super::config::{ActorConfig, Durability, OnDamage};
-use super::fault::{Failure, SpaceGuard, contain, contain_open, drop_contained};
+use super::fault::{
+    Failure, Room, SpaceGuard, contain, contain_open, drop_contained, name_full_disk,
+};
 use super::handle::Handle;
 use super::shared::{Lifecycle, Shared};
 use crate::cache::FillOutcome;
@@ -366,7 +368,8 @@ impl<S: Store> Actor<S> {
     /// Restores the store if needed, applies every command in order inside one transaction,
     /// commits once and publishes the commit for gets beside the actor.
     fn run_batch(&mut self, shape: Shape) -> Result<Vec<Answer>> {
-        self.restore()?;
+        self.restore()
+            .map_err(|e| name_full_disk(e, "reopen the cache file"))?;
         let shape = self.refuse_stores_without_space(shape);
         let durability = self.commit_durability(shape);
         // A flush with no write still commits (empty, durable) when there is something to sync:
@@ -411,7 +414,7 @@ impl<S: Store> Actor<S> {
     /// Below the free-space reserve, answers the batch's puts and fills with `DiskFull` at
     /// once and takes them out of it: invalidations and gets go on. Returns the new shape.
     fn refuse_stores_without_space(&mut self, shape: Shape) -> Shape {
-        if !shape.stores || self.space.allows_puts() {
+        if !shape.stores || self.has_room() {
             return shape;
         }
         let refused = Error::DiskFull {
@@ -436,6 +439,33 @@ impl<S: Store> Actor<S> {
             "puts refused: the disk is below the free-space reserve"
         );
         kept
+    }
+
+    /// Whether the disk has room for puts: free space above the reserve and, after a commit
+    /// failed for space, a durable commit that went through.
+    fn has_room(&mut self) -> bool {
+        match self.space.room() {
+            Room::Enough => true,
+            Room::Short => false,
+            Room::Probe => {
+                let Some(store) = self.store.as_mut() else {
+                    return false;
+                };
+                match contain(|| store.checkpoint()) {
+                    Ok(()) => {
+                        self.note_commit(Commit::Durable);
+                        self.space.space_back();
+                        true
+                    }
+                    Err(failure) => {
+                        let e = self.fall_ill(failure, "probe for free space");
+                        debug!(error = %chain(&e), "still no room on the disk");
+                        let _ = self.restore();
+                        false
+                    }
+                }
+            }
+        }
     }
 
     /// Sends every command of the batch its answer. When the batch failed: its gets are misses
