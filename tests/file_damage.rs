@@ -9,10 +9,6 @@
 //! `VLIVE_DAMAGE_TRIALS=N cargo test --release --test file_damage` runs N trials of each kind
 //! and mode (default 6); the closing note of issue 17 quotes a run of 100.
 
-#[path = "common/mod.rs"]
-#[allow(dead_code)]
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};

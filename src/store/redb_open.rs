@@ -118,7 +118,7 @@ fn prune_damaged(folder: &Path) {
             Some((ms, entry.path()))
         })
         .collect();
-    damaged.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    damaged.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0));
     for (_, old) in damaged.into_iter().skip(DAMAGED_FILES_KEPT) {
         if let Err(e) = std::fs::remove_file(&old) {
             warn!(error = %e, file = %old.display(), "cannot delete an old damaged cache file");
