@@ -1,7 +1,8 @@
 //! Faults under RedisCache and TieredCache: the server killed mid-stream and restarted, a
 //! connection cut and healed, a network blackhole longer than the staleness bound, the log
-//! reader's connection killed, the server out of memory, unsupported settings, and errors that
-//! must name the server but never a password.
+//! reader's connection killed, an invalidation that cannot reach the server (replayed later), the
+//! server out of memory, unsupported settings, and errors that must name the server but never a
+//! password.
 //!
 //! Timing is never asserted: [`within`] and [`wait_until`] are hang detectors (30 s). The one
 //! sleep (in the blackhole test) waits for the staleness bound to pass, after which the stale
@@ -438,4 +439,70 @@ async fn a_reader_the_log_was_trimmed_past_flushes_without_reconnecting() {
     );
     lagging.sync().await;
     assert_eq!(tag(&lagging, "k").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_that_never_reached_the_server_is_replayed_before_its_keys_are_read() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let inspector = redis(&server.url()).await;
+    let cache = redis(&proxy.url()).await;
+    cache.put("clients/1", value("old")).await.unwrap();
+    cache.put("clinic/1", value("kept")).await.unwrap();
+    let token = cache.fill_token("clients/2").await.unwrap();
+
+    proxy.set(Mode::Cut);
+    let failed = within("an invalidation across the cut", async {
+        cache.invalidate_prefix("clients/").await
+    })
+    .await;
+    assert_eq!(fault(failed.unwrap_err()).op, "invalidate_prefix");
+    assert_eq!(
+        tag(&inspector, "clients/1").await.as_deref(),
+        Some("old"),
+        "the invalidation reached the server after all"
+    );
+
+    // While it cannot be replayed, a key it covers is a miss (not the stale value, not an
+    // error); another key's get fails as a get; writes do not reach the server.
+    let covered = within("a covered get", cache.get("clients/1")).await;
+    assert!(matches!(covered, Ok(None)), "{covered:?}");
+    let other = fault(
+        within("another get", cache.get("clinic/1"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((other.op, other.key.as_deref()), ("get", Some("clinic/1")));
+    let put = fault(
+        within("a put", cache.put("clients/1", value("new")))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((put.op, put.key.as_deref()), ("put", Some("clients/1")));
+
+    // Back in touch, the next call replays it first, removing exactly what it covers.
+    proxy.set(Mode::Pass);
+    within("the replay", async {
+        loop {
+            let answer = cache.get("clients/1").await;
+            assert!(matches!(answer, Ok(None) | Err(_)), "{answer:?}");
+            if tag(&inspector, "clients/1").await.is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(tag(&inspector, "clinic/1").await.as_deref(), Some("kept"));
+    assert_eq!(tag(&cache, "clinic/1").await.as_deref(), Some("kept"));
+    // The replay bumped the guard: a fill read before the invalidation is stale.
+    assert_eq!(
+        cache
+            .fill("clients/2", value("stale"), token)
+            .await
+            .unwrap(),
+        FillOutcome::RejectedStale
+    );
+    cache.put("clients/1", value("new")).await.unwrap();
+    assert_eq!(tag(&cache, "clients/1").await.as_deref(), Some("new"));
 }
