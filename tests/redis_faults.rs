@@ -1,8 +1,8 @@
 //! Faults under RedisCache and TieredCache: the server killed mid-stream and restarted, a
 //! connection cut and healed, a network blackhole longer than the staleness bound, the log
-//! reader's connection killed, an invalidation that cannot reach the server (replayed later), the
-//! server out of memory, unsupported settings, and errors that must name the server but never a
-//! password.
+//! reader's connection killed, an invalidation that cannot reach the server or is abandoned
+//! (replayed later; a TieredCache drops its near tier), the server out of memory, unsupported
+//! settings, and errors that must name the server but never a password.
 //!
 //! Timing is never asserted: [`within`] and [`wait_until`] are hang detectors (30 s). The one
 //! sleep (in the blackhole test) waits for the staleness bound to pass, after which the stale
@@ -505,4 +505,82 @@ async fn an_invalidation_that_never_reached_the_server_is_replayed_before_its_ke
     );
     cache.put("clients/1", value("new")).await.unwrap();
     assert_eq!(tag(&cache, "clients/1").await.as_deref(), Some("new"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_that_fails_in_redis_drops_the_whole_near_tier() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let inspector = redis(&server.url()).await;
+    // A long max_lag: the near tier keeps answering while the reader is cut off too.
+    let cache = tiered(redis(&proxy.url()).await, Duration::from_secs(20));
+    cache.put("a/1", value("old")).await.unwrap();
+    cache.put("b/1", value("b")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "a/1").await.as_deref(), Some("old"));
+    assert_eq!(cache_in_near(&cache, "b/1").await.as_deref(), Some("b"));
+
+    proxy.set(Mode::Cut);
+    let failed = within("a tiered invalidation across the cut", async {
+        cache.invalidate_prefix("a/").await
+    })
+    .await;
+    assert!(failed.is_err());
+    let near_hits = cache.stats().near_hits;
+    let covered = within("a covered get", cache.get("a/1")).await;
+    assert!(matches!(covered, Ok(None)), "{covered:?}");
+    let other = within("another get", cache.get("b/1")).await;
+    assert!(other.is_err(), "{other:?}: only Redis could answer it");
+    assert_eq!(cache.stats().near_hits, near_hits, "the near tier answered");
+
+    proxy.set(Mode::Pass);
+    assert_eq!(
+        until_ok("a get after healing", || cache.get("b/1"))
+            .await
+            .as_ref()
+            .map(common::tag_of)
+            .as_deref(),
+        Some("b")
+    );
+    within("the replay", async {
+        while tag(&inspector, "a/1").await.is_some() {
+            let _ = cache.get("a/1").await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(tag(&cache, "a/1").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_abandoned_mid_call_is_treated_as_failed() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let inspector = redis(&server.url()).await;
+    let cache = tiered(redis(&proxy.url()).await, Duration::from_secs(20));
+    cache.put("a/1", value("old")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "a/1").await.as_deref(), Some("old"));
+
+    // The call goes out into a blackhole, and its caller stops waiting; then the held bytes
+    // are dropped, so the invalidation never reaches the server.
+    proxy.set(Mode::Blackhole);
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(100), cache.invalidate_prefix("a/")).await;
+    assert!(abandoned.is_err(), "the call answered: {abandoned:?}");
+    proxy.set(Mode::Cut);
+    assert_eq!(tag(&inspector, "a/1").await.as_deref(), Some("old"));
+
+    let near_hits = cache.stats().near_hits;
+    let covered = within("a covered get", cache.get("a/1")).await;
+    assert!(matches!(covered, Ok(None)), "{covered:?}");
+    assert_eq!(cache.stats().near_hits, near_hits, "the near tier answered");
+
+    proxy.set(Mode::Pass);
+    within("the replay", async {
+        while tag(&inspector, "a/1").await.is_some() {
+            let answer = cache.get("a/1").await;
+            assert!(matches!(answer, Ok(None) | Err(_)), "{answer:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
