@@ -1,12 +1,14 @@
 //! Faults under RedisCache and TieredCache: the server killed mid-stream and restarted, a
 //! connection cut and healed, a network blackhole longer than the staleness bound, the log
-//! reader's connection killed, an invalidation that cannot reach the server or is abandoned
-//! (replayed later; a TieredCache drops its near tier), the server out of memory, unsupported
-//! settings, and errors that must name the server but never a password.
+//! reader's connection killed, the server stopped (SIGSTOP) under `sync`, an invalidation that
+//! cannot reach the server or is abandoned (replayed later; a TieredCache drops its near tier),
+//! the server out of memory, unsupported settings, and errors that must name the server but
+//! never a password.
 //!
-//! Timing is never asserted: [`within`] and [`wait_until`] are hang detectors (30 s). The one
-//! sleep (in the blackhole test) waits for the staleness bound to pass, after which the stale
-//! answer must be impossible however slow the machine is.
+//! Timing is asserted once, as the promise: `sync` returns within `max_lag` and a
+//! generous margin while the server is stopped. Otherwise [`within`] and [`wait_until`] are hang
+//! detectors (30 s). The one sleep (in the blackhole test) waits for the staleness bound to pass,
+//! after which the stale answer must be impossible however slow the machine is.
 #![cfg(feature = "redis")]
 
 mod common;
@@ -19,7 +21,7 @@ mod tcp_proxy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{tag, value, wait_until, within};
 use near::cache_in_near;
@@ -439,6 +441,52 @@ async fn a_reader_the_log_was_trimmed_past_flushes_without_reconnecting() {
     );
     lagging.sync().await;
     assert_eq!(tag(&lagging, "k").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_returns_within_max_lag_while_the_server_is_stopped_and_trusts_nothing_it_missed() {
+    let server = RedisServer::start();
+    let writer = redis(&server.url()).await;
+    // The far tier's calls wait up to 3 s for an answer: an unbounded read of the log's head
+    // would take that long, past max_lag.
+    let far = RedisCache::builder(&server.url(), "ns")
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .unwrap();
+    let max_lag = Duration::from_secs(1);
+    let cache = tiered(far, max_lag);
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v1"));
+    // Acknowledged just before the stop: the near tier may or may not have heard of it.
+    writer.put("k", value("v2")).await.unwrap();
+
+    let paused = server.pause();
+    let started = Instant::now();
+    within("sync against a stopped server", cache.sync()).await;
+    let took = started.elapsed();
+    assert!(
+        took < max_lag + Duration::from_secs(1),
+        "sync took {took:?} with max_lag {max_lag:?}"
+    );
+    // Unconfirmed, the near tier must not answer: "v1" would be the value v2 replaced.
+    let near_hits = cache.stats().near_hits;
+    let answer = within("a get while stopped", cache.get("k")).await;
+    assert!(
+        !matches!(&answer, Ok(Some(rows)) if common::tag_of(rows) == "v1"),
+        "served the replaced value after sync"
+    );
+    assert_eq!(cache.stats().near_hits, near_hits, "the near tier answered");
+
+    paused.resume();
+    let healed = until_ok("a get after the resume", || async {
+        cache.sync().await;
+        cache.get("k").await
+    })
+    .await;
+    assert_eq!(healed.as_ref().map(common::tag_of).as_deref(), Some("v2"));
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,17 +195,34 @@ impl TieredCache {
 
     /// Waits until every write Redis acknowledged before this call is reflected in the near
     /// tier, so that later gets here see them: until the reader has applied the log up to the
-    /// newest entry at the time of the call (or a round that started after the call). Returns
-    /// after at most `max_lag` anyway: by then a reader that has not caught up makes gets
-    /// bypass the near tier, which gives the same guarantee.
+    /// newest entry at the time of the call (or a round that started after the call).
+    ///
+    /// Returns within `max_lag` (and a few milliseconds) whatever Redis does: the read of the
+    /// log's head is bounded by what is left of it too. Returning without confirmation is safe:
+    /// the reader's last completed round then started before the call, so more than `max_lag`
+    /// ago, and gets bypass the near tier (reading Redis) until a round that started after the
+    /// call has been applied, which is the same guarantee.
     pub async fn sync(&self) {
-        let called = std::time::Instant::now();
+        let called = tokio::time::Instant::now();
+        let deadline = called + self.inner.max_lag;
         let shared = &self.inner.shared;
-        let head = self.inner.far.log_head().await.ok();
-        while !head.as_ref().is_some_and(|head| shared.has_applied(head))
-            && !shared.freshness.caught_up_since(called)
-            && called.elapsed() < self.inner.max_lag
-        {
+        let head = tokio::time::timeout_at(deadline, self.inner.far.log_head())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let called = called.into_std();
+        loop {
+            if head.as_ref().is_some_and(|head| shared.has_applied(head))
+                || shared.freshness.caught_up_since(called)
+            {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                debug!(
+                    "sync: the near tier could not be confirmed within max_lag; gets bypass it until it is"
+                );
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
