@@ -11,6 +11,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The result type of every fallible vlive operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -128,6 +129,46 @@ pub enum Error {
         /// The table's cache key.
         cache_key: String,
     },
+    /// A [`LiveTable`](crate::LiveTable)'s call to its master (or write target) gave no answer
+    /// within the table's [`master_timeout`](crate::LiveTableBuilder::master_timeout), and was
+    /// abandoned (its future dropped).
+    ///
+    /// - From a read: nothing was cached, and every caller waiting on that master read got this
+    ///   error; the next read asks the master again.
+    /// - From a write: **the outcome at the master is unknown**. The master may have applied the
+    ///   write, and a remote one may still apply it after this error. The table invalidated its
+    ///   cache key all the same before answering, so no entry from before the write is served
+    ///   (if that invalidation failed too, the cache keeps stale entries from being served, as
+    ///   for [`Error::WriteAppliedInvalidationFailed`]). A write that lands at a remote master
+    ///   only later than that can leave entries read in between stale until the next
+    ///   invalidation or `max_age`. Read the row back before retrying the write.
+    MasterTimeout {
+        /// The table's cache key.
+        cache_key: String,
+        /// The call: `"list"`, `"get"`, `"insert"`, `"replace"`, `"patch"`, `"delete"` or
+        /// `"delete_all"`.
+        op: &'static str,
+        /// How long the table waited (its `master_timeout`).
+        after: Duration,
+    },
+    /// A [`LiveTable`](crate::LiveTable) write **was applied** at the master (or write target),
+    /// but invalidating the table's cache key afterwards failed; `source` is the cache's error.
+    /// Do not retry the write as if it had failed: it happened.
+    ///
+    /// Nothing the write replaced is served afterwards: the cache takes care of that.
+    /// [`RedbCache`](crate::RedbCache) resets itself when an invalidation cannot commit;
+    /// `RedisCache` and `TieredCache` remember the failed invalidation and replay it before they
+    /// next read or write an entry, answering a miss for the entries it covers while the replay
+    /// fails (and `TieredCache` drops its near tier); [`MemCache`](crate::MemCache) and
+    /// [`NoCache`](crate::NoCache) never fail.
+    WriteAppliedInvalidationFailed {
+        /// The table's cache key.
+        cache_key: String,
+        /// The write: `"insert"`, `"replace"`, `"patch"`, `"delete"` or `"delete_all"`.
+        op: &'static str,
+        /// Why the invalidation failed.
+        source: Box<Error>,
+    },
     /// [`LiveTableBuilder::build`](crate::LiveTableBuilder::build) was called outside a Tokio
     /// runtime for a table with live streams, whose consumers are Tokio tasks.
     NoRuntime {
@@ -237,6 +278,20 @@ impl fmt::Display for Error {
                 f,
                 "LiveTable {cache_key:?}: its write worker is gone (the runtime is shutting down)"
             ),
+            Error::MasterTimeout {
+                cache_key,
+                op,
+                after,
+            } => write!(
+                f,
+                "LiveTable {cache_key:?}: the master gave no answer to {op} within {after:?} \
+                 (for a write, whether the master applied it is unknown)"
+            ),
+            Error::WriteAppliedInvalidationFailed { cache_key, op, .. } => write!(
+                f,
+                "LiveTable {cache_key:?}: the {op} was applied at the master, but invalidating \
+                 the cache afterwards failed (do not retry the write)"
+            ),
             Error::NoRuntime { cache_key } => write!(
                 f,
                 "LiveTable {cache_key:?}: listening to live streams needs a Tokio runtime, and \
@@ -262,6 +317,7 @@ impl std::error::Error for Error {
             Error::Storage { source, .. } => Some(source.as_ref()),
             Error::Io { source, .. } => Some(source.as_ref()),
             Error::Master(source) => Some(source.as_ref()),
+            Error::WriteAppliedInvalidationFailed { source, .. } => Some(source.as_ref()),
             #[cfg(feature = "redis")]
             Error::Redis(fault) => std::error::Error::source(fault),
             _ => None,

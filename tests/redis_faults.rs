@@ -1,11 +1,14 @@
 //! Faults under RedisCache and TieredCache: the server killed mid-stream and restarted, a
 //! connection cut and healed, a network blackhole longer than the staleness bound, the log
-//! reader's connection killed, the server out of memory, unsupported settings, and errors that
-//! must name the server but never a password.
+//! reader's connection killed, the server stopped (SIGSTOP) under `sync`, an invalidation that
+//! cannot reach the server or is abandoned (replayed later; a TieredCache drops its near tier),
+//! the server out of memory, unsupported settings, and errors that must name the server but
+//! never a password.
 //!
-//! Timing is never asserted: [`within`] and [`wait_until`] are hang detectors (30 s). The one
-//! sleep (in the blackhole test) waits for the staleness bound to pass, after which the stale
-//! answer must be impossible however slow the machine is.
+//! Timing is asserted once, as the promise: `sync` returns within `max_lag` and a
+//! generous margin while the server is stopped. Otherwise [`within`] and [`wait_until`] are hang
+//! detectors (30 s). The one sleep (in the blackhole test) waits for the staleness bound to pass,
+//! after which the stale answer must be impossible however slow the machine is.
 #![cfg(feature = "redis")]
 
 mod common;
@@ -18,7 +21,7 @@ mod tcp_proxy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{tag, value, wait_until, within};
 use near::cache_in_near;
@@ -438,4 +441,194 @@ async fn a_reader_the_log_was_trimmed_past_flushes_without_reconnecting() {
     );
     lagging.sync().await;
     assert_eq!(tag(&lagging, "k").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_returns_within_max_lag_while_the_server_is_stopped_and_trusts_nothing_it_missed() {
+    let server = RedisServer::start();
+    let writer = redis(&server.url()).await;
+    // The far tier's calls wait up to 3 s for an answer: an unbounded read of the log's head
+    // would take that long, past max_lag.
+    let far = RedisCache::builder(&server.url(), "ns")
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .unwrap();
+    let max_lag = Duration::from_secs(1);
+    let cache = tiered(far, max_lag);
+    writer.put("k", value("v1")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v1"));
+    // Acknowledged just before the stop: the near tier may or may not have heard of it.
+    writer.put("k", value("v2")).await.unwrap();
+
+    let paused = server.pause();
+    let started = Instant::now();
+    within("sync against a stopped server", cache.sync()).await;
+    let took = started.elapsed();
+    assert!(
+        took < max_lag + Duration::from_secs(1),
+        "sync took {took:?} with max_lag {max_lag:?}"
+    );
+    // Unconfirmed, the near tier must not answer: "v1" would be the value v2 replaced.
+    let near_hits = cache.stats().near_hits;
+    let answer = within("a get while stopped", cache.get("k")).await;
+    assert!(
+        !matches!(&answer, Ok(Some(rows)) if common::tag_of(rows) == "v1"),
+        "served the replaced value after sync"
+    );
+    assert_eq!(cache.stats().near_hits, near_hits, "the near tier answered");
+
+    paused.resume();
+    let healed = until_ok("a get after the resume", || async {
+        cache.sync().await;
+        cache.get("k").await
+    })
+    .await;
+    assert_eq!(healed.as_ref().map(common::tag_of).as_deref(), Some("v2"));
+    assert_eq!(cache_in_near(&cache, "k").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_that_never_reached_the_server_is_replayed_before_its_keys_are_read() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let inspector = redis(&server.url()).await;
+    let cache = redis(&proxy.url()).await;
+    cache.put("clients/1", value("old")).await.unwrap();
+    cache.put("clinic/1", value("kept")).await.unwrap();
+    let token = cache.fill_token("clients/2").await.unwrap();
+
+    proxy.set(Mode::Cut);
+    let failed = within("an invalidation across the cut", async {
+        cache.invalidate_prefix("clients/").await
+    })
+    .await;
+    assert_eq!(fault(failed.unwrap_err()).op, "invalidate_prefix");
+    assert_eq!(
+        tag(&inspector, "clients/1").await.as_deref(),
+        Some("old"),
+        "the invalidation reached the server after all"
+    );
+
+    // While it cannot be replayed, a key it covers is a miss (not the stale value, not an
+    // error); another key's get fails as a get; writes do not reach the server.
+    let covered = within("a covered get", cache.get("clients/1")).await;
+    assert!(matches!(covered, Ok(None)), "{covered:?}");
+    let other = fault(
+        within("another get", cache.get("clinic/1"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((other.op, other.key.as_deref()), ("get", Some("clinic/1")));
+    let put = fault(
+        within("a put", cache.put("clients/1", value("new")))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((put.op, put.key.as_deref()), ("put", Some("clients/1")));
+
+    // Back in touch, the next call replays it first, removing exactly what it covers.
+    proxy.set(Mode::Pass);
+    within("the replay", async {
+        loop {
+            let answer = cache.get("clients/1").await;
+            assert!(matches!(answer, Ok(None) | Err(_)), "{answer:?}");
+            if tag(&inspector, "clients/1").await.is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(tag(&inspector, "clinic/1").await.as_deref(), Some("kept"));
+    assert_eq!(tag(&cache, "clinic/1").await.as_deref(), Some("kept"));
+    // The replay bumped the guard: a fill read before the invalidation is stale.
+    assert_eq!(
+        cache
+            .fill("clients/2", value("stale"), token)
+            .await
+            .unwrap(),
+        FillOutcome::RejectedStale
+    );
+    cache.put("clients/1", value("new")).await.unwrap();
+    assert_eq!(tag(&cache, "clients/1").await.as_deref(), Some("new"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_that_fails_in_redis_drops_the_whole_near_tier() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let inspector = redis(&server.url()).await;
+    // A long max_lag: the near tier keeps answering while the reader is cut off too.
+    let cache = tiered(redis(&proxy.url()).await, Duration::from_secs(20));
+    cache.put("a/1", value("old")).await.unwrap();
+    cache.put("b/1", value("b")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "a/1").await.as_deref(), Some("old"));
+    assert_eq!(cache_in_near(&cache, "b/1").await.as_deref(), Some("b"));
+
+    proxy.set(Mode::Cut);
+    let failed = within("a tiered invalidation across the cut", async {
+        cache.invalidate_prefix("a/").await
+    })
+    .await;
+    assert!(failed.is_err());
+    let near_hits = cache.stats().near_hits;
+    let covered = within("a covered get", cache.get("a/1")).await;
+    assert!(matches!(covered, Ok(None)), "{covered:?}");
+    let other = within("another get", cache.get("b/1")).await;
+    assert!(other.is_err(), "{other:?}: only Redis could answer it");
+    assert_eq!(cache.stats().near_hits, near_hits, "the near tier answered");
+
+    proxy.set(Mode::Pass);
+    assert_eq!(
+        until_ok("a get after healing", || cache.get("b/1"))
+            .await
+            .as_ref()
+            .map(common::tag_of)
+            .as_deref(),
+        Some("b")
+    );
+    within("the replay", async {
+        while tag(&inspector, "a/1").await.is_some() {
+            let _ = cache.get("a/1").await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(tag(&cache, "a/1").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_abandoned_mid_call_is_treated_as_failed() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let inspector = redis(&server.url()).await;
+    let cache = tiered(redis(&proxy.url()).await, Duration::from_secs(20));
+    cache.put("a/1", value("old")).await.unwrap();
+    assert_eq!(cache_in_near(&cache, "a/1").await.as_deref(), Some("old"));
+
+    // The call goes out into a blackhole, and its caller stops waiting; then the held bytes
+    // are dropped, so the invalidation never reaches the server.
+    proxy.set(Mode::Blackhole);
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(100), cache.invalidate_prefix("a/")).await;
+    assert!(abandoned.is_err(), "the call answered: {abandoned:?}");
+    proxy.set(Mode::Cut);
+    assert_eq!(tag(&inspector, "a/1").await.as_deref(), Some("old"));
+
+    let near_hits = cache.stats().near_hits;
+    let covered = within("a covered get", cache.get("a/1")).await;
+    assert!(matches!(covered, Ok(None)), "{covered:?}");
+    assert_eq!(cache.stats().near_hits, near_hits, "the near tier answered");
+
+    proxy.set(Mode::Pass);
+    within("the replay", async {
+        while tag(&inspector, "a/1").await.is_some() {
+            let answer = cache.get("a/1").await;
+            assert!(matches!(answer, Ok(None) | Err(_)), "{answer:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }

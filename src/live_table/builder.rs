@@ -21,15 +21,21 @@ pub struct LiveTableBuilder {
     cache_key: String,
     cache: Arc<dyn Cache>,
     max_age: Option<Duration>,
+    master_timeout: Duration,
     write_target: Option<Arc<dyn Master>>,
     live_streams: Vec<Arc<dyn LiveStream>>,
 }
+
+/// How long a master call may take by default: long enough for any healthy master, short enough
+/// that a hung one frees its callers.
+const DEFAULT_MASTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl fmt::Debug for LiveTableBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveTableBuilder")
             .field("cache_key", &self.cache_key)
             .field("max_age", &self.max_age)
+            .field("master_timeout", &self.master_timeout)
             .field("custom_write_target", &self.write_target.is_some())
             .field("live_streams", &self.live_streams.len())
             .finish_non_exhaustive()
@@ -43,6 +49,7 @@ impl LiveTableBuilder {
             cache_key,
             cache,
             max_age: None,
+            master_timeout: DEFAULT_MASTER_TIMEOUT,
             write_target: None,
             live_streams: Vec::new(),
         }
@@ -52,6 +59,19 @@ impl LiveTableBuilder {
     /// age; only invalidations remove them).
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
+        self
+    }
+
+    /// How long one call to the master (or the write target) may take before the table gives
+    /// up on it with [`Error::MasterTimeout`] (default 30 s; must be more than zero).
+    ///
+    /// A read that times out fails every caller waiting on that master read, and the next read
+    /// asks again. A write that times out has an unknown outcome at the master; the table still
+    /// invalidates its cache key before answering. The bound is per call: a write queued behind
+    /// a hung one waits for that one's timeout first (writes are applied in order), and a read
+    /// that joined a master read and must read again (`docs/DESIGN.md` §4.3) may wait for two.
+    pub fn master_timeout(mut self, timeout: Duration) -> Self {
+        self.master_timeout = timeout;
         self
     }
 
@@ -82,13 +102,15 @@ impl LiveTableBuilder {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidConfig`] if the cache key breaks a rule of [`LiveTable::builder`].
+    /// - [`Error::InvalidConfig`] if the cache key breaks a rule of [`LiveTable::builder`], or
+    ///   the master timeout is zero.
     /// - [`Error::NoRuntime`] if live streams were given and no Tokio runtime is running here.
     pub fn build(self) -> Result<LiveTable> {
         check_cache_key(&self.cache_key)?;
+        check_master_timeout(&self.cache_key, self.master_timeout)?;
         let runtime = self.runtime_for_streams()?;
         let table = Table {
-            core: Arc::new(Core::new(self.cache, self.cache_key)),
+            core: Arc::new(Core::new(self.cache, self.cache_key, self.master_timeout)),
             write_target: self.write_target.unwrap_or_else(|| self.master.clone()),
             master: self.master,
             max_age: self.max_age,
@@ -134,6 +156,19 @@ fn check_cache_key(cache_key: &str) -> Result<()> {
     Err(Error::InvalidConfig {
         reason: format!("LiveTable: {reason}"),
     })
+}
+
+/// Rejects a zero master timeout: every master call would fail before it began.
+fn check_master_timeout(cache_key: &str, timeout: Duration) -> Result<()> {
+    if timeout.is_zero() {
+        return Err(Error::InvalidConfig {
+            reason: format!(
+                "LiveTable {cache_key:?}: master_timeout must be more than zero (every master \
+                 call would time out at once)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The table whose rows (`{owner}/id/{id}`, and ids may hold `/`) share their keys with a table

@@ -1,8 +1,11 @@
 //! The table being cached: the [`Master`] trait and the [`Page`] a list asks for.
 
 use std::fmt;
+use std::future::Future;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::rows::{Record, Rows};
@@ -86,6 +89,33 @@ pub(crate) fn master_error(error: Error) -> Error {
     }
 }
 
+/// One call to the master, bounded by the table's `master_timeout`: a master that never answers
+/// must not hang the table's readers and writers.
+#[derive(Clone, Debug)]
+pub(crate) struct MasterCall {
+    pub(crate) cache_key: String,
+    pub(crate) op: &'static str,
+    pub(crate) limit: Duration,
+}
+
+impl MasterCall {
+    /// Awaits `call` for at most `limit`; after that the call is dropped and the answer is
+    /// [`Error::MasterTimeout`]. The master's own errors become [`Error::Master`].
+    pub(crate) async fn run<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.limit, call).await {
+            Ok(answer) => answer.map_err(master_error),
+            Err(_elapsed) => {
+                warn!(op = self.op, after = ?self.limit, "the master gave no answer in time; call abandoned");
+                Err(Error::MasterTimeout {
+                    cache_key: self.cache_key.clone(),
+                    op: self.op,
+                    after: self.limit,
+                })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +126,30 @@ mod tests {
         assert_eq!(Page::new(3, 20).offset(), 40);
         assert_eq!(Page::new(0, 20).offset(), 0);
         assert_eq!(Page::new(2, 7).to_string(), "page 2 (7 per page)");
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_limit_is_a_master_timeout_and_anything_it_returns_a_master_error() {
+        let call = MasterCall {
+            cache_key: "clients".into(),
+            op: "list",
+            limit: Duration::from_millis(10),
+        };
+        let hung = call.run(std::future::pending::<Result<()>>()).await;
+        assert!(
+            matches!(&hung, Err(Error::MasterTimeout { cache_key, op: "list", after })
+                if cache_key == "clients" && *after == Duration::from_millis(10)),
+            "{hung:?}"
+        );
+        // A master's own timeout error is its failure, not the table's timeout.
+        let inner = Error::MasterTimeout {
+            cache_key: "inner".into(),
+            op: "get",
+            after: Duration::from_secs(1),
+        };
+        let failed = call.run(async { Err::<(), _>(inner) }).await;
+        assert!(matches!(failed, Err(Error::Master(_))), "{failed:?}");
+        assert_eq!(call.run(async { Ok(7) }).await.unwrap(), 7);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub use stats::LiveTableStats;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::rows::{Record, Rows, SharedRecord};
+use master::MasterCall;
 use reader::Flight;
 use single_flight::SingleFlight;
 use stats::Counters;
@@ -54,13 +55,27 @@ use writer::{Applied, WriteJob, WriteOp};
 ///
 /// Clones share everything, configuration included; the table's tasks stop with the last clone.
 ///
+/// Every call to the master (or write target) is bounded by the table's
+/// [`master_timeout`](LiveTableBuilder::master_timeout) (default 30 s), so a hung master fails
+/// its readers and writers instead of hanging them.
+///
 /// # Errors
 ///
 /// - [`Error::Master`]: the master (or write target) failed, with its error as the source;
 ///   nothing was cached, and a failed write did not touch the cache.
-/// - Any other variant from a write comes from the cache: the write *was applied*, but the
-///   invalidation after it failed, so entries may be stale until the next one (or `max_age`).
+/// - [`Error::MasterTimeout`]: the master gave no answer within `master_timeout`. From a write,
+///   its outcome at the master is unknown; the cache key was invalidated all the same.
+/// - [`Error::WriteAppliedInvalidationFailed`] from a write: the write *was applied* (do not
+///   retry it as if it had failed), but the invalidation after it failed, with the cache's
+///   error as the source. The cache keeps what the write replaced from being served
+///   (`docs/DESIGN.md` §4.5).
 /// - [`Error::WriteWorkerGone`] from a write: the Tokio runtime is shutting down.
+///
+/// # Panics
+///
+/// Reads and writes run on Tokio: called outside a Tokio runtime, or on one built without its
+/// time driver (which bounds master calls), they panic. `#[tokio::main]` and `Runtime::new()`
+/// enable it; a runtime `Builder` needs `enable_time()` (or `enable_all()`).
 ///
 /// Every operation runs in a `tracing` span (`live_table.read`, `live_table.write`,
 /// `live_table.worker`/`live_table.apply`, `live_table.events`/`live_table.event`) with the
@@ -160,18 +175,30 @@ pub(crate) struct Core {
     cache_key: String,
     /// `{cache_key}/`: the prefix every key of this table starts with.
     prefix: String,
+    /// How long one master call (read or write) may take.
+    master_timeout: Duration,
     flights: SingleFlight<Flight>,
     stats: Counters,
 }
 
 impl Core {
-    fn new(cache: Arc<dyn Cache>, cache_key: String) -> Self {
+    fn new(cache: Arc<dyn Cache>, cache_key: String, master_timeout: Duration) -> Self {
         Core {
             cache,
             prefix: format!("{cache_key}/"),
             cache_key,
+            master_timeout,
             flights: SingleFlight::default(),
             stats: Counters::default(),
+        }
+    }
+
+    /// The master call `op` of this table, bounded by its master timeout.
+    fn master_call(&self, op: &'static str) -> MasterCall {
+        MasterCall {
+            cache_key: self.cache_key.clone(),
+            op,
+            limit: self.master_timeout,
         }
     }
 
@@ -192,6 +219,7 @@ impl fmt::Debug for LiveTable {
         f.debug_struct("LiveTable")
             .field("cache_key", &self.table.core.cache_key)
             .field("max_age", &self.table.max_age)
+            .field("master_timeout", &self.table.core.master_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -292,7 +320,7 @@ impl LiveTable {
             let master = master.clone();
             async move { master.list(page).await }
         };
-        reader::read(&self.table, self.page_key(page), fetch)
+        reader::read(&self.table, self.page_key(page), "list", fetch)
             .instrument(span)
             .await
     }
@@ -315,7 +343,7 @@ impl LiveTable {
                     .unwrap_or_default())
             }
         };
-        let rows = reader::read(&self.table, self.id_key(id), fetch)
+        let rows = reader::read(&self.table, self.id_key(id), "get", fetch)
             .instrument(span)
             .await?;
         Ok(SharedRecord::only(rows))

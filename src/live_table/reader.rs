@@ -7,18 +7,23 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{Span, debug, warn};
 
-use super::master::master_error;
+use super::master::MasterCall;
 use super::single_flight::{Boarding, Role};
 use super::{Core, Table};
 use crate::cache::{Cache, FillOutcome};
-use crate::error::{Result, chain};
+use crate::error::{Error, Result, chain};
 use crate::rows::{CachedRows, Rows};
 
-/// The read path shared by `list` and `get`; runs inside the caller's read span.
+/// The read path shared by `list` and `get` (`op`); runs inside the caller's read span.
 ///
 /// `fetch` reads the master; it is called once per flight this caller starts (at most
-/// twice, see [`flight`]).
-pub(super) async fn read<F, Fut>(table: &Table, key: String, fetch: F) -> Result<Arc<Rows>>
+/// twice, see [`flight`]), and bounded by the table's master timeout.
+pub(super) async fn read<F, Fut>(
+    table: &Table,
+    key: String,
+    op: &'static str,
+    fetch: F,
+) -> Result<Arc<Rows>>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<Rows>> + Send + 'static,
@@ -38,7 +43,7 @@ where
     core.stats.misses.bump();
     debug!(outcome = "miss", "cache miss");
 
-    match flight(core, &key, fetch).await {
+    match flight(core, &key, core.master_call(op), fetch).await {
         Ok((rows, outcome)) => {
             span.record("outcome", outcome.as_str());
             Ok(rows)
@@ -57,7 +62,7 @@ where
 /// was stored, since a rejected (or failed) fill may hide an invalidation that completed before
 /// this caller began. Otherwise it reads again, once: the second flight began after this call
 /// did. The argument, case by case: `docs/DESIGN.md` §4.3.
-async fn flight<F, Fut>(core: &Arc<Core>, key: &str, fetch: F) -> Result<Flight>
+async fn flight<F, Fut>(core: &Arc<Core>, key: &str, call: MasterCall, fetch: F) -> Result<Flight>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<Rows>> + Send + 'static,
@@ -68,17 +73,23 @@ where
         let fill_key = key.to_owned();
         let flight_core = Arc::downgrade(core);
         let fetch = fetch.clone();
+        let call = call.clone();
         let (result, role) = core
             .flights
             .run(key, move |boarding| async move {
-                let outcome = fetch_and_fill(cache.as_ref(), &fill_key, fetch, boarding).await;
+                // Counted as it starts, so that a flight that panics or is cancelled counts too.
                 if let Some(core) = flight_core.upgrade() {
                     core.stats.master_reads.bump();
+                }
+                let outcome =
+                    fetch_and_fill(cache.as_ref(), &fill_key, call.run(fetch()), boarding).await;
+                if let Some(core) = flight_core.upgrade() {
                     match &outcome {
                         Ok((_, ReadOutcome::Filled)) => core.stats.fills.bump(),
                         Ok((_, ReadOutcome::RejectedStale)) => {
                             core.stats.rejected_stale.bump();
                         }
+                        Err(Error::MasterTimeout { .. }) => core.stats.master_timeouts.bump(),
                         _ => {}
                     }
                 }
@@ -143,17 +154,14 @@ impl ReadOutcome {
 pub(super) type Flight = (Arc<Rows>, ReadOutcome);
 
 /// The flight's work: take the fill token, read the master, stop taking joiners, fill unless
-/// overtaken.
-async fn fetch_and_fill<F, Fut>(
+/// overtaken. `fetch` is the master read, bounded by the master timeout; like every future it
+/// does nothing until awaited, so the read starts after the token is taken.
+async fn fetch_and_fill(
     cache: &dyn Cache,
     key: &str,
-    fetch: F,
+    fetch: impl Future<Output = Result<Rows>>,
     boarding: Boarding<Flight>,
-) -> Result<Flight>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Rows>>,
-{
+) -> Result<Flight> {
     // The token must be taken before the master read starts: an invalidation between the two
     // then rejects the fill.
     let token = match cache.fill_token(key).await {
@@ -164,7 +172,7 @@ where
         }
     };
     let started = SystemTime::now();
-    let rows = fetch().await.map_err(master_error);
+    let rows = fetch.await;
     // Whoever joins from here on could be joining after the fill below has reached the cache,
     // and then the fill's outcome would say nothing about invalidations that came before them
     // (`docs/DESIGN.md` §4.3): they start a new flight instead.

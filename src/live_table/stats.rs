@@ -13,7 +13,8 @@ pub struct LiveTableStats {
     pub misses: u64,
     /// Reads that failed (the master's error reached the caller).
     pub failed_reads: u64,
-    /// Master reads made: one per flight, however many misses waited on it.
+    /// Master reads made: one per flight, however many misses waited on it. Counted when the
+    /// flight starts, so a read that failed, timed out, panicked or was cancelled counts too.
     pub master_reads: u64,
     /// Master reads whose rows were stored in the cache.
     pub fills: u64,
@@ -21,8 +22,12 @@ pub struct LiveTableStats {
     pub rejected_stale: u64,
     /// Writes applied to the write target.
     pub writes: u64,
-    /// Writes the write target refused.
+    /// Writes that failed at the write target: refused, panicked, or timed out (then their
+    /// outcome is unknown; see `master_timeouts`).
     pub failed_writes: u64,
+    /// Master calls (reads, one per flight, and writes) abandoned after the table's
+    /// `master_timeout`.
+    pub master_timeouts: u64,
     /// Invalidations of the cache key (after writes, events, or on request).
     pub invalidations: u64,
     /// Live events received, including gaps and the end of a stream.
@@ -49,6 +54,7 @@ pub(crate) struct Counters {
     pub(crate) rejected_stale: Counter,
     pub(crate) writes: Counter,
     pub(crate) failed_writes: Counter,
+    pub(crate) master_timeouts: Counter,
     pub(crate) invalidations: Counter,
     pub(crate) events: Counter,
     pub(crate) stream_gaps: Counter,
@@ -65,6 +71,7 @@ impl Counters {
             rejected_stale: self.rejected_stale.get(),
             writes: self.writes.get(),
             failed_writes: self.failed_writes.get(),
+            master_timeouts: self.master_timeouts.get(),
             invalidations: self.invalidations.get(),
             events: self.events.get(),
             stream_gaps: self.stream_gaps.get(),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, Span, error, info_span};
 
-use super::master::{Master, master_error};
+use super::master::Master;
 use super::trace::op_span;
 use super::{Core, Table};
 use crate::error::{Error, Result, chain};
@@ -161,18 +161,11 @@ async fn run(core: Arc<Core>, target: Arc<dyn Master>, mut jobs: mpsc::Receiver<
     tracing::debug!("every handle of the table is gone; write worker stopping");
 }
 
-/// Applies one write and, if the target took it, invalidates the table's cache key.
+/// Applies one write and, if the target took it (or may have: a timeout), invalidates the
+/// table's cache key.
 async fn process(core: &Core, op: WriteOp, target: Arc<dyn Master>) -> Result<Applied> {
     let name = op.name();
-    // The write runs in a task of its own so that a panicking write target fails this write
-    // only, instead of killing the worker and every write queued behind it.
-    let applied = match tokio::spawn(async move { op.apply(target.as_ref()).await }).await {
-        Ok(result) => result.map_err(master_error),
-        Err(join) => Err(Error::master(WritePanicked {
-            op: name,
-            panicked: join.is_panic(),
-        })),
-    };
+    let applied = apply(core, op, target).await;
     let span = Span::current();
     match applied {
         Ok(applied) => {
@@ -180,10 +173,25 @@ async fn process(core: &Core, op: WriteOp, target: Arc<dyn Master>) -> Result<Ap
             if let Err(e) = core.invalidate().await {
                 error!(error = %chain(&e), "the write was applied but the cache could not be invalidated");
                 span.record("outcome", "failed");
-                return Err(e);
+                return Err(Error::WriteAppliedInvalidationFailed {
+                    cache_key: core.cache_key.clone(),
+                    op: name,
+                    source: Box::new(e),
+                });
             }
             span.record("outcome", "invalidated");
             Ok(applied)
+        }
+        Err(timeout @ Error::MasterTimeout { .. }) => {
+            core.stats.failed_writes.bump();
+            core.stats.master_timeouts.bump();
+            // The write may have landed: entries from before it must go all the same. If this
+            // fails too, the cache keeps them from being served (`docs/DESIGN.md` §4.5).
+            if let Err(e) = core.invalidate().await {
+                error!(error = %chain(&e), "a write timed out and the cache could not be invalidated");
+            }
+            span.record("outcome", "failed");
+            Err(timeout)
         }
         Err(e) => {
             core.stats.failed_writes.bump();
@@ -191,6 +199,38 @@ async fn process(core: &Core, op: WriteOp, target: Arc<dyn Master>) -> Result<Ap
             span.record("outcome", "failed");
             Err(e)
         }
+    }
+}
+
+/// Applies `op` to `target`, bounded by the master timeout.
+///
+/// The write runs in a task of its own so that a panicking write target fails this write only,
+/// instead of killing the worker and every write queued behind it. A write that times out is
+/// aborted (its future dropped at its next await), so that it cannot go on behind the writes
+/// queued after it.
+async fn apply(core: &Core, op: WriteOp, target: Arc<dyn Master>) -> Result<Applied> {
+    let name = op.name();
+    let task = AbortOnDrop(tokio::spawn(async move { op.apply(target.as_ref()).await }));
+    core.master_call(name)
+        .run(async move {
+            let mut task = task;
+            match (&mut task.0).await {
+                Ok(result) => result,
+                Err(join) => Err(Error::master(WritePanicked {
+                    op: name,
+                    panicked: join.is_panic(),
+                })),
+            }
+        })
+        .await
+}
+
+/// Aborts its task when dropped: a write whose wait timed out.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -132,6 +132,7 @@ impl RedisCacheBuilder {
                 log_len: self.log_len,
                 remembered_prefixes: self.remembered_prefixes,
                 timeouts: self.timeouts,
+                pending: Default::default(),
             }),
         })
     }

@@ -16,6 +16,7 @@ mod builder;
 mod fault;
 mod keyspace;
 mod link;
+mod pending;
 mod scripts;
 
 use std::sync::Arc;
@@ -23,17 +24,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redis::Script;
 use redis::aio::MultiplexedConnection;
-use tracing::{Instrument, debug, debug_span};
+use tracing::{Instrument, debug, debug_span, info, warn};
 
 pub use builder::RedisCacheBuilder;
 pub use fault::{RedisFault, RedisFaultKind};
 pub(crate) use keyspace::Keyspace;
 use keyspace::fresh_incarnation;
 use link::{Link, Timeouts};
+use pending::{Pending, Unconfirmed};
 
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::rows::CachedRows;
 
 /// A [`Cache`] on a Redis server (7.0 or later), shared by every process that connects to the
@@ -65,6 +67,13 @@ use crate::rows::CachedRows;
 /// **Errors.** Every call is bounded by the response timeout, plus up to two connect timeouts
 /// when it has to dial (it may wait for a dial already under way, then make its own). As with
 /// every backend, an `Err` from a write means its outcome is unknown.
+///
+/// **A failed invalidation is replayed.** When `invalidate_prefix(p)` fails (or its caller
+/// stops waiting for it), the handle and its clones remember `p`, and every later `get`, `put`,
+/// `fill_token` and `fill` first runs the invalidation again. Until a replay succeeds, those
+/// calls do not reach the server: a `get` of a key under `p` answers a miss (its entry may be
+/// what the invalidation was to remove), and the other calls fail with the replay's error,
+/// under their own operation and key. Other processes see the entries until the replay.
 #[derive(Clone)]
 pub struct RedisCache {
     inner: Arc<Inner>,
@@ -78,6 +87,8 @@ struct Inner {
     log_len: usize,
     remembered_prefixes: usize,
     timeouts: Timeouts,
+    /// Invalidations whose outcome is unknown, to replay before the next call.
+    pending: Pending,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -184,6 +195,45 @@ impl RedisCache {
             .map_err(|e| self.fault(op, Some(key), RedisFaultKind::of(e)))
     }
 
+    /// Runs the INVALIDATE script for `prefix`; returns the namespace's new epoch.
+    async fn invalidate_on_server(&self, prefix: &str) -> Result<u64> {
+        let remembered = self.inner.remembered_prefixes.to_string();
+        self.script(
+            "invalidate_prefix",
+            prefix,
+            &scripts::INVALIDATE_SCRIPT,
+            &[prefix.as_bytes(), remembered.as_bytes()],
+        )
+        .await
+    }
+
+    /// Runs again every invalidation whose outcome is unknown (see `pending.rs`). A call that
+    /// reads or writes entries starts with this; if it fails, the call does not reach the
+    /// server: a get of a covered key is a miss, anything else fails (`unreplayed`).
+    async fn replay_pending(&self) -> Result<()> {
+        if self.inner.pending.is_empty() {
+            return Ok(());
+        }
+        for replay in self.inner.pending.to_replay() {
+            if let Err(error) = self.invalidate_on_server(&replay.prefix).await {
+                warn!(prefix = %replay.prefix, error = %chain(&error), "an invalidation whose outcome was unknown could not be replayed");
+                return Err(error);
+            }
+            self.inner.pending.replayed(&replay);
+            info!(prefix = %replay.prefix, "replayed an invalidation whose outcome was unknown");
+        }
+        Ok(())
+    }
+
+    /// The error of `op` on `key` when the replay before it failed with `error`: the same
+    /// fault (the server could not be reached, most likely), told as `op`'s.
+    fn unreplayed(&self, op: &'static str, key: &str, error: Error) -> Error {
+        match error {
+            Error::Redis(fault) => self.fault(op, Some(key), fault.kind),
+            other => other,
+        }
+    }
+
     fn encode(&self, key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
         codec::encode(rows).map_err(|reason| Error::Encode {
             key: key.to_owned(),
@@ -200,6 +250,16 @@ impl RedisCache {
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
         async {
+            if let Err(error) = self.replay_pending().await {
+                if self.inner.pending.covers(key) {
+                    debug!(
+                        key,
+                        "an invalidation covering the key awaits its replay: a miss"
+                    );
+                    return Ok(None);
+                }
+                return Err(self.unreplayed("get", key, error));
+            }
             let values = &self.inner.keys.values;
             let bytes: Option<Vec<u8>> = self
                 .inner
@@ -229,6 +289,9 @@ impl Cache for RedisCache {
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
         let value = self.encode(key, &rows)?;
         async {
+            if let Err(error) = self.replay_pending().await {
+                return Err(self.unreplayed("put", key, error));
+            }
             let _seq: u64 = self
                 .script("put", key, &scripts::PUT_SCRIPT, &[key.as_bytes(), &value])
                 .await?;
@@ -240,15 +303,11 @@ impl Cache for RedisCache {
 
     async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
         async {
-            let remembered = self.inner.remembered_prefixes.to_string();
-            let epoch: u64 = self
-                .script(
-                    "invalidate_prefix",
-                    prefix,
-                    &scripts::INVALIDATE_SCRIPT,
-                    &[prefix.as_bytes(), remembered.as_bytes()],
-                )
-                .await?;
+            // Dropped armed (an error, or a caller that stopped waiting), it remembers the
+            // prefix for a replay.
+            let unconfirmed = Unconfirmed::new(&self.inner.pending, prefix);
+            let epoch = self.invalidate_on_server(prefix).await?;
+            unconfirmed.confirm();
             debug!(prefix, epoch, "redis cache invalidate");
             Ok(())
         }
@@ -258,6 +317,9 @@ impl Cache for RedisCache {
 
     async fn fill_token(&self, key: &str) -> Result<FillToken> {
         async {
+            if let Err(error) = self.replay_pending().await {
+                return Err(self.unreplayed("fill_token", key, error));
+            }
             let (instance, epoch): (String, String) = self
                 .script("fill_token", key, &scripts::FILL_TOKEN_SCRIPT, &[])
                 .await?;
@@ -282,6 +344,9 @@ impl Cache for RedisCache {
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
         let value = self.encode(key, &rows)?;
         async {
+            if let Err(error) = self.replay_pending().await {
+                return Err(self.unreplayed("fill", key, error));
+            }
             let instance = token.instance.to_string();
             let epoch = token.epoch.to_string();
             let stored: i64 = self

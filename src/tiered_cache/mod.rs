@@ -56,9 +56,12 @@ use stats::bump;
 /// reader applies in between rejects it.
 ///
 /// A persistent near tier ([`RedbCache`](crate::RedbCache)) is flushed at start: what it held
-/// before cannot be trusted. If the near tier fails to drop a key, it is bypassed until the
-/// reader has flushed it; if the reader task itself dies (a near tier that panics), the near
-/// tier stays bypassed and every get reads Redis.
+/// before cannot be trusted. If the near tier fails to drop a key, or a write is abandoned
+/// before it has, the near tier is bypassed until the reader has flushed it; if the reader task
+/// itself dies (a near tier that panics), the near tier stays bypassed and every get reads
+/// Redis. If an invalidation fails in Redis, the whole near tier is dropped, and Redis replays
+/// the invalidation before it is next read (see [`RedisCache`]): until then the keys it covers
+/// are misses.
 ///
 /// Costs: a put drops the key *and every key it prefixes* from the near tier (the `Cache` trait
 /// has no exact-key removal), and the writer's reader applies the writer's own log entries
@@ -192,17 +195,34 @@ impl TieredCache {
 
     /// Waits until every write Redis acknowledged before this call is reflected in the near
     /// tier, so that later gets here see them: until the reader has applied the log up to the
-    /// newest entry at the time of the call (or a round that started after the call). Returns
-    /// after at most `max_lag` anyway: by then a reader that has not caught up makes gets
-    /// bypass the near tier, which gives the same guarantee.
+    /// newest entry at the time of the call (or a round that started after the call).
+    ///
+    /// Returns within `max_lag` (and a few milliseconds) whatever Redis does: the read of the
+    /// log's head is bounded by what is left of it too. Returning without confirmation is safe:
+    /// the reader's last completed round then started before the call, so more than `max_lag`
+    /// ago, and gets bypass the near tier (reading Redis) until a round that started after the
+    /// call has been applied, which is the same guarantee.
     pub async fn sync(&self) {
-        let called = std::time::Instant::now();
+        let called = tokio::time::Instant::now();
+        let deadline = called + self.inner.max_lag;
         let shared = &self.inner.shared;
-        let head = self.inner.far.log_head().await.ok();
-        while !head.as_ref().is_some_and(|head| shared.has_applied(head))
-            && !shared.freshness.caught_up_since(called)
-            && called.elapsed() < self.inner.max_lag
-        {
+        let head = tokio::time::timeout_at(deadline, self.inner.far.log_head())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let called = called.into_std();
+        loop {
+            if head.as_ref().is_some_and(|head| shared.has_applied(head))
+                || shared.freshness.caught_up_since(called)
+            {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                debug!(
+                    "sync: the near tier could not be confirmed within max_lag; gets bypass it until it is"
+                );
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -244,6 +264,29 @@ impl TieredCache {
     }
 }
 
+/// A write's duty to drop its key from the near tier. A write abandoned before it has (its
+/// caller stopped waiting) leaves the near tier possibly holding what Redis no longer has:
+/// dropped undone, this stops gets from using the near tier until the reader flushes it.
+struct NearDropDue<'a>(Option<&'a Shared>);
+
+impl<'a> NearDropDue<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        NearDropDue(Some(shared))
+    }
+
+    fn done(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for NearDropDue<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.freshness.lost();
+        }
+    }
+}
+
 #[async_trait]
 impl Cache for TieredCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
@@ -273,9 +316,11 @@ impl Cache for TieredCache {
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
         async {
+            let due = NearDropDue::new(&self.inner.shared);
             let written = self.inner.far.put(key, rows).await;
             // Even after an Err: the write may have happened.
             self.drop_from_near(key).await;
+            due.done();
             written
         }
         .instrument(self.op_span("put", key))
@@ -284,8 +329,18 @@ impl Cache for TieredCache {
 
     async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
         async {
+            let due = NearDropDue::new(&self.inner.shared);
             let written = self.inner.far.invalidate_prefix(prefix).await;
-            self.drop_from_near(prefix).await;
+            match &written {
+                Ok(()) => self.drop_from_near(prefix).await,
+                Err(error) => {
+                    // Redis keeps the invalidation for a replay (`RedisCache`); the near tier,
+                    // copied from a Redis whose state is now in doubt, goes whole.
+                    warn!(%error, prefix, "invalidation failed in Redis; dropping the whole near tier");
+                    self.drop_from_near("").await;
+                }
+            }
+            due.done();
             written
         }
         .instrument(self.op_span("invalidate_prefix", prefix))

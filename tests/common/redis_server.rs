@@ -65,6 +65,17 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOPs the server: it keeps its sockets (connections open, the kernel still accepts
+    /// new ones) but answers nothing, as a hung server does, until the returned guard is dropped
+    /// (SIGCONT). The guard resumes it even when a test fails; a server dropped while stopped is
+    /// killed as usual.
+    pub fn pause(&self) -> Paused<'_> {
+        let pid = self.child.as_ref().expect("the server is running").id();
+        let sent = signal(pid, "STOP");
+        assert!(sent, "kill -s STOP {pid} failed");
+        Paused(self)
+    }
+
     /// Starts a new server on the same port (empty: there is no persistence).
     pub fn restart(&mut self) {
         self.kill();
@@ -130,6 +141,34 @@ impl RedisServer {
             self.log().display()
         );
     }
+}
+
+/// A stopped server; dropping this resumes it (SIGCONT).
+#[must_use = "the server resumes when this is dropped"]
+pub struct Paused<'a>(&'a RedisServer);
+
+impl Paused<'_> {
+    /// Resumes the server now.
+    pub fn resume(self) {}
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        // No panic here: this may run while a failed test unwinds.
+        if let Some(child) = &self.0.child
+            && !signal(child.id(), "CONT")
+        {
+            eprintln!("kill -s CONT {} failed", child.id());
+        }
+    }
+}
+
+/// Sends signal `name` to `pid` with kill(1); whether it was delivered.
+fn signal(pid: u32, name: &str) -> bool {
+    Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 impl Drop for RedisServer {

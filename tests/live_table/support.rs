@@ -151,6 +151,7 @@ pub struct TestMaster {
     fail_reads: Mutex<Option<String>>,
     fail_next_write: Mutex<Option<String>>,
     panic_next_write: AtomicBool,
+    panic_next_read: AtomicBool,
 }
 
 impl TestMaster {
@@ -167,6 +168,7 @@ impl TestMaster {
             fail_reads: Mutex::default(),
             fail_next_write: Mutex::default(),
             panic_next_write: AtomicBool::new(false),
+            panic_next_read: AtomicBool::new(false),
         })
     }
 
@@ -214,6 +216,11 @@ impl TestMaster {
         self.panic_next_write.store(true, Ordering::SeqCst);
     }
 
+    /// The next read panics (after it is counted and passes its gate, if one is armed).
+    pub fn panic_next_read(&self) {
+        self.panic_next_read.store(true, Ordering::SeqCst);
+    }
+
     /// Changes a row behind the table's back (an out-of-band change).
     pub fn set_out_of_band(&self, id: &str, record: Record) {
         self.rows.lock().unwrap().insert(id.to_owned(), record);
@@ -230,6 +237,9 @@ impl TestMaster {
         bump(&self.reads);
         if let Some(gate) = gate {
             gate.pass().await;
+        }
+        if self.panic_next_read.swap(false, Ordering::SeqCst) {
+            panic!("planted panic in a master read");
         }
         match failure {
             Some(message) => Err(Error::master(TestError(message))),
@@ -337,6 +347,7 @@ pub struct ObservedCache {
     /// Fills completed by the inner cache (stored, rejected or failed).
     pub fills: watch::Sender<usize>,
     fail_fills: AtomicBool,
+    fail_invalidations: AtomicBool,
     hold_next_fill: Mutex<Option<Gate>>,
     dropped: Mutex<Option<oneshot::Sender<()>>>,
 }
@@ -356,6 +367,7 @@ impl ObservedCache {
             invalidations: watch::channel(0).0,
             fills: watch::channel(0).0,
             fail_fills: AtomicBool::new(false),
+            fail_invalidations: AtomicBool::new(false),
             hold_next_fill: Mutex::default(),
             dropped: Mutex::new(Some(signal)),
         });
@@ -373,6 +385,13 @@ impl ObservedCache {
     /// Every fill fails with `Error::Closed` (without reaching the inner cache) until reset.
     pub fn fail_fills(&self, fail: bool) {
         self.fail_fills.store(fail, Ordering::SeqCst);
+    }
+
+    /// Every invalidation fails with `Error::Closed` (without reaching the inner cache, which
+    /// keeps its entries: this wrapper does not keep the contract's promise that nothing stale
+    /// is served after a failed invalidation) until reset.
+    pub fn fail_invalidations(&self, fail: bool) {
+        self.fail_invalidations.store(fail, Ordering::SeqCst);
     }
 
     /// The next fill reaches the inner cache (and is counted), then waits at the returned gate
@@ -408,7 +427,11 @@ impl Cache for ObservedCache {
     }
 
     async fn invalidate_prefix(&self, prefix: &str) -> vlive::Result<()> {
-        let result = self.inner.invalidate_prefix(prefix).await;
+        let result = if self.fail_invalidations.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            self.inner.invalidate_prefix(prefix).await
+        };
         bump(&self.invalidations);
         result
     }
