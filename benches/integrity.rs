@@ -1,0 +1,82 @@
+//! # Integrity: what a whole-file check and the per-value checksum cost
+//!
+//! `cargo bench --bench integrity` fills a cache with 3.4 KB values to 64 MiB and 256 MiB of
+//! entries, closes it, and times redb's `Database::check_integrity` over the file (a walk of
+//! every page that verifies its checksum), which vlive runs only after a `Corrupted` error
+//! (docs/failure-modes.md). For scale it also times the open of the same file, and reading every
+//! value back through the cache (each read checks the value's own checksum). `VLIVE_BENCH_QUICK=1`
+//! measures 16 MiB only (a few seconds).
+
+#[path = "common/sample.rs"]
+mod sample;
+
+use std::time::{Duration, Instant};
+
+use vlive::{Cache, CachedRows, RedbCache};
+
+fn main() {
+    let quick = std::env::var_os("VLIVE_BENCH_QUICK").is_some();
+    let sizes: &[u64] = if quick { &[16] } else { &[64, 256] };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "entries MiB  file MiB  open ms  check_integrity ms  check MB/s  read all ms  read MB/s"
+    );
+    for &mib in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let value = CachedRows::new(sample::sample_rows());
+        let entries = runtime.block_on(async {
+            let cache = RedbCache::builder()
+                .durability(vlive::Durability::Lazy {
+                    max_delay: Duration::from_secs(60),
+                })
+                .open(dir.path())
+                .unwrap();
+            let mut n = 0u64;
+            while cache.stats().live_bytes < mib << 20 {
+                cache
+                    .put(&format!("k/{n:08}"), value.clone())
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            cache.close().await.unwrap();
+            n
+        });
+        let path = dir.path().join(vlive::DB_FILE_NAME);
+        let file_mib = std::fs::metadata(&path).unwrap().len() as f64 / (1 << 20) as f64;
+
+        let started = Instant::now();
+        let mut db = redb::Database::open(&path).unwrap();
+        let open_ms = started.elapsed().as_secs_f64() * 1e3;
+        let started = Instant::now();
+        assert!(
+            db.check_integrity().unwrap(),
+            "a sound file failed its check"
+        );
+        let check = started.elapsed();
+        drop(db);
+
+        let read = runtime.block_on(async {
+            let cache = RedbCache::builder().hot_bytes(0).open(dir.path()).unwrap();
+            let started = Instant::now();
+            for i in 0..entries {
+                assert!(cache.get(&format!("k/{i:08}")).await.unwrap().is_some());
+            }
+            let read = started.elapsed();
+            cache.close().await.unwrap();
+            read
+        });
+        let mb = (mib << 20) as f64 / 1e6;
+        println!(
+            "{mib:>11}  {file_mib:>8.1}  {open_ms:>7.1}  {:>18.1}  {:>10.0}  {:>11.1}  {:>9.0}",
+            check.as_secs_f64() * 1e3,
+            mb / check.as_secs_f64(),
+            read.as_secs_f64() * 1e3,
+            mb / read.as_secs_f64(),
+        );
+    }
+}
