@@ -8,6 +8,7 @@
 //! measures 16 MiB only (a few seconds).
 
 #[path = "common/sample.rs"]
+#[allow(dead_code)] // the shared sample file also has the encoder other benches use
 mod sample;
 
 use std::time::{Duration, Instant};
