@@ -61,15 +61,6 @@ pub enum Error {
         /// What was being done: `"put"`, `"commit"`, …
         op: &'static str,
     },
-    /// A stored value could not be decoded. Only this key is affected.
-    Corrupt {
-        /// The folder the value was read from.
-        folder: PathBuf,
-        /// The key whose value is unreadable.
-        key: String,
-        /// What the decoder said.
-        reason: String,
-    },
     /// A value could not be encoded to CBOR.
     Encode {
         /// The key being written.
@@ -232,15 +223,6 @@ impl fmt::Display for Error {
                 f,
                 "cache {}: writes not yet checkpointed (lazy durability) were lost to an I/O \
                  error; the cache was cleared",
-                folder.display()
-            ),
-            Error::Corrupt {
-                folder,
-                key,
-                reason,
-            } => write!(
-                f,
-                "corrupt value for key {key:?} in cache {}: {reason}",
                 folder.display()
             ),
             Error::Damaged { folder, reason } => {

@@ -274,13 +274,19 @@ impl Cache for RedisCache {
                 .await
                 .map_err(|e| self.fault("get", Some(key), RedisFaultKind::of(e)))?;
             debug!(key, hit = bytes.is_some(), "redis cache get");
-            bytes
-                .map(|bytes| {
-                    codec::decode(&bytes).map_err(|reason| {
-                        self.fault("get", Some(key), RedisFaultKind::Corrupt(reason))
-                    })
-                })
-                .transpose()
+            let Some(bytes) = bytes else { return Ok(None) };
+            match codec::decode(&bytes) {
+                Ok(rows) => Ok(Some(rows)),
+                // Written by another version, or by something else in the namespace: a miss
+                // (the next put replaces it), never an error or a guess.
+                Err(reason) => {
+                    warn!(
+                        key,
+                        reason, "undecodable value in the Redis cache: answered as a miss"
+                    );
+                    Ok(None)
+                }
+            }
         }
         .instrument(self.op_span("get", key))
         .await
