@@ -1,6 +1,6 @@
 //! RedisCache beyond the shared contract: one connection for all clones and concurrent calls,
-//! the guard's bounded memory, namespace isolation, undecodable values (misses), the log's bound, and
-//! scripts flushed from the server.
+//! the guard's bounded memory, namespace isolation, undecodable values (misses), the log's
+//! bound, and scripts flushed from the server.
 #![cfg(feature = "redis")]
 
 mod common;
