@@ -20,7 +20,7 @@ use crate::invalidation_log::InvalidationLog;
 use crate::rows::CachedRows;
 use crate::store::entry_map::EntryMap;
 use crate::store::{StoreResult, entry_size};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{self, Mutex, MutexGuard};
 
 /// An in-process cache in an ordered map. Clones share the same map.
 ///
@@ -208,16 +208,18 @@ fn infallible<T>(result: StoreResult<T>) -> Result<T> {
 #[async_trait]
 impl Cache for MemCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
-        let state = self.lock();
-        let found = state
-            .entries
-            .get(key)
-            .filter(|rows| !self.is_expired(rows))
-            .cloned();
-        if let (Some(access), Some(_)) = (&state.access, &found) {
-            access.touch(key);
-        }
+        let found = {
+            let state = self.lock();
+            let found = (state.entries.get(key))
+                .filter(|rows| !self.is_expired(rows))
+                .cloned();
+            if let (Some(access), Some(_)) = (&state.access, &found) {
+                access.touch(key);
+            }
+            found
+        };
         debug!(key, hit = found.is_some(), "mem cache get");
+        sync::spend_budget().await;
         Ok(found)
     }
 
