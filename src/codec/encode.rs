@@ -4,8 +4,13 @@
 //! form; every string, array and map with a definite length; integers as major type 0 or 1
 //! (a `Value::Integer` always fits 64 bits plus sign, so never a bignum); a float in the
 //! shortest of f16, f32, f64 that keeps its exact bits; `Null` as 0xf6.
+//!
+//! Unlike ciborium, it refuses a field value the reader would not read back (`limits`), and
+//! stops there, so no value, however deep, can exhaust the stack.
 
+use super::EncodeError;
 use super::float::Narrowest;
+use super::limits::{self, FIELD_BUDGET, Limit};
 use super::wire::{
     ARRAY, BYTES, F16, F32, F64, FALSE, MAP, NEGATIVE, NULL, TAG, TEXT, TRUE, UNSIGNED,
 };
@@ -15,7 +20,7 @@ use crate::rows::{Record, Rows, Value};
 pub(super) struct Writer {
     out: Vec<u8>,
     /// Why a value could not be written, if one could not.
-    failed: Option<String>,
+    failed: Option<EncodeError>,
 }
 
 impl Writer {
@@ -27,7 +32,7 @@ impl Writer {
     }
 
     /// The bytes written, or why some value could not be.
-    pub(super) fn finish(self) -> Result<Vec<u8>, String> {
+    pub(super) fn finish(self) -> Result<Vec<u8>, EncodeError> {
         match self.failed {
             None => Ok(self.out),
             Some(reason) => Err(reason),
@@ -43,19 +48,26 @@ impl Writer {
         self.head(MAP, rows.len() as u64);
         for (id, record) in rows {
             self.text(id);
-            self.record(record);
+            if let Err((field, limit)) = self.record(record) {
+                self.failed = Some(EncodeError::refused(id, field, limit));
+                return;
+            }
         }
     }
 
-    fn record(&mut self, record: &Record) {
+    /// A record, or the first field whose value breaks a limit (the output is then unusable).
+    fn record<'r>(&mut self, record: &'r Record) -> Result<(), (&'r str, Limit)> {
         self.head(MAP, record.len() as u64);
         for (field, value) in record {
             self.text(field);
-            self.value(value);
+            self.value(value, FIELD_BUDGET)
+                .map_err(|limit| (field.as_str(), limit))?;
         }
+        Ok(())
     }
 
-    fn value(&mut self, value: &Value) {
+    /// A field value, or within one; `budget` is the nesting left (see `limits`).
+    fn value(&mut self, value: &Value, budget: usize) -> Result<(), Limit> {
         match value {
             Value::Integer(n) => self.signed(i128::from(*n)),
             Value::Bytes(bytes) => {
@@ -68,22 +80,28 @@ impl Writer {
             Value::Bool(true) => self.out.push(TRUE),
             Value::Null => self.out.push(NULL),
             Value::Tag(tag, inner) => {
+                let inside = limits::tagged(*tag, inner, budget)?;
                 self.head(TAG, *tag);
-                self.value(inner);
+                self.value(inner, inside)?;
             }
             Value::Array(items) => {
+                let inside = limits::nested(budget)?;
                 self.head(ARRAY, items.len() as u64);
-                items.iter().for_each(|item| self.value(item));
+                for item in items {
+                    self.value(item, inside)?;
+                }
             }
             Value::Map(entries) => {
+                let inside = limits::nested(budget)?;
                 self.head(MAP, entries.len() as u64);
                 for (key, value) in entries {
-                    self.value(key);
-                    self.value(value);
+                    self.value(key, inside)?;
+                    self.value(value, inside)?;
                 }
             }
             other => self.delegate(other),
         }
+        Ok(())
     }
 
     /// `Value` is non-exhaustive: a kind added by a later ciborium is written by ciborium
@@ -91,7 +109,8 @@ impl Writer {
     #[cold]
     fn delegate(&mut self, value: &Value) {
         if let Err(e) = ciborium::into_writer(value, &mut self.out) {
-            self.failed.get_or_insert_with(|| e.to_string());
+            self.failed
+                .get_or_insert_with(|| EncodeError::Unwritable(e.to_string()));
         }
     }
 
@@ -148,7 +167,7 @@ mod tests {
 
     fn encoded(value: &Value) -> Vec<u8> {
         let mut writer = Writer::with_capacity(16);
-        writer.value(value);
+        writer.value(value, FIELD_BUDGET).unwrap();
         writer.finish().unwrap()
     }
 

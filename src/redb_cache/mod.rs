@@ -100,13 +100,6 @@ impl RedbCache {
             reason,
         }
     }
-
-    fn encode(key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
-        codec::encode(rows).map_err(|reason| Error::Encode {
-            key: key.to_owned(),
-            reason,
-        })
-    }
 }
 
 #[async_trait]
@@ -151,7 +144,7 @@ impl Cache for RedbCache {
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        let bytes = Self::encode(key, &rows)?;
+        let bytes = codec::encode_entry(key, &rows)?;
         self.handle
             .put(key, bytes, budget::queued_fetched_ms(rows.fetched_at))
             .instrument(debug_span!("cache_put", key))
@@ -170,7 +163,7 @@ impl Cache for RedbCache {
     }
 
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
-        let bytes = Self::encode(key, &rows)?;
+        let bytes = codec::encode_entry(key, &rows)?;
         self.handle
             .fill(
                 key,

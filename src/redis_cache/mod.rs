@@ -184,13 +184,6 @@ impl RedisCache {
             .map_err(|e| self.fault(op, Some(key), RedisFaultKind::of(e)))
     }
 
-    fn encode(&self, key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
-        codec::encode(rows).map_err(|reason| Error::Encode {
-            key: key.to_owned(),
-            reason,
-        })
-    }
-
     fn op_span(&self, op: &'static str, key: &str) -> tracing::Span {
         debug_span!("redis_cache", op, key, namespace = %self.inner.namespace)
     }
@@ -227,7 +220,7 @@ impl Cache for RedisCache {
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        let value = self.encode(key, &rows)?;
+        let value = codec::encode_entry(key, &rows)?;
         async {
             let _seq: u64 = self
                 .script("put", key, &scripts::PUT_SCRIPT, &[key.as_bytes(), &value])
@@ -280,7 +273,7 @@ impl Cache for RedisCache {
     }
 
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
-        let value = self.encode(key, &rows)?;
+        let value = codec::encode_entry(key, &rows)?;
         async {
             let instance = token.instance.to_string();
             let epoch = token.epoch.to_string();
