@@ -11,7 +11,7 @@ use super::master::master_error;
 use super::single_flight::{Boarding, Role};
 use super::{Core, Table};
 use crate::cache::{Cache, FillOutcome};
-use crate::error::{Result, chain};
+use crate::error::{Error, Result, chain};
 use crate::rows::{CachedRows, Rows};
 
 /// The read path shared by `list` and `get`; runs inside the caller's read span.
@@ -79,7 +79,8 @@ where
                         Ok((_, ReadOutcome::RejectedStale)) => {
                             core.stats.rejected_stale.bump();
                         }
-                        _ => {}
+                        Ok((_, ReadOutcome::NotCached)) => core.stats.not_cached.bump(),
+                        Err(_) => {}
                     }
                 }
                 outcome
@@ -182,6 +183,15 @@ where
                 "an invalidation overtook this read; not caching its rows"
             );
             ReadOutcome::RejectedStale
+        }
+        Err(e @ Error::ValueRefused { .. }) => {
+            warn!(
+                error = %chain(&e),
+                key,
+                "the cache refuses the master's rows for this key; every read of it goes to \
+                 the master until they change"
+            );
+            ReadOutcome::NotCached
         }
         Err(e) => {
             warn!(error = %chain(&e), key, "cache fill failed; the rows are served uncached");
