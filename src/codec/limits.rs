@@ -38,9 +38,10 @@ pub(super) fn tagged(tag: u64, inner: &Value, budget: usize) -> Result<usize, Li
         (2, Value::Bytes(magnitude)) if magnitude.len() <= 16 => Ok(budget),
         (3, Value::Bytes(magnitude)) if magnitude.len() <= 16 => {
             // -1 - n fits an i128 while n does: fewer than 16 bytes, or a clear top bit.
-            match magnitude.len() < 16 || magnitude[0] < 0x80 {
-                true => Ok(budget),
-                false => Err(Limit::Bignum),
+            if magnitude.len() < 16 || magnitude[0] < 0x80 {
+                Ok(budget)
+            } else {
+                Err(Limit::Bignum)
             }
         }
         _ => nested(budget),
