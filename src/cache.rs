@@ -18,6 +18,12 @@ use crate::rows::CachedRows;
 ///   of the cache, sees its effect.
 /// - An `Err` from a write means its outcome is unknown, not that it did not happen: a commit
 ///   whose fsync failed may still have reached the disk. Read again to find out.
+/// - `put` and `fill` refuse, with [`Error::ValueRefused`](crate::Error::ValueRefused), rows
+///   that could not be read back (nested deeper than the decoder reads, say), on every backend
+///   alike: nothing is stored and the key keeps what it held. That error, unlike the others,
+///   says the write did not happen.
+/// - A get answered from memory, without awaiting I/O, spends Tokio's cooperative budget, so
+///   a task looping on hits still lets the other tasks of its runtime run.
 ///
 /// The stale-fill guard ([`fill_token`](Cache::fill_token) and [`fill`](Cache::fill)) closes
 /// the classic cache-aside race: a reader that misses, reads the master, and writes the result

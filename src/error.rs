@@ -68,6 +68,15 @@ pub enum Error {
         /// What the encoder said.
         reason: String,
     },
+    /// A `put` or `fill` was refused because the value, read back, would be refused: storing it
+    /// would only turn every later get of the key into an error. Nothing was stored; the key
+    /// keeps what it held before. Every backend refuses the same values.
+    ValueRefused {
+        /// The key being written.
+        key: String,
+        /// Which limit the value breaks, and where.
+        reason: Refusal,
+    },
     /// The file `vlive.redb` exists but is not a redb database. It is left untouched.
     NotADatabase {
         /// The file that was found.
@@ -178,6 +187,53 @@ pub enum Error {
     Redis(crate::redis_cache::RedisFault),
 }
 
+/// Why a value was refused at `put` or `fill` ([`Error::ValueRefused`]): a limit of the decoder
+/// that reads values back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A field value nests arrays, maps and tags (each one level) deeper than `max_depth`, the
+    /// decoder's recursion limit less the three levels the stored form itself uses.
+    TooDeep {
+        /// The row id.
+        row: String,
+        /// The field name.
+        field: String,
+        /// The deepest nesting a field value may have.
+        max_depth: usize,
+    },
+    /// A negative bignum (CBOR tag 3 over a byte string of at most 16 bytes) below `i128::MIN`,
+    /// which the decoder cannot represent.
+    BignumOutOfRange {
+        /// The row id.
+        row: String,
+        /// The field name.
+        field: String,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::TooDeep {
+                row,
+                field,
+                max_depth,
+            } => write!(
+                f,
+                "row {row:?}, field {field:?}: arrays, maps and tags nested deeper than \
+                 {max_depth} levels"
+            ),
+            Refusal::BignumOutOfRange { row, field } => {
+                write!(
+                    f,
+                    "row {row:?}, field {field:?}: a negative bignum below i128::MIN"
+                )
+            }
+        }
+    }
+}
+
 impl Error {
     /// Wraps any error of a master implementation.
     pub fn master(source: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -237,6 +293,10 @@ impl fmt::Display for Error {
             Error::Encode { key, reason } => {
                 write!(f, "cannot encode the value for key {key:?}: {reason}")
             }
+            Error::ValueRefused { key, reason } => write!(
+                f,
+                "refused to store key {key:?}, which could not be read back: {reason}"
+            ),
             Error::NotADatabase { path, .. } => write!(
                 f,
                 "{} is not a vlive cache database (left untouched)",

@@ -63,7 +63,7 @@ mod tiered_cache;
 
 pub use actor::{Durability, OnDamage, RedbCacheStats};
 pub use cache::{Cache, FillOutcome, FillToken};
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result};
 #[cfg(not(loom))]
 pub use live_table::{
     LiveEvent, LiveEvents, LiveStream, LiveTable, LiveTableBuilder, LiveTableStats,

@@ -20,7 +20,7 @@ use crate::invalidation_log::InvalidationLog;
 use crate::rows::CachedRows;
 use crate::store::entry_map::EntryMap;
 use crate::store::{StoreResult, entry_size};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{self, Mutex, MutexGuard};
 
 /// An in-process cache in an ordered map. Clones share the same map.
 ///
@@ -141,16 +141,15 @@ impl MemCache {
         self.state.lock()
     }
 
-    /// What an entry counts for against the budget; 0 without one. Outside the lock: encoding
-    /// is the costly part of a bounded put.
+    /// What an entry counts for against the budget; 0 without one. Refuses what the other
+    /// backends refuse, though nothing here is decoded, so that the reference keeps their
+    /// contract. Outside the lock: encoding is the costly part of a bounded put.
     fn measure(&self, key: &str, rows: &CachedRows) -> Result<u64> {
         let Some(max_bytes) = self.limits.max_bytes else {
+            codec::check_entry(key, rows)?;
             return Ok(0);
         };
-        let encoded = codec::encode(rows).map_err(|reason| Error::Encode {
-            key: key.to_owned(),
-            reason,
-        })?;
+        let encoded = codec::encode_entry(key, rows)?;
         let bytes = entry_size(key, encoded.len());
         if bytes > max_bytes {
             // No eviction could make room for it.
@@ -208,16 +207,18 @@ fn infallible<T>(result: StoreResult<T>) -> Result<T> {
 #[async_trait]
 impl Cache for MemCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
-        let state = self.lock();
-        let found = state
-            .entries
-            .get(key)
-            .filter(|rows| !self.is_expired(rows))
-            .cloned();
-        if let (Some(access), Some(_)) = (&state.access, &found) {
-            access.touch(key);
-        }
+        let found = {
+            let state = self.lock();
+            let found = (state.entries.get(key))
+                .filter(|rows| !self.is_expired(rows))
+                .cloned();
+            if let (Some(access), Some(_)) = (&state.access, &found) {
+                access.touch(key);
+            }
+            found
+        };
         debug!(key, hit = found.is_some(), "mem cache get");
+        sync::spend_budget().await;
         Ok(found)
     }
 
@@ -329,6 +330,25 @@ mod tests {
             }
         }
         assert!(cache.is_empty());
+    }
+
+    /// The contract suite checks an unbounded `MemCache`, which only checks a value; a bounded
+    /// one encodes it, and must refuse the same.
+    #[tokio::test]
+    async fn bounded_or_not_it_refuses_what_the_decoder_would() {
+        let unreadable = Value::Tag(3, Box::new(Value::Bytes(vec![0xff; 16])));
+        let mut value = rows("v");
+        Arc::make_mut(&mut value.rows)["1"].insert("bignum".into(), unreadable);
+        for cache in [MemCache::new(), MemCache::with_max_bytes(1 << 20)] {
+            match cache.put("k", value.clone()).await {
+                Err(Error::ValueRefused { key, reason }) => {
+                    assert_eq!(key, "k");
+                    assert!(matches!(reason, crate::Refusal::BignumOutOfRange { .. }));
+                }
+                other => panic!("expected ValueRefused, got {other:?}"),
+            }
+            assert!(cache.is_empty());
+        }
     }
 
     #[tokio::test]

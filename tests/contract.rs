@@ -2,8 +2,8 @@
 //! `MemCache` (module `mem`) and `RedbCache` (module `redb`): misses, replacement, prefix
 //! invalidation exactly by `k.starts_with(p)` (empty prefix, prefixes cutting through roots,
 //! prefixes with `/`, bare keys), keys that a root/rest layout could confuse, `fetched_at`
-//! precision, rich values, and the stale-fill guard. `NoCache` gets its own checks: everything
-//! succeeds and everything misses.
+//! precision, rich values, the stale-fill guard, and values the decoder would refuse (put and
+//! fill refuse them). `NoCache` gets its own checks: everything succeeds and everything misses.
 
 mod common;
 #[cfg(feature = "redis")]
@@ -422,6 +422,76 @@ async fn a_fill_is_accepted_after_an_unrelated_invalidation(cache: &dyn Cache) {
     assert_eq!(tag(cache, "clients/1").await.as_deref(), Some("three"));
 }
 
+/// The deepest nesting of arrays, maps and tags a field value may have: the decoder's recursion
+/// limit of 256, less the stored array and the two maps around a field.
+const MAX_DEPTH: usize = 253;
+
+/// Rows whose one field nests `depth` levels of arrays, maps and tags around `tag`'s value, so
+/// every kind of level counts.
+fn nested(tag: &str, depth: usize) -> CachedRows {
+    let leaf = Value::Text(tag.to_owned());
+    let value = (0..depth).fold(leaf, |inner, level| match level % 3 {
+        0 => Value::Array(vec![inner]),
+        1 => Value::Map(vec![(Value::Null, inner)]),
+        _ => Value::Tag(40, Box::new(inner)),
+    });
+    let mut record = Record::new();
+    record.insert("tag".into(), Value::Text(tag.to_owned()));
+    record.insert("deep".into(), value);
+    let mut rows = Rows::new();
+    rows.insert("1".into(), record);
+    CachedRows::with_fetched_at(rows, common::stamp())
+}
+
+fn assert_refused(result: vlive::Result<impl std::fmt::Debug>, key: &str) {
+    match result {
+        Err(vlive::Error::ValueRefused {
+            key: refused,
+            reason: vlive::Refusal::TooDeep { max_depth, .. },
+        }) => assert_eq!((&refused[..], max_depth), (key, MAX_DEPTH)),
+        other => panic!("{key}: expected ValueRefused (too deep), got {other:?}"),
+    }
+}
+
+/// Put refuses what get would refuse (issue 17): a value nested one level deeper than the
+/// decoder reads is a typed error at `put` and at `fill`, and the key keeps what it held: a
+/// miss where there was nothing, the previous value where there was one.
+async fn a_value_get_would_refuse_is_refused_by_put_and_fill(cache: &dyn Cache) {
+    let too_deep = nested("deep", MAX_DEPTH + 1);
+    assert_refused(cache.put("new", too_deep.clone()).await, "new");
+    assert_eq!(
+        get(cache, "new").await,
+        None,
+        "a refused put stored something"
+    );
+    let token = cache.fill_token("new").await.unwrap();
+    assert_refused(cache.fill("new", too_deep.clone(), token).await, "new");
+    assert_eq!(
+        get(cache, "new").await,
+        None,
+        "a refused fill stored something"
+    );
+
+    put(cache, "old", "previous").await;
+    assert_refused(cache.put("old", too_deep.clone()).await, "old");
+    assert_eq!(tag(cache, "old").await.as_deref(), Some("previous"));
+    let token = cache.fill_token("old").await.unwrap();
+    assert_refused(cache.fill("old", too_deep, token).await, "old");
+    assert_eq!(tag(cache, "old").await.as_deref(), Some("previous"));
+}
+
+/// One level less than [`a_value_get_would_refuse_is_refused_by_put_and_fill`] is stored and
+/// read back whole.
+async fn a_value_at_the_nesting_limit_round_trips(cache: &dyn Cache) {
+    let deepest = nested("deepest", MAX_DEPTH);
+    cache.put("deepest", deepest.clone()).await.unwrap();
+    assert_eq!(get(cache, "deepest").await, Some(deepest.clone()));
+    let token = cache.fill_token("filled").await.unwrap();
+    let outcome = cache.fill("filled", deepest.clone(), token).await.unwrap();
+    assert_eq!(outcome, FillOutcome::Stored);
+    assert_eq!(get(cache, "filled").await, Some(deepest));
+}
+
 /// Generates one `#[tokio::test]` per check and backend: `mem::<check>`, `redb::<check>` and,
 /// with the `redis` feature, `redis_cache::<check>` and `tiered_cache::<check>`.
 macro_rules! contract_suite {
@@ -493,6 +563,8 @@ contract_suite!(
     rich_values_round_trip_in_order,
     a_stale_fill_is_rejected_after_a_covering_invalidation,
     a_fill_is_accepted_after_an_unrelated_invalidation,
+    a_value_get_would_refuse_is_refused_by_put_and_fill,
+    a_value_at_the_nesting_limit_round_trips,
 );
 
 /// The RedbCache keeps nanoseconds (its documented promise, stronger than the contract's).

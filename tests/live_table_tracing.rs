@@ -14,7 +14,7 @@ use support::*;
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
-use vlive::{LiveEvent, LiveTable, ManualLiveStream, MemCache, Page};
+use vlive::{LiveEvent, LiveTable, ManualLiveStream, MemCache, Page, Record, Value};
 
 /// Everything the subscriber wrote, as text.
 #[derive(Clone, Default)]
@@ -215,4 +215,47 @@ async fn a_read_the_cache_could_not_keep_is_not_cached_not_a_miss() {
     let misses = captured.lines(|line| line.contains("cache miss"));
     assert_eq!(misses.len(), 1, "{misses:#?}");
     assert!(misses[0].contains("outcome=\"miss\""), "{misses:#?}");
+}
+
+/// A row the cache would refuse (nested one level deeper than its decoder reads) is served from
+/// the master on every read, never cached, and each such read is counted and logged at warn:
+/// never a silent master read per get (issue 17).
+#[tokio::test(flavor = "current_thread")]
+async fn rows_the_cache_refuses_are_counted_and_logged_on_every_read() {
+    let (captured, _guard) = Captured::install();
+    for (name, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(2));
+        let too_deep = (0..254).fold(Value::Null, |inner, _| Value::Array(vec![inner]));
+        master.set_out_of_band("deep", Record::from([("f".to_owned(), too_deep)]));
+        let table = LiveTable::new(master.clone(), "clients", cache.clone()).unwrap();
+        let warnings_before = captured.lines(|line| line.contains("WARN")).len();
+
+        for _ in 0..3 {
+            let row = table.get("deep").await.unwrap();
+            assert!(row.is_some(), "{name}: the master's row is served");
+        }
+        let stats = table.stats();
+        assert_eq!(
+            master.get_calls(),
+            3,
+            "{name}: nothing cached, so every read asks"
+        );
+        assert_eq!((stats.not_cached, stats.fills), (3, 0), "{name}: {stats:?}");
+        let key = table.id_key("deep");
+        assert_eq!(cache.get(&key).await.unwrap(), None, "{name}");
+
+        let warnings = captured.lines(|line| line.contains("WARN"));
+        let refused = &warnings[warnings_before..];
+        assert_eq!(refused.len(), 3, "{name}: {refused:#?}");
+        for line in refused {
+            assert!(
+                line.contains("refuses") && line.contains("deep"),
+                "{name}: {line}"
+            );
+        }
+        // A row within the limit is cached as usual.
+        assert!(table.get("r01").await.is_ok());
+        assert!(table.get("r01").await.is_ok());
+        assert_eq!(table.stats().fills, 1, "{name}");
+    }
 }

@@ -10,7 +10,7 @@ use super::stats::RedbCacheStats;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
 use crate::store::entry_size;
-use crate::sync::{Arc, channel, oneshot};
+use crate::sync::{self, Arc, channel, oneshot};
 
 /// A cloneable handle to one actor. The actor shuts down when the last handle is dropped.
 #[derive(Clone, Debug)]
@@ -69,15 +69,18 @@ impl Handle {
 
     /// The value under `key`: decoded from the hot tier, or stored bytes (from the snapshot or
     /// through the actor) with, when the tier may take them once decoded, a ticket for
-    /// [`keep_hot`](Handle::keep_hot).
+    /// [`keep_hot`](Handle::keep_hot). A get answered beside the actor spends the runtime's
+    /// budget, as one through the actor would by waiting.
     pub(crate) async fn get(&self, key: &str) -> Result<Fetched> {
         let fetched = match self.shared.beside.lookup(key) {
             Lookup::Hot(value) => {
                 self.shared.counters.hot_hits.bump();
+                sync::spend_budget().await;
                 Fetched::Hot(value)
             }
             Lookup::Answered(bytes, ticket) => {
                 self.shared.counters.snapshot_gets.bump();
+                sync::spend_budget().await;
                 Fetched::Stored {
                     bytes,
                     ticket: Some(ticket),

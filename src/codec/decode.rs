@@ -10,14 +10,14 @@
 //!   an integer: `Value::Integer` when it fits, else a bignum `Tag` with leading zeros dropped.
 //! - Nesting is bounded by ciborium's recursion limit of 256, which the outer array and the two
 //!   maps already use three of. Each array, map and (non-bignum) tag in a field value costs one.
+//! - The writer refuses a value that breaks either of these two limits (nesting, and a negative
+//!   bignum below i128::MIN), by the rules in `limits`.
 //! - A repeated row id or field name keeps its first position and takes its last value, as
 //!   `IndexMap::insert` does.
 
+use super::limits::RECURSION_LIMIT;
 use super::reader::{BIGNUM, Head, Malformed, NEGATIVE_BIGNUM, Reader};
 use crate::rows::{Record, Rows, Value};
-
-/// ciborium's default recursion limit for `from_reader`.
-const RECURSION_LIMIT: usize = 256;
 
 /// The four elements of the stored array, not yet checked against each other.
 pub(super) struct Stored {

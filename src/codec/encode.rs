@@ -4,8 +4,13 @@
 //! form; every string, array and map with a definite length; integers as major type 0 or 1
 //! (a `Value::Integer` always fits 64 bits plus sign, so never a bignum); a float in the
 //! shortest of f16, f32, f64 that keeps its exact bits; `Null` as 0xf6.
+//!
+//! Unlike ciborium, it refuses a field value the reader would not read back (`limits`), and
+//! does not descend past the limit, so no value, however deep, can exhaust the stack.
 
+use super::EncodeError;
 use super::float::Narrowest;
+use super::limits::{self, FIELD_BUDGET, Limit};
 use super::wire::{
     ARRAY, BYTES, F16, F32, F64, FALSE, MAP, NEGATIVE, NULL, TAG, TEXT, TRUE, UNSIGNED,
 };
@@ -15,7 +20,10 @@ use crate::rows::{Record, Rows, Value};
 pub(super) struct Writer {
     out: Vec<u8>,
     /// Why a value could not be written, if one could not.
-    failed: Option<String>,
+    failed: Option<EncodeError>,
+    /// Whether some field value breaks a limit: the output is then unusable, and `stored`
+    /// finds out which field.
+    broken: bool,
 }
 
 impl Writer {
@@ -23,11 +31,12 @@ impl Writer {
         Writer {
             out: Vec::with_capacity(capacity),
             failed: None,
+            broken: false,
         }
     }
 
     /// The bytes written, or why some value could not be.
-    pub(super) fn finish(self) -> Result<Vec<u8>, String> {
+    pub(super) fn finish(self) -> Result<Vec<u8>, EncodeError> {
         match self.failed {
             None => Ok(self.out),
             Some(reason) => Err(reason),
@@ -45,17 +54,28 @@ impl Writer {
             self.text(id);
             self.record(record);
         }
+        if self.broken {
+            // Rare: walk the rows again to say which field. (Keeping the field at hand while
+            // writing measured a tenth slower on every encode.)
+            self.failed = Some(match limits::check(rows) {
+                Err((row, field, limit)) => EncodeError::refused(row, field, limit),
+                Ok(()) => {
+                    EncodeError::Unwritable("a field value breaks the reader's limits".into())
+                }
+            });
+        }
     }
 
     fn record(&mut self, record: &Record) {
         self.head(MAP, record.len() as u64);
         for (field, value) in record {
             self.text(field);
-            self.value(value);
+            self.value(value, FIELD_BUDGET);
         }
     }
 
-    fn value(&mut self, value: &Value) {
+    /// A field value, or one within it; `budget` is the nesting left (see `limits`).
+    fn value(&mut self, value: &Value, budget: usize) {
         match value {
             Value::Integer(n) => self.signed(i128::from(*n)),
             Value::Bytes(bytes) => {
@@ -68,21 +88,43 @@ impl Writer {
             Value::Bool(true) => self.out.push(TRUE),
             Value::Null => self.out.push(NULL),
             Value::Tag(tag, inner) => {
+                let Some(inside) = self.within(limits::tagged(*tag, inner, budget)) else {
+                    return;
+                };
                 self.head(TAG, *tag);
-                self.value(inner);
+                self.value(inner, inside);
             }
             Value::Array(items) => {
+                let Some(inside) = self.within(limits::nested(budget)) else {
+                    return;
+                };
                 self.head(ARRAY, items.len() as u64);
-                items.iter().for_each(|item| self.value(item));
+                items.iter().for_each(|item| self.value(item, inside));
             }
             Value::Map(entries) => {
+                let Some(inside) = self.within(limits::nested(budget)) else {
+                    return;
+                };
                 self.head(MAP, entries.len() as u64);
                 for (key, value) in entries {
-                    self.value(key);
-                    self.value(value);
+                    self.value(key, inside);
+                    self.value(value, inside);
                 }
             }
             other => self.delegate(other),
+        }
+    }
+
+    /// The budget inside a container, or `None` (the output marked broken) if it breaks a
+    /// limit: the writer then skips the container's contents.
+    #[inline]
+    fn within(&mut self, inside: Result<usize, Limit>) -> Option<usize> {
+        match inside {
+            Ok(inside) => Some(inside),
+            Err(_) => {
+                self.broken = true;
+                None
+            }
         }
     }
 
@@ -91,7 +133,8 @@ impl Writer {
     #[cold]
     fn delegate(&mut self, value: &Value) {
         if let Err(e) = ciborium::into_writer(value, &mut self.out) {
-            self.failed.get_or_insert_with(|| e.to_string());
+            self.failed
+                .get_or_insert_with(|| EncodeError::Unwritable(e.to_string()));
         }
     }
 
@@ -148,7 +191,7 @@ mod tests {
 
     fn encoded(value: &Value) -> Vec<u8> {
         let mut writer = Writer::with_capacity(16);
-        writer.value(value);
+        writer.value(value, FIELD_BUDGET);
         writer.finish().unwrap()
     }
 

@@ -11,33 +11,91 @@
 //! round trip, which is where a warm get used to spend most of its time:
 //! - `encode` — the writer, one pass over the rows;
 //! - `reader` — CBOR items off a byte slice; `decode` — the stored form built from them;
-//! - `float` — the half-precision conversions Rust lacks; `epoch` — the timestamp pair.
+//! - `float` — the half-precision conversions Rust lacks; `epoch` — the timestamp pair;
+//! - `limits` — what the reader refuses in a well-formed value, which the writer refuses too.
 
 mod decode;
 mod encode;
 mod epoch;
 mod float;
+mod limits;
 mod reader;
 pub mod reference;
 mod wire;
 
+use std::time::SystemTime;
+
+use crate::error::{Error, Refusal};
 use crate::rows::CachedRows;
 use encode::Writer;
 pub(crate) use epoch::epoch_ms;
 use epoch::{from_epoch_parts, to_epoch_parts};
+use limits::{FIELD_BUDGET, Limit};
 use reader::Reader;
 
 /// Bumped when the value layout changes; a value of another version is reported as corrupt.
 const VALUE_VERSION: u8 = 1;
 
-/// Encodes rows for storage.
-pub fn encode(value: &CachedRows) -> Result<Vec<u8>, String> {
-    let (secs, nanos) = to_epoch_parts(value.fetched_at)
-        .ok_or_else(|| format!("fetched_at out of range: {:?}", value.fetched_at))?;
+/// Why a value cannot be stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EncodeError {
+    /// It could be written, but [`decode`] would refuse it.
+    Refused(Refusal),
+    /// It cannot be written at all (a `fetched_at` out of range).
+    Unwritable(String),
+}
+
+impl EncodeError {
+    fn refused(row: &str, field: &str, limit: Limit) -> Self {
+        let (row, field) = (row.to_owned(), field.to_owned());
+        EncodeError::Refused(match limit {
+            Limit::Depth => Refusal::TooDeep {
+                row,
+                field,
+                max_depth: FIELD_BUDGET,
+            },
+            Limit::Bignum => Refusal::BignumOutOfRange { row, field },
+        })
+    }
+
+    /// The error a `put` or `fill` of `key` returns.
+    fn for_key(self, key: &str) -> Error {
+        let key = key.to_owned();
+        match self {
+            EncodeError::Refused(reason) => Error::ValueRefused { key, reason },
+            EncodeError::Unwritable(reason) => Error::Encode { key, reason },
+        }
+    }
+}
+
+/// Encodes rows for storage, refusing what [`decode`] would not read back.
+pub fn encode(value: &CachedRows) -> Result<Vec<u8>, EncodeError> {
+    let (secs, nanos) = epoch_parts(value.fetched_at)?;
     // Sizing the output exactly first measured slower than letting the vector grow.
     let mut writer = Writer::with_capacity(256);
     writer.stored(VALUE_VERSION, secs, nanos, &value.rows);
     writer.finish()
+}
+
+/// [`encode`], with the error a `put` or `fill` of `key` returns.
+pub(crate) fn encode_entry(key: &str, value: &CachedRows) -> Result<Vec<u8>, Error> {
+    encode(value).map_err(|e| e.for_key(key))
+}
+
+/// Whether `value` could be stored under `key`: the error [`encode_entry`] would return, if
+/// any, without encoding. For a cache that keeps values as they are (`MemCache`) and still
+/// refuses what the others refuse.
+pub(crate) fn check_entry(key: &str, value: &CachedRows) -> Result<(), Error> {
+    epoch_parts(value.fetched_at).map_err(|e| e.for_key(key))?;
+    limits::check(&value.rows)
+        .map_err(|(row, field, limit)| EncodeError::refused(row, field, limit).for_key(key))
+}
+
+/// The stored time pair, if [`decode`] can read it back.
+fn epoch_parts(t: SystemTime) -> Result<(i64, u32), EncodeError> {
+    (to_epoch_parts(t))
+        .filter(|&(secs, nanos)| from_epoch_parts(secs, nanos).is_some())
+        .ok_or_else(|| EncodeError::Unwritable(format!("fetched_at out of range: {t:?}")))
 }
 
 /// Decodes stored bytes; any malformed input is an `Err`, never a panic.
@@ -88,6 +146,94 @@ mod tests {
         let mut bytes = encode(&sample(UNIX_EPOCH)).unwrap();
         bytes.truncate(bytes.len() / 2);
         assert!(decode(&bytes).is_err());
+    }
+
+    /// One row "r" with one field "f" holding `value`.
+    fn one_field(value: Value) -> CachedRows {
+        let mut record = Record::new();
+        record.insert("f".into(), value);
+        let mut rows = Rows::new();
+        rows.insert("r".into(), record);
+        CachedRows::with_fetched_at(rows, UNIX_EPOCH)
+    }
+
+    /// Arrays, maps and tags nested `depth` levels around a null.
+    fn nested(depth: usize, kind: usize) -> Value {
+        (0..depth).fold(Value::Null, |inner, _| match kind {
+            0 => Value::Array(vec![inner]),
+            1 => Value::Map(vec![(inner, Value::Null)]),
+            _ => Value::Tag(7, Box::new(inner)),
+        })
+    }
+
+    /// Both ways of refusing agree with each other and with what decode makes of ciborium's
+    /// bytes for the same value.
+    fn refusal(value: &CachedRows) -> Option<Error> {
+        let readable = decode(&reference::encode(value).unwrap()).is_ok();
+        let written = encode_entry("k", value);
+        let checked = check_entry("k", value);
+        assert_eq!(written.is_ok(), readable, "{:?}", written.err());
+        assert_eq!(checked.is_ok(), readable, "{:?}", checked.err());
+        assert_eq!(
+            format!("{:?}", written.err()),
+            format!("{:?}", checked.clone().err())
+        );
+        checked.err()
+    }
+
+    #[test]
+    fn refuses_nesting_one_level_past_what_decode_reads() {
+        for kind in 0..3 {
+            assert!(refusal(&one_field(nested(FIELD_BUDGET, kind))).is_none());
+            let error = refusal(&one_field(nested(FIELD_BUDGET + 1, kind))).unwrap();
+            let Error::ValueRefused { key, reason } = &error else {
+                panic!("{error:?}")
+            };
+            assert_eq!(key, "k");
+            let Refusal::TooDeep {
+                row,
+                field,
+                max_depth,
+            } = reason
+            else {
+                panic!("{reason:?}")
+            };
+            assert_eq!((&row[..], &field[..], *max_depth), ("r", "f", 253));
+            assert!(error.to_string().contains("253 levels"), "{error}");
+        }
+        // Far deeper is refused as well: both walks stop at the limit. (ciborium, the
+        // reference, would recurse all the way down.)
+        let far_deeper = one_field(nested(5_000, 0));
+        assert!(encode_entry("k", &far_deeper).is_err());
+        assert!(check_entry("k", &far_deeper).is_err());
+    }
+
+    #[test]
+    fn refuses_a_negative_bignum_below_i128_min_and_nothing_near_it() {
+        let bignum =
+            |tag, bytes: Vec<u8>| one_field(Value::Tag(tag, Box::new(Value::Bytes(bytes))));
+        let too_low = refusal(&bignum(3, [vec![0x80], vec![0; 15]].concat())).unwrap();
+        assert!(matches!(
+            too_low,
+            Error::ValueRefused {
+                reason: Refusal::BignumOutOfRange { .. },
+                ..
+            }
+        ));
+        for fits in [
+            bignum(3, [vec![0x7f], vec![0xff; 15]].concat()), // i128::MIN
+            bignum(3, vec![0xff; 15]),
+            bignum(2, vec![0xff; 16]), // u128::MAX
+            bignum(3, vec![0x80; 17]), // not a bignum to decode: a tag over bytes
+        ] {
+            assert!(refusal(&fits).is_none());
+        }
+        // A bignum costs no level of nesting; under 252 levels it still fits.
+        let deep = (0..FIELD_BUDGET)
+            .fold(Value::Tag(3, Box::new(Value::Bytes(vec![1]))), |v, _| {
+                Value::Array(vec![v])
+            });
+        assert!(refusal(&one_field(deep)).is_none());
     }
 
     #[test]

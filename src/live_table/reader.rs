@@ -89,8 +89,9 @@ where
                         Ok((_, ReadOutcome::RejectedStale)) => {
                             core.stats.rejected_stale.bump();
                         }
+                        Ok((_, ReadOutcome::NotCached)) => core.stats.not_cached.bump(),
                         Err(Error::MasterTimeout { .. }) => core.stats.master_timeouts.bump(),
-                        _ => {}
+                        Err(_) => {}
                     }
                 }
                 outcome
@@ -190,6 +191,15 @@ async fn fetch_and_fill(
                 "an invalidation overtook this read; not caching its rows"
             );
             ReadOutcome::RejectedStale
+        }
+        Err(e @ Error::ValueRefused { .. }) => {
+            warn!(
+                error = %chain(&e),
+                key,
+                "the cache refuses the master's rows for this key; every read of it goes to \
+                 the master until they change"
+            );
+            ReadOutcome::NotCached
         }
         Err(e) => {
             warn!(error = %chain(&e), key, "cache fill failed; the rows are served uncached");

@@ -20,6 +20,10 @@ pub struct LiveTableStats {
     pub fills: u64,
     /// Master reads whose rows were dropped because an invalidation overtook them.
     pub rejected_stale: u64,
+    /// Master reads whose rows were served but not cached, each logged at warn: the cache
+    /// failed, or refused them ([`Error::ValueRefused`](crate::Error::ValueRefused): rows it
+    /// could not read back). A key whose rows the cache refuses reads the master every time.
+    pub not_cached: u64,
     /// Writes applied to the write target.
     pub writes: u64,
     /// Writes that failed at the write target: refused, panicked, or timed out (then their
@@ -52,6 +56,7 @@ pub(crate) struct Counters {
     pub(crate) master_reads: Counter,
     pub(crate) fills: Counter,
     pub(crate) rejected_stale: Counter,
+    pub(crate) not_cached: Counter,
     pub(crate) writes: Counter,
     pub(crate) failed_writes: Counter,
     pub(crate) master_timeouts: Counter,
@@ -69,6 +74,7 @@ impl Counters {
             master_reads: self.master_reads.get(),
             fills: self.fills.get(),
             rejected_stale: self.rejected_stale.get(),
+            not_cached: self.not_cached.get(),
             writes: self.writes.get(),
             failed_writes: self.failed_writes.get(),
             master_timeouts: self.master_timeouts.get(),

@@ -12,7 +12,7 @@ use tracing::{Instrument, debug, debug_span, trace};
 use crate::actor::{Fetched, Handle, RedbCacheStats, budget};
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::rows::CachedRows;
 
 pub use builder::RedbCacheBuilder;
@@ -92,13 +92,6 @@ impl RedbCache {
             .time_to_live()
             .is_some_and(|ttl| budget::has_expired(rows.fetched_at, ttl))
     }
-
-    fn encode(key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
-        codec::encode(rows).map_err(|reason| Error::Encode {
-            key: key.to_owned(),
-            reason,
-        })
-    }
 }
 
 #[async_trait]
@@ -149,7 +142,7 @@ impl Cache for RedbCache {
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        let bytes = Self::encode(key, &rows)?;
+        let bytes = codec::encode_entry(key, &rows)?;
         self.handle
             .put(key, bytes, budget::queued_fetched_ms(rows.fetched_at))
             .instrument(debug_span!("cache_put", key))
@@ -168,7 +161,7 @@ impl Cache for RedbCache {
     }
 
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
-        let bytes = Self::encode(key, &rows)?;
+        let bytes = codec::encode_entry(key, &rows)?;
         self.handle
             .fill(
                 key,

@@ -234,13 +234,6 @@ impl RedisCache {
         }
     }
 
-    fn encode(&self, key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
-        codec::encode(rows).map_err(|reason| Error::Encode {
-            key: key.to_owned(),
-            reason,
-        })
-    }
-
     fn op_span(&self, op: &'static str, key: &str) -> tracing::Span {
         debug_span!("redis_cache", op, key, namespace = %self.inner.namespace)
     }
@@ -293,7 +286,7 @@ impl Cache for RedisCache {
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        let value = self.encode(key, &rows)?;
+        let value = codec::encode_entry(key, &rows)?;
         async {
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("put", key, error));
@@ -348,7 +341,7 @@ impl Cache for RedisCache {
     }
 
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
-        let value = self.encode(key, &rows)?;
+        let value = codec::encode_entry(key, &rows)?;
         async {
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("fill", key, error));

@@ -37,6 +37,15 @@ pub(crate) use std_channel::{channel, oneshot};
 mod counter;
 pub(crate) use counter::Counter;
 
+/// Spends one unit of Tokio's cooperative budget, yielding to the runtime once the task has
+/// spent it all. A get answered from memory awaits nothing, so without this a task looping on
+/// hits would hold its worker thread (a current-thread runtime: every other task) for as long
+/// as it loops. Outside a runtime, and under loom, it is free and never yields.
+pub(crate) async fn spend_budget() {
+    #[cfg(not(loom))]
+    tokio::task::coop::consume_budget().await;
+}
+
 /// What a non-blocking or deadline-bounded receive found.
 #[derive(Debug)]
 pub(crate) enum Received<T> {

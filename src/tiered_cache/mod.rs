@@ -300,6 +300,9 @@ impl Cache for TieredCache {
                 Ok(Some(rows)) => {
                     bump(&self.inner.shared.counters.near_hits, 1);
                     debug!(key, "near tier hit");
+                    // vlive's near tiers spend the budget themselves; any other `Cache` may
+                    // not, and a near hit must not hold the thread either way.
+                    crate::sync::spend_budget().await;
                     return Ok(Some(rows));
                 }
                 Ok(None) => debug!(key, "near tier miss"),
