@@ -47,6 +47,18 @@ async fn reads_never_fail(cache: &RedbCache, keys: &[String], what: &str) -> usi
     hits
 }
 
+/// Once the disk has room again, a put goes through and reads back, with nothing done by the
+/// user.
+async fn writes_resume(cache: &RedbCache) {
+    within(
+        "a put after space came back",
+        cache.put("back", value("back")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tag(cache, "back").await.as_deref(), Some("back"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_injected_enospc_fails_puts_not_gets_and_writes_resume() {
     for mode in modes() {
@@ -100,13 +112,7 @@ async fn an_injected_enospc_fails_puts_not_gets_and_writes_resume() {
 
         // Space comes back: writes resume without anything from the user.
         faults.disk_full.store(false, Ordering::SeqCst);
-        within(
-            "a put after space came back",
-            cache.put("back", value("back")),
-        )
-        .await
-        .unwrap();
-        assert_eq!(tag(&cache, "back").await.as_deref(), Some("back"));
+        writes_resume(&cache).await;
         let _ = within("close", cache.close()).await;
 
         let reopened = RedbCache::open(dir.path()).unwrap();
@@ -211,13 +217,7 @@ async fn a_real_full_disk_refuses_puts_keeps_gets_and_invalidations_and_recovers
 
         // Space comes back.
         std::fs::remove_file(&filler).unwrap();
-        within(
-            "a put after space came back",
-            cache.put("back", value("back")),
-        )
-        .await
-        .unwrap();
-        assert_eq!(tag(&cache, "back").await.as_deref(), Some("back"));
+        writes_resume(&cache).await;
         cache.close().await.unwrap();
     }
 }

@@ -420,13 +420,7 @@ fn open_fails_on_damage_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     template(dir.path());
     let path = dir.path().join(DB_FILE_NAME);
-    let len = std::fs::metadata(&path).unwrap().len();
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    cut_in_half(&path);
     let before = std::fs::read(&path).unwrap();
     match RedbCache::builder()
         .on_damage(OnDamage::Fail)
@@ -451,6 +445,13 @@ fn open_fails_on_damage_when_asked() {
     assert_eq!(damaged_files(dir.path()).len(), 1);
 }
 
+/// Truncates the file to half its length: damage redb's open always finds.
+fn cut_in_half(path: &Path) {
+    let file = OpenOptions::new().write(true).open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(len / 2).unwrap();
+}
+
 fn damaged_files(folder: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(folder)
         .unwrap()
@@ -464,14 +465,7 @@ fn only_the_newest_damaged_files_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     for round in 0..4u64 {
         template(dir.path());
-        let path = dir.path().join(DB_FILE_NAME);
-        let len = std::fs::metadata(&path).unwrap().len();
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len / 2)
-            .unwrap();
+        cut_in_half(&dir.path().join(DB_FILE_NAME));
         let cache = RedbCache::open(dir.path()).unwrap();
         assert_eq!(cache.stats().resets, 1, "round {round}");
         runtime().block_on(cache.close()).unwrap();
