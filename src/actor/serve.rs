@@ -21,8 +21,9 @@ use tracing::{debug, debug_span, error, field, trace, warn};
 
 use super::access::AccessBits;
 use super::budget;
+use super::checkpoint::Checkpoints;
 use super::command::{Answer, Command, Reply};
-use super::config::{ActorConfig, Durability};
+use super::config::ActorConfig;
 use super::handle::Handle;
 use super::shared::{Lifecycle, Shared};
 use crate::cache::FillOutcome;
@@ -116,6 +117,8 @@ struct Shape {
     /// An invalidation or a flush: lazy mode must commit this batch durably.
     must_be_durable: bool,
     bytes: usize,
+    /// What its writes may leave allocated until a durable commit (lazy mode checkpoints by it).
+    pages_replaced: u64,
 }
 
 impl Shape {
@@ -125,6 +128,7 @@ impl Shape {
         self.flush |= matches!(command, Command::Flush { .. });
         self.must_be_durable |= command.needs_durable_commit();
         self.bytes += command.payload_bytes();
+        self.pages_replaced += command.pages_replaced();
     }
 }
 
@@ -185,6 +189,8 @@ struct Actor<S: Store> {
     /// Lazy mode: when the oldest not-yet-durable commit happened (or the last failed
     /// checkpoint, so that a failing disk is retried every `max_delay`, not in a tight loop).
     unsynced_since: Option<Instant>,
+    /// When lazy mode checkpoints, and what deferred commits have replaced since the last one.
+    checkpoints: Checkpoints,
     /// Lazy-mode writes were lost to an I/O error; the next `flush` or `close` reports it once.
     lost_writes: bool,
     /// With a TTL: when the idle actor sweeps for expired entries next.
@@ -203,6 +209,7 @@ impl<S: Store> Actor<S> {
             open,
             health: Health::Sound,
             batch: Vec::with_capacity(config.batch.max_ops),
+            checkpoints: Checkpoints::new(config.durability, config.max_bytes),
             config,
             shared,
             invalidations: InvalidationLog::default(),
@@ -334,7 +341,7 @@ impl<S: Store> Actor<S> {
             }
         };
         if commits {
-            self.note_commit(durability);
+            self.note_commit(durability, shape.pages_replaced);
             self.note_upkeep(upkeep);
             // Before any write is answered (and settled): gets beside the actor must find it.
             self.publish_snapshot();
@@ -442,7 +449,7 @@ impl<S: Store> Actor<S> {
         });
         match swept {
             Ok(upkeep) => {
-                self.note_commit(durability);
+                self.note_commit(durability, 0);
                 self.note_upkeep(upkeep);
                 self.publish_snapshot();
             }
@@ -479,21 +486,18 @@ impl<S: Store> Actor<S> {
 
     /// Durable unless lazy mode lets this batch wait for a checkpoint.
     fn commit_durability(&self, shape: Shape) -> Commit {
-        let Durability::Lazy { max_delay } = self.config.durability else {
-            return Commit::Durable;
-        };
-        let overdue = self
-            .unsynced_since
-            .is_some_and(|since| since.elapsed() >= max_delay);
-        if overdue || self.close_reply.is_some() || shape.must_be_durable {
+        let checkpoints = &self.checkpoints;
+        let due = checkpoints.is_due(self.unsynced_since, Instant::now(), shape.pages_replaced);
+        if due || self.close_reply.is_some() || shape.must_be_durable {
             Commit::Durable
         } else {
             Commit::Deferred
         }
     }
 
-    /// Tracks what is not yet durable, after a batch that committed.
-    fn note_commit(&mut self, durability: Commit) {
+    /// Tracks what is not yet durable, after a batch that committed (replacing `pages_replaced`).
+    fn note_commit(&mut self, durability: Commit, pages_replaced: u64) {
+        self.checkpoints.committed(durability, pages_replaced);
         match durability {
             Commit::Durable => self.unsynced_since = None,
             Commit::Deferred => {
@@ -503,10 +507,7 @@ impl<S: Store> Actor<S> {
     }
 
     fn checkpoint_deadline(&self) -> Option<Instant> {
-        match self.config.durability {
-            Durability::Lazy { max_delay } => self.unsynced_since.map(|since| since + max_delay),
-            Durability::Immediate => None,
-        }
+        self.checkpoints.deadline(self.unsynced_since)
     }
 
     /// Lazy mode: makes every deferred commit durable.
@@ -517,7 +518,7 @@ impl<S: Store> Actor<S> {
         match store.checkpoint() {
             Ok(()) => {
                 debug!("cache checkpoint");
-                self.unsynced_since = None;
+                self.note_commit(Commit::Durable, 0);
             }
             Err(e) => {
                 // Still unsynced, but not overdue again until max_delay has passed (unless the
