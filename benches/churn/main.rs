@@ -44,6 +44,7 @@
 //!   puts only, of one-row values whose one blob is 1 to 64 KB, evenly spread; no invalidation
 //!   ever forces a durable commit in lazy mode). Its target allows 2 MiB over 1.25 × the budget
 //!   instead of 1, as issue 17 does: a 64 KB value alone takes 128 KiB of redb's pages.
+//!   `write-only-small`: the same with values of 100 to 415 bytes, many to a leaf.
 //!
 //! The verdicts print MET or MISSED; the exit status does not depend on them (the README reports
 //! the figures, CI only checks that the bench runs).

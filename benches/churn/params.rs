@@ -36,6 +36,9 @@ pub enum Workload {
     /// Puts only, of values from 1 to 64 KB (issue 17: no invalidation ever forces a durable
     /// commit in lazy mode, and big values free many pages per put).
     WriteOnly,
+    /// Puts only, of values from 100 to 415 bytes: many entries per leaf, where lazy mode's
+    /// checkpoints by bytes must count the leaves a put rewrites, not its bytes.
+    WriteOnlySmall,
 }
 
 impl Workload {
@@ -43,6 +46,7 @@ impl Workload {
         match self {
             Workload::Mixed => "mixed 3.4 KB values, 50% gets, 1% invalidations",
             Workload::WriteOnly => "write-only, 1-64 KB values",
+            Workload::WriteOnlySmall => "write-only, 100-415 B values",
         }
     }
 
@@ -52,7 +56,7 @@ impl Workload {
     pub fn slack(self) -> u64 {
         match self {
             Workload::Mixed => MIB,
-            Workload::WriteOnly => 2 * MIB,
+            Workload::WriteOnly | Workload::WriteOnlySmall => 2 * MIB,
         }
     }
 }
@@ -72,7 +76,7 @@ impl Params {
     /// `--bench` present: a real run (256 MiB, or 8 MiB under `VLIVE_BENCH_QUICK`,
     /// `VLIVE_CHURN_BUDGET_MIB` overriding either); absent (`cargo test --benches`): a 1 MiB
     /// smoke run. `VLIVE_CHURN_DURABILITY` = `immediate` (default), `lazy` or `both`;
-    /// `VLIVE_CHURN_WORKLOAD` = `mixed` (default) or `write-only`.
+    /// `VLIVE_CHURN_WORKLOAD` = `mixed` (default), `write-only` or `write-only-small`.
     pub fn from_env() -> Self {
         let benching = std::env::args().any(|a| a == "--bench");
         let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
@@ -92,6 +96,7 @@ impl Params {
         };
         let workload = match std::env::var("VLIVE_CHURN_WORKLOAD").as_deref() {
             Ok("write-only") => Workload::WriteOnly,
+            Ok("write-only-small") => Workload::WriteOnlySmall,
             _ => Workload::Mixed,
         };
         Params {

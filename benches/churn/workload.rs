@@ -43,7 +43,8 @@ pub fn value_pool(workload: Workload) -> Vec<Sized> {
         .map(|variant| {
             let rows = match workload {
                 Workload::Mixed => sample_rows(variant),
-                Workload::WriteOnly => blob_rows(variant),
+                Workload::WriteOnly => blob_rows((variant + 1) * 1000),
+                Workload::WriteOnlySmall => blob_rows(100 + variant * 5),
             };
             let rows = CachedRows::with_fetched_at(rows, fetched_at);
             let bytes = codec::encode(&rows).expect("encode").len() as u64;
@@ -52,11 +53,12 @@ pub fn value_pool(workload: Workload) -> Vec<Sized> {
         .collect()
 }
 
-/// One row holding one blob of `variant + 1` KB, so the pool spans 1 to 64 KB evenly: from
-/// values that share a leaf with others up to ones that take 32 pages of their own.
-fn blob_rows(variant: usize) -> Rows {
-    let len = (variant + 1) * 1000 - BLOB_OVERHEAD;
-    let blob: Vec<u8> = (0..len).map(|i| (i * 31 + variant) as u8).collect();
+/// One row holding one blob, encoded in about `bytes`. Write-only pools span 1 to 64 KB evenly
+/// (from values that share a leaf with others up to ones that take 32 pages of their own), or
+/// 100 to 415 bytes.
+fn blob_rows(bytes: usize) -> Rows {
+    let len = bytes - BLOB_OVERHEAD;
+    let blob: Vec<u8> = (0..len).map(|i| (i * 31 + bytes) as u8).collect();
     let record: Record = [("blob".to_owned(), Value::Bytes(blob))]
         .into_iter()
         .collect();
@@ -168,7 +170,7 @@ pub async fn writer(run: Arc<Run>, seed: u64) {
     while run.written.load(Ordering::Relaxed) < run.volume {
         let roll = match run.workload {
             Workload::Mixed => rng.below(1000),
-            Workload::WriteOnly => 1000,
+            Workload::WriteOnly | Workload::WriteOnlySmall => 1000,
         };
         if roll < INVALIDATE_PER_MILLE {
             let prefix = run.space.prefix(&mut rng);
