@@ -345,6 +345,10 @@ impl<S: Store> Actor<S> {
             self.note_upkeep(upkeep);
             // Before any write is answered (and settled): gets beside the actor must find it.
             self.publish_snapshot();
+            // After the snapshot moved on: the checkpoint frees what the commits replaced.
+            if self.checkpoints.over_budget() {
+                self.checkpoint();
+            }
         }
         Ok(answers)
     }
@@ -486,8 +490,7 @@ impl<S: Store> Actor<S> {
 
     /// Durable unless lazy mode lets this batch wait for a checkpoint.
     fn commit_durability(&self, shape: Shape) -> Commit {
-        let checkpoints = &self.checkpoints;
-        let due = checkpoints.is_due(self.unsynced_since, Instant::now(), shape.pages_replaced);
+        let due = self.checkpoints.is_due(self.unsynced_since, Instant::now());
         if due || self.close_reply.is_some() || shape.must_be_durable {
             Commit::Durable
         } else {
