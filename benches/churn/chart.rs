@@ -89,7 +89,10 @@ fn draw_panel(area: &Area<'_>, params: &Params, cell: &CellResult) -> Result<(),
         x_max,
         mib(params.target()),
         TARGET,
-        "target 1.25 x budget + 1 MiB",
+        &format!(
+            "target 1.25 x budget + {} MiB",
+            params.workload.slack() / MIB
+        ),
     )?;
     flat_line(&mut chart, x_max, mib(params.budget), BUDGET, "budget")?;
     draw_reopened(&mut chart, cell, x)?;

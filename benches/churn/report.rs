@@ -67,9 +67,11 @@ pub fn print_sample(s: &Sample, budget: u64) {
 pub fn print_verdicts(params: &Params, cell: &CellResult) {
     let target = params.target();
     println!(
-        "\nverdicts, {} (budget {:.0} MiB, target file <= 1.25 x budget + 1 MiB = {:.0} MiB):",
+        "\nverdicts, {}, {} (budget {:.0} MiB, target file <= 1.25 x budget + {:.0} MiB = {:.0} MiB):",
         cell.name,
+        params.workload.name(),
         mib(params.budget),
+        mib(params.workload.slack()),
         mib(target)
     );
     // The file is judged against the target; live bytes, a sanity check, against the budget.

@@ -10,6 +10,7 @@ use vlive::{Cache, CachedRows, Record, RedbCache, Rows, Value};
 
 use crate::params::{
     GET_PER_MILLE, HOT_FRACTION, HOT_GET_PER_MILLE, INVALIDATE_PER_MILLE, KEY_SPACE_BUDGETS, ROOTS,
+    Workload,
 };
 use crate::samples::Sampler;
 
@@ -24,6 +25,9 @@ const POOL: usize = 64;
 /// rarer: at 1% of ops, a whole root each time would empty the cache faster than the puts fill
 /// it, and the budget would never bind.
 const SHAPES: [(usize, u64); 4] = [(0, 500), (1, 350), (2, 140), (3, 10)];
+/// What a blob row's encoding adds to its bytes (the row id, the field name, the CBOR heads and
+/// `fetched_at`), about: the encoded values land near whole kilobytes.
+const BLOB_OVERHEAD: usize = 40;
 
 /// A value ready to put, with its stored size (the CBOR that vlive writes).
 pub struct Sized {
@@ -33,15 +37,32 @@ pub struct Sized {
 
 /// The values the tasks put: built once, cloned per put as a caller hands over fresh rows.
 /// One `fetched_at` for all, so each value's encoded size is known exactly.
-pub fn value_pool() -> Vec<Sized> {
+pub fn value_pool(workload: Workload) -> Vec<Sized> {
     let fetched_at = SystemTime::now();
     (0..POOL)
         .map(|variant| {
-            let rows = CachedRows::with_fetched_at(sample_rows(variant), fetched_at);
+            let rows = match workload {
+                Workload::Mixed => sample_rows(variant),
+                Workload::WriteOnly => blob_rows((variant + 1) * 1000),
+                Workload::WriteOnlySmall => blob_rows(100 + variant * 5),
+            };
+            let rows = CachedRows::with_fetched_at(rows, fetched_at);
             let bytes = codec::encode(&rows).expect("encode").len() as u64;
             Sized { rows, bytes }
         })
         .collect()
+}
+
+/// One row holding one blob, encoded in about `bytes`. Write-only pools span 1 to 64 KB evenly
+/// (from values that share a leaf with others up to ones that take 32 pages of their own), or
+/// 100 to 415 bytes.
+fn blob_rows(bytes: usize) -> Rows {
+    let len = bytes - BLOB_OVERHEAD;
+    let blob: Vec<u8> = (0..len).map(|i| (i * 31 + bytes) as u8).collect();
+    let record: Record = [("blob".to_owned(), Value::Bytes(blob))]
+        .into_iter()
+        .collect();
+    [("0".to_owned(), record)].into_iter().collect()
 }
 
 fn sample_rows(variant: usize) -> Rows {
@@ -139,13 +160,18 @@ pub struct Run {
     pub written: AtomicU64,
     pub volume: u64,
     pub sampler: Sampler,
+    pub workload: Workload,
 }
 
-/// One task: gets, puts and invalidations at random until the volume is written.
+/// One task: gets, puts and invalidations at random (or puts alone, write-only) until the
+/// volume is written.
 pub async fn writer(run: Arc<Run>, seed: u64) {
     let mut rng = Rng::new(seed);
     while run.written.load(Ordering::Relaxed) < run.volume {
-        let roll = rng.below(1000);
+        let roll = match run.workload {
+            Workload::Mixed => rng.below(1000),
+            Workload::WriteOnly | Workload::WriteOnlySmall => 1000,
+        };
         if roll < INVALIDATE_PER_MILLE {
             let prefix = run.space.prefix(&mut rng);
             run.cache

@@ -125,6 +125,7 @@ fn color(imp: Impl) -> RGBColor {
         Impl::VliveImmediate => RGBColor(0x1f, 0x77, 0xb4),
         Impl::VliveLazy => RGBColor(0x2c, 0xa0, 0x2c),
         Impl::VliveCold => RGBColor(0x94, 0x67, 0xbd),
+        Impl::VliveLazyBudget => RGBColor(0x17, 0xbe, 0xcf),
         Impl::Direct => RGBColor(0xd6, 0x27, 0x28),
         Impl::Blocking => RGBColor(0xff, 0x7f, 0x0e),
         Impl::Ceiling => RGBColor(0x55, 0x55, 0x55),

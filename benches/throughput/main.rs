@@ -25,6 +25,9 @@
 //!   CBOR encoding runs in the calling task before the command is sent, decoding after the reply.
 //! - **`vlive-lazy`**: the same with `Durability::Lazy { max_delay: 100 ms }`: puts commit without
 //!   an fsync; a durable checkpoint runs at least every 100 ms (and on every invalidation).
+//! - **`vlive-lazy-8mib`** (put-burst rows only): `vlive-lazy` with `max_bytes(8 MiB)`, about
+//!   half of what put-burst's keys take: every put evicts, and checkpoints also come by bytes
+//!   written (issue 17), which is what this cell prices.
 //! - **`direct`**: the straightforward design. An `Arc<redb::Database>`; every get, put and
 //!   invalidation runs its own redb transaction synchronously inside the `async fn` (a put is
 //!   `begin_write`, insert, commit with `Durability::Immediate`), CBOR encoded and decoded inline.
@@ -116,7 +119,7 @@ use crate::params::{CEILING_BATCH, RAW_SMALL_BATCH, ROOTS, Timing};
 use crate::report::{Report, thousands};
 use crate::results::Results;
 use crate::sample::{FIELDS, ROWS};
-use crate::subjects::{CACHES, GET_ONLY, Impl};
+use crate::subjects::{CACHES, GET_ONLY, Impl, PUT_ONLY};
 use crate::workloads::{Workload, idle_lag};
 
 fn main() {
@@ -171,15 +174,16 @@ fn print_header(machine: &str, timing: Timing, quick: bool, rows: &Rows) {
 }
 
 /// Every cell of the run, in order: (workload, tasks, implementation). The get rows also
-/// measure vlive with its hot tier off, next to the default (on, and the warm key set fits it).
+/// measure vlive with its hot tier off, next to the default (on, and the warm key set fits it);
+/// the put-burst rows also lazy vlive with a byte budget that binds.
 fn plan() -> Vec<(Workload, usize, Impl)> {
     Results::rows()
         .into_iter()
         .flat_map(|(workload, concurrency)| {
-            let extra: &[Impl] = if workload == Workload::Get {
-                &GET_ONLY
-            } else {
-                &[]
+            let extra: &[Impl] = match workload {
+                Workload::Get => &GET_ONLY,
+                Workload::PutBurst => &PUT_ONLY,
+                _ => &[],
             };
             CACHES
                 .iter()

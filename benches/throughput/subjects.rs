@@ -6,7 +6,7 @@ use std::path::Path;
 use vlive::{Cache, CachedRows, Durability, RedbCache, RedbCacheStats};
 
 use crate::direct::DirectCache;
-use crate::params::LAZY_MAX_DELAY;
+use crate::params::{LAZY_BUDGET, LAZY_MAX_DELAY};
 
 /// The implementations compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub enum Impl {
     /// `vlive-immediate` with the hot tier off: every get reads the snapshot and decodes. Only
     /// on the get rows, beside the two above, whose gets the (default) hot tier answers.
     VliveCold,
+    /// `vlive-lazy` with a byte budget (`max_bytes`, [`LAZY_BUDGET`]) that put-burst's keys
+    /// outgrow: it evicts, and checkpoints by bytes written as well as by time. Only on the
+    /// put-burst rows, where the extra checkpoints cost.
+    VliveLazyBudget,
     Direct,
     Blocking,
     Ceiling,
@@ -23,6 +27,8 @@ pub enum Impl {
 
 /// Implementations measured on the get rows only.
 pub const GET_ONLY: [Impl; 1] = [Impl::VliveCold];
+/// Implementations measured on the put-burst rows only.
+pub const PUT_ONLY: [Impl; 1] = [Impl::VliveLazyBudget];
 
 /// The implementations behind the async cache interface (the ceiling is a loop of its own).
 pub const CACHES: [Impl; 4] = [
@@ -33,10 +39,11 @@ pub const CACHES: [Impl; 4] = [
 ];
 
 /// The table's columns: every implementation, the ceiling last.
-pub const TABLE_IMPLS: [Impl; 6] = [
+pub const TABLE_IMPLS: [Impl; 7] = [
     Impl::VliveImmediate,
     Impl::VliveLazy,
     Impl::VliveCold,
+    Impl::VliveLazyBudget,
     Impl::Direct,
     Impl::Blocking,
     Impl::Ceiling,
@@ -48,6 +55,7 @@ impl Impl {
             Impl::VliveImmediate => "vlive-immediate",
             Impl::VliveLazy => "vlive-lazy",
             Impl::VliveCold => "vlive-cold",
+            Impl::VliveLazyBudget => "vlive-lazy-8mib",
             Impl::Direct => "direct",
             Impl::Blocking => "blocking",
             Impl::Ceiling => "ceiling",
@@ -75,6 +83,15 @@ impl Impl {
                 RedbCache::builder()
                     .durability(Durability::Immediate)
                     .hot_bytes(0)
+                    .open(folder)
+                    .expect("open vlive"),
+            ),
+            Impl::VliveLazyBudget => Subject::Vlive(
+                RedbCache::builder()
+                    .durability(Durability::Lazy {
+                        max_delay: LAZY_MAX_DELAY,
+                    })
+                    .max_bytes(LAZY_BUDGET)
                     .open(folder)
                     .expect("open vlive"),
             ),

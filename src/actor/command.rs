@@ -3,6 +3,7 @@
 use super::read_beside::Tracked;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
+use crate::store::pages_replaced;
 use crate::sync::oneshot;
 
 /// Where the actor sends one command's result.
@@ -76,6 +77,17 @@ impl Command {
                 key.len() + value.len()
             }
             Command::Invalidate { prefix, .. } => prefix.len(),
+            _ => 0,
+        }
+    }
+
+    /// The file space this command may leave allocated until the next durable commit
+    /// ([`pages_replaced`]): lazy mode checkpoints by it.
+    pub(crate) fn pages_replaced(&self) -> u64 {
+        match self {
+            Command::Put { key, value, .. } | Command::Fill { key, value, .. } => {
+                pages_replaced(key, value.len())
+            }
             _ => 0,
         }
     }

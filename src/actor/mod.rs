@@ -15,6 +15,7 @@
 //!
 //! - `access`: the access bits gets set and eviction reads.
 //! - `budget`: eviction (CLOCK) and expiry sweeps, over the store's primitives.
+//! - `checkpoint`: when lazy mode makes its commits durable: by time, and by bytes replaced.
 //! - `command`: what travels over the channel.
 //! - `config`: batch limits and durability.
 //! - `fault`: panics caught around store calls, full disks told apart, the free-space reserve.
@@ -27,6 +28,7 @@
 // Also `MemCache`'s, so that it evicts and expires as `RedbCache` does.
 pub(crate) mod access;
 pub(crate) mod budget;
+mod checkpoint;
 mod command;
 mod config;
 mod fault;

@@ -22,8 +22,9 @@ use tracing::{debug, debug_span, error, field, trace, warn};
 
 use super::access::AccessBits;
 use super::budget;
+use super::checkpoint::Checkpoints;
 use super::command::{Answer, Command, Reply};
-use super::config::{ActorConfig, Durability, OnDamage};
+use super::config::{ActorConfig, OnDamage};
 use super::fault::{
     Failure, Room, SpaceGuard, contain, contain_open, drop_contained, name_full_disk,
 };
@@ -158,6 +159,8 @@ struct Shape {
     /// An invalidation or a flush: lazy mode must commit this batch durably.
     must_be_durable: bool,
     bytes: usize,
+    /// What its writes may leave allocated until a durable commit (lazy mode checkpoints by it).
+    pages_replaced: u64,
 }
 
 impl Shape {
@@ -168,6 +171,7 @@ impl Shape {
         self.flush |= matches!(command, Command::Flush { .. });
         self.must_be_durable |= command.needs_durable_commit();
         self.bytes += command.payload_bytes();
+        self.pages_replaced += command.pages_replaced();
     }
 }
 
@@ -240,6 +244,8 @@ struct Actor<S: Store> {
     /// Lazy mode: when the oldest not-yet-durable commit happened (or the last failed
     /// checkpoint, so that a failing disk is retried every `max_delay`, not in a tight loop).
     unsynced_since: Option<Instant>,
+    /// When lazy mode checkpoints, and what deferred commits have replaced since the last one.
+    checkpoints: Checkpoints,
     /// Lazy-mode writes were lost to an I/O error; the next `flush` or `close` reports it once.
     lost_writes: bool,
     /// With a TTL: when the idle actor sweeps for expired entries next.
@@ -260,6 +266,7 @@ impl<S: Store> Actor<S> {
             verified: false,
             space: SpaceGuard::new(&config.folder, config.disk_reserve),
             batch: Vec::with_capacity(config.batch.max_ops),
+            checkpoints: Checkpoints::new(config.durability, config.max_bytes),
             config,
             shared,
             invalidations: InvalidationLog::default(),
@@ -403,10 +410,14 @@ impl<S: Store> Actor<S> {
         };
         self.verified = false;
         if commits {
-            self.note_commit(durability);
+            self.note_commit(durability, shape.pages_replaced);
             self.note_upkeep(upkeep);
             // Before any write is answered (and settled): gets beside the actor must find it.
             self.publish_snapshot();
+            // After the snapshot moved on: the checkpoint frees what the commits replaced.
+            if self.checkpoints.over_budget() {
+                self.checkpoint();
+            }
         }
         Ok(answers)
     }
@@ -453,7 +464,7 @@ impl<S: Store> Actor<S> {
                 };
                 match contain(|| store.checkpoint()) {
                     Ok(()) => {
-                        self.note_commit(Commit::Durable);
+                        self.note_commit(Commit::Durable, 0);
                         self.space.space_back();
                         true
                     }
@@ -580,7 +591,7 @@ impl<S: Store> Actor<S> {
         });
         match swept {
             Ok(upkeep) => {
-                self.note_commit(durability);
+                self.note_commit(durability, 0);
                 self.note_upkeep(upkeep);
                 self.publish_snapshot();
             }
@@ -619,21 +630,17 @@ impl<S: Store> Actor<S> {
 
     /// Durable unless lazy mode lets this batch wait for a checkpoint.
     fn commit_durability(&self, shape: Shape) -> Commit {
-        let Durability::Lazy { max_delay } = self.config.durability else {
-            return Commit::Durable;
-        };
-        let overdue = self
-            .unsynced_since
-            .is_some_and(|since| since.elapsed() >= max_delay);
-        if overdue || self.close_reply.is_some() || shape.must_be_durable {
+        let due = self.checkpoints.is_due(self.unsynced_since, Instant::now());
+        if due || self.close_reply.is_some() || shape.must_be_durable {
             Commit::Durable
         } else {
             Commit::Deferred
         }
     }
 
-    /// Tracks what is not yet durable, after a batch that committed.
-    fn note_commit(&mut self, durability: Commit) {
+    /// Tracks what is not yet durable, after a batch that committed (replacing `pages_replaced`).
+    fn note_commit(&mut self, durability: Commit, pages_replaced: u64) {
+        self.checkpoints.committed(durability, pages_replaced);
         match durability {
             Commit::Durable => self.unsynced_since = None,
             Commit::Deferred => {
@@ -643,10 +650,7 @@ impl<S: Store> Actor<S> {
     }
 
     fn checkpoint_deadline(&self) -> Option<Instant> {
-        match self.config.durability {
-            Durability::Lazy { max_delay } => self.unsynced_since.map(|since| since + max_delay),
-            Durability::Immediate => None,
-        }
+        self.checkpoints.deadline(self.unsynced_since)
     }
 
     /// Lazy mode: makes every deferred commit durable.
@@ -657,7 +661,7 @@ impl<S: Store> Actor<S> {
         match contain(|| store.checkpoint()) {
             Ok(()) => {
                 debug!("cache checkpoint");
-                self.unsynced_since = None;
+                self.note_commit(Commit::Durable, 0);
             }
             Err(e) => {
                 // Still unsynced, but not overdue again until max_delay has passed (unless the
@@ -862,7 +866,7 @@ impl<S: Store> Actor<S> {
                 });
                 match redone {
                     Ok(()) => {
-                        self.note_commit(Commit::Durable);
+                        self.note_commit(Commit::Durable, 0);
                         self.publish_snapshot();
                         return true;
                     }
