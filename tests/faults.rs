@@ -569,6 +569,23 @@ async fn a_damaged_totals_row_resets_the_folder() {
     expect_reset(dir.path(), "a damaged totals row").await;
 }
 
+/// The totals row has no checksum of its own; totals no file of this size could hold (a high
+/// bit flipped in `live_bytes` would keep the cache over budget, evicting everything, for good)
+/// reset the folder too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implausible_totals_reset_the_folder() {
+    const CLOCK: TableDefinition<u64, &[u8]> = TableDefinition::new("vlive_clock");
+    let dir = tempfile::tempdir().unwrap();
+    cache_then_tamper(dir.path(), |txn| {
+        let mut clock = txn.open_table(CLOCK).unwrap();
+        let mut row = clock.get(u64::MAX).unwrap().unwrap().value().to_vec();
+        row[15] ^= 0x40; // the top byte of live_bytes
+        clock.insert(u64::MAX, row.as_slice()).unwrap();
+    })
+    .await;
+    expect_reset(dir.path(), "live_bytes far beyond the file").await;
+}
+
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("vlive_entries");
 
 /// Damaged bookkeeping in a value's header never panics, never misreads, and never strands an

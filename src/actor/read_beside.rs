@@ -175,7 +175,7 @@ impl ReadBeside {
     pub(crate) fn publish(&self, snapshot: Box<dyn Snapshot>) {
         let previous = self.snapshot.write().replace(snapshot);
         // Dropped (its read transaction ended) outside the lock, so no lookup waits for it.
-        drop(previous);
+        drop_without_unwinding(previous);
     }
 
     /// The actor takes its snapshot back; returns once no lookup is using it. The hot tier
@@ -190,8 +190,17 @@ impl ReadBeside {
             registry.epoch += 1;
         }
         drop(snapshot);
-        drop(withdrawn);
+        drop_without_unwinding(withdrawn);
     }
+}
+
+/// Drops a snapshot where a panic cannot escape: ending a read transaction of a database that
+/// panicked may panic again (a poisoned lock), and the actor must outlive its store's damage.
+fn drop_without_unwinding(snapshot: Option<Box<dyn Snapshot>>) {
+    #[cfg(not(loom))]
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(snapshot)));
+    #[cfg(loom)]
+    drop(snapshot);
 }
 
 /// A lookup in `snapshot`; `None` if it panicked. redb may panic on a file corrupted behind

@@ -688,6 +688,10 @@ impl<S: Store> Actor<S> {
                 then_clear: false,
                 verify: true,
             }),
+            // redb's own state is broken: only a new database can serve.
+            Failure::Store(redb::Error::LockPoisoned(_) | redb::Error::TransactionPoisoned) => {
+                Some(Health::Replace(Discard::KeepAside))
+            }
             Failure::Store(e) if S::needs_reopen(e) => Some(Health::Reopen {
                 then_clear: false,
                 verify: false,
@@ -739,6 +743,9 @@ impl<S: Store> Actor<S> {
     /// clears it if lazy writes were lost. Every batch, checkpoint and close runs this first;
     /// on `Err` it tries again next time and fails what needed the store meanwhile.
     fn restore(&mut self) -> Result<()> {
+        if self.health == Health::Sound {
+            return Ok(());
+        }
         let restored = self.restore_steps();
         self.publish_snapshot();
         restored
@@ -783,8 +790,10 @@ impl<S: Store> Actor<S> {
         let folder = &self.config.folder;
         let mut store = match contain_open(folder, || self.open.open()) {
             Ok(store) => store,
-            Err(Error::Damaged { reason, .. }) => {
-                error!(folder = %folder.display(), reason, "the cache file is damaged");
+            // The file was ours a moment ago: if it no longer reads as a database, it is
+            // damaged (moved aside, so nothing is lost), not someone else's.
+            Err(e @ (Error::Damaged { .. } | Error::NotADatabase { .. })) => {
+                error!(folder = %folder.display(), error = %chain(&e), "the cache file is damaged");
                 self.health = Health::Replace(Discard::KeepAside);
                 return Ok(());
             }
@@ -996,15 +1005,18 @@ fn remove_damaged(txn: &mut dyn StoreBatch, damage: &DamageLog) -> StoreResult<(
     Ok(())
 }
 
-/// An error that concerns only this command's key (a table of the wrong type, a value too
-/// large) fails that command alone; any other fails the batch.
+/// An error that concerns only this put's key (a value too large, a table of the wrong type)
+/// fails that put alone; any other fails the batch. Never an invalidation's or a get's: a
+/// failed batch redoes its invalidations (or discards the file) and answers its gets as
+/// misses, and an invalidation failed alone would leave its values to be served.
 fn isolate<S: Store>(
     applied: StoreResult<Answer>,
     config: &ActorConfig,
     command: &Command,
 ) -> StoreResult<Answer> {
+    let stores = matches!(command, Command::Put { .. } | Command::Fill { .. });
     match applied {
-        Err(e) if S::affects_one_command(&e) => Ok(Answer::Failed(Error::storage(
+        Err(e) if stores && S::affects_one_command(&e) => Ok(Answer::Failed(Error::storage(
             &config.folder,
             command.name(),
             e,

@@ -98,10 +98,23 @@ pub(crate) fn discard_file(folder: &Path, how: Discard) -> Result<Option<PathBuf
         Err(e) => return Err(Error::io(&path, "discard the cache file", e)),
     }
     prune_damaged(folder);
+    // The unlink or rename must outlive a power cut: the old file's entries include what a
+    // failed invalidation was to remove.
+    sync_folder(folder).map_err(|e| Error::io(folder, "sync the cache folder", e))?;
     if let Some(aside) = &moved {
         error!(file = %aside.display(), "damaged cache file moved aside; the cache starts empty");
     }
     Ok(moved)
+}
+
+#[cfg(unix)]
+fn sync_folder(folder: &Path) -> std::io::Result<()> {
+    std::fs::File::open(folder)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_folder(_folder: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Deletes all but the newest damaged files kept aside in `folder`.

@@ -89,6 +89,16 @@ impl Totals {
         row
     }
 
+    /// Whether the totals could describe a file of `file_len` bytes. The row has no checksum of
+    /// its own: a flipped high bit in `live_bytes` would keep the cache over its budget for
+    /// good (evicting everything), one in `next_seq` would reuse queue rows.
+    fn plausible(&self, file_len: u64) -> bool {
+        let usage = self.usage;
+        self.next_seq < 1 << 62
+            && usage.entries <= usage.live_bytes
+            && usage.live_bytes <= file_len.saturating_mul(2).saturating_add(1 << 20)
+    }
+
     /// `None` if the row is not 24 bytes (a damaged file).
     fn from_row(row: &[u8]) -> Option<Self> {
         let word = |i: usize| Some(u64::from_le_bytes(row.get(i..i + 8)?.try_into().ok()?));
@@ -128,6 +138,11 @@ impl RedbStore {
         Ok(store)
     }
 
+    /// The file's apparent length (0 if it cannot be read).
+    fn file_len(&self) -> u64 {
+        std::fs::metadata(self.folder.join(DB_FILE_NAME)).map_or(0, |m| m.len())
+    }
+
     /// Resets a folder of another format, or whose totals are damaged; returns the stored
     /// totals.
     fn ensure_format(&self) -> StoreResult<Totals> {
@@ -141,8 +156,8 @@ impl RedbStore {
         let reason = match found {
             Some(FORMAT_VERSION) => match stored_totals(&txn)? {
                 // Nothing to change: dropping the transaction aborts it.
-                Some(totals) => return Ok(totals),
-                None => "its totals row is damaged",
+                Some(totals) if totals.plausible(self.file_len()) => return Ok(totals),
+                Some(_) | None => "its totals row is damaged",
             },
             None if other_tables.is_empty() => "",
             _ => "it has another format version",
@@ -236,13 +251,15 @@ impl Store for RedbStore {
     }
 
     fn verify(&mut self) -> StoreResult<()> {
-        // `Ok(false)`: damaged pages were found and repaired; the values' own checksums catch
-        // whatever the repair could not put right.
-        let sound = self.db.check_integrity()?;
-        if !sound {
-            warn!(folder = %self.folder.display(), "cache file repaired by its integrity check");
+        // `Ok(false)`: damaged pages were found and the file repaired, which may mean rolled
+        // back to an older commit: one whose values pass their checksums but which an
+        // acknowledged invalidation had removed. Not to be trusted either.
+        match self.db.check_integrity()? {
+            true => Ok(()),
+            false => Err(redb::Error::Corrupted(
+                "the integrity check had to repair the file (it may have rolled back)".into(),
+            )),
         }
-        Ok(())
     }
 
     fn close(self) -> StoreResult<()> {
