@@ -68,7 +68,7 @@ impl EncodeError {
     }
 }
 
-/// Encodes rows for storage, refusing what [`decode`] would not read back.
+/// Encodes rows for storage, refusing what `decode` would not read back.
 pub fn encode(value: &CachedRows) -> Result<Vec<u8>, EncodeError> {
     let (secs, nanos) = epoch_parts(value.fetched_at)?;
     // Sizing the output exactly first measured slower than letting the vector grow.

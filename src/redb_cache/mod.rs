@@ -31,7 +31,7 @@ pub const DB_FILE_NAME: &str = "vlive.redb";
 /// last handle is dropped or when [`close`](RedbCache::close) is called.
 ///
 /// Opening a folder this process already has open returns a handle to the same actor (the
-/// first open's configuration stays in force). Another process gets [`Error::AlreadyOpen`].
+/// first open's configuration stays in force). Another process gets [`Error::AlreadyOpen`](crate::Error::AlreadyOpen).
 #[derive(Clone)]
 pub struct RedbCache {
     handle: Handle,
@@ -64,7 +64,7 @@ impl RedbCache {
 
     /// Serves what is queued, commits, closes the database and releases the file. After `Ok`,
     /// the folder can be opened again at once; every later call on any clone returns
-    /// [`Error::Closed`]. Closing again is a no-op.
+    /// [`Error::Closed`](crate::Error::Closed). Closing again is a no-op.
     pub async fn close(&self) -> Result<()> {
         self.handle.close().await
     }
