@@ -31,7 +31,8 @@ pub const DB_FILE_NAME: &str = "vlive.redb";
 /// last handle is dropped or when [`close`](RedbCache::close) is called.
 ///
 /// Opening a folder this process already has open returns a handle to the same actor (the
-/// first open's configuration stays in force). Another process gets [`Error::AlreadyOpen`](crate::Error::AlreadyOpen).
+/// first open's configuration stays in force). Another process gets
+/// [`Error::AlreadyOpen`](crate::Error::AlreadyOpen).
 #[derive(Clone)]
 pub struct RedbCache {
     handle: Handle,
