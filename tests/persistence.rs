@@ -680,3 +680,31 @@ fn lazy_mode_keeps_what_was_flushed_or_invalidated_through_sigkill() {
         cache.close().await.unwrap();
     });
 }
+
+/// A page cache far smaller than the file (here 1 MiB for about 4 MiB of entries) changes where
+/// cold gets read from, never what they read, before and after a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_page_cache_reads_every_value_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        RedbCache::builder()
+            .page_cache_bytes(1 << 20)
+            .hot_bytes(0)
+            .open(dir.path())
+            .unwrap()
+    };
+    let cache = open();
+    let keys: Vec<String> = (0..1000).map(|i| format!("p/{i:04}")).collect();
+    for key in &keys {
+        cache.put(key, value(key)).await.unwrap();
+    }
+    for key in &keys {
+        assert_eq!(tag(&cache, key).await.as_deref(), Some(key.as_str()));
+    }
+    cache.close().await.unwrap();
+    let cache = open();
+    for key in keys.iter().rev() {
+        assert_eq!(tag(&cache, key).await.as_deref(), Some(key.as_str()));
+    }
+    cache.close().await.unwrap();
+}

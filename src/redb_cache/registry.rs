@@ -11,7 +11,7 @@ use crate::actor::{self, ActorConfig, Handle, Opener, WeakHandle};
 use crate::error::Result;
 use crate::store::Discard;
 use crate::store::damage::DamageLog;
-use crate::store::redb_open::{BackendLayer, discard_file};
+use crate::store::redb_open::{OpenOptions, discard_file};
 use crate::store::redb_store::RedbStore;
 use crate::sync::Mutex;
 
@@ -30,13 +30,13 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, OpenFolder>> {
 /// A handle to the actor serving `config.folder`: the one already running in this process, or
 /// a new one. An actor that is closing (or draining after its last handle went) is waited out
 /// first, so the new one can take the file.
-pub(super) fn open(config: ActorConfig, layer: Option<BackendLayer>) -> Result<Handle> {
+pub(super) fn open(config: ActorConfig, options: OpenOptions) -> Result<Handle> {
     loop {
         let mut registry = registry().lock();
         registry.retain(|_, open| !open.actor.has_stopped());
         let Some(open) = registry.get(&config.folder) else {
             // Opening under the lock: two racing opens of one folder must not both spawn.
-            let actor = spawn(config.clone(), layer)?;
+            let actor = spawn(config.clone(), options)?;
             let weak = actor.downgrade();
             registry.insert(
                 config.folder.clone(),
@@ -67,11 +67,11 @@ fn share(open: &OpenFolder, config: &ActorConfig) {
     debug!(%folder, "cache already open here; sharing its actor");
 }
 
-fn spawn(config: ActorConfig, layer: Option<BackendLayer>) -> Result<Handle> {
+fn spawn(config: ActorConfig, options: OpenOptions) -> Result<Handle> {
     let damage = Arc::new(DamageLog::new(&config.folder));
     let opener = RedbOpener {
         folder: config.folder.clone(),
-        layer,
+        options,
         damage: damage.clone(),
     };
     actor::spawn_opening(config, damage, opener)
@@ -80,13 +80,13 @@ fn spawn(config: ActorConfig, layer: Option<BackendLayer>) -> Result<Handle> {
 /// Opens the folder's redb file for the actor, and discards it when the actor says so.
 struct RedbOpener {
     folder: PathBuf,
-    layer: Option<BackendLayer>,
+    options: OpenOptions,
     damage: Arc<DamageLog>,
 }
 
 impl Opener<RedbStore> for RedbOpener {
     fn open(&self) -> Result<RedbStore> {
-        RedbStore::open(&self.folder, self.layer.as_ref(), self.damage.clone())
+        RedbStore::open(&self.folder, &self.options, self.damage.clone())
     }
 
     fn discard(&self, how: Discard) -> Result<()> {

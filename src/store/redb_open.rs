@@ -1,7 +1,7 @@
 //! Opening the redb file: the cross-process lock, an optional backend layer, turning redb's
 //! open errors into errors a person can act on, and discarding a file that cannot be trusted.
 
-use std::fs::OpenOptions;
+use std::fs::OpenOptions as FileOptions;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,10 +23,19 @@ const DAMAGED_FILES_KEPT: usize = 2;
 /// Wraps redb's file backend (fault injection, I/O metrics, …). Called on every (re)open.
 pub(crate) type BackendLayer = Arc<dyn Fn(FileBackend) -> Box<dyn StorageBackend> + Send + Sync>;
 
+/// How the redb file is opened, besides where.
+#[derive(Clone, Default)]
+pub(crate) struct OpenOptions {
+    /// Wraps the file backend.
+    pub(crate) layer: Option<BackendLayer>,
+    /// redb's page cache, in bytes; `None`: redb's default (1 GiB).
+    pub(crate) page_cache_bytes: Option<usize>,
+}
+
 /// Opens (or creates) `folder/vlive.redb`, taking redb's file lock.
-pub(crate) fn open_database(folder: &Path, layer: Option<&BackendLayer>) -> Result<Database> {
+pub(crate) fn open_database(folder: &Path, options: &OpenOptions) -> Result<Database> {
     let path = folder.join(DB_FILE_NAME);
-    let file = OpenOptions::new()
+    let file = FileOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -34,8 +43,11 @@ pub(crate) fn open_database(folder: &Path, layer: Option<&BackendLayer>) -> Resu
         .open(&path)
         .map_err(|e| Error::io(&path, "open the cache file", e))?;
     let backend = FileBackend::new(file).map_err(|e| open_error(folder, e))?;
-    let builder = redb::Builder::new();
-    match layer {
+    let mut builder = redb::Builder::new();
+    if let Some(bytes) = options.page_cache_bytes {
+        builder.set_cache_size(bytes);
+    }
+    match &options.layer {
         Some(layer) => builder.create_with_backend(LayeredBackend(layer(backend))),
         None => builder.create_with_backend(backend),
     }

@@ -37,7 +37,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::error::{Error, Result};
 use crate::redb_cache::DB_FILE_NAME;
 use crate::store::damage::{DamageLog, Damaged};
-use crate::store::redb_open::{BackendLayer, open_database};
+use crate::store::redb_open::{OpenOptions, open_database};
 use crate::store::stored_value::{self, Header};
 use crate::store::{
     Commit, Ledger, Oldest, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
@@ -118,10 +118,10 @@ impl RedbStore {
     /// not).
     pub(crate) fn open(
         folder: &Path,
-        layer: Option<&BackendLayer>,
+        options: &OpenOptions,
         damaged: Arc<DamageLog>,
     ) -> Result<Self> {
-        let db = open_database(folder, layer)?;
+        let db = open_database(folder, options)?;
         let mut store = RedbStore {
             db,
             folder: folder.to_owned(),
