@@ -11,6 +11,13 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+#[cfg(feature = "redis")]
+mod redis_fault;
+#[cfg(feature = "redis")]
+pub(crate) use redis_fault::is_connection_level;
+#[cfg(feature = "redis")]
+pub use redis_fault::{RedisFault, RedisFaultKind};
 use std::time::Duration;
 
 /// The result type of every fallible vlive operation.
@@ -184,7 +191,7 @@ pub enum Error {
     Master(Arc<dyn std::error::Error + Send + Sync>),
     /// A Redis call failed: which server, namespace, operation and key, and why.
     #[cfg(feature = "redis")]
-    Redis(crate::redis_cache::RedisFault),
+    Redis(RedisFault),
 }
 
 /// Why a value was refused at `put` or `fill` ([`Error::ValueRefused`]): a limit of the decoder

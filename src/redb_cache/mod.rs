@@ -17,8 +17,7 @@ use crate::rows::CachedRows;
 
 pub use builder::RedbCacheBuilder;
 
-/// The database file inside a cache folder.
-pub const DB_FILE_NAME: &str = "vlive.redb";
+pub use crate::store::redb_open::DB_FILE_NAME;
 
 /// A persistent cache in a folder, served by one actor thread that owns the redb database.
 ///

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
-use super::fault::{RedisFault, RedisFaultKind};
 use super::keyspace::Keyspace;
 use super::link::{Link, Timeouts};
 use super::{Inner, RedisCache, scripts};
 use crate::error::{Error, Result};
+use crate::error::{RedisFault, RedisFaultKind};
 
 /// The oldest server that runs the scripts: shebang flags (`allow-oom`) came with Redis 7.0.
 const MIN_MAJOR_VERSION: u32 = 7;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError};
 
-use super::fault::is_connection_level;
+use crate::error::is_connection_level;
 
 /// How long to wait for a connection and for each answer.
 #[derive(Clone, Copy, Debug)]

@@ -13,7 +13,6 @@
 //! Encoding and decoding (CBOR, [`crate::codec`]) run in the caller; Redis moves bytes.
 
 mod builder;
-mod fault;
 mod keyspace;
 mod link;
 mod pending;
@@ -26,8 +25,8 @@ use redis::Script;
 use redis::aio::MultiplexedConnection;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
+pub use crate::error::{RedisFault, RedisFaultKind};
 pub use builder::RedisCacheBuilder;
-pub use fault::{RedisFault, RedisFaultKind};
 pub(crate) use keyspace::Keyspace;
 use keyspace::fresh_incarnation;
 use link::{Link, Timeouts};

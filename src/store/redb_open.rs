@@ -13,8 +13,10 @@ use redb::{BackendError, Database, DatabaseError, StorageBackend, StorageError};
 use tracing::{error, warn};
 
 use crate::error::{Error, Result};
-use crate::redb_cache::DB_FILE_NAME;
 use crate::store::Discard;
+
+/// The database file inside a cache folder.
+pub const DB_FILE_NAME: &str = "vlive.redb";
 
 /// Damaged files kept aside at most: enough to look at what happened, never enough to fill the
 /// disk when damage recurs.

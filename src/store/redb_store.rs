@@ -35,9 +35,8 @@ use tracing::warn;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
-use crate::redb_cache::DB_FILE_NAME;
 use crate::store::damage::{DamageLog, Damaged};
-use crate::store::redb_open::{OpenOptions, open_database};
+use crate::store::redb_open::{DB_FILE_NAME, OpenOptions, open_database};
 use crate::store::stored_value::{self, Header};
 use crate::store::{
     Commit, Ledger, Oldest, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
