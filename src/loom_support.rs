@@ -106,12 +106,7 @@ impl LoomCache {
         let (key, value) = (self.handle.track_key(key), value.to_vec());
         let pending = self
             .handle
-            .submit(|reply| Command::Put {
-                key,
-                value,
-                fetched_ms: 0,
-                reply,
-            })
+            .submit(|reply| Command::put(key, value, 0, reply))
             .await?;
         Ok(QueuedPut(pending))
     }

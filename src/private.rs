@@ -18,7 +18,7 @@ pub mod layout {
     /// The encoded rows of a value stored under `key`, behind its header, checked as a store
     /// checks it (a baseline pays what vlive pays); `None` if the check fails.
     pub fn payload<'a>(key: &str, stored: &'a [u8]) -> Option<&'a [u8]> {
-        crate::store::stored_value::verify(key, stored).map(|(_, payload)| payload)
+        crate::store::stored_value::verify(key, stored).map(|checked| checked.payload)
     }
 
     /// `value` as a store would keep it under `key`, behind a header with a zero sequence and
@@ -29,6 +29,6 @@ pub mod layout {
             seq: 0,
             fetched_ms: 0,
         };
-        join(key, header, value)
+        join(key, header, value, crate::store::value_sum(value))
     }
 }

@@ -123,7 +123,7 @@ mod tests {
         store
             .write_batch(Commit::Durable, |txn| {
                 for (i, key) in keys.iter().enumerate() {
-                    txn.put(key, b"v", i as i64)?;
+                    txn.put(key, b"v", 0, i as i64)?;
                 }
                 Ok(())
             })

@@ -4,6 +4,7 @@ use super::read_beside::Tracked;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
 use crate::store::pages_replaced;
+use crate::store::value_sum;
 use crate::sync::oneshot;
 
 /// Where the actor sends one command's result.
@@ -21,6 +22,8 @@ pub(crate) enum Command {
     Put {
         key: Tracked,
         value: Vec<u8>,
+        /// `store::value_sum(&value)`, taken by the caller so that the actor does not hash.
+        value_sum: u64,
         /// When the value's rows were fetched (ms since the Unix epoch): the actor never
         /// decodes a value, and expiry needs this.
         fetched_ms: i64,
@@ -30,6 +33,7 @@ pub(crate) enum Command {
     Fill {
         key: Tracked,
         value: Vec<u8>,
+        value_sum: u64,
         fetched_ms: i64,
         token: FillToken,
         reply: Reply<FillOutcome>,
@@ -69,6 +73,35 @@ pub(crate) enum Answer {
 }
 
 impl Command {
+    /// A put of `value`, hashed here, on the caller's side.
+    pub(crate) fn put(key: Tracked, value: Vec<u8>, fetched_ms: i64, reply: Reply<()>) -> Self {
+        Command::Put {
+            key,
+            value_sum: value_sum(&value),
+            value,
+            fetched_ms,
+            reply,
+        }
+    }
+
+    /// A fill of `value` under `token`, hashed here, on the caller's side.
+    pub(crate) fn fill(
+        key: Tracked,
+        value: Vec<u8>,
+        fetched_ms: i64,
+        token: FillToken,
+        reply: Reply<FillOutcome>,
+    ) -> Self {
+        Command::Fill {
+            key,
+            value_sum: value_sum(&value),
+            value,
+            fetched_ms,
+            token,
+            reply,
+        }
+    }
+
     /// The bytes this command adds to a batch (for the batch byte limit).
     pub(crate) fn payload_bytes(&self) -> usize {
         match self {

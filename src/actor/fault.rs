@@ -75,22 +75,21 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Whether `error` says the disk (or the user's quota) is full.
 pub(crate) fn is_disk_full(error: &redb::Error) -> bool {
+    matches!(error, redb::Error::Io(io) if is_out_of_space(io))
+}
+
+fn is_out_of_space(io: &std::io::Error) -> bool {
     use std::io::ErrorKind;
-    let redb::Error::Io(io) = error else {
-        return false;
-    };
     matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
 }
 
 /// `error` as `DiskFull` if a full disk is what caused it (an open or a repair that could not
 /// write, say), as it is otherwise.
 pub(crate) fn name_full_disk(error: Error, op: &'static str) -> Error {
-    use std::io::ErrorKind;
-    let full = |io: &std::io::Error| {
-        matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
-    };
     let folder = match &error {
-        Error::Io { path, source, .. } if full(source) => path.parent().map(Path::to_owned),
+        Error::Io { path, source, .. } if is_out_of_space(source) => {
+            path.parent().map(Path::to_owned)
+        }
         Error::Storage { folder, source, .. } if is_disk_full(source) => Some(folder.clone()),
         _ => None,
     };

@@ -158,13 +158,8 @@ impl Handle {
     pub(crate) async fn put(&self, key: &str, value: Vec<u8>, fetched_ms: i64) -> Result<()> {
         self.check_size(key, &value)?;
         let key = self.track_key(key);
-        self.call(|reply| Command::Put {
-            key,
-            value,
-            fetched_ms,
-            reply,
-        })
-        .await?;
+        self.call(|reply| Command::put(key, value, fetched_ms, reply))
+            .await?;
         self.shared.counters.puts.bump();
         Ok(())
     }
@@ -179,13 +174,7 @@ impl Handle {
         self.check_size(key, &value)?;
         let key = self.track_key(key);
         let outcome = self
-            .call(|reply| Command::Fill {
-                key,
-                value,
-                fetched_ms,
-                token,
-                reply,
-            })
+            .call(|reply| Command::fill(key, value, fetched_ms, token, reply))
             .await?;
         match outcome {
             FillOutcome::Stored => self.shared.counters.fills.bump(),

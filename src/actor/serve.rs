@@ -70,8 +70,8 @@ impl Opener<crate::store::mem_store::MemStore> for crate::store::mem_store::MemS
         Ok(self.reopen())
     }
 
-    fn discard(&self, how: Discard) -> Result<()> {
-        crate::store::mem_store::MemStore::discard(self, how);
+    fn discard(&self, _how: Discard) -> Result<()> {
+        crate::store::mem_store::MemStore::discard(self);
         Ok(())
     }
 }
@@ -943,14 +943,12 @@ impl<S: Store> Actor<S> {
         let Some(mut store) = self.store.take() else {
             return restored;
         };
-        let folder = &self.config.folder;
         // A failed checkpoint still closes the store; its error is what `close` reports.
         let checkpointed = match self.unsynced_since {
             Some(_) => contain(|| store.checkpoint()).map_err(|e| self.error_for(e, "checkpoint")),
             None => Ok(()),
         };
         let closed = contain(|| store.close()).map_err(|e| self.error_for(e, "close"));
-        let _ = folder;
         restored.and(checkpointed).and(closed)
     }
 
@@ -1035,16 +1033,18 @@ fn apply(
         Command::Put {
             key,
             value,
+            value_sum,
             fetched_ms,
             ..
         } => {
             trace!(key = key.as_str(), bytes = value.len(), "cache put");
-            txn.put(key, value, *fetched_ms)?;
+            txn.put(key, value, *value_sum, *fetched_ms)?;
             Answer::Done
         }
         Command::Fill {
             key,
             value,
+            value_sum,
             fetched_ms,
             token,
             ..
@@ -1056,7 +1056,7 @@ fn apply(
                 );
                 return Ok(Answer::Filled(FillOutcome::RejectedStale));
             }
-            txn.put(key, value, *fetched_ms)?;
+            txn.put(key, value, *value_sum, *fetched_ms)?;
             Answer::Filled(FillOutcome::Stored)
         }
         Command::Invalidate { prefix, .. } => {
@@ -1121,12 +1121,7 @@ mod tests {
     async fn commands_queued_in_order_see_each_other() {
         let (cache, _probe) = start(64);
         let put = cache
-            .submit(|reply| Command::Put {
-                key: cache.track_key("k"),
-                value: b"1".to_vec(),
-                fetched_ms: 0,
-                reply,
-            })
+            .submit(|reply| Command::put(cache.track_key("k"), b"1".to_vec(), 0, reply))
             .await
             .unwrap();
         assert_eq!(stored(cache.get("k").await.unwrap()), Some(b"1".to_vec()));
@@ -1174,12 +1169,7 @@ mod tests {
         cache.put("k", b"1".to_vec(), 0).await.unwrap();
         probe.fail_next_commit();
         let put = cache
-            .submit(|reply| Command::Put {
-                key: cache.track_key("k"),
-                value: b"2".to_vec(),
-                fetched_ms: 0,
-                reply,
-            })
+            .submit(|reply| Command::put(cache.track_key("k"), b"2".to_vec(), 0, reply))
             .await
             .unwrap();
         // Covered by the put in flight: this get queues into the failing batch (or the next).

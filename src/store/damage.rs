@@ -52,7 +52,7 @@ impl DamageLog {
 
     /// Reports a read of `key` whose rows passed their checksum but would not decode.
     pub(crate) fn report_undecodable(&self, key: &str, rows: &[u8], why: &str) {
-        let sum = xxhash_rust::xxh3::xxh3_64(rows);
+        let sum = crate::store::value_sum(rows);
         self.add(key, why, Some(sum));
     }
 

@@ -8,7 +8,7 @@
 
 use crate::store::entry_map::EntryMap;
 use crate::store::{
-    Commit, Discard, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
+    Commit, Snapshot, Store, StoreBatch, StoreReads, StoreResult, Usage, entry_size,
 };
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
@@ -71,8 +71,7 @@ impl MemStore {
     }
 
     /// Empties the store, as discarding a redb file and opening a new one does; heals damage.
-    pub fn discard(&self, how: Discard) {
-        let _ = how;
+    pub(crate) fn discard(&self) {
         *self.shared.committed.lock() = Map::default();
         self.shared.damaged.store(false, Ordering::SeqCst);
         self.shared.discards.fetch_add(1, Ordering::SeqCst);
@@ -201,7 +200,7 @@ impl StoreReads for Map {
 }
 
 impl StoreBatch for Map {
-    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()> {
+    fn put(&mut self, key: &str, value: &[u8], _sum: u64, fetched_ms: i64) -> StoreResult<()> {
         let size = entry_size(key, value.len());
         self.insert(key, value.to_vec(), size, fetched_ms);
         Ok(())

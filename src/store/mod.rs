@@ -43,6 +43,12 @@ pub(crate) enum Commit {
     Deferred,
 }
 
+/// The xxh3 of an encoded value. Callers take it before sending a put, so that the actor does
+/// not hash values; a stored value's checksum builds on it (`stored_value`).
+pub(crate) fn value_sum(value: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(value)
+}
+
 /// What the store held at one commit, for lookups on the callers' threads (gets beside the
 /// actor). It stays valid, and unchanged, while later batches commit.
 pub(crate) trait Snapshot: Send + Sync + 'static {
@@ -200,7 +206,8 @@ pub(crate) struct Oldest {
 pub(crate) trait StoreBatch: StoreReads + Ledger {
     /// Stores `value` under `key` as the newest entry. `fetched_ms`: when its rows were fetched
     /// (milliseconds since the Unix epoch), for expiry.
-    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()>;
+    /// `value_sum`: [`value_sum`] of `value`, taken by the caller, off the actor.
+    fn put(&mut self, key: &str, value: &[u8], value_sum: u64, fetched_ms: i64) -> StoreResult<()>;
     /// Removes every key that starts with `prefix`.
     fn remove_prefix(&mut self, prefix: &str) -> StoreResult<()>;
     /// Removes a key reported damaged if its stored value still is: it fails its check, or

@@ -32,7 +32,6 @@ use redb::{
     TableDefinition, TableHandle, WriteTransaction,
 };
 use tracing::warn;
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
 use crate::store::damage::{DamageLog, Damaged};
@@ -325,7 +324,7 @@ fn read_value(
 /// and reads as a miss, never as data.
 fn checked_payload(key: &str, stored: &[u8], damaged: &DamageLog) -> Option<Vec<u8>> {
     match stored_value::verify(key, stored) {
-        Some((_, payload)) => Some(payload.to_vec()),
+        Some(checked) => Some(checked.payload.to_vec()),
         None => {
             damaged.report(key, "checksum mismatch");
             None
@@ -479,9 +478,9 @@ impl StoreReads for WriteBatch<'_> {
 }
 
 impl StoreBatch for WriteBatch<'_> {
-    fn put(&mut self, key: &str, value: &[u8], fetched_ms: i64) -> StoreResult<()> {
+    fn put(&mut self, key: &str, value: &[u8], sum: u64, fetched_ms: i64) -> StoreResult<()> {
         let seq = self.next_seq();
-        let stored = stored_value::join(key, Header { seq, fetched_ms }, value);
+        let stored = stored_value::join(key, Header { seq, fetched_ms }, value, sum);
         let tables = self.tables()?;
         // One update stores the value and hands back the one it replaced.
         let replaced = tables
@@ -521,7 +520,7 @@ impl StoreBatch for WriteBatch<'_> {
         let still_damaged = match self.tables()?.entries.get(key)? {
             Some(stored) => match stored_value::verify(key, stored.value()) {
                 None => true,
-                Some((_, rows)) => reported.undecodable == Some(xxh3_64(rows)),
+                Some(checked) => reported.undecodable == Some(checked.payload_sum),
             },
             None => false,
         };
@@ -549,15 +548,18 @@ impl Ledger for WriteBatch<'_> {
         let Some(stored) = tables.entries.get(key)?.map(|v| v.value().to_vec()) else {
             return Ok(());
         };
-        let Some((header, payload)) = stored_value::verify(key, &stored) else {
+        let Some(checked) = stored_value::verify(key, &stored) else {
             self.damaged.report(key, "checksum mismatch");
             self.forget(key)?;
             return Ok(());
         };
-        tables.unqueue(key, Some(header))?;
+        tables.unqueue(key, Some(checked.header))?;
         tables.clock.insert(seq, key.as_bytes())?;
-        let requeued = Header { seq, ..header };
-        let stored = stored_value::join(key, requeued, payload);
+        let requeued = Header {
+            seq,
+            ..checked.header
+        };
+        let stored = stored_value::join(key, requeued, checked.payload, checked.payload_sum);
         tables.entries.insert(key, stored.as_slice())?;
         Ok(())
     }

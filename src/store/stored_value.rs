@@ -15,6 +15,8 @@
 
 use xxhash_rust::xxh3::Xxh3Default;
 
+use crate::store::value_sum;
+
 /// The header's length: the entry's sequence number, its rows' fetch time and the checksum,
 /// each 8 bytes little-endian.
 pub(crate) const HEADER_LEN: usize = 24;
@@ -28,23 +30,39 @@ pub(crate) struct Header {
     pub(crate) fetched_ms: i64,
 }
 
-/// `value` with `header` in front, as it is stored under `key`.
-pub(crate) fn join(key: &str, header: Header, value: &[u8]) -> Vec<u8> {
+/// `value` with `header` in front, as it is stored under `key`. `sum` is
+/// [`value_sum`](crate::store::value_sum) of `value`, taken by the caller.
+pub(crate) fn join(key: &str, header: Header, value: &[u8], sum: u64) -> Vec<u8> {
     let mut stored = Vec::with_capacity(HEADER_LEN + value.len());
     stored.extend_from_slice(&header.seq.to_le_bytes());
     stored.extend_from_slice(&header.fetched_ms.to_le_bytes());
-    stored.extend_from_slice(&checksum(key, header, value).to_le_bytes());
+    stored.extend_from_slice(&checksum(key, header, sum).to_le_bytes());
     stored.extend_from_slice(value);
     stored
 }
 
-/// The header and encoded rows of a value stored under `key`, if its checksum holds; `None` if
-/// it is damaged (too short for a header, or any bit of key, header or rows changed).
-pub(crate) fn verify<'a>(key: &str, stored: &'a [u8]) -> Option<(Header, &'a [u8])> {
+/// A stored value that passed its check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Checked<'a> {
+    pub(crate) header: Header,
+    /// The encoded rows.
+    pub(crate) payload: &'a [u8],
+    /// Their [`value_sum`], computed by the check: a rewrite of the header reuses it.
+    pub(crate) payload_sum: u64,
+}
+
+/// A value stored under `key`, if its checksum holds; `None` if it is damaged (too short for a
+/// header, or any bit of key, header or rows changed).
+pub(crate) fn verify<'a>(key: &str, stored: &'a [u8]) -> Option<Checked<'a>> {
     let header = header(stored)?;
     let sum = u64::from_le_bytes(stored.get(16..HEADER_LEN)?.try_into().ok()?);
     let payload = &stored[HEADER_LEN..];
-    (checksum(key, header, payload) == sum).then_some((header, payload))
+    let payload_sum = value_sum(payload);
+    (checksum(key, header, payload_sum) == sum).then_some(Checked {
+        header,
+        payload,
+        payload_sum,
+    })
 }
 
 /// The header of a stored value, unchecked: bookkeeping only (which clock row to unqueue when
@@ -64,15 +82,16 @@ pub(crate) fn payload_len(stored_len: usize) -> usize {
     stored_len.saturating_sub(HEADER_LEN)
 }
 
-/// xxh3 over the key's length, the key, the header's fields and the rows: the length first, so
-/// that no split of the same bytes between key and rows sums alike.
-fn checksum(key: &str, header: Header, payload: &[u8]) -> u64 {
+/// xxh3 over the key's length, the key, the header's fields and the rows' own xxh3: the length
+/// first, so that no split of the same bytes between key and rows sums alike. Built on the
+/// rows' sum, which the caller of a put takes, so the actor hashes only the small parts.
+fn checksum(key: &str, header: Header, payload_sum: u64) -> u64 {
     let mut hasher = Xxh3Default::new();
     hasher.update(&(key.len() as u64).to_le_bytes());
     hasher.update(key.as_bytes());
     hasher.update(&header.seq.to_le_bytes());
     hasher.update(&header.fetched_ms.to_le_bytes());
-    hasher.update(payload);
+    hasher.update(&payload_sum.to_le_bytes());
     hasher.digest()
 }
 
@@ -87,10 +106,12 @@ mod tests {
 
     #[test]
     fn a_value_reads_back_what_was_joined() {
-        let stored = join("k", HEADER, b"rows");
+        let stored = join("k", HEADER, b"rows", value_sum(b"rows"));
         assert_eq!(stored.len(), HEADER_LEN + 4);
         assert_eq!(header(&stored), Some(HEADER));
-        assert_eq!(verify("k", &stored), Some((HEADER, &b"rows"[..])));
+        let checked = verify("k", &stored).expect("a sound value");
+        assert_eq!((checked.header, checked.payload), (HEADER, &b"rows"[..]));
+        assert_eq!(checked.payload_sum, value_sum(b"rows"));
         assert_eq!(payload_len(stored.len()), 4);
     }
 
@@ -107,7 +128,8 @@ mod tests {
     /// rows alike.
     #[test]
     fn every_flipped_bit_fails_the_check() {
-        let stored = join("clients/1", HEADER, b"twenty rows of text");
+        let rows = b"twenty rows of text";
+        let stored = join("clients/1", HEADER, rows, value_sum(rows));
         for bit in 0..stored.len() * 8 {
             let mut damaged = stored.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
@@ -122,7 +144,7 @@ mod tests {
     /// A value is bound to its key: read under another key (a damaged key in a leaf), it fails.
     #[test]
     fn a_value_read_under_another_key_fails_the_check() {
-        let stored = join("clients/1", HEADER, b"rows");
+        let stored = join("clients/1", HEADER, b"rows", value_sum(b"rows"));
         for other in ["clients/2", "clients/1/", "", "clients/10", "dlients/1"] {
             assert_eq!(verify(other, &stored), None, "{other}");
         }
