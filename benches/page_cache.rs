@@ -7,6 +7,8 @@
 //! second and the child's peak RSS (`VmHWM`), so each size is measured from a fresh process.
 //! `VLIVE_BENCH_QUICK=1` writes 32 MiB and reads for 2 s per size (4, 16 and 64 MiB caches).
 
+#[path = "common/rng.rs"]
+mod rng;
 #[path = "common/sample.rs"]
 #[allow(dead_code)] // the shared sample file also has the encoder other benches use
 mod sample;
@@ -103,13 +105,10 @@ fn child(spec: &str) {
             .map(|t| {
                 let cache = cache.clone();
                 tokio::spawn(async move {
-                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t + 1);
+                    let mut rng = rng::Rng::new(t + 1);
                     let mut gets = 0u64;
                     while Instant::now() < deadline {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        let found = cache.get(&key(x % entries)).await.unwrap();
+                        let found = cache.get(&key(rng.below(entries))).await.unwrap();
                         assert!(found.is_some(), "every key was written");
                         gets += 1;
                     }

@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::runtime;
 use vlive::{Cache, CachedRows, DB_FILE_NAME, Error, OnDamage, Record, RedbCache, Rows, Value};
 
 const CHILD: &str = "VLIVE_DAMAGE_CHILD";
@@ -89,14 +93,6 @@ fn expected(i: usize) -> Rows {
 
 fn key(i: usize) -> String {
     format!("k/{i:03}")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A closed cache holding every key's expected rows.

@@ -18,19 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use common::{HANG, tag, value};
+use common::{HANG, runtime, tag, value};
 use vlive::{Cache, DB_FILE_NAME, Durability, Error, FillOutcome, RedbCache};
 
 const MODE_VAR: &str = "VLIVE_CHILD";
 const FOLDER_VAR: &str = "VLIVE_CHILD_FOLDER";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 // ---------------------------------------------------------------------------------------------
 // Child processes

@@ -20,6 +20,16 @@ use vlive::{CachedRows, Record, Rows, Value};
 pub const HANG: Duration = Duration::from_secs(30);
 
 /// A fixed timestamp with sub-millisecond digits, so precision loss would show.
+/// A runtime with the 2 workers of the machines the tests run on, for tests that drive the cache
+/// from synchronous code (child processes, `main`s of their own).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub fn stamp() -> SystemTime {
     UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789)
 }
