@@ -58,12 +58,37 @@ pub fn spawn_bounded(
     spawn_with(capacity, max_batch_ops, Some(max_bytes))
 }
 
+/// Starts an actor in lazy mode: puts are acknowledged once queued in a write buffer of
+/// `write_buffer_bytes` (each entry of a 1-byte key and value takes [`one_entry_bytes`]).
+/// Loom has no clock, so no checkpoint falls due by time: `flush` and `close` make them.
+pub fn spawn_lazy(
+    capacity: usize,
+    max_batch_ops: usize,
+    write_buffer_bytes: u64,
+) -> (LoomCache, MemStoreProbe, ActorThread) {
+    let mut config = config(capacity, max_batch_ops, None);
+    config.durability = crate::Durability::Lazy {
+        max_delay: std::time::Duration::from_secs(3600),
+    };
+    config.write_buffer_bytes = write_buffer_bytes;
+    start(config)
+}
+
 fn spawn_with(
     capacity: usize,
     max_batch_ops: usize,
     max_bytes: Option<u64>,
 ) -> (LoomCache, MemStoreProbe, ActorThread) {
+    start(config(capacity, max_batch_ops, max_bytes))
+}
+
+fn start(config: ActorConfig) -> (LoomCache, MemStoreProbe, ActorThread) {
     let (store, probe) = MemStore::new();
+    let (handle, thread) = actor::spawn(config, store).expect("valid loom config");
+    (LoomCache { handle }, probe, ActorThread(thread))
+}
+
+fn config(capacity: usize, max_batch_ops: usize, max_bytes: Option<u64>) -> ActorConfig {
     let mut config = ActorConfig::new("<loom>");
     config.max_bytes = max_bytes;
     config.capacity = capacity;
@@ -71,8 +96,7 @@ fn spawn_with(
         max_ops: max_batch_ops,
         ..BatchLimits::default()
     };
-    let (handle, thread) = actor::spawn(config, store).expect("valid loom config");
-    (LoomCache { handle }, probe, ActorThread(thread))
+    config
 }
 
 impl LoomCache {
@@ -81,6 +105,7 @@ impl LoomCache {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match self.handle.get(key).await? {
             Fetched::Hot(value) => Ok(Some(value)),
+            Fetched::Buffered(value) => Ok(Some(value.to_vec())),
             Fetched::Stored { bytes, ticket } => {
                 if let (Some(value), Some(ticket)) = (&bytes, ticket) {
                     self.handle
@@ -96,7 +121,18 @@ impl LoomCache {
         self.handle.stats().hot_hits
     }
 
-    /// Stores `value` under `key`; returns after the commit.
+    /// Returns once everything acknowledged before is durable; reports lazy puts lost since
+    /// the last flush.
+    pub async fn flush(&self) -> Result<()> {
+        self.handle.flush().await
+    }
+
+    /// Lazy puts acknowledged and then lost, so far.
+    pub fn lazy_writes_lost(&self) -> u64 {
+        self.handle.stats().lazy_writes_lost
+    }
+
+    /// Stores `value` under `key`; returns after the commit (in lazy mode: once queued).
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.handle.put(key, value.to_vec(), 0).await
     }

@@ -92,6 +92,9 @@ async fn a_panic_while_closing_neither_reports_ok_nor_wedges_the_next_open() {
     // Lazy, so that close runs a checkpoint (an fsync) on the actor thread.
     let cache = lazy_faulty(dir.path(), &faults);
     cache.put("k", value("v")).await.unwrap();
+    // Acknowledged when queued: wait for its (deferred) commit, so that the fsync that panics
+    // is close's checkpoint, not the put's own commit.
+    wait_until("the put's commit", || cache.stats().write_buffer_bytes == 0).await;
 
     faults.panic_sync.store(true, Ordering::SeqCst);
     let closed = cache.close().await;

@@ -83,6 +83,15 @@ impl Checkpoints {
             .is_some_and(|max| self.deferred_bytes >= max)
     }
 
+    /// What deferred commits may still replace before the checkpoint by bytes: a batch stops
+    /// growing there, so that a burst of lazy puts cannot carry one batch far past it (each
+    /// batch's pages stay allocated until the checkpoint after it). `None`: no limit.
+    pub(crate) fn allowance(&self) -> Option<u64> {
+        self.max_delay?;
+        let max = self.max_deferred_bytes?;
+        Some(max.saturating_sub(self.deferred_bytes).max(1))
+    }
+
     /// When the actor, idle, checkpoints by time: `max_delay` after the oldest deferred commit.
     /// (Bytes only grow with commits, so a commit, not a timer, is what they make durable.)
     pub(crate) fn deadline(&self, unsynced_since: Option<Instant>) -> Option<Instant> {

@@ -5,10 +5,34 @@ use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
 use crate::store::pages_replaced;
 use crate::store::value_sum;
-use crate::sync::oneshot;
+use crate::sync::{Permit, oneshot};
+
+/// A put's encoded value: shared by the command and, in lazy mode, the write buffer that gets
+/// read it from (plain data, so std's `Arc` even under loom).
+pub(crate) type SharedValue = std::sync::Arc<Vec<u8>>;
 
 /// Where the actor sends one command's result.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// A command in the channel, with the slot it holds there (`None`: a lazy put, which the write
+/// buffer bounds instead). The slot is given back when the actor takes the command out.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    command: Command,
+    slot: Option<Permit>,
+}
+
+impl Queued {
+    pub(crate) fn new(command: Command, slot: Option<Permit>) -> Self {
+        Queued { command, slot }
+    }
+
+    /// The command, out of the channel: its slot is free again.
+    pub(crate) fn take(self) -> Command {
+        drop(self.slot);
+        self.command
+    }
+}
 
 /// One request. Values are already CBOR-encoded by the caller: the actor only moves bytes.
 /// A write's key or prefix is [`Tracked`] among the writes in flight (`read_beside`), and
@@ -19,9 +43,11 @@ pub(crate) enum Command {
         key: String,
         reply: Reply<Option<Vec<u8>>>,
     },
+    /// In lazy mode the caller was answered when the put was queued (`key.was_acknowledged()`):
+    /// its reply matters only if the actor stopped before taking it.
     Put {
         key: Tracked,
-        value: Vec<u8>,
+        value: SharedValue,
         /// `store::value_sum(&value)`, taken by the caller so that the actor does not hash.
         value_sum: u64,
         /// When the value's rows were fetched (ms since the Unix epoch): the actor never
@@ -32,7 +58,7 @@ pub(crate) enum Command {
     /// A put that is dropped if an invalidation covering `key` happened since `token`.
     Fill {
         key: Tracked,
-        value: Vec<u8>,
+        value: SharedValue,
         value_sum: u64,
         fetched_ms: i64,
         token: FillToken,
@@ -40,6 +66,11 @@ pub(crate) enum Command {
     },
     FillToken {
         reply: Reply<FillToken>,
+    },
+    /// An acknowledged lazy put that could not be stored (no room on the disk): its key is
+    /// removed instead, so that no older value is served, and settles once that commits.
+    Forget {
+        key: Tracked,
     },
     Invalidate {
         prefix: Tracked,
@@ -70,11 +101,19 @@ pub(crate) enum Answer {
     Token(FillToken),
     /// This command alone failed; the rest of its batch went on.
     Failed(Error),
+    /// An acknowledged lazy put failed alone: its key was removed in its place.
+    Lost(Error),
 }
 
 impl Command {
     /// A put of `value`, hashed here, on the caller's side.
-    pub(crate) fn put(key: Tracked, value: Vec<u8>, fetched_ms: i64, reply: Reply<()>) -> Self {
+    pub(crate) fn put(
+        key: Tracked,
+        value: impl Into<SharedValue>,
+        fetched_ms: i64,
+        reply: Reply<()>,
+    ) -> Self {
+        let value = value.into();
         Command::Put {
             key,
             value_sum: value_sum(&value),
@@ -95,7 +134,7 @@ impl Command {
         Command::Fill {
             key,
             value_sum: value_sum(&value),
-            value,
+            value: SharedValue::new(value),
             fetched_ms,
             token,
             reply,
@@ -110,6 +149,7 @@ impl Command {
                 key.len() + value.len()
             }
             Command::Invalidate { prefix, .. } => prefix.len(),
+            Command::Forget { key } => key.len(),
             _ => 0,
         }
     }
@@ -125,11 +165,32 @@ impl Command {
         }
     }
 
+    /// Whether its caller was answered before the commit (a lazy put, or what became of one):
+    /// if it cannot be stored, the loss is the actor's to report.
+    pub(crate) fn was_acknowledged(&self) -> bool {
+        match self {
+            Command::Put { key, .. } => key.was_acknowledged(),
+            Command::Forget { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The key an acknowledged lazy put would have stored, to remove if it is lost.
+    pub(crate) fn acknowledged_key(&self) -> Option<&str> {
+        self.was_acknowledged().then(|| match self {
+            Command::Put { key, .. } | Command::Forget { key } => key.as_str(),
+            _ => "",
+        })
+    }
+
     /// Whether this command changes the store.
     pub(crate) fn writes(&self) -> bool {
         matches!(
             self,
-            Command::Put { .. } | Command::Fill { .. } | Command::Invalidate { .. }
+            Command::Put { .. }
+                | Command::Fill { .. }
+                | Command::Invalidate { .. }
+                | Command::Forget { .. }
         )
     }
 
@@ -145,6 +206,7 @@ impl Command {
             Command::Put { .. } => "put",
             Command::Fill { .. } => "fill",
             Command::FillToken { .. } => "fill_token",
+            Command::Forget { .. } => "put",
             Command::Invalidate { .. } => "invalidate_prefix",
             Command::Flush { .. } => "flush",
             Command::Close { .. } => "close",
@@ -158,7 +220,9 @@ impl Command {
     /// the reply: the writer's next get already reads beside the actor.
     fn settle(&mut self) {
         match self {
-            Command::Put { key, .. } | Command::Fill { key, .. } => key.settle(),
+            Command::Put { key, .. } | Command::Fill { key, .. } | Command::Forget { key } => {
+                key.settle()
+            }
             Command::Invalidate { prefix, .. } => prefix.settle(),
             _ => {}
         }
@@ -172,6 +236,7 @@ impl Command {
             (Command::Get { reply, .. }, Answer::Value(value)) => reply.send(Ok(value)),
             (Command::Fill { reply, .. }, Answer::Filled(outcome)) => reply.send(Ok(outcome)),
             (Command::FillToken { reply }, Answer::Token(token)) => reply.send(Ok(token)),
+            (Command::Forget { .. }, _) => {}
             (
                 Command::Put { reply, .. }
                 | Command::Invalidate { reply, .. }
@@ -179,7 +244,7 @@ impl Command {
                 | Command::Close { reply },
                 Answer::Done,
             ) => reply.send(Ok(())),
-            (command, Answer::Failed(error)) => command.reject(error),
+            (command, Answer::Failed(error) | Answer::Lost(error)) => command.reject(error),
             (command, answer) => {
                 // Unreachable by construction (`serve::apply` pairs them); answer with an error
                 // rather than panic the actor.
@@ -198,6 +263,8 @@ impl Command {
             Command::Get { reply, .. } => reply.send(Err(error)),
             Command::Fill { reply, .. } => reply.send(Err(error)),
             Command::FillToken { reply } => reply.send(Err(error)),
+            // Its caller was answered long ago; the actor counts the loss (`lost_writes`).
+            Command::Forget { .. } => {}
             Command::Put { reply, .. }
             | Command::Invalidate { reply, .. }
             | Command::Flush { reply }

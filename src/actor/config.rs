@@ -12,10 +12,15 @@ pub enum Durability {
     /// power loss, as far as the disk honours fsync). The default.
     #[default]
     Immediate,
-    /// Puts commit without an fsync and become durable at the next checkpoint, which runs at
-    /// least every `max_delay`, on every invalidation, on `flush` and on `close`. A crash may
-    /// lose recent puts (a later miss), but never brings back an invalidated entry, because
-    /// invalidations always commit durably.
+    /// A put is acknowledged as soon as it is queued in the write buffer (bounded in bytes:
+    /// [`write_buffer_bytes`](crate::RedbCacheBuilder::write_buffer_bytes)), where every later
+    /// get, on any clone, finds it; the actor commits it behind, in batches, without an fsync,
+    /// and it becomes durable at the next checkpoint, which runs at least every `max_delay`, on
+    /// every invalidation, on `flush` and on `close`. A full buffer makes puts wait. A crash may
+    /// lose recent puts (a later miss), and so may a commit that fails (reported once by the
+    /// next `flush` or `close` as [`Error::LazyWritesLost`], the lost keys then miss), but
+    /// neither ever brings back an older value or an invalidated entry: invalidations are
+    /// acknowledged only once committed durably.
     Lazy {
         /// The longest a put may stay non-durable.
         max_delay: Duration,
@@ -76,6 +81,8 @@ pub(crate) struct ActorConfig {
     /// Puts are refused while the disk has less free space than this, so that invalidations
     /// can still commit.
     pub(crate) disk_reserve: u64,
+    /// Lazy mode: the bytes of puts acknowledged and not yet committed, at most.
+    pub(crate) write_buffer_bytes: u64,
 }
 
 /// The hot tier's default budget: enough for a working set of a few thousand pages, small next
@@ -86,7 +93,16 @@ pub(crate) const DEFAULT_HOT_BYTES: u64 = 8 << 20;
 /// pages), small next to any disk a cache lives on.
 pub(crate) const DEFAULT_DISK_RESERVE: u64 = 16 << 20;
 
+/// The lazy write buffer's default: a burst of about 16,000 puts of 3.4 KB values absorbed at
+/// memory speed, small next to a service's memory.
+pub(crate) const DEFAULT_WRITE_BUFFER_BYTES: u64 = 64 << 20;
+
 impl ActorConfig {
+    /// Whether puts are acknowledged once queued in the write buffer, before their commit.
+    pub(crate) fn acks_puts_when_queued(&self) -> bool {
+        matches!(self.durability, Durability::Lazy { .. })
+    }
+
     pub(crate) fn new(folder: impl Into<PathBuf>) -> Self {
         ActorConfig {
             folder: folder.into(),
@@ -98,6 +114,7 @@ impl ActorConfig {
             hot_bytes: DEFAULT_HOT_BYTES,
             on_damage: OnDamage::Reset,
             disk_reserve: DEFAULT_DISK_RESERVE,
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
         }
     }
 
@@ -109,6 +126,9 @@ impl ActorConfig {
         };
         if self.capacity == 0 {
             return invalid("channel capacity must be at least 1");
+        }
+        if self.write_buffer_bytes == 0 || self.write_buffer_bytes > u64::from(u32::MAX) {
+            return invalid("write_buffer_bytes must be between 1 and 4 GiB - 1");
         }
         if self.batch.max_ops == 0 {
             return invalid("max_ops per batch must be at least 1");

@@ -115,6 +115,8 @@ pub(crate) struct SpaceGuard {
     /// A commit failed for space, and no durable commit has succeeded since.
     ran_out: bool,
     last_probe: Option<Instant>,
+    /// Free bytes above the reserve at the last look (`u64::MAX` where they cannot be read).
+    headroom: u64,
 }
 
 /// How often a disk that ran out of space is probed for room, at most.
@@ -136,6 +138,16 @@ impl SpaceGuard {
             reserve,
             ran_out: false,
             last_probe: None,
+            headroom: u64::MAX,
+        }
+    }
+
+    /// What lazy puts may still bring to the disk beyond the reserve, as of the last look: 0
+    /// while space is short or has run out.
+    pub(crate) fn headroom(&self) -> u64 {
+        match self.ran_out {
+            true => 0,
+            false => self.headroom,
         }
     }
 
@@ -158,6 +170,7 @@ impl SpaceGuard {
         };
         // Where free space cannot be read, only a commit can tell.
         let free = free_bytes(&self.folder).unwrap_or(u64::MAX);
+        self.headroom = free.saturating_sub(wanted);
         if free < wanted {
             return Room::Short;
         }

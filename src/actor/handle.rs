@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use super::command::{Command, Reply};
+use super::command::{Command, Queued, Reply, SharedValue};
 use super::hot::HotValue;
 use super::read_beside::{HotTicket, Lookup, Tracked};
-use super::shared::{Lifecycle, Shared};
+use super::shared::{Lifecycle, Shared, WriteBuffer};
 use super::stats::RedbCacheStats;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
@@ -15,12 +15,12 @@ use crate::sync::{self, Arc, channel, oneshot};
 /// A cloneable handle to one actor. The actor shuts down when the last handle is dropped.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
-    commands: channel::Sender<Command>,
+    commands: channel::Sender<Queued>,
     shared: Arc<Shared>,
 }
 
 impl Handle {
-    pub(crate) fn new(commands: channel::Sender<Command>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(commands: channel::Sender<Queued>, shared: Arc<Shared>) -> Self {
         Handle { commands, shared }
     }
 
@@ -35,7 +35,18 @@ impl Handle {
         #[cfg(loom)]
         let file_bytes = 0;
         let counters = &self.shared.counters;
-        counters.snapshot(self.commands.queued(), hot, file_bytes, &self.shared.damage)
+        let buffered = self
+            .shared
+            .write_buffer
+            .as_ref()
+            .map_or(0, WriteBuffer::held);
+        counters.snapshot(
+            self.commands.queued(),
+            hot,
+            buffered,
+            file_bytes,
+            &self.shared.damage,
+        )
     }
 
     /// Sends a command built around a fresh reply channel and waits for the answer.
@@ -51,20 +62,33 @@ impl Handle {
         &self,
         command: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<Pending<T>> {
+        let slot = self.shared.slots.acquire(1).await;
         let (reply, answer) = oneshot::channel();
-        if self.commands.send(command(reply)).await.is_err() {
+        if self
+            .commands
+            .send(Queued::new(command(reply), Some(slot)))
+            .is_err()
+        {
             return Err(self.shared.gone());
         }
-        // The actor sets its lifecycle before its last look at the queue. If it has stopped, that
-        // look may have come before our send: answer what is left ourselves. If not, the actor
-        // will see our command.
+        self.answer_leftovers_if_stopped();
+        Ok(self.pending(answer))
+    }
+
+    /// The actor sets its lifecycle before its last look at the queue. If it has stopped, that
+    /// look may have come before our send: answer what is left ourselves. If not, the actor
+    /// will see our command.
+    fn answer_leftovers_if_stopped(&self) {
         if self.shared.has_stopped() {
             self.shared.refuse_leftovers();
         }
-        Ok(Pending {
+    }
+
+    fn pending<T>(&self, answer: oneshot::Receiver<Result<T>>) -> Pending<T> {
+        Pending {
             answer,
             shared: self.shared.clone(),
-        })
+        }
     }
 
     /// The value under `key`: decoded from the hot tier, or stored bytes (from the snapshot or
@@ -73,6 +97,11 @@ impl Handle {
     /// budget, as one through the actor would by waiting.
     pub(crate) async fn get(&self, key: &str) -> Result<Fetched> {
         let fetched = match self.shared.beside.lookup(key) {
+            Lookup::Buffered(value) => {
+                self.shared.counters.buffered_gets.bump();
+                sync::spend_budget().await;
+                Fetched::Buffered(value)
+            }
             Lookup::Hot(value) => {
                 self.shared.counters.hot_hits.bump();
                 sync::spend_budget().await;
@@ -155,12 +184,68 @@ impl Handle {
         self.shared.beside.track_key(key)
     }
 
+    /// Stores `value` under `key`. Answered after the commit, or in lazy mode as soon as it
+    /// is queued in the write buffer (see [`put_buffered`](Self::put_buffered)).
     pub(crate) async fn put(&self, key: &str, value: Vec<u8>, fetched_ms: i64) -> Result<()> {
         self.check_size(key, &value)?;
-        let key = self.track_key(key);
-        self.call(|reply| Command::put(key, value, fetched_ms, reply))
-            .await?;
+        let value = SharedValue::new(value);
+        match self.buffer_with_headroom(key, &value) {
+            Some(buffer) => self.put_buffered(key, value, fetched_ms, buffer).await?,
+            None => {
+                let key = self.track_key(key);
+                self.call(|reply| Command::put(key, value, fetched_ms, reply))
+                    .await?
+            }
+        }
         self.shared.counters.puts.bump();
+        Ok(())
+    }
+
+    /// Lazy mode's write buffer, if this put may be acknowledged before its commit: not when
+    /// the disk, at the actor's last look, could not take what the buffer would then hold.
+    fn buffer_with_headroom(&self, key: &str, value: &[u8]) -> Option<&WriteBuffer> {
+        let buffer = self.shared.write_buffer.as_ref()?;
+        let more = entry_size(key, value.len());
+        self.shared
+            .has_headroom_for(buffer.held(), more)
+            .then_some(buffer)
+    }
+
+    /// Lazy mode: waits for room in the write buffer, then registers the put, makes its value
+    /// what gets of `key` find, and queues it, in one step (`ReadBeside::track_buffered`).
+    /// Answered then, before the commit: a commit that fails later is reported by `flush` or
+    /// `close` (`LazyWritesLost`), and the key then misses. Only if the actor is closing is the
+    /// put's own answer awaited, since the actor may refuse it.
+    async fn put_buffered(
+        &self,
+        key: &str,
+        value: SharedValue,
+        fetched_ms: i64,
+        buffer: &WriteBuffer,
+    ) -> Result<()> {
+        let bytes = u32::try_from(entry_size(key, value.len())).unwrap_or(u32::MAX);
+        // A value larger than the whole buffer takes all of it, and goes alone.
+        let claim = buffer.bytes.acquire(bytes.min(buffer.capacity)).await;
+        let (reply, answer) = oneshot::channel();
+        let queued = self
+            .shared
+            .beside
+            .track_buffered(key, value.clone(), claim, |key| {
+                let put = Command::put(key, value, fetched_ms, reply);
+                // Boxed, not dropped: the unsent put holds a registration that must be
+                // dropped after the registry's lock is released.
+                self.commands.send(Queued::new(put, None)).map_err(Box::new)
+            });
+        if let Err(unsent) = queued {
+            drop(unsent);
+            return Err(self.shared.gone());
+        }
+        if self.shared.lifecycle() != Lifecycle::Serving {
+            self.answer_leftovers_if_stopped();
+            return self.pending(answer).wait().await;
+        }
+        // Answered without awaiting anything: a task putting in a loop must still yield.
+        sync::spend_budget().await;
         Ok(())
     }
 
@@ -226,6 +311,9 @@ impl Handle {
 /// What a get found: see [`Handle::get`].
 #[derive(Debug)]
 pub(crate) enum Fetched {
+    /// Encoded, from the write buffer: a lazy put acknowledged and not yet settled. Never kept
+    /// hot: it is about to be in the store.
+    Buffered(SharedValue),
     /// Decoded, from the hot tier.
     Hot(HotValue),
     /// The stored bytes (`None`: a miss), and leave to keep them hot once decoded.
@@ -256,7 +344,7 @@ impl<T> Pending<T> {
 #[cfg(not(loom))]
 #[derive(Debug)]
 pub(crate) struct WeakHandle {
-    commands: channel::WeakSender<Command>,
+    commands: channel::WeakSender<Queued>,
     shared: Arc<Shared>,
 }
 

@@ -10,15 +10,20 @@
 //! that a write's registration and a get's look at the tier exclusively order one another:
 //! registering removes the keys the write covers and bumps an epoch, and a get adds what it
 //! read only if the epoch it saw is still current (`docs/DESIGN.md` §3.1).
+//!
+//! In lazy mode a put is acknowledged before its commit: it is registered *and* queued under
+//! that same lock, and its value waits in the write buffer, where gets find it first, until
+//! the put settles (`docs/DESIGN.md` §3.2).
 
 use std::collections::HashMap;
 use std::ops::Deref;
 #[cfg(not(loom))]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::command::SharedValue;
 use super::hot::{HotTier, HotValue};
 use crate::store::Snapshot;
-use crate::sync::{Arc, Mutex, RwLock};
+use crate::sync::{Arc, Mutex, Permit, RwLock};
 
 /// The snapshot the actor publishes, and the writes that keep gets from using it.
 pub(crate) struct ReadBeside {
@@ -31,15 +36,27 @@ pub(crate) struct ReadBeside {
 #[derive(Debug)]
 struct Registry {
     in_flight: InFlight,
+    /// Lazy mode: the latest value of each key with a put acknowledged and not yet settled.
+    buffered: HashMap<String, Buffered>,
     hot: HotTier<HotValue>,
     /// Bumped by every registration of a write and by every withdraw: anything that could make
     /// a value read before it older than the store's.
     epoch: u64,
 }
 
+/// A value in the write buffer, and which put left it there (the registry's epoch at its
+/// registration), so that an older put settling does not take a newer one's value with it.
+#[derive(Debug)]
+struct Buffered {
+    value: SharedValue,
+    put: u64,
+}
+
 /// What a get found out beside the actor.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Lookup {
+    /// The latest acknowledged put's value, still in the write buffer (lazy mode).
+    Buffered(SharedValue),
     /// The decoded value, from the hot tier.
     Hot(HotValue),
     /// The answer, read from the snapshot.
@@ -83,6 +100,7 @@ impl ReadBeside {
             snapshot: RwLock::new(None),
             registry: Arc::new(Mutex::new(Registry {
                 in_flight: InFlight::default(),
+                buffered: HashMap::new(),
                 hot: HotTier::new(hot_bytes),
                 epoch: 0,
             })),
@@ -95,6 +113,9 @@ impl ReadBeside {
         let snapshot = self.snapshot.read();
         let ticket = {
             let registry = self.registry.lock();
+            if let Some(buffered) = registry.buffered.get(key) {
+                return Lookup::Buffered(buffered.value.clone());
+            }
             if registry.in_flight.covers(key) {
                 return Lookup::Queue(None);
             }
@@ -153,20 +174,51 @@ impl ReadBeside {
 
     /// Registers the write and, under the same lock, removes the hot entries it covers and
     /// bumps the epoch: a get that looks after this queues behind the write, and one that
-    /// looked before cannot add what it read.
+    /// looked before cannot add what it read. (Buffered values stay: an acknowledged lazy put
+    /// was queued before any write registered after it, so it settles, and its value leaves
+    /// the buffer, before that write is answered.)
     fn track(&self, text: &str, covers: Covers) -> Tracked {
-        {
-            let mut registry = self.registry.lock();
-            registry.in_flight.add(text, covers);
-            match covers {
-                Covers::Key => registry.hot.remove(text),
-                Covers::Prefix => registry.hot.remove_prefix(text),
-            }
-            registry.epoch += 1;
+        self.register(&mut self.registry.lock(), text, covers);
+        self.tracked(text, covers, None)
+    }
+
+    /// Lazy mode: registers a put of `value` under `key`, makes the value the one gets of `key`
+    /// find, and queues the put with `send`, all under the registry's lock, so that puts queue
+    /// in the order their values became visible (the value a get finds is always the one the
+    /// last queued put of its key will store). `claim` (the put's share of the write buffer) is
+    /// released when the put settles. `send`'s error (the actor is gone) is returned after the
+    /// lock is released: it carries the put, whose drop settles it.
+    pub(crate) fn track_buffered<E>(
+        &self,
+        key: &str,
+        value: SharedValue,
+        claim: Permit,
+        send: impl FnOnce(Tracked) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut registry = self.registry.lock();
+        let put = self.register(&mut registry, key, Covers::Key);
+        registry
+            .buffered
+            .insert(key.to_owned(), Buffered { value, put });
+        send(self.tracked(key, Covers::Key, Some(BufferClaim { put, _share: claim })))
+    }
+
+    /// The registration under the lock (see [`track`](Self::track)); returns the new epoch.
+    fn register(&self, registry: &mut Registry, text: &str, covers: Covers) -> u64 {
+        registry.in_flight.add(text, covers);
+        match covers {
+            Covers::Key => registry.hot.remove(text),
+            Covers::Prefix => registry.hot.remove_prefix(text),
         }
+        registry.epoch += 1;
+        registry.epoch
+    }
+
+    fn tracked(&self, text: &str, covers: Covers, buffered: Option<BufferClaim>) -> Tracked {
         Tracked {
             text: text.to_owned(),
             covers,
+            buffered,
             registry: Some(self.registry.clone()),
         }
     }
@@ -223,8 +275,18 @@ fn get_without_unwinding(
 pub(crate) struct Tracked {
     text: String,
     covers: Covers,
+    /// A lazy put's value in the write buffer, and its share of the buffer.
+    buffered: Option<BufferClaim>,
     /// `None` once settled.
     registry: Option<Arc<Mutex<Registry>>>,
+}
+
+/// A lazy put's hold on the write buffer: its value (found by the registry's epoch at the
+/// put's registration) and its share of the buffer's bytes.
+struct BufferClaim {
+    put: u64,
+    /// Held, not read: dropping it gives the bytes back.
+    _share: Permit,
 }
 
 impl Tracked {
@@ -235,9 +297,30 @@ impl Tracked {
     /// Removes the entry: gets of these keys may read beside the actor again. The actor calls
     /// this just before it answers the write, so the writer's next get already may.
     pub(crate) fn settle(&mut self) {
-        if let Some(registry) = self.registry.take() {
-            registry.lock().in_flight.remove(&self.text, self.covers);
+        let Some(registry) = self.registry.take() else {
+            return;
+        };
+        let buffered = self.buffered.take();
+        {
+            let mut registry = registry.lock();
+            registry.in_flight.remove(&self.text, self.covers);
+            if let Some(BufferClaim { put, .. }) = &buffered {
+                if registry
+                    .buffered
+                    .get(&self.text)
+                    .is_some_and(|b| b.put == *put)
+                {
+                    registry.buffered.remove(&self.text);
+                }
+            }
         }
+        // The bytes go back to the buffer after the lock: waking a waiting put needs no lock.
+        drop(buffered);
+    }
+
+    /// Whether this is a lazy put, acknowledged when it was queued.
+    pub(crate) fn was_acknowledged(&self) -> bool {
+        self.buffered.is_some()
     }
 }
 

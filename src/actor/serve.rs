@@ -23,7 +23,7 @@ use tracing::{debug, debug_span, error, field, trace, warn};
 use super::access::AccessBits;
 use super::budget;
 use super::checkpoint::Checkpoints;
-use super::command::{Answer, Command, Reply};
+use super::command::{Answer, Command, Queued, Reply};
 use super::config::{ActorConfig, OnDamage};
 use super::fault::{
     Failure, Room, SpaceGuard, contain, contain_open, drop_contained, name_full_disk,
@@ -139,12 +139,14 @@ fn connect(
     config: &ActorConfig,
     damage: Arc<DamageLog>,
 ) -> Result<(
-    channel::Sender<Command>,
-    channel::Receiver<Command>,
+    channel::Sender<Queued>,
+    channel::Receiver<Queued>,
     Arc<Shared>,
 )> {
     config.validate()?;
-    let (commands_tx, commands) = channel::bounded(config.capacity);
+    // Bounded by the handles' permits (`Shared::slots`, `Shared::write_buffer`), not here: a
+    // lazy put must be queued at once, under the lock that orders it (`read_beside`).
+    let (commands_tx, commands) = channel::unbounded();
     Ok((commands_tx, commands, Arc::new(Shared::new(config, damage))))
 }
 
@@ -259,7 +261,7 @@ impl<S: Store> Actor<S> {
         let sweep_due = config
             .time_to_live
             .map(|ttl| Instant::now() + sweep_interval(ttl));
-        let actor = Actor {
+        let mut actor = Actor {
             store: Some(store),
             open,
             health: Health::Sound,
@@ -276,11 +278,14 @@ impl<S: Store> Actor<S> {
             sweep_due,
         };
         actor.publish_snapshot();
+        // What lazy puts may buffer, until the first batch with puts looks again.
+        actor.space.room();
+        actor.shared.set_headroom(actor.space.headroom());
         actor
     }
 
     /// The thread's body: serve, shut down — or die if either panics — then retire.
-    fn run(mut self, commands: channel::Receiver<Command>) {
+    fn run(mut self, commands: channel::Receiver<Queued>) {
         let lived = catch_unwind(AssertUnwindSafe(|| {
             self.serve(&commands);
             self.shut_down();
@@ -293,7 +298,7 @@ impl<S: Store> Actor<S> {
     }
 
     /// Serves batches until `close` or until every handle is gone.
-    fn serve(&mut self, commands: &channel::Receiver<Command>) {
+    fn serve(&mut self, commands: &channel::Receiver<Queued>) {
         loop {
             match self.wait_for_work(commands) {
                 Work::Command(first) => {
@@ -309,7 +314,7 @@ impl<S: Store> Actor<S> {
         }
     }
 
-    fn wait_for_work(&self, commands: &channel::Receiver<Command>) -> Work {
+    fn wait_for_work(&self, commands: &channel::Receiver<Queued>) -> Work {
         let deadline = match (self.checkpoint_deadline(), self.sweep_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -321,7 +326,7 @@ impl<S: Store> Actor<S> {
             Some(deadline) => commands.recv_deadline(deadline),
         };
         match received {
-            Received::Message(command) => Work::Command(command),
+            Received::Message(queued) => Work::Command(queued.take()),
             Received::Empty => Work::TimerDue,
             Received::Disconnected => Work::Disconnected,
         }
@@ -329,8 +334,9 @@ impl<S: Store> Actor<S> {
 
     /// Fills the batch with `first` and what is already queued, within its limits. A `close`
     /// ends the batch and waits, in `close_reply`, for the store to close.
-    fn gather_batch(&mut self, first: Command, commands: &channel::Receiver<Command>) -> Shape {
+    fn gather_batch(&mut self, first: Command, commands: &channel::Receiver<Queued>) -> Shape {
         let limits = self.config.batch;
+        let replaceable = self.checkpoints.allowance().unwrap_or(u64::MAX);
         let started = Instant::now();
         let mut shape = Shape::default();
         let mut next = Received::Message(first);
@@ -341,14 +347,18 @@ impl<S: Store> Actor<S> {
             }
             shape.add(&command);
             self.batch.push(command);
-            if shape.ops >= limits.max_ops || shape.bytes >= limits.max_bytes {
+            if shape.ops >= limits.max_ops
+                || shape.bytes >= limits.max_bytes
+                || shape.pages_replaced >= replaceable
+            {
                 break;
             }
             // Lingering only pays off for commits; a batch of reads goes at once.
-            next = match limits.linger.filter(|_| shape.writes) {
+            let received = match limits.linger.filter(|_| shape.writes) {
                 Some(linger) => commands.recv_deadline(started + linger),
                 None => commands.try_recv(),
             };
+            next = received.map(Queued::take);
         }
         shape
     }
@@ -423,7 +433,9 @@ impl<S: Store> Actor<S> {
     }
 
     /// Below the free-space reserve, answers the batch's puts and fills with `DiskFull` at
-    /// once and takes them out of it: invalidations and gets go on. Returns the new shape.
+    /// once and takes them out of it: invalidations and gets go on. A lazy put already
+    /// acknowledged cannot be refused: its key is removed instead (`Forget`), and the loss
+    /// reported. Returns the new shape.
     fn refuse_stores_without_space(&mut self, shape: Shape) -> Shape {
         if !shape.stores || self.has_room() {
             return shape;
@@ -434,16 +446,22 @@ impl<S: Store> Actor<S> {
         };
         let mut kept = Shape::default();
         for command in std::mem::take(&mut self.batch) {
-            match command {
+            let command = match command {
+                Command::Put { key, reply, .. } if key.was_acknowledged() => {
+                    // Only a caller racing `close` still listens.
+                    reply.send(Err(refused.clone()));
+                    self.lose_acknowledged(1);
+                    Command::Forget { key }
+                }
                 Command::Put { .. } | Command::Fill { .. } => {
                     self.shared.counters.refused_for_space.bump();
                     command.reject(refused.clone());
+                    continue;
                 }
-                command => {
-                    kept.add(&command);
-                    self.batch.push(command);
-                }
-            }
+                command => command,
+            };
+            kept.add(&command);
+            self.batch.push(command);
         }
         debug!(
             kept = kept.ops,
@@ -452,9 +470,23 @@ impl<S: Store> Actor<S> {
         kept
     }
 
+    /// Lazy puts acknowledged and then not stored: counted, and reported once by the next
+    /// `flush` or `close`.
+    fn lose_acknowledged(&mut self, puts: u64) {
+        self.shared.counters.lazy_writes_lost.add(puts);
+        self.lost_writes = true;
+    }
+
     /// Whether the disk has room for puts: free space above the reserve and, after a commit
-    /// failed for space, a durable commit that went through.
+    /// failed for space, a durable commit that went through. Lazy puts wait for their commit
+    /// while it has not.
     fn has_room(&mut self) -> bool {
+        let room = self.look_for_room();
+        self.shared.set_headroom(self.space.headroom());
+        room
+    }
+
+    fn look_for_room(&mut self) -> bool {
         match self.space.room() {
             Room::Enough => true,
             Room::Short => false,
@@ -480,35 +512,48 @@ impl<S: Store> Actor<S> {
     }
 
     /// Sends every command of the batch its answer. When the batch failed: its gets are misses
-    /// (a failed write never turns a get into an error), its invalidations are redone on their
-    /// own, and its other writes fail with the batch's error (their outcome is unknown).
+    /// (a failed write never turns a get into an error), its invalidations, and the keys of
+    /// its acknowledged lazy puts, are removed again on their own, and its other writes fail
+    /// with the batch's error (their outcome is unknown).
     fn answer_batch(&mut self, result: Result<Vec<Answer>>, shape: Shape) {
         let answers = match result {
             Ok(answers) => answers,
-            Err(e) => {
-                error!(error = %chain(&e), ops = shape.ops, "cache batch failed; failing its writes");
-                let invalidated = self.redo_invalidations();
-                for command in std::mem::take(&mut self.batch) {
-                    match command {
-                        Command::Get { .. } => command.answer(Answer::Value(None)),
-                        Command::FillToken { .. } => {
-                            command.answer(Answer::Token(self.invalidations.token()))
-                        }
-                        Command::Invalidate { .. } if invalidated => command.answer(Answer::Done),
-                        command => command.reject(e.clone()),
-                    }
-                }
-                return;
-            }
+            Err(e) => return self.answer_failed_batch(e, shape),
         };
-        let lost = match shape.flush {
+        let lost = answers
+            .iter()
+            .filter(|a| matches!(a, Answer::Lost(_)))
+            .count();
+        if lost > 0 {
+            self.lose_acknowledged(lost as u64);
+        }
+        let lost_writes = match shape.flush {
             true => self.take_lost_writes().err(),
             false => None,
         };
         for (command, answer) in self.batch.drain(..).zip(answers) {
-            match (&command, &lost) {
+            match (&command, &lost_writes) {
                 (Command::Flush { .. }, Some(lost)) => command.reject(lost.clone()),
                 _ => command.answer(answer),
+            }
+        }
+    }
+
+    fn answer_failed_batch(&mut self, e: Error, shape: Shape) {
+        error!(error = %chain(&e), ops = shape.ops, "cache batch failed; failing its writes");
+        let lost = self.batch.iter().filter(|c| c.was_acknowledged()).count();
+        if lost > 0 {
+            self.lose_acknowledged(lost as u64);
+        }
+        let removed = self.redo_removals();
+        for command in std::mem::take(&mut self.batch) {
+            match command {
+                Command::Get { .. } => command.answer(Answer::Value(None)),
+                Command::FillToken { .. } => {
+                    command.answer(Answer::Token(self.invalidations.token()))
+                }
+                Command::Invalidate { .. } if removed => command.answer(Answer::Done),
+                command => command.reject(e.clone()),
             }
         }
     }
@@ -532,7 +577,8 @@ impl<S: Store> Actor<S> {
                     .iter()
                     .map(|command| {
                         let applied = apply(txn, invalidations, command);
-                        isolate::<S>(applied, config, command)
+                        let answer = isolate::<S>(applied, config, command)?;
+                        forget_if_lost(txn, command, answer)
                     })
                     .collect::<StoreResult<_>>()?;
                 let upkeep = upkeep(txn, config, shared.access.as_ref())?;
@@ -700,6 +746,7 @@ impl<S: Store> Actor<S> {
         };
         if failure.is_disk_full() {
             self.space.ran_out();
+            self.shared.set_headroom(0);
         }
         if let Some(next) = next {
             self.become_unwell(next);
@@ -847,10 +894,11 @@ impl<S: Store> Actor<S> {
     }
 
     /// After a failed batch: its invalidations must still take effect, or a value they removed
-    /// could be served (and, on disk, outlive a restart). Commits them on their own, durably,
-    /// on the restored store; if that fails too, the store's file is discarded, and the callers
-    /// get the batch's error. Whether the redo committed.
-    fn redo_invalidations(&mut self) -> bool {
+    /// could be served (and, on disk, outlive a restart); and the keys of its acknowledged lazy
+    /// puts must not keep an older value. Commits those removals on their own, durably, on the
+    /// restored store; if that fails too, the store's file is discarded, and the callers get
+    /// the batch's error. Whether the removals committed.
+    fn redo_removals(&mut self) -> bool {
         let prefixes: Vec<String> = self
             .batch
             .iter()
@@ -859,7 +907,12 @@ impl<S: Store> Actor<S> {
                 _ => None,
             })
             .collect();
-        if prefixes.is_empty() {
+        let keys: Vec<String> = self
+            .batch
+            .iter()
+            .filter_map(|command| command.acknowledged_key().map(str::to_owned))
+            .collect();
+        if prefixes.is_empty() && keys.is_empty() {
             return false;
         }
         // Fills that took their token before these must not land, whatever happens next.
@@ -870,7 +923,8 @@ impl<S: Store> Actor<S> {
             if let Some(store) = self.store.as_mut() {
                 let redone = contain(|| {
                     store.write_batch(Commit::Durable, |txn| {
-                        prefixes.iter().try_for_each(|p| txn.remove_prefix(p))
+                        prefixes.iter().try_for_each(|p| txn.remove_prefix(p))?;
+                        keys.iter().try_for_each(|k| txn.remove(k).map(drop))
                     })
                 });
                 match redone {
@@ -1023,6 +1077,22 @@ fn isolate<S: Store>(
     }
 }
 
+/// An acknowledged lazy put that failed alone (its value too large, say) must not leave the
+/// key's older value to be served: its key is removed in its place, and it is answered `Lost`.
+fn forget_if_lost(
+    txn: &mut dyn StoreBatch,
+    command: &Command,
+    answer: Answer,
+) -> StoreResult<Answer> {
+    match (answer, command.acknowledged_key()) {
+        (Answer::Failed(error), Some(key)) => {
+            txn.remove(key)?;
+            Ok(Answer::Lost(error))
+        }
+        (answer, _) => Ok(answer),
+    }
+}
+
 /// Applies one command to the open write transaction.
 fn apply(
     txn: &mut dyn StoreBatch,
@@ -1065,6 +1135,11 @@ fn apply(
             invalidations.record(prefix);
             Answer::Done
         }
+        Command::Forget { key } => {
+            debug!(key = key.as_str(), "cache put lost: its key is removed");
+            txn.remove(key)?;
+            Answer::Done
+        }
         _ => return apply_read(txn, invalidations, command),
     })
 }
@@ -1083,11 +1158,12 @@ fn apply_read<T: StoreReads + ?Sized>(
         }
         Command::FillToken { .. } => Answer::Token(invalidations.token()),
         Command::Flush { .. } | Command::Close { .. } => Answer::Done,
-        Command::Put { .. } | Command::Fill { .. } | Command::Invalidate { .. } => {
-            Answer::Failed(Error::Internal {
-                what: "a write reached a batch without a write transaction",
-            })
-        }
+        Command::Put { .. }
+        | Command::Fill { .. }
+        | Command::Invalidate { .. }
+        | Command::Forget { .. } => Answer::Failed(Error::Internal {
+            what: "a write reached a batch without a write transaction",
+        }),
         #[cfg(feature = "test-hooks")]
         Command::Panic { .. } => Answer::Done,
     })
@@ -1113,7 +1189,7 @@ mod tests {
     fn stored(fetched: Fetched) -> Option<Vec<u8>> {
         match fetched {
             Fetched::Stored { bytes, .. } => bytes,
-            Fetched::Hot(_) => panic!("nothing was kept hot"),
+            Fetched::Hot(_) | Fetched::Buffered(_) => panic!("nothing was kept hot or buffered"),
         }
     }
 

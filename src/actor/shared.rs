@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use super::access::AccessBits;
-use super::command::Command;
+use super::command::Queued;
 use super::config::ActorConfig;
 use super::read_beside::ReadBeside;
 use super::stats::Counters;
 use crate::error::Error;
 use crate::store::damage::DamageLog;
-use crate::sync::{Arc, Condvar, Mutex, Received, channel};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{Arc, Condvar, Mutex, Received, Semaphore, channel};
 
 /// State shared by the handles and the actor.
 #[derive(Debug)]
@@ -22,7 +23,16 @@ pub(crate) struct Shared {
     /// The actor's receiver, once it has stopped. A command can slip into the channel after the
     /// actor's last look at it (flume keeps queued messages while any sender lives); its sender
     /// finds it here and answers it, instead of waiting forever.
-    retired: Mutex<Option<channel::Receiver<Command>>>,
+    retired: Mutex<Option<channel::Receiver<Queued>>>,
+    /// The channel's capacity: one permit per command waiting in it, lazy puts aside.
+    pub(crate) slots: Semaphore,
+    /// Lazy mode: puts are acknowledged when queued, and hold their bytes of this buffer until
+    /// they settle.
+    pub(crate) write_buffer: Option<WriteBuffer>,
+    /// The free bytes above the reserve at the actor's last look (0 while short of space): a
+    /// lazy put that would bring the write buffer's (doubled) bytes beyond it waits for its
+    /// commit, which may refuse it, rather than be acknowledged and then lost.
+    headroom: AtomicU64,
     /// Gets answered on the caller's thread when no write in flight affects them.
     pub(crate) beside: ReadBeside,
     /// The byte budget; with it, the access bits gets set for eviction.
@@ -31,6 +41,20 @@ pub(crate) struct Shared {
     pub(crate) time_to_live: Option<std::time::Duration>,
     /// Damaged values found by reads on any thread, for the actor to remove; resets counted.
     pub(crate) damage: Arc<DamageLog>,
+}
+
+/// The bytes lazy puts may hold between their acknowledgement and their commit.
+#[derive(Debug)]
+pub(crate) struct WriteBuffer {
+    pub(crate) bytes: Semaphore,
+    pub(crate) capacity: u32,
+}
+
+impl WriteBuffer {
+    /// The bytes held right now.
+    pub(crate) fn held(&self) -> u64 {
+        u64::from(self.capacity).saturating_sub(self.bytes.available())
+    }
 }
 
 /// Where the actor is in its life. Read by handles to explain a refusal, and by `open` to tell
@@ -58,8 +82,30 @@ impl Shared {
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),
             retired: Mutex::new(None),
+            slots: Semaphore::new(u32::try_from(config.capacity).unwrap_or(u32::MAX)),
+            write_buffer: config.acks_puts_when_queued().then(|| {
+                // `validate` keeps it within u32.
+                let capacity = u32::try_from(config.write_buffer_bytes).unwrap_or(u32::MAX);
+                WriteBuffer {
+                    bytes: Semaphore::new(capacity),
+                    capacity,
+                }
+            }),
+            headroom: AtomicU64::new(u64::MAX),
             beside: ReadBeside::new(hot_bytes),
         }
+    }
+
+    /// Whether the disk, at the actor's last look, had room for the write buffer's bytes
+    /// plus `more` above its reserve, counting each buffered byte twice: a deferred commit's
+    /// old pages stay allocated until the next checkpoint.
+    pub(crate) fn has_headroom_for(&self, buffered: u64, more: u64) -> bool {
+        let needed = buffered.saturating_add(more).saturating_mul(2);
+        needed <= self.headroom.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_headroom(&self, bytes: u64) {
+        self.headroom.store(bytes, Ordering::Release);
     }
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {
@@ -95,7 +141,7 @@ impl Shared {
 
     /// Called by the actor as it exits (after setting a stopped lifecycle): keeps its receiver
     /// where late senders can reach it, and refuses what is queued.
-    pub(crate) fn retire(&self, commands: channel::Receiver<Command>) {
+    pub(crate) fn retire(&self, commands: channel::Receiver<Queued>) {
         *self.retired.lock() = Some(commands);
         self.refuse_leftovers();
     }
@@ -104,8 +150,8 @@ impl Shared {
     pub(crate) fn refuse_leftovers(&self) {
         let retired = self.retired.lock();
         if let Some(commands) = retired.as_ref() {
-            while let Received::Message(command) = commands.try_recv() {
-                command.reject(self.gone());
+            while let Received::Message(queued) = commands.try_recv() {
+                queued.take().reject(self.gone());
             }
         }
     }

@@ -17,6 +17,8 @@ pub struct RedbCacheStats {
     pub snapshot_gets: u64,
     /// Gets answered from the hot tier of decoded entries (no snapshot read, no decoding).
     pub hot_hits: u64,
+    /// Gets answered from the write buffer: lazy puts acknowledged and not yet committed.
+    pub buffered_gets: u64,
     /// Entries in the hot tier right now.
     pub hot_entries: u64,
     /// Their bytes (key + encoded value) right now: what `hot_bytes` bounds.
@@ -35,8 +37,14 @@ pub struct RedbCacheStats {
     pub batched_ops: u64,
     /// The largest batch so far, in commands.
     pub max_batch_ops: u64,
-    /// Commands waiting in the channel right now.
+    /// Commands waiting in the channel right now (lazy puts included).
     pub queue_depth: u64,
+    /// Lazy mode: the bytes of puts acknowledged and not yet committed, right now (what
+    /// `write_buffer_bytes` bounds).
+    pub write_buffer_bytes: u64,
+    /// Lazy mode: puts acknowledged and then not stored (a failed commit, or no room left on
+    /// the disk); their keys were removed, and the next `flush` or `close` reported it.
+    pub lazy_writes_lost: u64,
     /// Entries stored, as of the last commit.
     pub entries: u64,
     /// What they are charged against `max_bytes`, as of the last commit: the space they take
@@ -84,6 +92,8 @@ pub(crate) struct Counters {
     pub(crate) misses: Counter,
     pub(crate) snapshot_gets: Counter,
     pub(crate) hot_hits: Counter,
+    pub(crate) buffered_gets: Counter,
+    pub(crate) lazy_writes_lost: Counter,
     pub(crate) puts: Counter,
     pub(crate) fills: Counter,
     pub(crate) stale_fills_rejected: Counter,
@@ -112,12 +122,13 @@ impl Counters {
         self.live_bytes.set(usage.live_bytes);
     }
 
-    /// `hot` is the hot tier's (entries, bytes) right now; `file_bytes` the file's size on disk;
-    /// `damage` what was found damaged.
+    /// `hot` is the hot tier's (entries, bytes) right now; `buffered` the write buffer's bytes;
+    /// `file_bytes` the file's size on disk; `damage` what was found damaged.
     pub(crate) fn snapshot(
         &self,
         queue_depth: usize,
         hot: (u64, u64),
+        buffered: u64,
         file_bytes: u64,
         damage: &DamageLog,
     ) -> RedbCacheStats {
@@ -126,6 +137,9 @@ impl Counters {
             misses: self.misses.get(),
             snapshot_gets: self.snapshot_gets.get(),
             hot_hits: self.hot_hits.get(),
+            buffered_gets: self.buffered_gets.get(),
+            write_buffer_bytes: buffered,
+            lazy_writes_lost: self.lazy_writes_lost.get(),
             hot_entries: hot.0,
             hot_bytes: hot.1,
             puts: self.puts.get(),

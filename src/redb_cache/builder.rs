@@ -49,7 +49,8 @@ impl Default for RedbCacheBuilder {
 
 impl RedbCacheBuilder {
     /// How many commands may wait in the actor's channel (default 1024). When it is full,
-    /// callers wait asynchronously: backpressure instead of unbounded memory.
+    /// callers wait asynchronously: backpressure instead of unbounded memory. Lazy puts are
+    /// bounded by [`write_buffer_bytes`](Self::write_buffer_bytes) instead.
     pub fn capacity(mut self, commands: usize) -> Self {
         self.config.capacity = commands;
         self
@@ -70,6 +71,17 @@ impl RedbCacheBuilder {
     /// Lets a batch with a write wait this long for company before committing (default: none).
     pub fn linger(mut self, window: Duration) -> Self {
         self.config.batch.linger = Some(window);
+        self
+    }
+
+    /// In [`Durability::Lazy`] mode, how many bytes of puts may be acknowledged and not yet
+    /// committed (default 64 MiB; each put counts what it will take in the file, about 4 KiB
+    /// for a 3.4 KB value; at most 4 GiB - 1). Gets find these puts at once, from any clone. A
+    /// burst up to this size is absorbed at memory speed while the actor commits behind it;
+    /// beyond it, puts wait for commits to free room (backpressure). A single put larger than
+    /// the buffer waits for it to empty, and then goes alone. Unused in durable mode.
+    pub fn write_buffer_bytes(mut self, bytes: u64) -> Self {
+        self.config.write_buffer_bytes = bytes;
         self
     }
 

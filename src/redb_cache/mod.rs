@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use async_trait::async_trait;
-use tracing::{Instrument, debug, debug_span, trace};
+use tracing::{Instrument, debug, debug_span, trace, warn};
 
 use crate::actor::{Fetched, Handle, RedbCacheStats, budget};
 use crate::cache::{Cache, FillOutcome, FillToken};
@@ -100,6 +100,15 @@ impl Cache for RedbCache {
         async {
             let (rows, keep) = match self.handle.get(key).await? {
                 Fetched::Hot(rows) => (rows, None),
+                // A lazy put's value, encoded here moments ago: it decodes.
+                Fetched::Buffered(bytes) => match codec::decode(&bytes) {
+                    Ok(rows) => (rows, None),
+                    Err(reason) => {
+                        warn!(key, reason, "a buffered put's value would not decode");
+                        self.handle.record_get(key, false);
+                        return Ok(None);
+                    }
+                },
                 Fetched::Stored { bytes: None, .. } => {
                     self.handle.record_get(key, false);
                     debug!("miss");

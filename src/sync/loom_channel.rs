@@ -1,4 +1,4 @@
-//! Loom builds: a bounded channel and a oneshot on the shimmed `Mutex`/`Condvar`.
+//! Loom builds: an unbounded channel and a oneshot on the shimmed `Mutex`/`Condvar`.
 //!
 //! They keep the semantics the actor relies on from flume and tokio: a sender count (the channel
 //! disconnects when the last sender drops), a dropped receiver that refuses later sends but, like
@@ -12,16 +12,14 @@ pub(crate) mod channel {
 
     use crate::sync::{Arc, Condvar, Mutex, Received};
 
-    pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
-                capacity: capacity.max(1),
                 senders: 1,
                 receiver_alive: true,
             }),
             not_empty: Condvar::new(),
-            not_full: Condvar::new(),
         });
         (
             Sender {
@@ -34,12 +32,10 @@ pub(crate) mod channel {
     struct Shared<T> {
         state: Mutex<State<T>>,
         not_empty: Condvar,
-        not_full: Condvar,
     }
 
     struct State<T> {
         queue: VecDeque<T>,
-        capacity: usize,
         senders: usize,
         receiver_alive: bool,
     }
@@ -74,19 +70,14 @@ pub(crate) mod channel {
     }
 
     impl<T> Sender<T> {
-        pub(crate) async fn send(&self, message: T) -> Result<(), T> {
+        pub(crate) fn send(&self, message: T) -> Result<(), T> {
             let mut state = self.shared.state.lock();
-            loop {
-                if !state.receiver_alive {
-                    return Err(message);
-                }
-                if state.queue.len() < state.capacity {
-                    state.queue.push_back(message);
-                    self.shared.not_empty.notify_one();
-                    return Ok(());
-                }
-                state = self.shared.not_full.wait(state);
+            if !state.receiver_alive {
+                return Err(message);
             }
+            state.queue.push_back(message);
+            self.shared.not_empty.notify_one();
+            Ok(())
         }
 
         pub(crate) fn queued(&self) -> usize {
@@ -109,7 +100,6 @@ pub(crate) mod channel {
             let mut state = self.shared.state.lock();
             loop {
                 if let Some(message) = state.queue.pop_front() {
-                    self.shared.not_full.notify_one();
                     return Some(message);
                 }
                 if state.senders == 0 {
@@ -122,18 +112,18 @@ pub(crate) mod channel {
         pub(crate) fn try_recv(&self) -> Received<T> {
             let mut state = self.shared.state.lock();
             match state.queue.pop_front() {
-                Some(message) => {
-                    self.shared.not_full.notify_one();
-                    Received::Message(message)
-                }
+                Some(message) => Received::Message(message),
                 None if state.senders == 0 => Received::Disconnected,
                 None => Received::Empty,
             }
         }
 
-        /// Loom has no clock: a deadline is treated as already passed.
+        /// Loom has no clock: a deadline never passes, and this waits for a message as `recv`
+        /// does. (Treating it as passed would make an actor with a lazy checkpoint pending spin,
+        /// which loom cannot explore.) Timers are not modelled.
         pub(crate) fn recv_deadline(&self, _deadline: Instant) -> Received<T> {
-            self.try_recv()
+            self.recv()
+                .map_or(Received::Disconnected, Received::Message)
         }
     }
 
@@ -142,7 +132,6 @@ pub(crate) mod channel {
         fn drop(&mut self) {
             let mut state = self.shared.state.lock();
             state.receiver_alive = false;
-            self.shared.not_full.notify_all();
         }
     }
 }

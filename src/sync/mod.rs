@@ -1,8 +1,8 @@
 //! The concurrency primitives the actor protocol is written against.
 //!
-//! Production builds get std, flume and tokio's oneshot. Under `--cfg loom` the same names are
-//! loom's primitives and a small channel and oneshot built on them (flume and tokio are not
-//! loom-aware), so `loom-tests/` model-checks the production handle and actor code, not a copy.
+//! Production builds get std, flume, and tokio's oneshot and semaphore. Under `--cfg loom` the
+//! same names are loom's primitives and a small channel, oneshot and semaphore built on them
+//! (flume and tokio are not loom-aware), so `loom-tests/` model-checks the production handle and actor code, not a copy.
 //! This module is the only place the two worlds differ.
 //!
 //! The locks here do not poison: their users keep their state consistent across panics (each
@@ -37,6 +37,9 @@ pub(crate) use std_channel::{channel, oneshot};
 mod counter;
 pub(crate) use counter::Counter;
 
+mod semaphore;
+pub(crate) use semaphore::{Permit, Semaphore};
+
 /// Spends one unit of Tokio's cooperative budget, yielding to the runtime once the task has
 /// spent it all. A get answered from memory awaits nothing, so without this a task looping on
 /// hits would hold its worker thread (a current-thread runtime: every other task) for as long
@@ -55,6 +58,17 @@ pub(crate) enum Received<T> {
     Empty,
     /// Every sender is gone and the queue is drained.
     Disconnected,
+}
+
+impl<T> Received<T> {
+    /// The same outcome, with `f` applied to a message.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Received<U> {
+        match self {
+            Received::Message(message) => Received::Message(f(message)),
+            Received::Empty => Received::Empty,
+            Received::Disconnected => Received::Disconnected,
+        }
+    }
 }
 
 /// A mutex that ignores poisoning (see the module doc).

@@ -1,12 +1,13 @@
-//! Production channels: a bounded flume channel for commands, tokio's oneshot for replies.
+//! Production channels: a flume channel for commands (unbounded: the actor's handles bound it
+//! with their own permits, `sync::Semaphore`), tokio's oneshot for replies.
 
 pub(crate) mod channel {
     use std::time::Instant;
 
     use crate::sync::Received;
 
-    pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-        let (tx, rx) = flume::bounded(capacity);
+    pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+        let (tx, rx) = flume::unbounded();
         (Sender(tx), Receiver(rx))
     }
 
@@ -21,10 +22,10 @@ pub(crate) mod channel {
     }
 
     impl<T> Sender<T> {
-        /// Waits (asynchronously) for room, then queues `message`. Gives it back if the
-        /// receiver is gone.
-        pub(crate) async fn send(&self, message: T) -> Result<(), T> {
-            self.0.send_async(message).await.map_err(|e| e.into_inner())
+        /// Queues `message` at once (the channel never fills). Gives it back if the receiver is
+        /// gone.
+        pub(crate) fn send(&self, message: T) -> Result<(), T> {
+            self.0.send(message).map_err(|e| e.into_inner())
         }
 
         pub(crate) fn queued(&self) -> usize {

@@ -1,0 +1,92 @@
+//! A counting semaphore whose permits are held by value: the channel's slots and the lazy
+//! write buffer's bytes.
+//!
+//! Production builds wrap tokio's (fair: a large claim is not starved by small ones). Under
+//! loom it is a counter under the shimmed `Mutex`/`Condvar`, whose `acquire` blocks the loom
+//! thread, as the loom channel's `send` does.
+
+#[cfg(not(loom))]
+mod imp {
+    use std::sync::Arc;
+
+    /// Permits to share out; cloning shares the same count.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Semaphore(Arc<tokio::sync::Semaphore>);
+
+    /// Permits taken from a [`Semaphore`], given back when dropped.
+    #[derive(Debug)]
+    pub(crate) struct Permit(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
+
+    impl Semaphore {
+        pub(crate) fn new(permits: u32) -> Self {
+            Semaphore(Arc::new(tokio::sync::Semaphore::new(permits as usize)))
+        }
+
+        /// Waits (asynchronously) until `n` permits are free and takes them.
+        pub(crate) async fn acquire(&self, n: u32) -> Permit {
+            // Never closed, so this cannot fail; a permit of nothing would only loosen a bound.
+            Permit(self.0.clone().acquire_many_owned(n).await.ok())
+        }
+
+        /// Permits free right now.
+        pub(crate) fn available(&self) -> u64 {
+            self.0.available_permits() as u64
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    use crate::sync::{Arc, Condvar, Mutex};
+
+    #[derive(Debug)]
+    struct Count {
+        free: Mutex<u32>,
+        freed: Condvar,
+    }
+
+    /// Permits to share out; cloning shares the same count.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Semaphore(Arc<Count>);
+
+    /// Permits taken from a [`Semaphore`], given back when dropped.
+    #[derive(Debug)]
+    pub(crate) struct Permit {
+        count: Arc<Count>,
+        n: u32,
+    }
+
+    impl Semaphore {
+        pub(crate) fn new(permits: u32) -> Self {
+            Semaphore(Arc::new(Count {
+                free: Mutex::new(permits),
+                freed: Condvar::new(),
+            }))
+        }
+
+        pub(crate) async fn acquire(&self, n: u32) -> Permit {
+            let mut free = self.0.free.lock();
+            while *free < n {
+                free = self.0.freed.wait(free);
+            }
+            *free -= n;
+            Permit {
+                count: self.0.clone(),
+                n,
+            }
+        }
+
+        pub(crate) fn available(&self) -> u64 {
+            u64::from(*self.0.free.lock())
+        }
+    }
+
+    impl Drop for Permit {
+        fn drop(&mut self) {
+            *self.count.free.lock() += self.n;
+            self.count.freed.notify_all();
+        }
+    }
+}
+
+pub(crate) use imp::{Permit, Semaphore};

@@ -1,0 +1,258 @@
+//! Lazy puts are acknowledged once queued in the write buffer (issue 18, item 1): before their
+//! commit, visible at once to every clone, bounded in bytes (a full buffer makes puts wait, and
+//! drops nothing), and never turned into an older value when their commit fails.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{Faults, tag, value, wait_until, within};
+use vlive::{Cache, Durability, Error, RedbCache, RedbCacheBuilder};
+
+fn lazy() -> RedbCacheBuilder {
+    RedbCache::builder().durability(Durability::Lazy {
+        max_delay: Duration::from_secs(3600),
+    })
+}
+
+/// Parks the actor inside the fsync of a `flush` (of a put, so that there is one); returns the
+/// flush's task.
+async fn park_in_flush(
+    cache: &RedbCache,
+    faults: &Arc<Faults>,
+) -> tokio::task::JoinHandle<vlive::Result<()>> {
+    cache.put("park", value("park")).await.unwrap();
+    // Its own commit first: the only commit that can then park is the flush's.
+    wait_until("the put to leave the write buffer", || {
+        cache.stats().write_buffer_bytes == 0
+    })
+    .await;
+    faults.hold();
+    let flushing = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.flush().await })
+    };
+    wait_until("the actor to park in a flush", || faults.is_holding()).await;
+    flushing
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_puts_are_acknowledged_before_their_commit_and_seen_by_every_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let cache = lazy()
+        .backend_layer(faults.layer())
+        .open(dir.path())
+        .unwrap();
+    cache.put("k", value("old")).await.unwrap();
+    cache.flush().await.unwrap();
+    let flushing = park_in_flush(&cache, &faults).await;
+
+    // The actor cannot commit anything now, yet the puts are acknowledged, and another clone
+    // reads them.
+    let other = cache.clone();
+    for i in 0..100 {
+        let key = format!("burst/{i}");
+        within("a lazy put", cache.put(&key, value(&key)))
+            .await
+            .unwrap();
+        assert_eq!(tag(&other, &key).await.as_deref(), Some(key.as_str()));
+    }
+    within("a lazy put", cache.put("k", value("new")))
+        .await
+        .unwrap();
+    assert_eq!(tag(&other, "k").await.as_deref(), Some("new"));
+    let stats = other.stats();
+    assert!(stats.buffered_gets >= 101, "{stats:?}");
+    assert!(stats.write_buffer_bytes > 0, "{stats:?}");
+    assert_eq!(
+        stats.puts,
+        102 + 1,
+        "the burst, k, and the put before the flush"
+    );
+
+    faults.release();
+    // The park may be in a sync redb makes while growing the file inside the flush's batch;
+    // then the flush's own commit fails too. Either way, `k` is in the next batch.
+    let flushed = within("the parked flush", flushing).await.unwrap();
+    assert!(
+        matches!(flushed, Ok(()) | Err(Error::Storage { .. })),
+        "{flushed:?}"
+    );
+    cache.flush().await.unwrap();
+    assert_eq!(cache.stats().write_buffer_bytes, 0);
+    cache.close().await.unwrap();
+
+    let reopened = RedbCache::open(dir.path()).unwrap();
+    assert_eq!(tag(&reopened, "k").await.as_deref(), Some("new"));
+    for i in 0..100 {
+        let key = format!("burst/{i}");
+        assert_eq!(tag(&reopened, &key).await.as_deref(), Some(key.as_str()));
+    }
+    reopened.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_buffer_makes_puts_wait_and_drops_nothing() {
+    const PUTS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    // Room for a few of these values, far fewer than PUTS.
+    let limit = 4096;
+    let cache = lazy()
+        .write_buffer_bytes(limit)
+        .backend_layer(faults.layer())
+        .open(dir.path())
+        .unwrap();
+    let flushing = park_in_flush(&cache, &faults).await;
+
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (cache, acknowledged) = (cache.clone(), acknowledged.clone());
+        tokio::spawn(async move {
+            for i in 0..PUTS {
+                cache.put(&format!("p/{i}"), value("v")).await?;
+                acknowledged.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok::<_, Error>(())
+        })
+    };
+    wait_until("the buffer to fill", || {
+        cache.stats().write_buffer_bytes > limit / 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before_release = acknowledged.load(Ordering::SeqCst);
+    assert!(
+        before_release < PUTS,
+        "every put was acknowledged with the actor parked and a buffer of {limit} bytes"
+    );
+    assert!(cache.stats().write_buffer_bytes <= limit);
+
+    faults.release();
+    within("the writer", writer).await.unwrap().unwrap();
+    // The park may be in a sync redb makes while growing the file inside the flush's batch;
+    // then the flush's own commit fails too. Either way, `k` is in the next batch.
+    let flushed = within("the parked flush", flushing).await.unwrap();
+    assert!(
+        matches!(flushed, Ok(()) | Err(Error::Storage { .. })),
+        "{flushed:?}"
+    );
+    cache.flush().await.unwrap();
+    for i in 0..PUTS {
+        assert_eq!(tag(&cache, &format!("p/{i}")).await.as_deref(), Some("v"));
+    }
+    cache.close().await.unwrap();
+    let reopened = RedbCache::open(dir.path()).unwrap();
+    for i in 0..PUTS {
+        assert!(
+            tag(&reopened, &format!("p/{i}")).await.is_some(),
+            "p/{i} was dropped"
+        );
+    }
+    reopened.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_larger_than_the_buffer_goes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = lazy().write_buffer_bytes(4096).open(dir.path()).unwrap();
+    let big = common::rows(&"x".repeat(20_000));
+    within(
+        "a put larger than the buffer",
+        cache.put("big", vlive::CachedRows::new(big)),
+    )
+    .await
+    .unwrap();
+    within("a small put behind it", cache.put("small", value("s")))
+        .await
+        .unwrap();
+    assert!(tag(&cache, "big").await.is_some());
+    assert_eq!(tag(&cache, "small").await.as_deref(), Some("s"));
+    cache.close().await.unwrap();
+}
+
+/// The commit of a batch holding an acknowledged lazy put fails (here an invalidation made it
+/// durable, and the fsync fails, then fails again for the redo): the put is lost, counted and
+/// reported, and its key reads as a miss, never as the value it replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_put_whose_commit_fails_reads_as_a_miss_never_the_older_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let cache = lazy()
+        .backend_layer(faults.layer())
+        .open(dir.path())
+        .unwrap();
+    cache.put("k", value("old")).await.unwrap();
+    cache.flush().await.unwrap();
+    let flushing = park_in_flush(&cache, &faults).await;
+
+    cache.put("k", value("new")).await.unwrap();
+    let invalidating = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.invalidate_prefix("unrelated/").await })
+    };
+    wait_until("the put and the invalidation to queue", || {
+        cache.stats().queue_depth >= 2
+    })
+    .await;
+    faults.fail_sync.store(true, Ordering::SeqCst);
+    faults.release();
+    // The park may be in a sync redb makes while growing the file inside the flush's batch;
+    // then the flush's own commit fails too. Either way, `k` is in the next batch.
+    let flushed = within("the parked flush", flushing).await.unwrap();
+    assert!(
+        matches!(flushed, Ok(()) | Err(Error::Storage { .. })),
+        "{flushed:?}"
+    );
+    let invalidated = within("the invalidation", invalidating).await.unwrap();
+    assert!(invalidated.is_err(), "its commit failed: {invalidated:?}");
+    faults.fail_sync.store(false, Ordering::SeqCst);
+
+    assert_eq!(tag(&cache, "k").await, None, "the replaced value came back");
+    assert_eq!(cache.stats().lazy_writes_lost, 1);
+    let flushed = cache.flush().await;
+    assert!(
+        matches!(flushed, Err(Error::LazyWritesLost { .. })),
+        "the loss was not reported: {flushed:?}"
+    );
+    cache.flush().await.unwrap();
+    cache.put("k", value("again")).await.unwrap();
+    assert_eq!(tag(&cache, "k").await.as_deref(), Some("again"));
+    cache.close().await.unwrap();
+}
+
+/// A lazy put awaits nothing when the buffer has room, so a task putting in a loop would hold
+/// a current-thread runtime for the whole loop; it spends the coop budget instead.
+#[test]
+fn a_task_putting_in_a_loop_lets_other_tasks_run() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = lazy().open(dir.path()).unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let other = {
+            let ran = ran.clone();
+            tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
+        };
+        let mut puts_before_the_other_task_ran = None;
+        for i in 0..2000 {
+            cache.put(&format!("loop/{i}"), value("v")).await.unwrap();
+            if ran.load(Ordering::SeqCst) {
+                puts_before_the_other_task_ran = Some(i);
+                break;
+            }
+        }
+        assert!(
+            puts_before_the_other_task_ran.is_some(),
+            "2000 lazy puts in a loop never let another task run"
+        );
+        other.await.unwrap();
+        cache.close().await.unwrap();
+    });
+}
