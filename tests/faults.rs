@@ -276,7 +276,7 @@ async fn after_a_failed_commit_close_and_reopen_recovers() {
 }
 
 /// Lazy mode: puts do not sync, so they succeed on a disk whose fsync fails; `flush` must then
-/// report the failure instead of claiming durability.
+/// report the put lost instead of claiming durability.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_flush_reports_a_failed_fsync() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,7 +286,7 @@ async fn lazy_flush_reports_a_failed_fsync() {
     cache.put("lazy/1", value("lazy/1")).await.unwrap();
     let flushed = within("flush", cache.flush()).await;
     assert!(
-        matches!(flushed, Err(Error::Storage { .. })),
+        matches!(flushed, Err(Error::LazyWritesLost { .. })),
         "flush claimed durability over a failed fsync: {flushed:?}"
     );
     let closed = within("close", cache.close()).await;

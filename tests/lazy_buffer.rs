@@ -75,10 +75,11 @@ async fn lazy_puts_are_acknowledged_before_their_commit_and_seen_by_every_clone(
 
     faults.release();
     // The park may be in a sync redb makes while growing the file inside the flush's batch;
-    // then the flush's own commit fails too. Either way, `k` is in the next batch.
+    // then the flush's own commit fails too (and it reports the lazy commit before it lost).
+    // Either way, `k` is in the next batch.
     let flushed = within("the parked flush", flushing).await.unwrap();
     assert!(
-        matches!(flushed, Ok(()) | Err(Error::Storage { .. })),
+        matches!(flushed, Ok(()) | Err(Error::LazyWritesLost { .. })),
         "{flushed:?}"
     );
     cache.flush().await.unwrap();
@@ -134,10 +135,11 @@ async fn a_full_write_buffer_makes_puts_wait_and_drops_nothing() {
     faults.release();
     within("the writer", writer).await.unwrap().unwrap();
     // The park may be in a sync redb makes while growing the file inside the flush's batch;
-    // then the flush's own commit fails too. Either way, `k` is in the next batch.
+    // then the flush's own commit fails too (and it reports the lazy commit before it lost).
+    // Either way, `k` is in the next batch.
     let flushed = within("the parked flush", flushing).await.unwrap();
     assert!(
-        matches!(flushed, Ok(()) | Err(Error::Storage { .. })),
+        matches!(flushed, Ok(()) | Err(Error::LazyWritesLost { .. })),
         "{flushed:?}"
     );
     cache.flush().await.unwrap();
@@ -201,10 +203,11 @@ async fn a_lazy_put_whose_commit_fails_reads_as_a_miss_never_the_older_value() {
     faults.fail_sync.store(true, Ordering::SeqCst);
     faults.release();
     // The park may be in a sync redb makes while growing the file inside the flush's batch;
-    // then the flush's own commit fails too. Either way, `k` is in the next batch.
+    // then the flush's own commit fails too (and it reports the lazy commit before it lost).
+    // Either way, `k` is in the next batch.
     let flushed = within("the parked flush", flushing).await.unwrap();
     assert!(
-        matches!(flushed, Ok(()) | Err(Error::Storage { .. })),
+        matches!(flushed, Ok(()) | Err(Error::LazyWritesLost { .. })),
         "{flushed:?}"
     );
     let invalidated = within("the invalidation", invalidating).await.unwrap();

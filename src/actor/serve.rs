@@ -546,8 +546,16 @@ impl<S: Store> Actor<S> {
             self.lose_acknowledged(lost as u64);
         }
         let removed = self.redo_removals();
+        // A flush answers what it exists to tell: lazy writes lost (these or earlier ones).
+        let lost_writes = match shape.flush {
+            true => self.take_lost_writes().err(),
+            false => None,
+        };
         for command in std::mem::take(&mut self.batch) {
             match command {
+                Command::Flush { .. } => {
+                    command.reject(lost_writes.clone().unwrap_or_else(|| e.clone()))
+                }
                 Command::Get { .. } => command.answer(Answer::Value(None)),
                 Command::FillToken { .. } => {
                     command.answer(Answer::Token(self.invalidations.token()))

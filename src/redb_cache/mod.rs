@@ -58,6 +58,11 @@ impl RedbCache {
 
     /// Returns once everything acknowledged so far is durable (a no-op cost in the default
     /// [`Durability::Immediate`](crate::Durability::Immediate) mode).
+    ///
+    /// # Errors
+    /// [`Error::LazyWritesLost`](crate::Error::LazyWritesLost) when lazy puts acknowledged
+    /// since the last successful `flush` were not stored (a failed commit or sync; their keys
+    /// read as misses), reported once; other errors when the durable commit itself fails.
     pub async fn flush(&self) -> Result<()> {
         self.handle.flush().await
     }
