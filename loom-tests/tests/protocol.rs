@@ -9,7 +9,7 @@
 use loom::future::block_on;
 use loom::thread;
 use vlive::Error;
-use vlive::loom_support::{one_entry_bytes, spawn, spawn_bounded};
+use vlive::loom_support::{one_entry_bytes, spawn, spawn_bounded, spawn_lazy};
 
 /// Explores interleavings with at most `LOOM_MAX_PREEMPTIONS` (default 3) preemptions: enough
 /// for every race below, small enough for the suite to finish in minutes on two cores. Prints
@@ -354,6 +354,108 @@ fn a_reset_racing_gets_puts_and_fills_lets_no_stale_fill_land() {
             assert_eq!(wrote.is_ok(), probe.committed("w").is_some());
             block_on(a.put("after", b"3")).unwrap();
             assert_eq!(block_on(a.get("after")).unwrap(), Some(b"3".to_vec()));
+            drop(a);
+            actor.join();
+        },
+    );
+}
+
+/// A write buffer with room for every lazy put these models make.
+fn roomy_buffer() -> u64 {
+    16 * one_entry_bytes()
+}
+
+/// Model 13 (lazy mode): a put is acknowledged once queued, and gets find its value in the
+/// write buffer until it is committed. Two clones put one key at once; once both are
+/// acknowledged, a get reads one of their values, and that value neither changes with no
+/// write after it nor differs from what is committed: the value in the buffer is always the
+/// one the last queued put of its key stores.
+#[test]
+fn lazy_puts_of_one_key_read_as_the_last_one_queued() {
+    model("lazy_puts_of_one_key_read_as_the_last_one_queued", || {
+        let (a, probe, actor) = spawn_lazy(4, 4, roomy_buffer());
+        let b = a.clone();
+        let other = thread::spawn(move || block_on(b.put("k", b"2")));
+        block_on(a.put("k", b"1")).unwrap();
+        other.join().unwrap().unwrap();
+        let seen = block_on(a.get("k")).unwrap();
+        assert!(seen.is_some(), "an acknowledged put was not visible");
+        block_on(a.flush()).unwrap();
+        assert_eq!(
+            block_on(a.get("k")).unwrap(),
+            seen,
+            "the value changed with no write"
+        );
+        assert_eq!(probe.committed("k"), seen);
+        drop(a);
+        actor.join();
+    });
+}
+
+/// Model 14 (lazy mode): `close` races a lazy put from another clone. The put is either
+/// acknowledged and in the store after the close, or refused with `Closed`: a put sent behind
+/// the `close` is refused by the actor, so its caller must hear that, not an early `Ok`.
+#[test]
+fn close_racing_a_lazy_put_never_loses_an_acknowledged_put() {
+    model(
+        "close_racing_a_lazy_put_never_loses_an_acknowledged_put",
+        || {
+            let (a, probe, actor) = spawn_lazy(2, 4, roomy_buffer());
+            let b = a.clone();
+            let writer = thread::spawn(move || block_on(b.put("k", b"1")));
+            block_on(a.close()).unwrap();
+            match writer.join().unwrap() {
+                Ok(()) => assert_eq!(
+                    probe.committed("k"),
+                    Some(b"1".to_vec()),
+                    "an acknowledged lazy put was lost"
+                ),
+                Err(Error::Closed) => assert_eq!(probe.committed("k"), None),
+                Err(other) => panic!("unexpected error {other}"),
+            }
+            drop(a);
+            actor.join();
+        },
+    );
+}
+
+/// Model 15 (lazy mode): a lazy put whose commit fails is lost, counted and reported by
+/// `flush`, and its key then reads as a miss, never as the value it replaced; a concurrent
+/// reader never sees the new value and then the old one.
+#[test]
+fn a_lost_lazy_put_reads_as_a_miss_never_an_older_value() {
+    model(
+        "a_lost_lazy_put_reads_as_a_miss_never_an_older_value",
+        || {
+            let (a, probe, actor) = spawn_lazy(4, 4, roomy_buffer());
+            block_on(a.put("k", b"1")).unwrap();
+            block_on(a.flush()).unwrap();
+            probe.fail_next_commit();
+            let b = a.clone();
+            let reader = thread::spawn(move || {
+                let first = block_on(b.get("k")).unwrap();
+                let second = block_on(b.get("k")).unwrap();
+                (first, second)
+            });
+            block_on(a.put("k", b"2")).unwrap();
+            let flushed = block_on(a.flush());
+            assert!(
+                flushed.is_err(),
+                "the lost put was not reported: {flushed:?}"
+            );
+            assert_eq!(a.lazy_writes_lost(), 1);
+            assert_eq!(
+                block_on(a.get("k")).unwrap(),
+                None,
+                "an older value came back"
+            );
+            assert_eq!(probe.committed("k"), None);
+            let (first, second) = reader.join().unwrap();
+            assert!(
+                !(first == Some(b"2".to_vec()) && second == Some(b"1".to_vec())),
+                "the reader saw the new value, then the old one"
+            );
+            block_on(a.flush()).unwrap();
             drop(a);
             actor.join();
         },
