@@ -8,11 +8,13 @@
 //! happened) since it looked (`docs/DESIGN.md` §3.1).
 //!
 //! Eviction is FIFO within a byte budget: simple, and the store's own CLOCK still decides what
-//! stays on disk. An entry the store evicts or sweeps may stay here; it is still the latest
+//! stays on disk. A full tier takes a new key in only on its second miss (`admission`). An entry the store evicts or sweeps may stay here; it is still the latest
 //! value of its key (any write of the key would have removed it), so serving it is never
 //! stale, and a time to live still applies to it on every hit.
 
 use std::collections::{HashMap, VecDeque};
+
+use super::admission::Doorkeeper;
 
 /// What the tier holds for a key: decoded rows in production; under loom, where values are raw
 /// bytes and no codec runs, the bytes themselves.
@@ -32,6 +34,8 @@ pub(crate) struct HotTier<V> {
     /// entry leaves its key here; eviction skips a key whose stamp no longer matches.
     order: VecDeque<(String, u64)>,
     next_stamp: u64,
+    /// Decides which misses may evict to get in.
+    doorkeeper: Doorkeeper,
 }
 
 #[derive(Debug)]
@@ -49,6 +53,7 @@ impl<V: Clone> HotTier<V> {
             entries: HashMap::new(),
             order: VecDeque::new(),
             next_stamp: 0,
+            doorkeeper: Doorkeeper::default(),
         }
     }
 
@@ -66,7 +71,7 @@ impl<V: Clone> HotTier<V> {
     /// the registry's lock every other get waited for it (`docs/cold-reads.md`).
     #[must_use = "drop the values let go outside the lock"]
     pub(crate) fn insert(&mut self, key: &str, value: V, size: u64) -> Vec<V> {
-        if size > self.budget {
+        if size > self.budget || !self.admits(key, size) {
             return vec![value];
         }
         let mut gone: Vec<V> = self.remove(key).into_iter().collect();
@@ -84,6 +89,14 @@ impl<V: Clone> HotTier<V> {
         self.order.push_back((key.to_owned(), stamp));
         self.compact_order();
         gone
+    }
+
+    /// Whether `key` may come in: always if it fits or replaces its own entry; over older
+    /// entries only on its second miss in a window as long as the tier (`admission`).
+    fn admits(&mut self, key: &str, size: u64) -> bool {
+        self.bytes + size <= self.budget
+            || self.entries.contains_key(key)
+            || self.doorkeeper.admit(key, self.entries.len().max(64))
     }
 
     /// Removes `key`'s entry; returns its value, to be dropped outside any lock (see `insert`).
@@ -161,6 +174,11 @@ mod tests {
         let mut hot = tier(10);
         let _ = hot.insert("a", "1", 4);
         let _ = hot.insert("b", "2", 4);
+        assert_eq!(
+            hot.insert("c", "3", 4),
+            ["3"],
+            "c's first miss may not evict"
+        );
         let gone = hot.insert("c", "3", 4);
         assert_eq!(
             gone,
