@@ -8,11 +8,13 @@
 //! happened) since it looked (`docs/DESIGN.md` §3.1).
 //!
 //! Eviction is FIFO within a byte budget: simple, and the store's own CLOCK still decides what
-//! stays on disk. An entry the store evicts or sweeps may stay here; it is still the latest
+//! stays on disk. A full tier takes a new key in only on its second miss (`admission`). An entry the store evicts or sweeps may stay here; it is still the latest
 //! value of its key (any write of the key would have removed it), so serving it is never
 //! stale, and a time to live still applies to it on every hit.
 
 use std::collections::{HashMap, VecDeque};
+
+use super::admission::Doorkeeper;
 
 /// What the tier holds for a key: decoded rows in production; under loom, where values are raw
 /// bytes and no codec runs, the bytes themselves.
@@ -32,6 +34,8 @@ pub(crate) struct HotTier<V> {
     /// entry leaves its key here; eviction skips a key whose stamp no longer matches.
     order: VecDeque<(String, u64)>,
     next_stamp: u64,
+    /// Decides which misses may evict to get in.
+    doorkeeper: Doorkeeper,
 }
 
 #[derive(Debug)]
@@ -49,6 +53,7 @@ impl<V: Clone> HotTier<V> {
             entries: HashMap::new(),
             order: VecDeque::new(),
             next_stamp: 0,
+            doorkeeper: Doorkeeper::default(),
         }
     }
 
@@ -59,12 +64,23 @@ impl<V: Clone> HotTier<V> {
 
     /// Keeps `value` under `key`, counting `size` bytes against the budget, evicting the oldest
     /// entries to make room. An entry larger than the whole budget is not kept.
-    pub(crate) fn insert(&mut self, key: &str, value: V, size: u64) {
-        if size > self.budget {
-            return;
+    ///
+    /// Returns the values let go (the one replaced, those evicted, or `value` itself when it is
+    /// not kept) for the caller to drop after it releases its lock: dropping a decoded entry
+    /// frees each of its strings and maps, several microseconds for a 20-row value, and under
+    /// the registry's lock every other get waited for it (`docs/cold-reads.md`).
+    #[must_use = "drop the values let go outside the lock"]
+    pub(crate) fn insert(&mut self, key: &str, value: V, size: u64) -> Vec<V> {
+        if size > self.budget || !self.admits(key, size) {
+            return vec![value];
         }
-        self.remove(key);
-        while self.bytes + size > self.budget && self.evict_oldest() {}
+        let mut gone: Vec<V> = self.remove(key).into_iter().collect();
+        while self.bytes + size > self.budget {
+            match self.evict_oldest() {
+                Some(value) => gone.push(value),
+                None => break,
+            }
+        }
         let stamp = self.next_stamp;
         self.next_stamp += 1;
         self.bytes += size;
@@ -72,12 +88,22 @@ impl<V: Clone> HotTier<V> {
             .insert(key.to_owned(), Slot { value, size, stamp });
         self.order.push_back((key.to_owned(), stamp));
         self.compact_order();
+        gone
     }
 
-    pub(crate) fn remove(&mut self, key: &str) {
-        if let Some(slot) = self.entries.remove(key) {
-            self.bytes -= slot.size;
-        }
+    /// Whether `key` may come in: always if it fits or replaces its own entry; over older
+    /// entries only on its second miss in a window as long as the tier (`admission`).
+    fn admits(&mut self, key: &str, size: u64) -> bool {
+        self.bytes + size <= self.budget
+            || self.entries.contains_key(key)
+            || self.doorkeeper.admit(key, self.entries.len().max(64))
+    }
+
+    /// Removes `key`'s entry; returns its value, to be dropped outside any lock (see `insert`).
+    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
+        let slot = self.entries.remove(key)?;
+        self.bytes -= slot.size;
+        Some(slot.value)
     }
 
     /// Removes every key that starts with `prefix` (all of them for `""`).
@@ -109,19 +135,18 @@ impl<V: Clone> HotTier<V> {
         self.bytes
     }
 
-    /// Evicts the oldest entry still present; `false` if there is none.
-    fn evict_oldest(&mut self) -> bool {
+    /// Evicts the oldest entry still present and returns its value; `None` if there is none.
+    fn evict_oldest(&mut self) -> Option<V> {
         while let Some((key, stamp)) = self.order.pop_front() {
             if self
                 .entries
                 .get(&key)
                 .is_some_and(|slot| slot.stamp == stamp)
             {
-                self.remove(&key);
-                return true;
+                return self.remove(&key);
             }
         }
-        false
+        None
     }
 
     /// Drops the keys of removed entries from the insertion order once they outnumber the live
@@ -147,10 +172,20 @@ mod tests {
     #[test]
     fn the_oldest_entries_make_room_within_the_budget() {
         let mut hot = tier(10);
-        hot.insert("a", "1", 4);
-        hot.insert("b", "2", 4);
-        hot.insert("c", "3", 4);
-        assert_eq!(hot.get("a"), None, "a was the oldest");
+        let _ = hot.insert("a", "1", 4);
+        let _ = hot.insert("b", "2", 4);
+        assert_eq!(
+            hot.insert("c", "3", 4),
+            ["3"],
+            "c's first miss may not evict"
+        );
+        let gone = hot.insert("c", "3", 4);
+        assert_eq!(
+            gone,
+            ["1"],
+            "a, the oldest, is handed back to be dropped outside the lock"
+        );
+        assert_eq!(hot.get("a"), None);
         assert_eq!((hot.get("b"), hot.get("c")), (Some("2"), Some("3")));
         assert_eq!((hot.len(), hot.bytes()), (2, 8));
     }
@@ -158,21 +193,21 @@ mod tests {
     #[test]
     fn replacing_a_key_counts_its_bytes_once() {
         let mut hot = tier(10);
-        hot.insert("a", "1", 4);
-        hot.insert("a", "2", 6);
+        let _ = hot.insert("a", "1", 4);
+        assert_eq!(hot.insert("a", "2", 6), ["1"], "the value replaced");
         assert_eq!((hot.get("a"), hot.len(), hot.bytes()), (Some("2"), 1, 6));
         // The stale order entry of the first "a" must not evict the second.
-        hot.insert("b", "3", 4);
+        let _ = hot.insert("b", "3", 4);
         assert_eq!((hot.get("a"), hot.get("b")), (Some("2"), Some("3")));
     }
 
     #[test]
     fn an_entry_larger_than_the_budget_is_not_kept_and_a_zero_budget_keeps_nothing() {
         let mut hot = tier(10);
-        hot.insert("a", "1", 11);
+        assert_eq!(hot.insert("a", "1", 11), ["1"], "not kept: handed back");
         assert_eq!((hot.get("a"), hot.len()), (None, 0));
         let mut off = tier(0);
-        off.insert("a", "1", 1);
+        let _ = off.insert("a", "1", 1);
         assert_eq!(off.get("a"), None);
     }
 
@@ -180,7 +215,7 @@ mod tests {
     fn a_prefix_removes_exactly_the_keys_that_start_with_it() {
         let mut hot = tier(100);
         for key in ["clients/1", "clinic/1", "a", "a/", "b"] {
-            hot.insert(key, key, 1);
+            let _ = hot.insert(key, key, 1);
         }
         hot.remove_prefix("cli");
         assert_eq!((hot.get("clients/1"), hot.get("clinic/1")), (None, None));
@@ -195,9 +230,9 @@ mod tests {
     fn churn_without_eviction_keeps_the_order_bounded() {
         let mut hot = tier(1 << 20);
         for i in 0..10_000 {
-            hot.insert("k", "v", 1);
+            let _ = hot.insert("k", "v", 1);
             if i % 2 == 0 {
-                hot.remove("k");
+                let _ = hot.remove("k");
             }
         }
         assert!(hot.order.len() <= 2 * hot.len() + 65, "{}", hot.order.len());

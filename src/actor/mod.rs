@@ -14,6 +14,7 @@
 //! beside it (see `read_beside`).
 //!
 //! - `access`: the access bits gets set and eviction reads.
+//! - `admission`: which misses a full hot tier takes in.
 //! - `budget`: eviction (CLOCK) and expiry sweeps, over the store's primitives.
 //! - `checkpoint`: when lazy mode makes its commits durable: by time, and by bytes replaced.
 //! - `command`: what travels over the channel.
@@ -27,6 +28,7 @@
 
 // Also `MemCache`'s, so that it evicts and expires as `RedbCache` does.
 pub(crate) mod access;
+mod admission;
 pub(crate) mod budget;
 mod checkpoint;
 mod command;

@@ -146,14 +146,19 @@ impl ReadBeside {
     /// which is conservative, and exact for the read-heavy use the tier is for.
     pub(crate) fn keep_hot(&self, key: &str, value: HotValue, size: u64, ticket: HotTicket) {
         let mut registry = self.registry.lock();
-        if registry.epoch == ticket.epoch {
-            registry.hot.insert(key, value, size);
-        }
+        let gone = match registry.epoch == ticket.epoch {
+            true => registry.hot.insert(key, value, size),
+            false => Vec::new(),
+        };
+        // Freed after the lock: gets beside the actor wait for nothing but the tier's map.
+        drop(registry);
+        drop(gone);
     }
 
     /// Drops `key` from the hot tier (its entry expired).
     pub(crate) fn drop_hot(&self, key: &str) {
-        self.registry.lock().hot.remove(key);
+        let gone = self.registry.lock().hot.remove(key);
+        drop(gone);
     }
 
     /// The hot tier's entries and their bytes.
@@ -207,7 +212,7 @@ impl ReadBeside {
     fn register(&self, registry: &mut Registry, text: &str, covers: Covers) -> u64 {
         registry.in_flight.add(text, covers);
         match covers {
-            Covers::Key => registry.hot.remove(text),
+            Covers::Key => drop(registry.hot.remove(text)),
             Covers::Prefix => registry.hot.remove_prefix(text),
         }
         registry.epoch += 1;
