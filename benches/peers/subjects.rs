@@ -135,7 +135,10 @@ impl Subject {
     /// inserts (or it would drop most of them), raw redb commits 512 at a time.
     pub async fn filled(name: Name, folder: &Path, payload: &Payload, count: u64) -> Subject {
         if matches!(name, Name::VliveDurable | Name::VliveLazy) {
-            let filler = Name::VliveLazy.vlive().open(folder).expect("open vlive");
+            // A small write buffer: the fill's buffered values must not linger in the
+            // allocator and count against the RSS of the cache that serves the gets.
+            let filler = Name::VliveLazy.vlive().write_buffer_bytes(4 << 20);
+            let filler = filler.open(folder).expect("open vlive");
             for i in 0..count {
                 filler
                     .put(&key(i), payload.rows.clone())
