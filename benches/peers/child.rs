@@ -76,10 +76,11 @@ impl Figures {
 }
 
 /// In the parent: runs one cell in a child process and reads its figures.
-pub fn spawn(name: Name, workload: Workload, batch: f64) -> Figures {
+pub fn spawn(name: Name, workload: Workload, batch: f64, params: &Params) -> Figures {
     let spec = format!("{} {} {batch}", name.label(), workload.code());
     let out = Command::new(std::env::current_exe().expect("own path"))
         .env(CHILD, &spec)
+        .env("VLIVE_BENCH_QUICK", if params.quick { "1" } else { "0" })
         .output()
         .expect("run a child");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -11,7 +11,8 @@
 //!
 //! Every subject gets an 8 MiB memory tier, a 2-worker tokio runtime and the same values
 //! (20-row, about 3.4 KB, and 1-row, from `benches/common/sample.rs`); each cell runs in a child
-//! process of its own, so its RSS is its own. `VLIVE_BENCH_QUICK=1` runs one short round (CI).
+//! process of its own, so its RSS is its own. `VLIVE_BENCH_QUICK=1` runs one short round (CI), as
+//! does `cargo test --benches` (no `--bench` argument).
 //!
 //! Layout: `params.rs` the numbers; `payload.rs` the values in each subject's form;
 //! `subjects.rs` the subjects, `foyer_peer.rs` and `raw_redb.rs` the two that need setting up;
@@ -62,7 +63,7 @@ fn main() {
             let mut batches = HashMap::new();
             for name in Name::ALL.into_iter().filter(|n| n.runs(workload)) {
                 let batch = name.paired_with().and_then(|v| batches.get(&v)).copied();
-                let figures = child::spawn(name, workload, batch.unwrap_or(1.0));
+                let figures = child::spawn(name, workload, batch.unwrap_or(1.0), &params);
                 if let Some(b) = figures.batch {
                     batches.insert(name, b);
                 }

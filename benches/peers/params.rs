@@ -38,8 +38,13 @@ pub struct Params {
 }
 
 impl Params {
+    /// Quick under `VLIVE_BENCH_QUICK=1`, and when run without `--bench` (`cargo test
+    /// --benches`: a smoke run). Children are told explicitly (`VLIVE_BENCH_QUICK=0` or `1`).
     pub fn from_env() -> Self {
-        let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let quick = match std::env::var("VLIVE_BENCH_QUICK") {
+            Ok(v) => !v.is_empty() && v != "0",
+            Err(_) => !std::env::args().any(|a| a == "--bench"),
+        };
         if quick {
             Params {
                 quick,
