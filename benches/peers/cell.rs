@@ -1,0 +1,174 @@
+//! One cell (a subject on a workload), run in a child process of its own so that its memory
+//! is its own: opens the subject in a fresh folder, runs the workload, and returns the figures.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::child::{Figures, status_kib};
+use crate::params::{
+    COLD_FACTOR, HOT_DIVISOR, MEMORY_TIER, Params, SUSTAINED_KEYS, TASKS, WORKERS,
+};
+use crate::payload::Payload;
+use crate::raw_redb::RawRedb;
+use crate::rng::Rng;
+use crate::subjects::{Name, Subject};
+use crate::workloads::{Op, Window, Workload, put_all, windowed};
+
+/// Runs `name` on `workload`; `batch` is the batch size a raw redb reference commits at.
+pub fn run(name: Name, workload: Workload, batch: f64, params: &Params) -> Figures {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let payload = Arc::new(Payload::new(workload.rows()));
+    if name.paired_with().is_some() && workload.is_put() {
+        let redb = RawRedb::create(folder.path());
+        return raw_puts(&redb, name, workload, batch, &payload, params);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let path = folder.path();
+            match workload {
+                Workload::HotGet(_) | Workload::ColdGet(_) | Workload::Mixed => {
+                    let tier = match workload {
+                        Workload::ColdGet(_) => MEMORY_TIER * COLD_FACTOR,
+                        _ => MEMORY_TIER / HOT_DIVISOR,
+                    };
+                    let keys = payload.keys_for(tier);
+                    let subject = Subject::filled(name, path, &payload, keys).await;
+                    let op = if workload == Workload::Mixed {
+                        Op::Mixed
+                    } else {
+                        Op::Get
+                    };
+                    timed(&subject, &payload, op, TASKS, keys, params).await
+                }
+                Workload::PutOne => {
+                    let subject = Subject::open(name, path, &payload).await;
+                    timed(&subject, &payload, Op::Put, 1, SUSTAINED_KEYS, params).await
+                }
+                Workload::Burst(tasks) => {
+                    let count = burst_size(name, tasks, params);
+                    let subject = Subject::open(name, path, &payload).await;
+                    fixed(&subject, &payload, tasks as u64, count, count).await
+                }
+                Workload::Sustained => {
+                    let count = params.sustained_bytes / payload.bytes.len() as u64;
+                    let subject = Subject::open(name, path, &payload).await;
+                    fixed(&subject, &payload, TASKS as u64, count, SUSTAINED_KEYS).await
+                }
+            }
+        })
+}
+
+/// The burst's size: 10,000 puts, but the durable subjects from one task, each put waiting
+/// for an fsync of its own, put fewer (the rate is what is compared).
+pub fn burst_size(name: Name, tasks: usize, params: &Params) -> u64 {
+    let durable = matches!(name, Name::VliveDurable | Name::RedbDurable);
+    if durable && tasks == 1 {
+        params.durable_one_task_burst
+    } else {
+        params.burst
+    }
+}
+
+/// A timed window of `op` from `tasks` tasks over keys `0..keys`.
+async fn timed(
+    subject: &Subject,
+    payload: &Arc<Payload>,
+    op: Op,
+    tasks: usize,
+    keys: u64,
+    params: &Params,
+) -> Figures {
+    let window = Window::starting_now(params.warmup, params.window);
+    let (ops, hits) = windowed(subject, payload, op, tasks, keys, window).await;
+    let mut figures = Figures::measured(ops as f64 / params.window.as_secs_f64());
+    figures.hit = Some(hits as f64 / ops.max(1) as f64);
+    figures.batch = subject.mean_batch();
+    figures.rss_kib = status_kib("VmRSS");
+    subject.close().await;
+    figures
+}
+
+/// `count` puts from `tasks` tasks over `keys` keys: acknowledged, then settled on disk.
+async fn fixed(
+    subject: &Subject,
+    payload: &Arc<Payload>,
+    tasks: u64,
+    count: u64,
+    keys: u64,
+) -> Figures {
+    let started = Instant::now();
+    put_all(subject, payload, tasks, count, keys).await;
+    let mut figures = Figures::measured(count as f64 / started.elapsed().as_secs_f64());
+    subject.settle().await;
+    if let Subject::Vlive(_) = subject {
+        figures.flushed = Some(count as f64 / started.elapsed().as_secs_f64());
+    }
+    figures.batch = subject.mean_batch();
+    if keys == count {
+        figures.disk = subject.on_disk(count).await.map(|n| (n, count));
+    }
+    subject.close().await;
+    figures
+}
+
+/// Raw redb's puts, on this thread: the workload's puts in transactions of `batch`.
+fn raw_puts(
+    redb: &RawRedb,
+    name: Name,
+    workload: Workload,
+    batch: f64,
+    payload: &Payload,
+    params: &Params,
+) -> Figures {
+    let durability = match name {
+        Name::RedbDurable => redb::Durability::Immediate,
+        _ => redb::Durability::None,
+    };
+    let batch = (batch.round() as u64).max(1);
+    let (count, keys) = match workload {
+        Workload::Burst(tasks) => {
+            let count = burst_size(name, tasks, params);
+            (count, count)
+        }
+        Workload::Sustained => (
+            params.sustained_bytes / payload.bytes.len() as u64,
+            SUSTAINED_KEYS,
+        ),
+        _ => return raw_window(redb, durability, batch, payload, params),
+    };
+    let order: Vec<u64> = (0..count).map(|i| i % keys).collect();
+    let started = Instant::now();
+    for chunk in order.chunks(batch as usize) {
+        redb.commit(chunk, &payload.bytes, durability);
+    }
+    let mut figures = Figures::measured(count as f64 / started.elapsed().as_secs_f64());
+    figures.batch = Some(batch as f64);
+    figures
+}
+
+/// Raw redb putting random keys in transactions of `batch` through a timed window.
+fn raw_window(
+    redb: &RawRedb,
+    durability: redb::Durability,
+    batch: u64,
+    payload: &Payload,
+    params: &Params,
+) -> Figures {
+    let window = Window::starting_now(params.warmup, params.window);
+    let mut rng = Rng::new(1);
+    let mut puts = 0;
+    while Instant::now() < window.until {
+        let keys: Vec<u64> = (0..batch).map(|_| rng.below(SUSTAINED_KEYS)).collect();
+        redb.commit(&keys, &payload.bytes, durability);
+        if Instant::now() >= window.counting_from {
+            puts += batch;
+        }
+    }
+    let mut figures = Figures::measured(puts as f64 / params.window.as_secs_f64());
+    figures.batch = Some(batch as f64);
+    figures
+}

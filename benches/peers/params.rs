@@ -1,0 +1,70 @@
+//! The numbers every subject runs with: memory tier, runtime, key counts, timing.
+
+use std::time::Duration;
+
+/// Every subject's memory tier: vlive's hot tier, moka's capacity, foyer's memory capacity.
+pub const MEMORY_TIER: u64 = 8 << 20;
+/// Worker threads of every subject's tokio runtime.
+pub const WORKERS: usize = 2;
+/// Tasks of the concurrent workloads (gets, bursts, sustained puts, mixed).
+pub const TASKS: usize = 64;
+/// The cold working set, as a multiple of the memory tier.
+pub const COLD_FACTOR: u64 = 4;
+/// The hot working set, as a fraction of the memory tier: half, so that no subject's sharding
+/// or bookkeeping pushes a key of it out.
+pub const HOT_DIVISOR: u64 = 2;
+/// Keys of the sustained puts (overwritten in turn): about 64 MiB of 20-row values.
+pub const SUSTAINED_KEYS: u64 = 16_384;
+/// foyer's disk: room for the cold working set and the sustained key set several times over.
+pub const FOYER_DISK: usize = 512 << 20;
+/// vlive lazy's checkpoint interval (puts are acknowledged in the write buffer regardless).
+pub const LAZY_MAX_DELAY: Duration = Duration::from_millis(100);
+
+/// What the run's size depends on: full, or quick (`VLIVE_BENCH_QUICK=1`, for CI).
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    pub quick: bool,
+    pub rounds: usize,
+    /// Before a timed window: for the caches to warm and the writers to reach a steady state.
+    pub warmup: Duration,
+    pub window: Duration,
+    /// Puts of the fixed burst.
+    pub burst: u64,
+    /// Puts of the burst from one task for the durable subjects, each waiting for its own
+    /// fsync: 10,000 of them would take most of the run.
+    pub durable_one_task_burst: u64,
+    /// Bytes put by the sustained workload (beyond the 64 MiB write buffer).
+    pub sustained_bytes: u64,
+}
+
+impl Params {
+    /// Quick under `VLIVE_BENCH_QUICK=1`, and when run without `--bench` (`cargo test
+    /// --benches`: a smoke run). Children are told explicitly (`VLIVE_BENCH_QUICK=0` or `1`).
+    pub fn from_env() -> Self {
+        let quick = match std::env::var("VLIVE_BENCH_QUICK") {
+            Ok(v) => !v.is_empty() && v != "0",
+            Err(_) => !std::env::args().any(|a| a == "--bench"),
+        };
+        if quick {
+            Params {
+                quick,
+                rounds: 1,
+                warmup: Duration::from_millis(100),
+                window: Duration::from_millis(300),
+                burst: 10_000,
+                durable_one_task_burst: 200,
+                sustained_bytes: 80 << 20,
+            }
+        } else {
+            Params {
+                quick,
+                rounds: 3,
+                warmup: Duration::from_millis(500),
+                window: Duration::from_millis(1500),
+                burst: 10_000,
+                durable_one_task_burst: 1_000,
+                sustained_bytes: 200 << 20,
+            }
+        }
+    }
+}
