@@ -17,6 +17,19 @@ fn lazy() -> RedbCacheBuilder {
     })
 }
 
+/// A lazy cache on a fault-injecting backend whose key `k` holds "old", durably.
+async fn lazy_with_durable_old_value() -> (tempfile::TempDir, Arc<Faults>, RedbCache) {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let cache = lazy()
+        .backend_layer(faults.layer())
+        .open(dir.path())
+        .unwrap();
+    cache.put("k", value("old")).await.unwrap();
+    cache.flush().await.unwrap();
+    (dir, faults, cache)
+}
+
 /// Parks the actor inside the fsync of a `flush` (of a put, so that there is one); returns the
 /// flush's task.
 async fn park_in_flush(
@@ -40,14 +53,7 @@ async fn park_in_flush(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_puts_are_acknowledged_before_their_commit_and_seen_by_every_clone() {
-    let dir = tempfile::tempdir().unwrap();
-    let faults = Faults::new();
-    let cache = lazy()
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
-    cache.put("k", value("old")).await.unwrap();
-    cache.flush().await.unwrap();
+    let (dir, faults, cache) = lazy_with_durable_old_value().await;
     let flushing = park_in_flush(&cache, &faults).await;
 
     // The actor cannot commit anything now, yet the puts are acknowledged, and another clone
@@ -181,14 +187,7 @@ async fn a_value_larger_than_the_buffer_goes_alone() {
 /// reported, and its key reads as a miss, never as the value it replaced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lazy_put_whose_commit_fails_reads_as_a_miss_never_the_older_value() {
-    let dir = tempfile::tempdir().unwrap();
-    let faults = Faults::new();
-    let cache = lazy()
-        .backend_layer(faults.layer())
-        .open(dir.path())
-        .unwrap();
-    cache.put("k", value("old")).await.unwrap();
-    cache.flush().await.unwrap();
+    let (_dir, faults, cache) = lazy_with_durable_old_value().await;
     let flushing = park_in_flush(&cache, &faults).await;
 
     cache.put("k", value("new")).await.unwrap();
