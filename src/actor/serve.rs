@@ -527,10 +527,7 @@ impl<S: Store> Actor<S> {
         if lost > 0 {
             self.lose_acknowledged(lost as u64);
         }
-        let lost_writes = match shape.flush {
-            true => self.take_lost_writes().err(),
-            false => None,
-        };
+        let lost_writes = self.lost_writes_to_report(shape);
         for (command, answer) in self.batch.drain(..).zip(answers) {
             match (&command, &lost_writes) {
                 (Command::Flush { .. }, Some(lost)) => command.reject(lost.clone()),
@@ -547,10 +544,7 @@ impl<S: Store> Actor<S> {
         }
         let removed = self.redo_removals();
         // A flush answers what it exists to tell: lazy writes lost (these or earlier ones).
-        let lost_writes = match shape.flush {
-            true => self.take_lost_writes().err(),
-            false => None,
-        };
+        let lost_writes = self.lost_writes_to_report(shape);
         for command in std::mem::take(&mut self.batch) {
             match command {
                 Command::Flush { .. } => {
@@ -976,6 +970,11 @@ impl<S: Store> Actor<S> {
     }
 
     /// The error a `flush` or `close` reports once after lazy-mode writes were lost.
+    /// `LazyWritesLost`, taken for the batch's flush to report, if it has one.
+    fn lost_writes_to_report(&mut self, shape: Shape) -> Option<Error> {
+        shape.flush.then(|| self.take_lost_writes().err()).flatten()
+    }
+
     fn take_lost_writes(&mut self) -> Result<()> {
         if std::mem::take(&mut self.lost_writes) {
             return Err(Error::LazyWritesLost {
