@@ -3,7 +3,7 @@
 //! [`LoomCache`] is the production [`Handle`](crate::actor::Handle) and actor, running over a
 //! [`MemStore`] instead of redb. Values are raw bytes: CBOR plays no part in the protocol.
 
-use crate::actor::{self, ActorConfig, BatchLimits, Command, Fetched, Handle, Pending};
+use crate::actor::{self, ActorConfig, BatchLimits, Command, Fetched, Handle, Pending, PutValue};
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::Result;
 use crate::sync::thread;
@@ -105,7 +105,7 @@ impl LoomCache {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match self.handle.get(key).await? {
             Fetched::Hot(value) => Ok(Some(value)),
-            Fetched::Buffered(value) => Ok(Some(value.to_vec())),
+            Fetched::Buffered(value) => Ok(Some(value)),
             Fetched::Stored { bytes, ticket } => {
                 if let (Some(value), Some(ticket)) = (&bytes, ticket) {
                     self.handle
@@ -134,12 +134,12 @@ impl LoomCache {
 
     /// Stores `value` under `key`; returns after the commit (in lazy mode: once queued).
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.handle.put(key, value.to_vec(), 0).await
+        self.handle.put(key, bytes(value), 0).await
     }
 
     /// Queues a put and returns without waiting for its acknowledgement.
     pub async fn submit_put(&self, key: &str, value: &[u8]) -> Result<QueuedPut> {
-        let (key, value) = (self.handle.track_key(key), value.to_vec());
+        let (key, value) = (self.handle.track_key(key), bytes(value));
         let pending = self
             .handle
             .submit(|reply| Command::put(key, value, 0, reply))
@@ -159,7 +159,7 @@ impl LoomCache {
 
     /// A conditional put.
     pub async fn fill(&self, key: &str, value: &[u8], token: FillToken) -> Result<FillOutcome> {
-        self.handle.fill(key, value.to_vec(), 0, token).await
+        self.handle.fill(key, bytes(value), 0, token).await
     }
 
     /// Closes the store.
@@ -171,4 +171,9 @@ impl LoomCache {
     pub fn snapshot_gets(&self) -> u64 {
         self.handle.stats().snapshot_gets
     }
+}
+
+/// A value as the actor takes it: under loom, bytes that are their own encoding.
+fn bytes(value: &[u8]) -> PutValue {
+    PutValue::new(value.to_vec(), value.len())
 }

@@ -143,14 +143,13 @@ impl MemCache {
 
     /// What an entry counts for against the budget; 0 without one. Refuses what the other
     /// backends refuse, though nothing here is decoded, so that the reference keeps their
-    /// contract. Outside the lock: encoding is the costly part of a bounded put.
+    /// contract. Outside the lock: measuring walks the whole value.
     fn measure(&self, key: &str, rows: &CachedRows) -> Result<u64> {
         let Some(max_bytes) = self.limits.max_bytes else {
             codec::check_entry(key, rows)?;
             return Ok(0);
         };
-        let encoded = codec::encode_entry(key, rows)?;
-        let bytes = entry_size(key, encoded.len());
+        let bytes = entry_size(key, codec::measure_entry(key, rows)?);
         if bytes > max_bytes {
             // No eviction could make room for it.
             return Err(Error::EntryTooLarge {

@@ -6,7 +6,7 @@
 
 /// The value encoding: a CBOR array `[version, seconds, nanoseconds, rows]`.
 pub mod codec {
-    pub use crate::codec::{decode, encode, reference};
+    pub use crate::codec::{decode, encode, encoded_len, reference};
 }
 
 /// The redb file layout: which table holds a key, under which key in that table, and the

@@ -92,6 +92,13 @@ proptest! {
         }
     }
 
+    /// A put is measured before it is encoded (the caller measures, the actor encodes): the
+    /// count must be the length written, and the refusals the same.
+    #[test]
+    fn encoded_len_is_what_encode_writes(value in values::cached_rows()) {
+        prop_assert_eq!(codec::encoded_len(&value), codec::encode(&value).map(|b| b.len()));
+    }
+
     /// Not always `Ok`: ciborium writes some values it will not read back (see above).
     #[test]
     fn decode_reads_back_what_ciborium_wrote(value in values::cached_rows()) {

@@ -1,15 +1,56 @@
 //! What travels from a handle to the actor, and how the actor answers.
 
+use super::hot::HotValue;
 use super::read_beside::Tracked;
 use crate::cache::{FillOutcome, FillToken};
 use crate::error::{Error, Result};
 use crate::store::pages_replaced;
-use crate::store::value_sum;
 use crate::sync::{Permit, oneshot};
 
-/// A put's encoded value: shared by the command and, in lazy mode, the write buffer that gets
-/// read it from (plain data, so std's `Arc` even under loom).
-pub(crate) type SharedValue = std::sync::Arc<Vec<u8>>;
+/// A value on its way to the store, as the caller handed it over (decoded rows, which the
+/// write buffer shares for gets), and the length of its encoding, which the caller measured,
+/// validating it on the way. The actor encodes it as it applies the put.
+///
+/// Why the actor and not the caller: an encoded copy made in the caller's task is a fresh
+/// allocation per put, freed later by the actor thread; with glibc's allocator that cross-thread
+/// churn (heap growth, page faults, arena lock) cost a lazy put about three times what the rest
+/// of it does (docs/DESIGN.md §2.1). Encoding on the actor reuses its own memory, and the
+/// rows are shared, not copied.
+#[derive(Clone, Debug)]
+pub(crate) struct PutValue {
+    value: HotValue,
+    encoded_len: usize,
+}
+
+impl PutValue {
+    /// `encoded_len` must be what [`encode`](Self::encode) writes (`codec::measure_entry`).
+    pub(crate) fn new(value: HotValue, encoded_len: usize) -> Self {
+        PutValue { value, encoded_len }
+    }
+
+    /// The value as the caller gave it.
+    pub(crate) fn value(&self) -> &HotValue {
+        &self.value
+    }
+
+    /// How many bytes its encoding takes.
+    pub(crate) fn len(&self) -> usize {
+        self.encoded_len
+    }
+
+    /// The stored bytes. Under loom the value is its own encoding.
+    pub(crate) fn encode(&self, key: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.encoded_len);
+        #[cfg(not(loom))]
+        crate::codec::encode_into(&self.value, &mut out).map_err(|e| e.for_key(key))?;
+        #[cfg(loom)]
+        {
+            let _ = key;
+            out.extend_from_slice(&self.value);
+        }
+        Ok(out)
+    }
+}
 
 /// Where the actor sends one command's result.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -34,7 +75,7 @@ impl Queued {
     }
 }
 
-/// One request. Values are already CBOR-encoded by the caller: the actor only moves bytes.
+/// One request. A put's value travels decoded and is encoded by the actor ([`PutValue`]).
 /// A write's key or prefix is [`Tracked`] among the writes in flight (`read_beside`), and
 /// settled as the write is answered.
 #[derive(Debug)]
@@ -47,19 +88,15 @@ pub(crate) enum Command {
     /// its reply matters only if the actor stopped before taking it.
     Put {
         key: Tracked,
-        value: SharedValue,
-        /// `store::value_sum(&value)`, taken by the caller so that the actor does not hash.
-        value_sum: u64,
-        /// When the value's rows were fetched (ms since the Unix epoch): the actor never
-        /// decodes a value, and expiry needs this.
+        value: PutValue,
+        /// When the value's rows were fetched (ms since the Unix epoch), for expiry.
         fetched_ms: i64,
         reply: Reply<()>,
     },
     /// A put that is dropped if an invalidation covering `key` happened since `token`.
     Fill {
         key: Tracked,
-        value: SharedValue,
-        value_sum: u64,
+        value: PutValue,
         fetched_ms: i64,
         token: FillToken,
         reply: Reply<FillOutcome>,
@@ -106,35 +143,27 @@ pub(crate) enum Answer {
 }
 
 impl Command {
-    /// A put of `value`, hashed here, on the caller's side.
-    pub(crate) fn put(
-        key: Tracked,
-        value: impl Into<SharedValue>,
-        fetched_ms: i64,
-        reply: Reply<()>,
-    ) -> Self {
-        let value = value.into();
+    /// A put of `value`.
+    pub(crate) fn put(key: Tracked, value: PutValue, fetched_ms: i64, reply: Reply<()>) -> Self {
         Command::Put {
             key,
-            value_sum: value_sum(&value),
             value,
             fetched_ms,
             reply,
         }
     }
 
-    /// A fill of `value` under `token`, hashed here, on the caller's side.
+    /// A fill of `value` under `token`.
     pub(crate) fn fill(
         key: Tracked,
-        value: Vec<u8>,
+        value: PutValue,
         fetched_ms: i64,
         token: FillToken,
         reply: Reply<FillOutcome>,
     ) -> Self {
         Command::Fill {
             key,
-            value_sum: value_sum(&value),
-            value: SharedValue::new(value),
+            value,
             fetched_ms,
             token,
             reply,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::command::{Command, Queued, Reply, SharedValue};
+use super::command::{Command, PutValue, Queued, Reply};
 use super::hot::HotValue;
 use super::read_beside::{HotTicket, Lookup, Tracked};
 use super::shared::{Lifecycle, Shared, WriteBuffer};
@@ -167,7 +167,7 @@ impl Handle {
 
     /// Refuses, before it reaches the actor, an entry that alone exceeds the byte budget: no
     /// eviction could make room for it.
-    fn check_size(&self, key: &str, value: &[u8]) -> Result<()> {
+    fn check_size(&self, key: &str, value: &PutValue) -> Result<()> {
         let bytes = entry_size(key, value.len());
         match self.shared.max_bytes {
             Some(max_bytes) if bytes > max_bytes => Err(Error::EntryTooLarge {
@@ -186,9 +186,8 @@ impl Handle {
 
     /// Stores `value` under `key`. Answered after the commit, or in lazy mode as soon as it
     /// is queued in the write buffer (see [`put_buffered`](Self::put_buffered)).
-    pub(crate) async fn put(&self, key: &str, value: Vec<u8>, fetched_ms: i64) -> Result<()> {
+    pub(crate) async fn put(&self, key: &str, value: PutValue, fetched_ms: i64) -> Result<()> {
         self.check_size(key, &value)?;
-        let value = SharedValue::new(value);
         match self.buffer_with_headroom(key, &value) {
             Some(buffer) => self.put_buffered(key, value, fetched_ms, buffer).await?,
             None => {
@@ -203,7 +202,7 @@ impl Handle {
 
     /// Lazy mode's write buffer, if this put may be acknowledged before its commit: not when
     /// the disk, at the actor's last look, could not take what the buffer would then hold.
-    fn buffer_with_headroom(&self, key: &str, value: &[u8]) -> Option<&WriteBuffer> {
+    fn buffer_with_headroom(&self, key: &str, value: &PutValue) -> Option<&WriteBuffer> {
         let buffer = self.shared.write_buffer.as_ref()?;
         let more = entry_size(key, value.len());
         self.shared
@@ -219,7 +218,7 @@ impl Handle {
     async fn put_buffered(
         &self,
         key: &str,
-        value: SharedValue,
+        value: PutValue,
         fetched_ms: i64,
         buffer: &WriteBuffer,
     ) -> Result<()> {
@@ -230,7 +229,7 @@ impl Handle {
         let queued = self
             .shared
             .beside
-            .track_buffered(key, value.clone(), claim, |key| {
+            .track_buffered(key, value.value().clone(), claim, |key| {
                 let put = Command::put(key, value, fetched_ms, reply);
                 // Boxed, not dropped: the unsent put holds a registration that must be
                 // dropped after the registry's lock is released.
@@ -252,7 +251,7 @@ impl Handle {
     pub(crate) async fn fill(
         &self,
         key: &str,
-        value: Vec<u8>,
+        value: PutValue,
         fetched_ms: i64,
         token: FillToken,
     ) -> Result<FillOutcome> {
@@ -311,9 +310,9 @@ impl Handle {
 /// What a get found: see [`Handle::get`].
 #[derive(Debug)]
 pub(crate) enum Fetched {
-    /// Encoded, from the write buffer: a lazy put acknowledged and not yet settled. Never kept
-    /// hot: it is about to be in the store.
-    Buffered(SharedValue),
+    /// From the write buffer, as it was put: a lazy put acknowledged and not yet settled.
+    /// Never kept hot: it is about to be in the store.
+    Buffered(HotValue),
     /// Decoded, from the hot tier.
     Hot(HotValue),
     /// The stored bytes (`None`: a miss), and leave to keep them hot once decoded.

@@ -43,6 +43,7 @@ mod stats;
 
 #[cfg(loom)]
 pub(crate) use command::Command;
+pub(crate) use command::PutValue;
 pub(crate) use config::ActorConfig;
 #[cfg(loom)]
 pub(crate) use config::BatchLimits;

@@ -20,7 +20,6 @@ use std::ops::Deref;
 #[cfg(not(loom))]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::command::SharedValue;
 use super::hot::{HotTier, HotValue};
 use crate::store::Snapshot;
 use crate::sync::{Arc, Mutex, Permit, RwLock};
@@ -48,7 +47,7 @@ struct Registry {
 /// registration), so that an older put settling does not take a newer one's value with it.
 #[derive(Debug)]
 struct Buffered {
-    value: SharedValue,
+    value: HotValue,
     put: u64,
 }
 
@@ -56,7 +55,7 @@ struct Buffered {
 #[derive(Debug, PartialEq)]
 pub(crate) enum Lookup {
     /// The latest acknowledged put's value, still in the write buffer (lazy mode).
-    Buffered(SharedValue),
+    Buffered(HotValue),
     /// The decoded value, from the hot tier.
     Hot(HotValue),
     /// The answer, read from the snapshot.
@@ -196,7 +195,7 @@ impl ReadBeside {
     pub(crate) fn track_buffered<E>(
         &self,
         key: &str,
-        value: SharedValue,
+        value: HotValue,
         claim: Permit,
         send: impl FnOnce(Tracked) -> Result<(), E>,
     ) -> Result<(), E> {

@@ -23,7 +23,7 @@ use tracing::{debug, debug_span, error, field, trace, warn};
 use super::access::AccessBits;
 use super::budget;
 use super::checkpoint::Checkpoints;
-use super::command::{Answer, Command, Queued, Reply};
+use super::command::{Answer, Command, PutValue, Queued, Reply};
 use super::config::{ActorConfig, OnDamage};
 use super::fault::{
     Failure, Room, SpaceGuard, contain, contain_open, drop_contained, name_full_disk,
@@ -34,7 +34,7 @@ use crate::cache::FillOutcome;
 use crate::error::{Error, Result, chain};
 use crate::invalidation_log::InvalidationLog;
 use crate::store::damage::DamageLog;
-use crate::store::{Commit, Discard, Store, StoreBatch, StoreReads, StoreResult};
+use crate::store::{Commit, Discard, Store, StoreBatch, StoreReads, StoreResult, value_sum};
 #[cfg(any(loom, test))]
 use crate::sync::thread;
 use crate::sync::{Arc, Received, channel};
@@ -1110,18 +1110,18 @@ fn apply(
         Command::Put {
             key,
             value,
-            value_sum,
             fetched_ms,
             ..
         } => {
             trace!(key = key.as_str(), bytes = value.len(), "cache put");
-            txn.put(key, value, *value_sum, *fetched_ms)?;
-            Answer::Done
+            match store_value(txn, key, value, *fetched_ms)? {
+                Ok(()) => Answer::Done,
+                Err(unwritable) => Answer::Failed(unwritable),
+            }
         }
         Command::Fill {
             key,
             value,
-            value_sum,
             fetched_ms,
             token,
             ..
@@ -1133,8 +1133,10 @@ fn apply(
                 );
                 return Ok(Answer::Filled(FillOutcome::RejectedStale));
             }
-            txn.put(key, value, *value_sum, *fetched_ms)?;
-            Answer::Filled(FillOutcome::Stored)
+            match store_value(txn, key, value, *fetched_ms)? {
+                Ok(()) => Answer::Filled(FillOutcome::Stored),
+                Err(unwritable) => Answer::Failed(unwritable),
+            }
         }
         Command::Invalidate { prefix, .. } => {
             debug!(prefix = prefix.as_str(), "cache invalidate");
@@ -1149,6 +1151,22 @@ fn apply(
         }
         _ => return apply_read(txn, invalidations, command),
     })
+}
+
+/// Encodes a put's value and stores it. A value that will not encode (the caller measured it,
+/// so only a bug gets here) fails its command alone: the inner error.
+fn store_value(
+    txn: &mut dyn StoreBatch,
+    key: &str,
+    value: &PutValue,
+    fetched_ms: i64,
+) -> StoreResult<Result<()>> {
+    let bytes = match value.encode(key) {
+        Ok(bytes) => bytes,
+        Err(unwritable) => return Ok(Err(unwritable)),
+    };
+    txn.put(key, &bytes, value_sum(&bytes), fetched_ms)?;
+    Ok(Ok(()))
 }
 
 /// Applies one command that does not write.
@@ -1192,6 +1210,26 @@ mod tests {
         (handle, probe)
     }
 
+    /// The rows a test puts: one field holding `text`.
+    fn rows(text: &str) -> crate::rows::CachedRows {
+        let mut record = crate::rows::Record::new();
+        record.insert("v".into(), crate::rows::Value::Text(text.into()));
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        crate::rows::CachedRows::with_fetched_at([("1".to_owned(), record)].into(), at)
+    }
+
+    /// A put's value holding `text`.
+    fn value(text: &str) -> PutValue {
+        let rows = rows(text);
+        let len = crate::codec::encode(&rows).unwrap().len();
+        PutValue::new(rows, len)
+    }
+
+    /// What the store holds for [`value`]`(text)`.
+    fn encoded(text: &str) -> Vec<u8> {
+        crate::codec::encode(&rows(text)).unwrap()
+    }
+
     /// The stored bytes a get found (these tests never keep anything hot).
     fn stored(fetched: Fetched) -> Option<Vec<u8>> {
         match fetched {
@@ -1204,10 +1242,10 @@ mod tests {
     async fn commands_queued_in_order_see_each_other() {
         let (cache, _probe) = start(64);
         let put = cache
-            .submit(|reply| Command::put(cache.track_key("k"), b"1".to_vec(), 0, reply))
+            .submit(|reply| Command::put(cache.track_key("k"), value("1"), 0, reply))
             .await
             .unwrap();
-        assert_eq!(stored(cache.get("k").await.unwrap()), Some(b"1".to_vec()));
+        assert_eq!(stored(cache.get("k").await.unwrap()), Some(encoded("1")));
         put.wait().await.unwrap();
         cache.invalidate_prefix("").await.unwrap();
         assert_eq!(stored(cache.get("k").await.unwrap()), None);
@@ -1217,11 +1255,11 @@ mod tests {
     async fn a_failed_commit_fails_the_batch_and_the_next_one_works() {
         let (cache, probe) = start(64);
         probe.fail_next_commit();
-        let err = cache.put("a", b"1".to_vec(), 0).await.unwrap_err();
+        let err = cache.put("a", value("1"), 0).await.unwrap_err();
         assert!(matches!(err, Error::Storage { .. }), "{err}");
         assert_eq!(probe.committed("a"), None);
-        cache.put("a", b"2".to_vec(), 0).await.unwrap();
-        assert_eq!(probe.committed("a"), Some(b"2".to_vec()));
+        cache.put("a", value("2"), 0).await.unwrap();
+        assert_eq!(probe.committed("a"), Some(encoded("2")));
     }
 
     /// Damage found by a commit: the batch's writes fail with `Damaged`, its gets miss, the
@@ -1230,47 +1268,47 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn damage_resets_the_store_and_makes_earlier_fill_tokens_stale() {
         let (cache, probe) = start(64);
-        cache.put("kept", b"1".to_vec(), 0).await.unwrap();
+        cache.put("kept", value("1"), 0).await.unwrap();
         let token = cache.fill_token().await.unwrap();
         probe.damage();
-        let err = cache.put("a", b"2".to_vec(), 0).await.unwrap_err();
+        let err = cache.put("a", value("2"), 0).await.unwrap_err();
         assert!(matches!(err, Error::Damaged { .. }), "{err}");
         assert_eq!(probe.discards(), 1, "the damaged store was not discarded");
         assert_eq!(cache.stats().resets, 1);
         assert_eq!(stored(cache.get("kept").await.unwrap()), None);
-        let late = cache.fill("f", b"old".to_vec(), 0, token).await.unwrap();
+        let late = cache.fill("f", value("old"), 0, token).await.unwrap();
         assert_eq!(late, FillOutcome::RejectedStale);
         assert_eq!(probe.committed("f"), None);
-        cache.put("a", b"3".to_vec(), 0).await.unwrap();
-        assert_eq!(stored(cache.get("a").await.unwrap()), Some(b"3".to_vec()));
+        cache.put("a", value("3"), 0).await.unwrap();
+        assert_eq!(stored(cache.get("a").await.unwrap()), Some(encoded("3")));
     }
 
     /// A batch that fails to commit answers its gets as misses, never with the commit's error.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_batch_answers_its_gets_as_misses() {
         let (cache, probe) = start(64);
-        cache.put("k", b"1".to_vec(), 0).await.unwrap();
+        cache.put("k", value("1"), 0).await.unwrap();
         probe.fail_next_commit();
         let put = cache
-            .submit(|reply| Command::put(cache.track_key("k"), b"2".to_vec(), 0, reply))
+            .submit(|reply| Command::put(cache.track_key("k"), value("2"), 0, reply))
             .await
             .unwrap();
         // Covered by the put in flight: this get queues into the failing batch (or the next).
         let got = cache.get("k").await.unwrap();
         assert!(put.wait().await.is_err());
         let got = stored(got);
-        assert!(got.is_none() || got == Some(b"1".to_vec()), "{got:?}");
+        assert!(got.is_none() || got == Some(encoded("1")), "{got:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn close_answers_and_later_calls_are_refused() {
         let (cache, probe) = start(64);
         let other = cache.clone();
-        cache.put("a", b"1".to_vec(), 0).await.unwrap();
+        cache.put("a", value("1"), 0).await.unwrap();
         cache.close().await.unwrap();
         assert!(matches!(other.get("a").await, Err(Error::Closed)));
         assert!(matches!(
-            other.put("b", vec![], 0).await,
+            other.put("b", value(""), 0).await,
             Err(Error::Closed)
         ));
         assert_eq!(probe.committed("b"), None);

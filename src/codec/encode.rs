@@ -16,9 +16,57 @@ use super::wire::{
 };
 use crate::rows::{Record, Rows, Value};
 
-/// Appends CBOR items to a buffer.
-pub(super) struct Writer {
-    out: Vec<u8>,
+/// Where a [`Writer`]'s bytes go: a buffer, or a count of them. Counting first lets a put be
+/// measured (and refused) in the caller's task while the actor writes the bytes later
+/// (`actor::command::PutValue`).
+pub(super) trait Sink {
+    fn push(&mut self, byte: u8);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    #[inline(always)]
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    #[inline(always)]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    #[inline(always)]
+    fn push(&mut self, byte: u8) {
+        (**self).push(byte);
+    }
+
+    #[inline(always)]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        (**self).extend_from_slice(bytes);
+    }
+}
+
+/// Counts the bytes a [`Writer`] would write.
+#[derive(Default)]
+pub(super) struct Count(pub(super) usize);
+
+impl Sink for Count {
+    #[inline(always)]
+    fn push(&mut self, _byte: u8) {
+        self.0 += 1;
+    }
+
+    #[inline(always)]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+/// Appends CBOR items to a [`Sink`].
+pub(super) struct Writer<O: Sink> {
+    out: O,
     /// Why a value could not be written, if one could not.
     failed: Option<EncodeError>,
     /// Whether some field value breaks a limit: the output is then unusable, and `stored`
@@ -26,17 +74,17 @@ pub(super) struct Writer {
     broken: bool,
 }
 
-impl Writer {
-    pub(super) fn with_capacity(capacity: usize) -> Self {
+impl<O: Sink> Writer<O> {
+    pub(super) fn new(out: O) -> Self {
         Writer {
-            out: Vec::with_capacity(capacity),
+            out,
             failed: None,
             broken: false,
         }
     }
 
-    /// The bytes written, or why some value could not be.
-    pub(super) fn finish(self) -> Result<Vec<u8>, EncodeError> {
+    /// The bytes written (or their count), or why some value could not be.
+    pub(super) fn finish(self) -> Result<O, EncodeError> {
         match self.failed {
             None => Ok(self.out),
             Some(reason) => Err(reason),
@@ -132,9 +180,13 @@ impl Writer {
     /// itself, which defines the format.
     #[cold]
     fn delegate(&mut self, value: &Value) {
-        if let Err(e) = ciborium::into_writer(value, &mut self.out) {
-            self.failed
-                .get_or_insert_with(|| EncodeError::Unwritable(e.to_string()));
+        let mut out = Vec::new();
+        match ciborium::into_writer(value, &mut out) {
+            Ok(()) => self.out.extend_from_slice(&out),
+            Err(e) => {
+                self.failed
+                    .get_or_insert_with(|| EncodeError::Unwritable(e.to_string()));
+            }
         }
     }
 
@@ -190,9 +242,17 @@ mod tests {
     use super::*;
 
     fn encoded(value: &Value) -> Vec<u8> {
-        let mut writer = Writer::with_capacity(16);
+        let mut writer = Writer::new(Vec::new());
         writer.value(value, FIELD_BUDGET);
-        writer.finish().unwrap()
+        let bytes = writer.finish().unwrap();
+        let mut counter = Writer::new(Count::default());
+        counter.value(value, FIELD_BUDGET);
+        assert_eq!(
+            counter.finish().unwrap().0,
+            bytes.len(),
+            "counted as written"
+        );
+        bytes
     }
 
     fn ciborium(value: &Value) -> Vec<u8> {

@@ -1,6 +1,8 @@
 //! CBOR encoding of [`CachedRows`].
 //!
-//! Runs in the caller's task, never on the actor: the actor only moves bytes. The stored form is
+//! Decoding runs in the caller's task. A `RedbCache` put is measured there (`measure_entry`,
+//! which also refuses what could not be read back) and encoded by the actor as it stores it
+//! (`actor::command::PutValue` says why). The stored form is
 //! a CBOR array `[version, seconds, nanoseconds, rows]` where the time is relative to the Unix
 //! epoch (seconds may be negative for times before it) and `rows` is a map of maps of
 //! `ciborium::Value`s.
@@ -9,7 +11,7 @@
 //! into `(u8, i64, u32, Rows)` ([`reference`] keeps that path). The codec here writes the same
 //! bytes and accepts the same inputs without serde's generic machinery or ciborium's `Value`
 //! round trip, which is where a warm get used to spend most of its time:
-//! - `encode` — the writer, one pass over the rows;
+//! - `encode` — the writer, one pass over the rows, into a buffer or a byte count;
 //! - `reader` — CBOR items off a byte slice; `decode` — the stored form built from them;
 //! - `float` — the half-precision conversions Rust lacks; `epoch` — the timestamp pair;
 //! - `limits` — what the reader refuses in a well-formed value, which the writer refuses too.
@@ -27,7 +29,7 @@ use std::time::SystemTime;
 
 use crate::error::{Error, Refusal};
 use crate::rows::CachedRows;
-use encode::Writer;
+use encode::{Count, Writer};
 pub(crate) use epoch::epoch_ms;
 use epoch::{from_epoch_parts, to_epoch_parts};
 use limits::{FIELD_BUDGET, Limit};
@@ -59,7 +61,7 @@ impl EncodeError {
     }
 
     /// The error a `put` or `fill` of `key` returns.
-    fn for_key(self, key: &str) -> Error {
+    pub(crate) fn for_key(self, key: &str) -> Error {
         let key = key.to_owned();
         match self {
             EncodeError::Refused(reason) => Error::ValueRefused { key, reason },
@@ -70,11 +72,32 @@ impl EncodeError {
 
 /// Encodes rows for storage, refusing what `decode` would not read back.
 pub fn encode(value: &CachedRows) -> Result<Vec<u8>, EncodeError> {
-    let (secs, nanos) = epoch_parts(value.fetched_at)?;
     // Sizing the output exactly first measured slower than letting the vector grow.
-    let mut writer = Writer::with_capacity(256);
+    let mut out = Vec::with_capacity(256);
+    encode_into(value, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode`], appending to `out`. On an error `out` holds a partial value.
+pub(crate) fn encode_into(value: &CachedRows, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let (secs, nanos) = epoch_parts(value.fetched_at)?;
+    let mut writer = Writer::new(out);
     writer.stored(VALUE_VERSION, secs, nanos, &value.rows);
-    writer.finish()
+    writer.finish().map(drop)
+}
+
+/// How many bytes [`encode`] would write for `value`, or its error: a walk over the rows that
+/// writes nothing.
+pub fn encoded_len(value: &CachedRows) -> Result<usize, EncodeError> {
+    let (secs, nanos) = epoch_parts(value.fetched_at)?;
+    let mut writer = Writer::new(Count::default());
+    writer.stored(VALUE_VERSION, secs, nanos, &value.rows);
+    writer.finish().map(|count| count.0)
+}
+
+/// [`encoded_len`], with the error a `put` or `fill` of `key` returns.
+pub(crate) fn measure_entry(key: &str, value: &CachedRows) -> Result<usize, Error> {
+    encoded_len(value).map_err(|e| e.for_key(key))
 }
 
 /// [`encode`], with the error a `put` or `fill` of `key` returns.

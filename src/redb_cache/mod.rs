@@ -7,9 +7,9 @@ use std::fmt;
 use std::path::Path;
 
 use async_trait::async_trait;
-use tracing::{Instrument, debug, debug_span, trace, warn};
+use tracing::{Instrument, debug, debug_span, trace};
 
-use crate::actor::{Fetched, Handle, RedbCacheStats, budget};
+use crate::actor::{Fetched, Handle, PutValue, RedbCacheStats, budget};
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
 use crate::error::Result;
@@ -104,16 +104,7 @@ impl Cache for RedbCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
         async {
             let (rows, keep) = match self.handle.get(key).await? {
-                Fetched::Hot(rows) => (rows, None),
-                // A lazy put's value, encoded here moments ago: it decodes.
-                Fetched::Buffered(bytes) => match codec::decode(&bytes) {
-                    Ok(rows) => (rows, None),
-                    Err(reason) => {
-                        warn!(key, reason, "a buffered put's value would not decode");
-                        self.handle.record_get(key, false);
-                        return Ok(None);
-                    }
-                },
+                Fetched::Hot(rows) | Fetched::Buffered(rows) => (rows, None),
                 Fetched::Stored { bytes: None, .. } => {
                     self.handle.record_get(key, false);
                     debug!("miss");
@@ -156,9 +147,11 @@ impl Cache for RedbCache {
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        let bytes = codec::encode_entry(key, &rows)?;
+        let fetched_ms = budget::queued_fetched_ms(rows.fetched_at);
+        let encoded_len = codec::measure_entry(key, &rows)?;
+        let value = PutValue::new(rows, encoded_len);
         self.handle
-            .put(key, bytes, budget::queued_fetched_ms(rows.fetched_at))
+            .put(key, value, fetched_ms)
             .instrument(debug_span!("cache_put", key))
             .await
     }
@@ -175,14 +168,11 @@ impl Cache for RedbCache {
     }
 
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
-        let bytes = codec::encode_entry(key, &rows)?;
+        let fetched_ms = budget::queued_fetched_ms(rows.fetched_at);
+        let encoded_len = codec::measure_entry(key, &rows)?;
+        let value = PutValue::new(rows, encoded_len);
         self.handle
-            .fill(
-                key,
-                bytes,
-                budget::queued_fetched_ms(rows.fetched_at),
-                token,
-            )
+            .fill(key, value, fetched_ms, token)
             .instrument(debug_span!("cache_fill", key))
             .await
     }
