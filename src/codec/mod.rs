@@ -100,7 +100,9 @@ pub(crate) fn measure_entry(key: &str, value: &CachedRows) -> Result<usize, Erro
     encoded_len(value).map_err(|e| e.for_key(key))
 }
 
-/// [`encode`], with the error a `put` or `fill` of `key` returns.
+/// [`encode`], with the error a `put` or `fill` of `key` returns (`RedisCache` encodes in the
+/// caller; `RedbCache`'s actor encodes through [`PutValue`](crate::actor::PutValue)).
+#[cfg(any(feature = "redis", test))]
 pub(crate) fn encode_entry(key: &str, value: &CachedRows) -> Result<Vec<u8>, Error> {
     encode(value).map_err(|e| e.for_key(key))
 }
