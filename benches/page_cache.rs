@@ -30,7 +30,7 @@ fn main() {
     let (data_mib, seconds, sizes): (u64, u64, &[u64]) = if quick {
         (32, 2, &[4, 16, 64])
     } else {
-        (256, 10, &[16, 128, 1024])
+        (256, 10, &[16, 64, 1024])
     };
     let dir = tempfile::tempdir().unwrap();
     let entries = fill(dir.path(), data_mib);

@@ -30,9 +30,16 @@ pub(crate) type BackendLayer = Arc<dyn Fn(FileBackend) -> Box<dyn StorageBackend
 pub(crate) struct OpenOptions {
     /// Wraps the file backend.
     pub(crate) layer: Option<BackendLayer>,
-    /// redb's page cache, in bytes; `None`: redb's default (1 GiB).
+    /// redb's page cache, in bytes; `None`: [`DEFAULT_PAGE_CACHE_BYTES`].
     pub(crate) page_cache_bytes: Option<usize>,
 }
+
+/// The page cache a cache gets unless told otherwise: 64 MiB, not redb's 1 GiB. A cache's
+/// memory should be what its hot tier is given plus a bounded overhead; the file's pages stay
+/// in the OS page cache, which gives memory back under pressure. Measured
+/// (`cargo bench --bench page_cache`, docs/page-cache.md): a working set within it reads as
+/// fast as with 1 GiB; one of 256 MiB reads at about 0.7x, with a fifth of the peak RSS.
+pub(crate) const DEFAULT_PAGE_CACHE_BYTES: usize = 64 << 20;
 
 /// Opens (or creates) `folder/vlive.redb`, taking redb's file lock.
 pub(crate) fn open_database(folder: &Path, options: &OpenOptions) -> Result<Database> {
@@ -46,9 +53,7 @@ pub(crate) fn open_database(folder: &Path, options: &OpenOptions) -> Result<Data
         .map_err(|e| Error::io(&path, "open the cache file", e))?;
     let backend = FileBackend::new(file).map_err(|e| open_error(folder, e))?;
     let mut builder = redb::Builder::new();
-    if let Some(bytes) = options.page_cache_bytes {
-        builder.set_cache_size(bytes);
-    }
+    builder.set_cache_size(options.page_cache_bytes.unwrap_or(DEFAULT_PAGE_CACHE_BYTES));
     match &options.layer {
         Some(layer) => builder.create_with_backend(LayeredBackend(layer(backend))),
         None => builder.create_with_backend(backend),
