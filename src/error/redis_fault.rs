@@ -40,6 +40,11 @@ pub enum RedisFaultKind {
     Unsupported(String),
     /// A stored value could not be decoded. Only this key is affected.
     Corrupt(String),
+    /// The TLS handshake failed: most often the server's certificate did not verify (an
+    /// unknown issuer: see `RedisCacheBuilder::tls_ca_pem`; a name that does not match the
+    /// URL's host; an expired certificate), or the server wanted a client certificate. Nothing
+    /// was sent in plain text.
+    Tls(Arc<redis::RedisError>),
 }
 
 impl RedisFaultKind {
@@ -49,12 +54,39 @@ impl RedisFaultKind {
             RedisFaultKind::OutOfMemory
         } else if error.is_timeout() {
             RedisFaultKind::Timeout
+        } else if is_tls_failure(&error) {
+            RedisFaultKind::Tls(Arc::new(error))
         } else if is_connection_level(&error) {
             RedisFaultKind::Connection(Arc::new(error))
         } else {
             RedisFaultKind::Reply(Arc::new(error))
         }
     }
+}
+
+/// Whether a rustls error is among `error`'s causes. Two wrappers hide what they wrap from
+/// `source()`, which skips to the wrapped error's own source: the `Arc` the redis crate keeps
+/// its cause in, and the `io::Error` tokio-rustls reports a handshake failure as. Both are
+/// unwrapped by hand.
+fn is_tls_failure(error: &redis::RedisError) -> bool {
+    type Shared = Arc<dyn std::error::Error + Send + Sync>;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        cause = if let Some(shared) = e.downcast_ref::<Shared>() {
+            Some(shared.as_ref())
+        } else if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner)
+        } else {
+            e.source()
+        };
+    }
+    false
 }
 
 /// Whether `error` means the connection is no good any more (so it must be replaced).
@@ -77,6 +109,7 @@ impl fmt::Display for RedisFaultKind {
             RedisFaultKind::Reply(e) => write!(f, "server error: {e}"),
             RedisFaultKind::Unsupported(reason) => write!(f, "unsupported server: {reason}"),
             RedisFaultKind::Corrupt(reason) => write!(f, "corrupt value: {reason}"),
+            RedisFaultKind::Tls(e) => write!(f, "TLS handshake failed: {e}"),
         }
     }
 }
@@ -98,7 +131,9 @@ impl fmt::Display for RedisFault {
 impl std::error::Error for RedisFault {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            RedisFaultKind::Connection(e) | RedisFaultKind::Reply(e) => Some(e.as_ref()),
+            RedisFaultKind::Connection(e) | RedisFaultKind::Reply(e) | RedisFaultKind::Tls(e) => {
+                Some(e.as_ref())
+            }
             _ => None,
         }
     }

@@ -17,6 +17,7 @@ mod keyspace;
 mod link;
 mod pending;
 mod scripts;
+mod tls;
 
 use std::sync::Arc;
 
