@@ -9,6 +9,9 @@ mod common;
 #[cfg(feature = "redis")]
 #[path = "common/redis_server.rs"]
 mod redis_server;
+#[cfg(feature = "redis")]
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -493,7 +496,8 @@ async fn a_value_at_the_nesting_limit_round_trips(cache: &dyn Cache) {
 }
 
 /// Generates one `#[tokio::test]` per check and backend: `mem::<check>`, `redb::<check>` and,
-/// with the `redis` feature, `redis_cache::<check>` and `tiered_cache::<check>`.
+/// with the `redis` feature, `redis_cache::<check>`, `redis_cache_tls::<check>` and
+/// `tiered_cache::<check>`.
 macro_rules! contract_suite {
     ($($check:ident),* $(,)?) => {
         mod mem {
@@ -526,6 +530,24 @@ macro_rules! contract_suite {
                 async fn $check() {
                     let server = super::redis_server::RedisServer::start();
                     let cache = vlive::RedisCache::connect(&server.url(), "contract")
+                        .await
+                        .unwrap();
+                    super::$check(&cache).await;
+                }
+            )*
+        }
+
+        /// The same over TLS: a server with `--tls-port` and certificates of a private CA.
+        #[cfg(feature = "redis")]
+        mod redis_cache_tls {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let ca = super::tls::Ca::new("contract CA");
+                    let server = super::tls::TlsServer::start(&ca, false);
+                    let cache = vlive::RedisCache::builder(&server.url(), "contract")
+                        .tls_ca_pem(ca.pem())
+                        .connect()
                         .await
                         .unwrap();
                     super::$check(&cache).await;

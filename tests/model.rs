@@ -19,6 +19,9 @@ mod common;
 #[cfg(feature = "redis")]
 #[path = "common/redis_server.rs"]
 mod redis_server;
+#[cfg(feature = "redis")]
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::collections::BTreeMap;
 #[cfg(feature = "redis")]
@@ -289,6 +292,37 @@ fn redis_cache_matches_the_model() {
             runtime().block_on(async {
                 let url = server.url();
                 let connect = || vlive::RedisCache::connect(&url, &namespace);
+                let first = connect().await.unwrap();
+                let second = connect().await.unwrap();
+                let reopen = || second.clone();
+                run(&ops, first, Some(&reopen)).await;
+            });
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The same over TLS (a private CA, a server with `--tls-port`), fewer cases: the protocol is
+/// the plain one's, and this checks that nothing of it depends on the transport.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_cache_over_tls_matches_the_model() {
+    use proptest::test_runner::{Config, TestRunner};
+    let ca = tls::Ca::new("model CA");
+    let server = tls::TlsServer::start(&ca, false);
+    let mut runner = TestRunner::new(Config::with_cases(16));
+    let cases = std::sync::atomic::AtomicUsize::new(0);
+    let strategy = proptest::collection::vec(op(), 1..40);
+    runner
+        .run(&strategy, |ops| {
+            let namespace = format!("model-tls-{}", cases.fetch_add(1, Ordering::Relaxed));
+            runtime().block_on(async {
+                let url = server.url();
+                let connect = || {
+                    vlive::RedisCache::builder(&url, &namespace)
+                        .tls_ca_pem(ca.pem())
+                        .connect()
+                };
                 let first = connect().await.unwrap();
                 let second = connect().await.unwrap();
                 let reopen = || second.clone();
