@@ -13,6 +13,14 @@
 //!   are near hits; `put` is the Redis script plus a near-tier invalidation.
 //! - **`tiered-redb`**: the same with a [`RedbCache`] near tier (default, durable commits): each
 //!   put's near invalidation, and each log round the reader applies, is a redb commit.
+//! - **`redis-tls`**: `redis` over TLS (`rediss://`, a server with `--tls-port` and a private CA
+//!   made at start), beside the plain one.
+//!
+//! Then **what a large value costs other clients**: one task puts values of 64 KiB to 16 MiB
+//! through a `RedisCache` (its `max_value_bytes` raised) while another client PINGs the same
+//! server on its own connection; the table gives the PING latency (p50, p99, max) and the puts'
+//! rate. Redis runs one command at a time, so the PINGs wait behind each put: this is what
+//! `max_value_bytes` (default 1 MiB) bounds.
 //!
 //! Workloads, over 1024 keys prefilled with 20-row values (about 3.4 KB of CBOR): **get(c)**
 //! random gets, **put(c)** random puts, **mixed(c)** 90% gets / 10% puts, with `c` concurrent
@@ -24,6 +32,8 @@
 mod redis_server;
 #[path = "common/sample.rs"]
 mod sample;
+#[path = "../tests/common/tls.rs"]
+mod tls;
 use sample::{decode, encode, sample_rows};
 
 use std::sync::Arc;
@@ -74,7 +84,9 @@ fn main() {
             measure: Duration::from_secs(2),
         }
     };
-    let server = RedisServer::start();
+    let ca = tls::Ca::new("bench CA");
+    let tls_server = tls::TlsServer::start(&ca, false);
+    let server = &tls_server.server;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -91,7 +103,7 @@ fn main() {
         "redis bench: {} server, 2 tokio workers, ops/s (mean latency)",
         server.url()
     );
-    let targets = ["direct", "redis", "tiered", "tiered-redb"];
+    let targets = ["direct", "redis", "redis-tls", "tiered", "tiered-redb"];
     print!("{:<14} {:>4}", "workload", "c");
     for target in targets {
         print!(" {target:>22}");
@@ -102,7 +114,8 @@ fn main() {
             let mut row = format!("{:<14} {concurrency:>4}", workload.name());
             for target in targets {
                 let folder = tempfile::tempdir().unwrap();
-                let cache = open(target, &server, &format!("bench{n}-{target}"), &folder).await;
+                let namespace = format!("bench{n}-{target}");
+                let cache = open(target, &tls_server, &ca, &namespace, &folder).await;
                 prefill(cache.as_ref()).await;
                 let (ops, elapsed) = measure(&cache, workload, concurrency, &window).await;
                 let rate = ops as f64 / elapsed.as_secs_f64();
@@ -111,21 +124,33 @@ fn main() {
             }
             println!("{row}");
         }
+        println!();
+        large_values(server, &window).await;
     });
 }
 
 /// The cache under test; a redb near tier lives in `folder`.
 async fn open(
     target: &str,
-    server: &RedisServer,
+    tls_server: &tls::TlsServer,
+    ca: &tls::Ca,
     namespace: &str,
     folder: &tempfile::TempDir,
 ) -> Arc<dyn Cache> {
+    let server = &tls_server.server;
     let url = server.url();
     let far = || RedisCache::connect(&url, namespace);
     let tiered = match target {
         "direct" => return Arc::new(Direct::connect(server, namespace).await),
         "redis" => return Arc::new(far().await.unwrap()),
+        "redis-tls" => {
+            let cache = RedisCache::builder(&tls_server.url(), namespace)
+                .tls_ca_pem(ca.pem())
+                .connect()
+                .await
+                .unwrap();
+            return Arc::new(cache);
+        }
         "tiered" => TieredCache::new(MemCache::new(), far().await.unwrap()),
         _ => TieredCache::new(
             RedbCache::open(folder.path()).unwrap(),
@@ -195,6 +220,72 @@ async fn measure(
         task.await.unwrap();
     }
     (after - before, elapsed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a large value costs other clients
+// ---------------------------------------------------------------------------------------------
+
+/// For each size: puts of that size from one task, PINGs from another client, side by side.
+async fn large_values(server: &RedisServer, window: &Window) {
+    println!("large values: one task putting, another client PINGing the same server");
+    println!(
+        "{:>10} {:>10} {:>12} {:>12} {:>12}",
+        "value", "puts/s", "PING p50", "PING p99", "PING max"
+    );
+    for kib in [64u64, 256, 1024, 4096, 16384] {
+        let cache = RedisCache::builder(&server.url(), &format!("large-{kib}"))
+            .max_value_bytes(64 << 20)
+            .response_timeout(Duration::from_secs(30))
+            .connect()
+            .await
+            .unwrap();
+        let value = CachedRows::new(one_blob(kib << 10));
+        let stop = Arc::new(AtomicBool::new(false));
+        let putter = {
+            let (cache, stop) = (cache.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut puts = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    cache.put(&key(puts % 8), value.clone()).await.unwrap();
+                    puts += 1;
+                }
+                puts
+            })
+        };
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut pinger = client.get_multiplexed_async_connection().await.unwrap();
+        tokio::time::sleep(window.warm_up).await;
+        let start = Instant::now();
+        let mut latencies = Vec::new();
+        while start.elapsed() < window.measure {
+            let sent = Instant::now();
+            let _: String = redis::cmd("PING").query_async(&mut pinger).await.unwrap();
+            latencies.push(sent.elapsed());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let puts = putter.await.unwrap();
+        let rate = puts as f64 / (start.elapsed() + window.warm_up).as_secs_f64();
+        latencies.sort();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        println!(
+            "{:>7} KiB {:>10.1} {:>12} {:>12} {:>12}",
+            kib,
+            rate,
+            ms(at(0.5)),
+            ms(at(0.99)),
+            ms(*latencies.last().unwrap())
+        );
+    }
+}
+
+/// One row holding `bytes` of binary data: a value of about that size, encoded.
+fn one_blob(bytes: u64) -> vlive::Rows {
+    let mut record = vlive::Record::new();
+    record.insert("blob".into(), vlive::Value::Bytes(vec![7u8; bytes as usize]));
+    [("1".to_owned(), record)].into_iter().collect()
 }
 
 // ---------------------------------------------------------------------------------------------

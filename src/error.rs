@@ -109,6 +109,17 @@ pub enum Error {
         /// The operating system's error.
         source: Arc<std::io::Error>,
     },
+    /// A value larger than a `RedisCache`'s `max_value_bytes`, refused before anything was sent:
+    /// one command carrying it would hold the server, and every other client of it, for as long
+    /// as the server takes to read and store it.
+    ValueTooLarge {
+        /// The key being written.
+        key: String,
+        /// The value's CBOR encoding, in bytes.
+        bytes: u64,
+        /// The cache's limit.
+        max_value_bytes: u64,
+    },
     /// An entry whose key and value alone exceed the cache's `max_bytes`: it could never be
     /// stored within the budget, so it is refused (and nothing is evicted for it).
     EntryTooLarge {
@@ -313,6 +324,15 @@ impl fmt::Display for Error {
                 write!(f, "cache {}: {op} failed", folder.display())
             }
             Error::Io { path, op, .. } => write!(f, "{}: {op} failed", path.display()),
+            Error::ValueTooLarge {
+                key,
+                bytes,
+                max_value_bytes,
+            } => write!(
+                f,
+                "value of {key:?} is {bytes} bytes encoded, more than the cache's \
+                 max_value_bytes of {max_value_bytes}"
+            ),
             Error::EntryTooLarge {
                 key,
                 bytes,

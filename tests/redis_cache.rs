@@ -152,3 +152,60 @@ async fn scripts_flushed_from_the_server_are_loaded_again() {
         FillOutcome::RejectedStale
     );
 }
+
+/// A value over `max_value_bytes` is refused with `ValueTooLarge` before anything is sent: with
+/// the server stopped, the put still answers at once with that error, not a timeout. One at the
+/// limit is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_over_max_value_bytes_is_refused_before_it_is_sent() {
+    let server = RedisServer::start();
+    let at_limit = value(&"x".repeat(1000));
+    let limit = vlive::__private::codec::encoded_len(&at_limit).unwrap() as u64;
+    let cache = RedisCache::builder(&server.url(), "ns")
+        .max_value_bytes(limit)
+        .response_timeout(std::time::Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    cache.put("fits", at_limit.clone()).await.unwrap();
+    assert_eq!(
+        tag(&cache, "fits").await.as_deref(),
+        Some("x".repeat(1000).as_str())
+    );
+
+    let over = value(&"x".repeat(1001));
+    let token = cache.fill_token("big").await.unwrap();
+    let paused = server.pause();
+    for result in [
+        within("put", cache.put("big", over.clone())).await,
+        within("fill", cache.fill("big", over.clone(), token))
+            .await
+            .map(drop),
+    ] {
+        match result {
+            Err(vlive::Error::ValueTooLarge {
+                key,
+                bytes,
+                max_value_bytes,
+            }) => {
+                assert_eq!(key, "big");
+                assert_eq!((bytes, max_value_bytes), (limit + 1, limit));
+            }
+            other => panic!("expected ValueTooLarge, got {other:?}"),
+        }
+    }
+    paused.resume();
+    assert_eq!(tag(&cache, "big").await, None);
+}
+
+#[tokio::test]
+async fn a_zero_max_value_bytes_is_a_configuration_error() {
+    let server = RedisServer::start();
+    let connect = RedisCache::builder(&server.url(), "ns")
+        .max_value_bytes(0)
+        .connect();
+    assert!(matches!(
+        connect.await,
+        Err(vlive::Error::InvalidConfig { .. })
+    ));
+}

@@ -11,6 +11,9 @@ use super::{Inner, RedisCache, scripts};
 use crate::error::{Error, Result};
 use crate::error::{RedisFault, RedisFaultKind};
 
+/// See [`RedisCacheBuilder::max_value_bytes`].
+const DEFAULT_MAX_VALUE_BYTES: u64 = 1 << 20;
+
 /// The oldest server that runs the scripts: shebang flags (`allow-oom`) came with Redis 7.0.
 const MIN_MAJOR_VERSION: u32 = 7;
 
@@ -23,6 +26,7 @@ pub struct RedisCacheBuilder {
     log_len: usize,
     remembered_prefixes: usize,
     trust_eviction_policy: bool,
+    max_value_bytes: u64,
     tls: TlsOptions,
 }
 
@@ -34,6 +38,7 @@ impl std::fmt::Debug for RedisCacheBuilder {
             .field("timeouts", &self.timeouts)
             .field("log_len", &self.log_len)
             .field("remembered_prefixes", &self.remembered_prefixes)
+            .field("max_value_bytes", &self.max_value_bytes)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
@@ -53,6 +58,7 @@ impl RedisCacheBuilder {
             log_len: 10_000,
             remembered_prefixes: 4096,
             trust_eviction_policy: false,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             tls: TlsOptions::default(),
         }
     }
@@ -92,6 +98,15 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// The largest value a put or fill may send, CBOR-encoded (default 1 MiB). A larger one
+    /// fails with [`Error::ValueTooLarge`] before anything is sent. Why a limit: Redis runs one
+    /// command at a time, so while it reads and stores a large value every other client of the
+    /// server waits (docs/redis-values.md measures how long per size). Must be at least 1.
+    pub fn max_value_bytes(mut self, bytes: u64) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
     /// Trusts the CA certificate(s) in `pem` (PEM text) for a `rediss://` server, besides the
     /// system's trust roots: for a server whose certificate a private CA signed. `connect`
     /// refuses PEM that holds no certificate, and TLS options with a `redis://` URL.
@@ -118,6 +133,11 @@ impl RedisCacheBuilder {
     /// [`RedisFaultKind::Tls`], never a fallback to plain text.
     pub async fn connect(self) -> Result<RedisCache> {
         let keys = Keyspace::new(&self.namespace)?;
+        if self.max_value_bytes == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "max_value_bytes must be at least 1".into(),
+            });
+        }
         let client = tls::client(&self.url, &self.tls)?;
         let server = client.get_connection_info().addr().to_string();
         let fault = |kind| {
@@ -153,6 +173,7 @@ impl RedisCacheBuilder {
                 namespace: self.namespace,
                 log_len: self.log_len,
                 remembered_prefixes: self.remembered_prefixes,
+                max_value_bytes: self.max_value_bytes,
                 timeouts: self.timeouts,
                 pending: Default::default(),
             }),

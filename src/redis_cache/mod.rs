@@ -86,6 +86,8 @@ struct Inner {
     namespace: String,
     log_len: usize,
     remembered_prefixes: usize,
+    /// The largest encoded value a put or fill sends.
+    max_value_bytes: u64,
     timeouts: Timeouts,
     /// Invalidations whose outcome is unknown, to replay before the next call.
     pending: Pending,
@@ -234,6 +236,20 @@ impl RedisCache {
         }
     }
 
+    /// `rows` encoded, or `ValueTooLarge` (measured first: a value over the limit is never
+    /// encoded, let alone sent).
+    fn encode(&self, key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
+        let bytes = codec::measure_entry(key, rows)? as u64;
+        if bytes > self.inner.max_value_bytes {
+            return Err(Error::ValueTooLarge {
+                key: key.to_owned(),
+                bytes,
+                max_value_bytes: self.inner.max_value_bytes,
+            });
+        }
+        codec::encode_entry(key, rows)
+    }
+
     fn op_span(&self, op: &'static str, key: &str) -> tracing::Span {
         debug_span!("redis_cache", op, key, namespace = %self.inner.namespace)
     }
@@ -286,7 +302,7 @@ impl Cache for RedisCache {
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        let value = codec::encode_entry(key, &rows)?;
+        let value = self.encode(key, &rows)?;
         async {
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("put", key, error));
@@ -341,7 +357,7 @@ impl Cache for RedisCache {
     }
 
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
-        let value = codec::encode_entry(key, &rows)?;
+        let value = self.encode(key, &rows)?;
         async {
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("fill", key, error));
