@@ -165,7 +165,7 @@ impl RedisCacheBuilder {
             Ok(Ok(())) => {}
         }
         tracing::debug!(%server, namespace = %self.namespace, "redis cache connected");
-        Ok(RedisCache {
+        let cache = RedisCache {
             inner: std::sync::Arc::new(Inner {
                 link,
                 keys,
@@ -177,7 +177,11 @@ impl RedisCacheBuilder {
                 timeouts: self.timeouts,
                 pending: Default::default(),
             }),
-        })
+        };
+        // Finishes the sweeps of invalidations whose client stopped mid-way (their entries are
+        // hidden already; this frees their memory).
+        cache.sweep_marks("").await;
+        Ok(cache)
     }
 }
 

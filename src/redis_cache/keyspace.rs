@@ -1,7 +1,7 @@
 //! The Redis keys one vlive namespace owns.
 //!
-//! All five share the hash tag `{vlive:NS}`, so they live in one slot (a Lua script may only
-//! touch keys of one slot on a cluster, and every script here declares all five). Values live
+//! All eight share the hash tag `{vlive:NS}`, so they live in one slot (a Lua script may only
+//! touch keys of one slot on a cluster, and every script here declares all eight). Values live
 //! in one hash rather than a string per cache key, so no cache key ever needs escaping and no
 //! script touches a key it did not declare.
 //!
@@ -12,10 +12,17 @@
 //! | `…:i` index  | zset   | every cache key at score 0: lexicographic order for prefixes   |
 //! | `…:g` guard  | zset   | prefix → epoch of its latest invalidation (the last G prefixes)|
 //! | `…:log`      | stream | id `seq-0`, fields `p` (prefix to drop) and `i` (incarnation)  |
+//! | `…:w` written| hash   | cache key → the epoch when its value was written (none: 0)     |
+//! | `…:s` marks  | zset   | prefix → epoch of an invalidation still sweeping its entries   |
+//! | `…:c` cursors| hash   | prefix → the last index key its sweep has passed               |
+//!
+//! The last three make prefix invalidation bounded work per call (`scripts::INVALIDATE`,
+//! `scripts::SWEEP`): a mark hides every entry under its prefix written before it, and sweeps
+//! delete them a chunk at a time.
 
 use crate::error::{Error, Result};
 
-/// The key names of one namespace, in the order every script takes them as `KEYS[1..5]`.
+/// The key names of one namespace, in the order every script takes them as `KEYS[1..8]`.
 #[derive(Clone, Debug)]
 pub(crate) struct Keyspace {
     pub(crate) meta: String,
@@ -23,6 +30,9 @@ pub(crate) struct Keyspace {
     pub(crate) index: String,
     pub(crate) guard: String,
     pub(crate) log: String,
+    pub(crate) written: String,
+    pub(crate) marks: String,
+    pub(crate) cursors: String,
 }
 
 impl Keyspace {
@@ -42,17 +52,23 @@ impl Keyspace {
             index: format!("{tag}:i"),
             guard: format!("{tag}:g"),
             log: format!("{tag}:log"),
+            written: format!("{tag}:w"),
+            marks: format!("{tag}:s"),
+            cursors: format!("{tag}:c"),
         })
     }
 
-    /// `KEYS[1..5]` of every script.
-    pub(crate) fn all(&self) -> [&str; 5] {
+    /// `KEYS[1..8]` of every script.
+    pub(crate) fn all(&self) -> [&str; 8] {
         [
             &self.meta,
             &self.values,
             &self.index,
             &self.guard,
             &self.log,
+            &self.written,
+            &self.marks,
+            &self.cursors,
         ]
     }
 }

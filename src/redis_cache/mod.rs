@@ -102,6 +102,9 @@ impl std::fmt::Debug for RedisCache {
     }
 }
 
+/// How many marks left by other clients one invalidation (or connect) sweeps at most.
+const LEFTOVER_MARKS: usize = 16;
+
 impl RedisCache {
     /// Connects to the server at `url` (`redis://[:password@]host:port[/db]`) and uses the
     /// keys of `namespace` there, with default settings. Fails with [`Error::Redis`] when the
@@ -209,6 +212,63 @@ impl RedisCache {
         .await
     }
 
+    /// Deletes the entries invalidations have marked, a bounded chunk per call (`scripts::
+    /// SWEEP`): `prefix`'s own, then any marks other clients left (a client that crashed
+    /// mid-sweep), at most [`LEFTOVER_MARKS`] of them so that this returns however many
+    /// invalidations others keep starting. A failure is logged and ends the sweep: the marks
+    /// stay, still hiding their entries, for the next invalidation (of any client) or connect.
+    pub(crate) async fn sweep_marks(&self, prefix: &str) {
+        let mut prefixes = vec![prefix.to_owned()];
+        let swept = async {
+            if !prefix.is_empty() {
+                self.sweep(prefix).await?;
+            }
+            prefixes = self.leftover_marks().await?;
+            for leftover in &prefixes {
+                self.sweep(leftover).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(error) = swept.await {
+            warn!(?prefixes, error = %chain(&error), "an invalidation's entries are hidden but not yet deleted; a later call deletes them");
+        }
+    }
+
+    /// Runs `SWEEP` on `prefix` until its mark is gone.
+    async fn sweep(&self, prefix: &str) -> Result<()> {
+        let chunk = scripts::SWEEP_CHUNK.to_string();
+        loop {
+            let done: u8 = self
+                .script(
+                    "invalidate_prefix",
+                    prefix,
+                    &scripts::SWEEP_SCRIPT,
+                    &[prefix.as_bytes(), chunk.as_bytes()],
+                )
+                .await?;
+            if done == 1 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Up to [`LEFTOVER_MARKS`] prefixes still marked.
+    async fn leftover_marks(&self) -> Result<Vec<String>> {
+        let marks = &self.inner.keys.marks;
+        self.inner
+            .link
+            .run(|mut connection| async move {
+                redis::cmd("ZRANGE")
+                    .arg(marks)
+                    .arg(0)
+                    .arg(LEFTOVER_MARKS - 1)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await
+            .map_err(|e| self.fault("invalidate_prefix", None, RedisFaultKind::of(e)))
+    }
+
     /// Runs again every invalidation whose outcome is unknown (see `pending.rs`). A call that
     /// reads or writes entries starts with this; if it fails, the call does not reach the
     /// server: a get of a covered key is a miss, anything else fails (`unreplayed`).
@@ -269,19 +329,9 @@ impl Cache for RedisCache {
                 }
                 return Err(self.unreplayed("get", key, error));
             }
-            let values = &self.inner.keys.values;
             let bytes: Option<Vec<u8>> = self
-                .inner
-                .link
-                .run(|mut connection| async move {
-                    redis::cmd("HGET")
-                        .arg(values)
-                        .arg(key)
-                        .query_async(&mut connection)
-                        .await
-                })
-                .await
-                .map_err(|e| self.fault("get", Some(key), RedisFaultKind::of(e)))?;
+                .script("get", key, &scripts::GET_SCRIPT, &[key.as_bytes()])
+                .await?;
             debug!(key, hit = bytes.is_some(), "redis cache get");
             let Some(bytes) = bytes else { return Ok(None) };
             match codec::decode(&bytes) {
@@ -324,6 +374,8 @@ impl Cache for RedisCache {
             let epoch = self.invalidate_on_server(prefix).await?;
             unconfirmed.confirm();
             debug!(prefix, epoch, "redis cache invalidate");
+            // From here nothing under the prefix can be read; what is left is deleting it.
+            self.sweep_marks(prefix).await;
             Ok(())
         }
         .instrument(self.op_span("invalidate_prefix", prefix))

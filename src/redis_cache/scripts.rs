@@ -1,8 +1,15 @@
 //! The Lua scripts that make each cache operation one atomic step on the server.
 //!
-//! Every script takes the five keys of [`Keyspace::all`](super::keyspace::Keyspace::all) as
-//! `KEYS[1..5]` (meta, values, index, guard, log) and, as `ARGV[1]` and `ARGV[2]`, a freshly
-//! proposed incarnation id and the log's length bound. Operation arguments start at `ARGV[3]`.
+//! Every script takes the eight keys of [`Keyspace::all`](super::keyspace::Keyspace::all) as
+//! `KEYS[1..8]` (meta, values, index, guard, log, written, marks, cursors) and, as `ARGV[1]` and
+//! `ARGV[2]`, a freshly proposed incarnation id and the log's length bound. Operation arguments
+//! start at `ARGV[3]`.
+//!
+//! Every call does bounded work, so no call holds the server (which runs one command at a time)
+//! for long: a prefix invalidation marks its prefix in one call (`INVALIDATE`: from then on no
+//! entry under it written before the mark can be read or filled) and deletes the entries in
+//! calls of at most `SWEEP_CHUNK` keys each (`SWEEP`). An entry written after the mark carries a
+//! newer epoch (`written`) and survives the sweep.
 //!
 //! Why scripts: a put must update the values hash, the index and the log together (with HSET
 //! then ZADD, an invalidation in between would miss the key), and the fill guard must compare
@@ -30,7 +37,7 @@ use redis::Script;
 const PRELUDE: &str = r#"
 local function incarnation()
   if redis.call('HSETNX', KEYS[1], 'inc', ARGV[1]) == 1 then
-    redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+    redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
     return ARGV[1]
   end
   return redis.call('HGET', KEYS[1], 'inc')
@@ -40,24 +47,54 @@ local function log(inc, prefix)
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'p', prefix, 'i', inc)
   return seq
 end
+local function store(key, value)
+  redis.call('HSET', KEYS[2], key, value)
+  redis.call('HSET', KEYS[6], key, redis.call('HGET', KEYS[1], 'epoch') or '0')
+  redis.call('ZADD', KEYS[3], 0, key)
+end
+local function prefixes_of(key)
+  local prefixes = {}
+  for n = 0, #key do prefixes[n + 1] = string.sub(key, 1, n) end
+  return prefixes
+end
+local function any_score_above(zset, members, floor)
+  for n = 1, #members, 1000 do
+    local scores = redis.call('ZMSCORE', zset, unpack(members, n, math.min(n + 999, #members)))
+    for _, s in ipairs(scores) do
+      if s and tonumber(s) > floor then return true end
+    end
+  end
+  return false
+end
 "#;
 
 /// `ARGV[3]` key, `ARGV[4]` value. Returns the log sequence number of the put.
 const PUT: &str = r#"
 local inc = incarnation()
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[3], 0, ARGV[3])
+store(ARGV[3], ARGV[4])
 return log(inc, ARGV[3])
+"#;
+
+/// `ARGV[3]` key. Returns the value, or nil: also when a mark covers the key and the value was
+/// written before it (the invalidation has not swept it yet). Read-only. Without marks, one
+/// HGET and one ZCARD; with some, the key's byte prefixes looked up with ZMSCORE.
+const GET: &str = r#"
+local v = redis.call('HGET', KEYS[2], ARGV[3])
+if not v or redis.call('ZCARD', KEYS[7]) == 0 then return v end
+local written = tonumber(redis.call('HGET', KEYS[6], ARGV[3]) or '0')
+if any_score_above(KEYS[7], prefixes_of(ARGV[3]), written) then return false end
+return v
 "#;
 
 /// `ARGV[3]` prefix, `ARGV[4]` how many prefixes the guard remembers. Returns the new epoch.
 ///
-/// The keys starting with `p` are exactly the index range `[p, p..0xFF)`: UTF-8 never contains
-/// the byte 0xFF, so every `p..rest` sorts below `p..0xFF`, and any key in the range that does
-/// not start with `p` would have to differ from `p` at some byte by being greater, which puts
-/// it above `p..0xFF`. Range bounds are binary-safe: no escaping, no SCAN. `""` drops the two
-/// keys whole. When the guard remembers too many prefixes, the oldest are forgotten and `floor`
-/// records the newest epoch forgotten: a token older than it can no longer be checked.
+/// Bounded work whatever the prefix covers: it bumps the epoch, records the prefix in the fill
+/// guard, and marks it (`marks`: prefix → this epoch; its sweep starts over), so that from now
+/// on no entry under it written before can be read (`GET`) or filled over it with an older
+/// token (`FILL`). `SWEEP` deletes those entries afterwards. `""` needs no sweep: it drops the
+/// data keys whole (UNLINK frees them off the main thread). When the guard remembers too many
+/// prefixes, the oldest are forgotten and `floor` records the newest epoch forgotten: a token
+/// older than it can no longer be checked.
 const INVALIDATE: &str = r#"
 local inc = incarnation()
 local p = ARGV[3]
@@ -69,17 +106,52 @@ if over > 0 then
   redis.call('HSET', KEYS[1], 'floor', popped[#popped])
 end
 if p == '' then
-  redis.call('UNLINK', KEYS[2], KEYS[3])
+  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[6], KEYS[7], KEYS[8])
 else
-  local lo, hi = '[' .. p, '(' .. p .. '\255'
-  local doomed = redis.call('ZRANGEBYLEX', KEYS[3], lo, hi)
-  for n = 1, #doomed, 1000 do
-    redis.call('HDEL', KEYS[2], unpack(doomed, n, math.min(n + 999, #doomed)))
-  end
-  redis.call('ZREMRANGEBYLEX', KEYS[3], lo, hi)
+  redis.call('ZADD', KEYS[7], epoch, p)
+  redis.call('HDEL', KEYS[8], p)
 end
 log(inc, p)
 return epoch
+"#;
+
+/// `ARGV[3]` prefix, `ARGV[4]` the most keys to look at. Returns 1 once the prefix's sweep is
+/// done (its mark removed, or there was none), 0 while there is more.
+///
+/// The keys starting with `p` are exactly the index range `[p, p..0xFF)`: UTF-8 never contains
+/// the byte 0xFF, so every `p..rest` sorts below `p..0xFF`, and any key in the range that does
+/// not start with `p` would have to differ from `p` at some byte by being greater, which puts
+/// it above `p..0xFF`. Range bounds are binary-safe: no escaping, no SCAN. Each call walks on
+/// from the mark's cursor, deletes what was written before the mark, and keeps what was
+/// written after it. Any client may run it, and several at once: each call is atomic and
+/// moves the shared cursor, so a sweep a crashed client left is finished by the next.
+const SWEEP: &str = r#"
+local p, limit = ARGV[3], tonumber(ARGV[4])
+local mark = redis.call('ZSCORE', KEYS[7], p)
+if not mark then return 1 end
+mark = tonumber(mark)
+local cursor = redis.call('HGET', KEYS[8], p)
+local lo = cursor and ('(' .. cursor) or ('[' .. p)
+local keys = redis.call('ZRANGEBYLEX', KEYS[3], lo, '(' .. p .. '\255', 'LIMIT', 0, limit)
+if #keys > 0 then
+  local written = redis.call('HMGET', KEYS[6], unpack(keys))
+  local doomed = {}
+  for n, key in ipairs(keys) do
+    if tonumber(written[n] or '0') < mark then doomed[#doomed + 1] = key end
+  end
+  if #doomed > 0 then
+    redis.call('HDEL', KEYS[2], unpack(doomed))
+    redis.call('HDEL', KEYS[6], unpack(doomed))
+    redis.call('ZREM', KEYS[3], unpack(doomed))
+  end
+end
+if #keys < limit then
+  redis.call('ZREM', KEYS[7], p)
+  redis.call('HDEL', KEYS[8], p)
+  return 1
+end
+redis.call('HSET', KEYS[8], p, keys[#keys])
+return 0
 "#;
 
 /// No operation arguments. Returns `{incarnation, epoch}`, both as strings.
@@ -101,17 +173,9 @@ if m[1] ~= ARGV[5] then return 0 end
 local t = tonumber(ARGV[6])
 if t < tonumber(m[3] or '0') then return 0 end
 if tonumber(m[2] or '0') ~= t then
-  local key, prefixes = ARGV[3], {}
-  for n = 0, #key do prefixes[n + 1] = string.sub(key, 1, n) end
-  for n = 1, #prefixes, 1000 do
-    local scores = redis.call('ZMSCORE', KEYS[4], unpack(prefixes, n, math.min(n + 999, #prefixes)))
-    for _, s in ipairs(scores) do
-      if s and tonumber(s) > t then return 0 end
-    end
-  end
+  if any_score_above(KEYS[4], prefixes_of(ARGV[3]), t) then return 0 end
 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[3], 0, ARGV[3])
+store(ARGV[3], ARGV[4])
 return 1
 "#;
 
@@ -126,16 +190,27 @@ pub(crate) static FILL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script("", FI
 /// Drops data: always allowed.
 pub(crate) static INVALIDATE_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(" flags=allow-oom", INVALIDATE));
+/// Drops data: always allowed.
+pub(crate) static SWEEP_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(" flags=allow-oom", SWEEP));
+/// Reads only: allowed out of memory (and on replicas).
+pub(crate) static GET_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(" flags=no-writes,allow-oom", GET));
+
+/// The most index keys one `SWEEP` call looks at: about a millisecond of server time.
+pub(crate) const SWEEP_CHUNK: usize = 1000;
 /// Writes at most the incarnation id: allowed out of memory, so reads keep working.
 pub(crate) static FILL_TOKEN_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(" flags=allow-oom", FILL_TOKEN));
 
 /// Every script, for loading them all at connect (which also proves the server runs them).
-pub(crate) fn all() -> [&'static Script; 4] {
+pub(crate) fn all() -> [&'static Script; 6] {
     [
         &PUT_SCRIPT,
+        &GET_SCRIPT,
         &FILL_SCRIPT,
         &INVALIDATE_SCRIPT,
+        &SWEEP_SCRIPT,
         &FILL_TOKEN_SCRIPT,
     ]
 }
