@@ -284,7 +284,10 @@ async fn large_values(server: &RedisServer, window: &Window) {
 /// One row holding `bytes` of binary data: a value of about that size, encoded.
 fn one_blob(bytes: u64) -> vlive::Rows {
     let mut record = vlive::Record::new();
-    record.insert("blob".into(), vlive::Value::Bytes(vec![7u8; bytes as usize]));
+    record.insert(
+        "blob".into(),
+        vlive::Value::Bytes(vec![7u8; bytes as usize]),
+    );
     [("1".to_owned(), record)].into_iter().collect()
 }
 
