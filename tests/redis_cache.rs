@@ -8,15 +8,8 @@ mod common;
 mod redis_server;
 
 use common::{tag, value, within};
-use redis_server::RedisServer;
+use redis_server::{RedisServer, int};
 use vlive::{Cache, FillOutcome, RedisCache};
-
-fn int(reply: redis::Value) -> i64 {
-    match reply {
-        redis::Value::Int(n) => n,
-        other => panic!("expected an integer, got {other:?}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clones_pipeline_concurrent_calls_on_one_connection() {

@@ -14,15 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::{tag, value, within};
-use redis_server::RedisServer;
+use redis_server::{RedisServer, int};
 use vlive::{Cache, RedisCache};
-
-fn int(reply: redis::Value) -> i64 {
-    match reply {
-        redis::Value::Int(n) => n,
-        other => panic!("expected an integer, got {other:?}"),
-    }
-}
 
 /// HLEN / ZCARD of one of the namespace's keys (layout: `src/redis_cache/keyspace.rs`).
 async fn count(server: &RedisServer, command: &str, namespace: &str, suffix: &str) -> i64 {

@@ -90,26 +90,8 @@ async fn a_certificate_that_does_not_verify_fails_connect_with_a_tls_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_name_the_certificate_does_not_name_fails_connect() {
     let ca = Ca::new("vlive test CA");
-    let files = tempfile::tempdir().unwrap();
-    let issued = ca.issue(&["cache.example.com"]);
-    let path = |name: &str| files.path().join(name).to_str().unwrap().to_owned();
-    std::fs::write(path("s.crt"), &issued.cert_pem).unwrap();
-    std::fs::write(path("s.key"), &issued.key_pem).unwrap();
-    std::fs::write(path("ca.crt"), ca.pem()).unwrap();
-    let tls_port = redis_server::free_port().to_string();
-    let _server = redis_server::RedisServer::start_with(&[
-        "--tls-port",
-        &tls_port,
-        "--tls-cert-file",
-        &path("s.crt"),
-        "--tls-key-file",
-        &path("s.key"),
-        "--tls-ca-cert-file",
-        &path("ca.crt"),
-        "--tls-auth-clients",
-        "no",
-    ]);
-    let url = format!("rediss://127.0.0.1:{tls_port}/");
+    let server = TlsServer::start_named(&ca, &["cache.example.com"], false);
+    let url = server.url();
     let connect = RedisCache::builder(&url, "ns")
         .tls_ca_pem(ca.pem())
         .connect();

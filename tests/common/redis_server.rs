@@ -177,6 +177,14 @@ impl Drop for RedisServer {
     }
 }
 
+/// An integer reply, or a panic naming what came instead.
+pub fn int(reply: redis::Value) -> i64 {
+    match reply {
+        redis::Value::Int(n) => n,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -59,8 +59,13 @@ pub struct TlsServer {
 impl TlsServer {
     /// `client_auth`: whether the server demands a client certificate signed by `ca`.
     pub fn start(ca: &Ca, client_auth: bool) -> TlsServer {
+        Self::start_named(ca, &["127.0.0.1", "localhost"], client_auth)
+    }
+
+    /// The same, its certificate naming `names` (DNS names or IP addresses).
+    pub fn start_named(ca: &Ca, names: &[&str], client_auth: bool) -> TlsServer {
         let files = tempfile::tempdir().unwrap();
-        let issued = ca.issue(&["127.0.0.1", "localhost"]);
+        let issued = ca.issue(names);
         let write = |name: &str, text: &str| {
             let path = files.path().join(name);
             std::fs::write(&path, text).unwrap();
