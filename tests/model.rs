@@ -275,25 +275,25 @@ proptest! {
     }
 }
 
-/// RedisCache against the model, on one throwaway server, a fresh namespace per case. Its
-/// "reopen" step switches to a second handle with its own connection, so every later answer
-/// must come from what the server holds, not from anything kept by the first handle.
+/// RedisCache against the model, a fresh namespace per case (`{name}-N`), through `connect`.
+/// Its "reopen" step switches to a second handle with its own connection, so every later
+/// answer must come from what the server holds, not from anything kept by the first handle.
 #[cfg(feature = "redis")]
-#[test]
-fn redis_cache_matches_the_model() {
+fn redis_cache_cases<F, Fut>(cases: u32, name: &str, connect: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = vlive::Result<vlive::RedisCache>>,
+{
     use proptest::test_runner::{Config, TestRunner};
-    let server = redis_server::RedisServer::start();
-    let mut runner = TestRunner::new(Config::with_cases(64));
-    let cases = std::sync::atomic::AtomicUsize::new(0);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    let count = std::sync::atomic::AtomicUsize::new(0);
     let strategy = proptest::collection::vec(op(), 1..40);
     runner
         .run(&strategy, |ops| {
-            let namespace = format!("model-{}", cases.fetch_add(1, Ordering::Relaxed));
+            let namespace = format!("{name}-{}", count.fetch_add(1, Ordering::Relaxed));
             runtime().block_on(async {
-                let url = server.url();
-                let connect = || vlive::RedisCache::connect(&url, &namespace);
-                let first = connect().await.unwrap();
-                let second = connect().await.unwrap();
+                let first = connect(namespace.clone()).await.unwrap();
+                let second = connect(namespace).await.unwrap();
                 let reopen = || second.clone();
                 run(&ops, first, Some(&reopen)).await;
             });
@@ -302,35 +302,29 @@ fn redis_cache_matches_the_model() {
         .unwrap();
 }
 
+#[cfg(feature = "redis")]
+#[test]
+fn redis_cache_matches_the_model() {
+    let server = redis_server::RedisServer::start();
+    let url = server.url();
+    redis_cache_cases(64, "model", |namespace| {
+        let url = url.clone();
+        async move { vlive::RedisCache::connect(&url, &namespace).await }
+    });
+}
+
 /// The same over TLS (a private CA, a server with `--tls-port`), fewer cases: the protocol is
 /// the plain one's, and this checks that nothing of it depends on the transport.
 #[cfg(feature = "redis")]
 #[test]
 fn redis_cache_over_tls_matches_the_model() {
-    use proptest::test_runner::{Config, TestRunner};
     let ca = tls::Ca::new("model CA");
     let server = tls::TlsServer::start(&ca, false);
-    let mut runner = TestRunner::new(Config::with_cases(16));
-    let cases = std::sync::atomic::AtomicUsize::new(0);
-    let strategy = proptest::collection::vec(op(), 1..40);
-    runner
-        .run(&strategy, |ops| {
-            let namespace = format!("model-tls-{}", cases.fetch_add(1, Ordering::Relaxed));
-            runtime().block_on(async {
-                let url = server.url();
-                let connect = || {
-                    vlive::RedisCache::builder(&url, &namespace)
-                        .tls_ca_pem(ca.pem())
-                        .connect()
-                };
-                let first = connect().await.unwrap();
-                let second = connect().await.unwrap();
-                let reopen = || second.clone();
-                run(&ops, first, Some(&reopen)).await;
-            });
-            Ok(())
-        })
-        .unwrap();
+    let (url, ca_pem) = (server.url(), ca.pem());
+    redis_cache_cases(16, "model-tls", |namespace| {
+        let builder = vlive::RedisCache::builder(&url, &namespace).tls_ca_pem(ca_pem.clone());
+        builder.connect()
+    });
 }
 
 /// TieredCache (a MemCache near tier in front of Redis) against the model. Its "reopen" step
