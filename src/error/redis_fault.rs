@@ -45,6 +45,15 @@ pub enum RedisFaultKind {
     /// URL's host; an expired certificate), or the server wanted a client certificate. Nothing
     /// was sent in plain text.
     Tls(Arc<redis::RedisError>),
+    /// An invalidation was applied on the primary, but fewer replicas than
+    /// `RedisCacheBuilder::wait_replicas` asks for confirmed it within its timeout: a failover
+    /// now could lose it. It is kept for a replay, as any invalidation whose outcome is unknown.
+    NotReplicated {
+        /// How many replicas confirmed it.
+        confirmed: u32,
+        /// How many were asked for.
+        wanted: u32,
+    },
 }
 
 impl RedisFaultKind {
@@ -110,6 +119,11 @@ impl fmt::Display for RedisFaultKind {
             RedisFaultKind::Unsupported(reason) => write!(f, "unsupported server: {reason}"),
             RedisFaultKind::Corrupt(reason) => write!(f, "corrupt value: {reason}"),
             RedisFaultKind::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            RedisFaultKind::NotReplicated { confirmed, wanted } => write!(
+                f,
+                "applied on the primary but confirmed by {confirmed} of the {wanted} replicas \
+                 asked for in time; a failover could lose it"
+            ),
         }
     }
 }

@@ -7,7 +7,7 @@ use redis::aio::MultiplexedConnection;
 use super::keyspace::Keyspace;
 use super::link::{Link, Timeouts};
 use super::tls::{self, TlsOptions};
-use super::{Inner, RedisCache, scripts};
+use super::{Inner, RedisCache, ReplicaWait, scripts};
 use crate::error::{Error, Result};
 use crate::error::{RedisFault, RedisFaultKind};
 
@@ -27,6 +27,7 @@ pub struct RedisCacheBuilder {
     remembered_prefixes: usize,
     trust_eviction_policy: bool,
     max_value_bytes: u64,
+    replicas: Option<ReplicaWait>,
     tls: TlsOptions,
 }
 
@@ -39,6 +40,7 @@ impl std::fmt::Debug for RedisCacheBuilder {
             .field("log_len", &self.log_len)
             .field("remembered_prefixes", &self.remembered_prefixes)
             .field("max_value_bytes", &self.max_value_bytes)
+            .field("replicas", &self.replicas)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
@@ -59,6 +61,7 @@ impl RedisCacheBuilder {
             remembered_prefixes: 4096,
             trust_eviction_policy: false,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            replicas: None,
             tls: TlsOptions::default(),
         }
     }
@@ -107,6 +110,21 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// Makes an invalidation wait until `replicas` replicas have it (Redis `WAIT`), for at most
+    /// `timeout`, before it is acknowledged: an acknowledged invalidation then survives the
+    /// failover to any of them. When fewer confirm in time it fails with
+    /// [`RedisFaultKind::NotReplicated`] (it did reach the primary) and is kept for a replay:
+    /// until a replay is confirmed too, gets of the keys it covers are misses and other calls
+    /// fail (see [`RedisCache`](super::RedisCache)). So ask for fewer replicas than you run if
+    /// losing one must not stop the cache. Invalidations then run on a connection of their
+    /// own, so their waits never hold up gets and puts. Puts and fills do not wait: losing one
+    /// in a failover costs a miss, never a stale value. Default: off. `replicas` must be at
+    /// least 1 and `timeout` more than zero.
+    pub fn wait_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.replicas = Some(ReplicaWait { replicas, timeout });
+        self
+    }
+
     /// Trusts the CA certificate(s) in `pem` (PEM text) for a `rediss://` server, besides the
     /// system's trust roots: for a server whose certificate a private CA signed. `connect`
     /// refuses PEM that holds no certificate, and TLS options with a `redis://` URL.
@@ -138,6 +156,17 @@ impl RedisCacheBuilder {
                 reason: "max_value_bytes must be at least 1".into(),
             });
         }
+        if let Some(wait) = &self.replicas
+            && (wait.replicas == 0 || wait.timeout.is_zero())
+        {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "wait_replicas needs at least 1 replica and a timeout above zero, not {} \
+                     replicas within {:?}",
+                    wait.replicas, wait.timeout
+                ),
+            });
+        }
         let client = tls::client(&self.url, &self.tls)?;
         let server = client.get_connection_info().addr().to_string();
         let fault = |kind| {
@@ -149,6 +178,14 @@ impl RedisCacheBuilder {
                 kind,
             })
         };
+        // Its own connection: WAIT blocks the connection it runs on.
+        let replicated = self.replicas.map(|wait| {
+            let timeouts = Timeouts {
+                response: self.timeouts.response + wait.timeout,
+                ..self.timeouts
+            };
+            (Link::new(client.clone(), timeouts), wait)
+        });
         let link = Link::new(client, self.timeouts);
         let checks = link.run(|mut connection| async move {
             let outcome = check_server(&mut connection, self.trust_eviction_policy).await?;
@@ -174,6 +211,7 @@ impl RedisCacheBuilder {
                 log_len: self.log_len,
                 remembered_prefixes: self.remembered_prefixes,
                 max_value_bytes: self.max_value_bytes,
+                replicated,
                 timeouts: self.timeouts,
                 pending: Default::default(),
             }),

@@ -7,11 +7,11 @@
 //!
 //! | key          | type   | content                                                        |
 //! |--------------|--------|----------------------------------------------------------------|
-//! | `…:m` meta   | hash   | `inc` incarnation, `epoch`, `floor`, `seq`                     |
+//! | `…:m` meta   | hash   | `inc` incarnation, `epoch`, `floor`, `seq`, `link` (newest log)|
 //! | `…:v` values | hash   | cache key → CBOR value (`crate::codec`)                        |
 //! | `…:i` index  | zset   | every cache key at score 0: lexicographic order for prefixes   |
 //! | `…:g` guard  | zset   | prefix → epoch of its latest invalidation (the last G prefixes)|
-//! | `…:log`      | stream | id `seq-0`, fields `p` (prefix to drop) and `i` (incarnation)  |
+//! | `…:log`      | stream | id `seq-0`; `p` prefix to drop, `i` incarnation, `l`/`b` links |
 //! | `…:w` written| hash   | cache key → the epoch when its value was written (none: 0)     |
 //! | `…:s` marks  | zset   | prefix → epoch of an invalidation still sweeping its entries   |
 //! | `…:c` cursors| hash   | prefix → the last index key its sweep has passed               |

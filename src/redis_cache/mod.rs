@@ -88,6 +88,8 @@ struct Inner {
     remembered_prefixes: usize,
     /// The largest encoded value a put or fill sends.
     max_value_bytes: u64,
+    /// With `wait_replicas`: the connection invalidations run on, and what they wait for.
+    replicated: Option<(Link, ReplicaWait)>,
     timeouts: Timeouts,
     /// Invalidations whose outcome is unknown, to replay before the next call.
     pending: Pending,
@@ -100,6 +102,38 @@ impl std::fmt::Debug for RedisCache {
             .field("namespace", &self.inner.namespace)
             .finish_non_exhaustive()
     }
+}
+
+/// Where a namespace's invalidation log stands: the incarnation, and the sequence number and
+/// link id of the newest entry (`scripts::PRELUDE`'s `log`). Two heads with the same sequence
+/// number but different links are different histories.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LogHead {
+    pub(crate) incarnation: Option<String>,
+    /// 0 before the first entry.
+    pub(crate) seq: u64,
+    /// Empty before the first entry.
+    pub(crate) link: String,
+}
+
+/// The reply of [`RedisCache::log_head_cmd`].
+pub(crate) type LogHeadFields = (Option<String>, Option<u64>, Option<String>);
+
+impl LogHead {
+    pub(crate) fn from_fields((incarnation, seq, link): LogHeadFields) -> Self {
+        LogHead {
+            incarnation,
+            seq: seq.unwrap_or(0),
+            link: link.unwrap_or_default(),
+        }
+    }
+}
+
+/// What an invalidation waits for before it is acknowledged (`wait_replicas`).
+#[derive(Clone, Copy, Debug)]
+struct ReplicaWait {
+    replicas: u32,
+    timeout: std::time::Duration,
 }
 
 /// How many marks left by other clients one invalidation (or connect) sweeps at most.
@@ -145,21 +179,27 @@ impl RedisCache {
             .map_err(|e| self.fault("connect", None, RedisFaultKind::of(e)))
     }
 
-    /// The namespace's incarnation and the sequence number of its newest log entry.
-    pub(crate) async fn log_head(&self) -> Result<(Option<String>, Option<u64>)> {
-        let meta = &self.inner.keys.meta;
-        self.inner
+    /// Where the namespace's invalidation log stands now.
+    pub(crate) async fn log_head(&self) -> Result<LogHead> {
+        let command = self.log_head_cmd();
+        let fields = self
+            .inner
             .link
-            .run(|mut connection| async move {
-                redis::cmd("HMGET")
-                    .arg(meta)
-                    .arg("inc")
-                    .arg("seq")
-                    .query_async(&mut connection)
-                    .await
-            })
+            .run(|mut connection| async move { command.query_async(&mut connection).await })
             .await
-            .map_err(|e| self.fault("log_head", None, RedisFaultKind::of(e)))
+            .map_err(|e| self.fault("log_head", None, RedisFaultKind::of(e)))?;
+        Ok(LogHead::from_fields(fields))
+    }
+
+    /// The command that reads the log's head; its reply goes to [`LogHead::from_fields`].
+    pub(crate) fn log_head_cmd(&self) -> redis::Cmd {
+        let mut command = redis::cmd("HMGET");
+        command
+            .arg(&self.inner.keys.meta)
+            .arg("inc")
+            .arg("seq")
+            .arg("link");
+        command
     }
 
     pub(crate) fn fault(&self, op: &'static str, key: Option<&str>, kind: RedisFaultKind) -> Error {
@@ -181,6 +221,19 @@ impl RedisCache {
         script: &'static Script,
         args: &[&[u8]],
     ) -> Result<T> {
+        let invocation = self.invocation(script, args);
+        let span = debug_span!("redis_script", op);
+        self.inner
+            .link
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .instrument(span)
+            .await
+            .map_err(|e| self.fault(op, Some(key), RedisFaultKind::of(e)))
+    }
+
+    /// `script` with the namespace's keys, a fresh incarnation proposal, the log bound, and
+    /// `args`.
+    fn invocation<'a>(&self, script: &'a Script, args: &[&[u8]]) -> redis::ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
         for name in self.inner.keys.all() {
             invocation.key(name);
@@ -191,25 +244,51 @@ impl RedisCache {
         for arg in args {
             invocation.arg(*arg);
         }
-        let span = debug_span!("redis_script", op);
-        self.inner
-            .link
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .instrument(span)
-            .await
-            .map_err(|e| self.fault(op, Some(key), RedisFaultKind::of(e)))
+        invocation
     }
 
-    /// Runs the INVALIDATE script for `prefix`; returns the namespace's new epoch.
+    /// Runs the INVALIDATE script for `prefix`, then, with `wait_replicas`, WAITs for the
+    /// replicas; returns the namespace's new epoch.
     async fn invalidate_on_server(&self, prefix: &str) -> Result<u64> {
         let remembered = self.inner.remembered_prefixes.to_string();
-        self.script(
-            "invalidate_prefix",
-            prefix,
-            &scripts::INVALIDATE_SCRIPT,
-            &[prefix.as_bytes(), remembered.as_bytes()],
-        )
-        .await
+        let args: [&[u8]; 2] = [prefix.as_bytes(), remembered.as_bytes()];
+        let Some((link, wait)) = &self.inner.replicated else {
+            return self
+                .script(
+                    "invalidate_prefix",
+                    prefix,
+                    &scripts::INVALIDATE_SCRIPT,
+                    &args,
+                )
+                .await;
+        };
+        let invocation = self.invocation(&scripts::INVALIDATE_SCRIPT, &args);
+        // On one connection, in order: WAIT counts the replicas that have every write this
+        // connection made, the invalidation included.
+        let (epoch, confirmed) = link
+            .run(|mut connection| async move {
+                let epoch: u64 = invocation.invoke_async(&mut connection).await?;
+                let confirmed: u32 = redis::cmd("WAIT")
+                    .arg(wait.replicas)
+                    .arg(wait.timeout.as_millis().max(1) as u64)
+                    .query_async(&mut connection)
+                    .await?;
+                Ok((epoch, confirmed))
+            })
+            .instrument(debug_span!("redis_script", op = "invalidate_prefix"))
+            .await
+            .map_err(|e| self.fault("invalidate_prefix", Some(prefix), RedisFaultKind::of(e)))?;
+        if confirmed < wait.replicas {
+            return Err(self.fault(
+                "invalidate_prefix",
+                Some(prefix),
+                RedisFaultKind::NotReplicated {
+                    confirmed,
+                    wanted: wait.replicas,
+                },
+            ));
+        }
+        Ok(epoch)
     }
 
     /// Deletes the entries invalidations have marked, a bounded chunk per call (`scripts::

@@ -33,7 +33,12 @@ use redis::Script;
 ///
 /// `log(inc, prefix)`: appends "drop `prefix` from your near tier" to the log, with an id one
 /// above the last (`seq-0`), so a reader sees a gap as a jump in ids. MAXLEN `~` trims lazily,
-/// by whole stream nodes, which keeps XADD O(1).
+/// by whole stream nodes, which keeps XADD O(1). Each entry also carries a link: `l`, an id of
+/// its own (the call's fresh `ARGV[1]`, unique per call and each call logs once), and `b`, the
+/// link of the entry before it (kept in meta as `link`). A reader checks that each entry's `b`
+/// is the `l` it applied last: when history is rolled back (a replica promoted without the
+/// last entries, a restore of an older snapshot) new entries reuse old sequence numbers, and
+/// only the links tell them apart.
 const PRELUDE: &str = r#"
 local function incarnation()
   if redis.call('HSETNX', KEYS[1], 'inc', ARGV[1]) == 1 then
@@ -44,7 +49,10 @@ local function incarnation()
 end
 local function log(inc, prefix)
   local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'p', prefix, 'i', inc)
+  local before = redis.call('HGET', KEYS[1], 'link') or ''
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], seq .. '-0',
+    'p', prefix, 'i', inc, 'b', before, 'l', ARGV[1])
+  redis.call('HSET', KEYS[1], 'link', ARGV[1])
   return seq
 end
 local function store(key, value)

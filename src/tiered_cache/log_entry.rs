@@ -1,7 +1,9 @@
 //! Entries of a namespace's invalidation log, as XREAD returns them.
 //!
 //! Each entry has the id `seq-0` (one above the previous entry's, so a jump is a gap) and the
-//! fields `p` (the prefix a near tier must drop) and `i` (the incarnation it was written in).
+//! fields `p` (the prefix a near tier must drop), `i` (the incarnation it was written in), `l`
+//! (an id of its own) and `b` (the `l` of the entry before it: a rollback of history shows as a
+//! broken link even where the sequence numbers look contiguous).
 
 use redis::Value;
 
@@ -11,6 +13,10 @@ pub(crate) struct LogEntry {
     pub(crate) seq: u64,
     pub(crate) prefix: String,
     pub(crate) incarnation: String,
+    /// This entry's link id (`l`).
+    pub(crate) link: String,
+    /// The link id of the entry before it (`b`; empty for the first of an incarnation).
+    pub(crate) before: String,
 }
 
 /// The entries of an `XREAD … STREAMS <one key> <id>` reply (RESP2): `Nil` when it timed out,
@@ -50,22 +56,28 @@ fn parse_entry(item: Value) -> Result<LogEntry, String> {
         .strip_suffix("-0")
         .and_then(|seq| seq.parse().ok())
         .ok_or_else(|| format!("log entry id {id:?} is not `seq-0`"))?;
-    let (mut prefix, mut incarnation) = (None, None);
+    let (mut prefix, mut incarnation, mut link, mut before) = (None, None, None, None);
     let mut fields = fields.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         match text(name)?.as_str() {
             "p" => prefix = Some(text(value)?),
             "i" => incarnation = Some(text(value)?),
+            "l" => link = Some(text(value)?),
+            "b" => before = Some(text(value)?),
             _ => {}
         }
     }
-    match (prefix, incarnation) {
-        (Some(prefix), Some(incarnation)) => Ok(LogEntry {
+    match (prefix, incarnation, link, before) {
+        (Some(prefix), Some(incarnation), Some(link), Some(before)) => Ok(LogEntry {
             seq,
             prefix,
             incarnation,
+            link,
+            before,
         }),
-        _ => Err(format!("log entry {id} lacks its `p` or `i` field")),
+        _ => Err(format!(
+            "log entry {id} lacks one of its fields `p`, `i`, `l`, `b`"
+        )),
     }
 }
 
@@ -104,7 +116,16 @@ mod tests {
     fn entry(id: &str, prefix: &str, inc: &str) -> Value {
         Value::Array(vec![
             bulk(id),
-            Value::Array(vec![bulk("p"), bulk(prefix), bulk("i"), bulk(inc)]),
+            Value::Array(vec![
+                bulk("p"),
+                bulk(prefix),
+                bulk("i"),
+                bulk(inc),
+                bulk("b"),
+                bulk(&format!("before {id}")),
+                bulk("l"),
+                bulk(&format!("link {id}")),
+            ]),
         ])
     }
 
@@ -121,12 +142,16 @@ mod tests {
                 LogEntry {
                     seq: 7,
                     prefix: "a/".into(),
-                    incarnation: "42".into()
+                    incarnation: "42".into(),
+                    link: "link 7-0".into(),
+                    before: "before 7-0".into(),
                 },
                 LogEntry {
                     seq: 8,
                     prefix: "".into(),
-                    incarnation: "42".into()
+                    incarnation: "42".into(),
+                    link: "link 8-0".into(),
+                    before: "before 8-0".into(),
                 },
             ]
         );
@@ -157,6 +182,8 @@ mod tests {
                 seq: n as u64,
                 prefix: (*p).into(),
                 incarnation: "1".into(),
+                link: String::new(),
+                before: String::new(),
             })
             .collect();
         assert_eq!(covering_prefixes(&entries), vec!["b/10", "b/2", "cli"]);

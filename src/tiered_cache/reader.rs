@@ -2,17 +2,22 @@
 //! tier in step with the namespace's invalidation log.
 //!
 //! ```text
-//!  session: dial ─▶ HMGET inc seq ─▶ flush near ─▶ caught up at the HMGET's start
-//!     round: [XREAD BLOCK b COUNT n STREAMS log last ; HMGET inc seq] (one pipeline)
-//!        new incarnation (restart, FLUSHALL)  ─▶ flush, continue after its seq
-//!        gap in ids (log trimmed past us)     ─▶ flush, continue after the newest seq
-//!        contiguous entries                   ─▶ drop their prefixes from near
+//!  session: dial ─▶ HMGET inc seq link ─▶ flush near ─▶ caught up at the HMGET's start
+//!     round: [XREAD BLOCK b COUNT n STREAMS log last ; HMGET inc seq link] (one pipeline)
+//!        new incarnation (restart, FLUSHALL)  ─▶ flush, continue after the head
+//!        gap in ids (log trimmed past us)     ─▶ flush, continue after the head
+//!        broken link, or head behind us       ─▶ flush, continue after the head
+//!          (history rolled back: a replica promoted without the last entries)
+//!        entries that follow one by one       ─▶ drop their prefixes from near
 //!     caught up at the round's start, unless the round was full (more to read)
 //!  any error (connection, near tier) ─▶ the session ends; a new one flushes again
 //! ```
 //!
 //! Every session starts with a flush: a reconnect means entries may have been missed. The
-//! flush comes after reading `seq`, so every entry up to `seq` is covered by it.
+//! flush comes after reading the head, so every entry up to it is covered by it. Within a
+//! session the connection may outlive the history it reads (a proxy in front of a failover):
+//! sequence numbers alone would then let the reader skip the new history's first entries, so
+//! each entry names its predecessor's link id and the reader checks the chain.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +30,7 @@ use super::log_entry::{LogEntry, covering_prefixes, parse_xread};
 use super::stats::{Counters, bump};
 use crate::cache::Cache;
 use crate::error::Result;
-use crate::redis_cache::{RedisCache, RedisFaultKind};
+use crate::redis_cache::{LogHead, LogHeadFields, RedisCache, RedisFaultKind};
 
 /// Entries read per round; a full round means more are waiting.
 const ROUND_ENTRIES: usize = 512;
@@ -39,23 +44,25 @@ pub(crate) const CLIENT_NAME: &str = "vlive-near-reader";
 pub(crate) struct Shared {
     pub(crate) freshness: Freshness,
     pub(crate) counters: Counters,
-    /// The incarnation and seq the near tier reflects (after a flush or applied entries);
-    /// `None` until the first session has flushed.
-    applied: std::sync::Mutex<Option<Meta>>,
+    /// The log position the near tier reflects (after a flush or applied entries); `None`
+    /// until the first session has flushed.
+    applied: std::sync::Mutex<Option<LogHead>>,
 }
 
 impl Shared {
-    /// Whether the near tier reflects the log up to `head` (its incarnation and seq).
-    pub(crate) fn has_applied(&self, head: &Meta) -> bool {
+    /// Whether the near tier reflects the log up to `head`: the same incarnation, and past
+    /// `head` or at it on the same history (the same link).
+    pub(crate) fn has_applied(&self, head: &LogHead) -> bool {
         let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied.as_ref().is_some_and(|(incarnation, seq)| {
-            *incarnation == head.0 && seq.unwrap_or(0) >= head.1.unwrap_or(0)
+        applied.as_ref().is_some_and(|applied| {
+            applied.incarnation == head.incarnation
+                && (applied.seq > head.seq
+                    || (applied.seq == head.seq && applied.link == head.link))
         })
     }
 
     fn applied(&self, position: &Position) {
-        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((position.incarnation.clone(), Some(position.last)));
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(position.head.clone());
     }
 }
 
@@ -67,15 +74,12 @@ pub(crate) struct Reader {
     pub(crate) block: Duration,
 }
 
-/// Where the reader is in the log, and under which flush.
+/// Where the reader is in the log (the last entry it applied, or the head it flushed at), and
+/// under which flush.
 struct Position {
-    incarnation: Option<String>,
-    last: u64,
+    head: LogHead,
     ticket: Ticket,
 }
-
-/// `HMGET meta inc seq`.
-pub(crate) type Meta = (Option<String>, Option<u64>);
 
 impl Reader {
     /// Runs sessions until the task is aborted (when the last cache handle drops).
@@ -100,37 +104,30 @@ impl Reader {
             .await
             .map_err(|e| self.fault(e))?;
         let started = Instant::now();
-        let meta = self.meta(&mut connection).await?;
-        let mut position = self.restart_at(meta, started).await?;
+        let head = self.head(&mut connection).await?;
+        let mut position = self.restart_at(head, started).await?;
         loop {
             if self.shared.freshness.ticket() != position.ticket {
                 // The near tier was lost (a near write failed): flush again.
                 let started = Instant::now();
-                let meta = self.meta(&mut connection).await?;
-                position = self.restart_at(meta, started).await?;
+                let head = self.head(&mut connection).await?;
+                position = self.restart_at(head, started).await?;
                 continue;
             }
             let started = Instant::now();
-            let (reply, meta) = self.round(&mut connection, position.last).await?;
-            position = self.apply(position, reply, meta, started).await?;
+            let (reply, head) = self.round(&mut connection, position.head.seq).await?;
+            position = self.apply(position, reply, head, started).await?;
         }
     }
 
-    /// Flushes the near tier and continues after `meta`'s seq; everything acknowledged before
-    /// `started` (when `meta` was asked for) is then reflected.
-    async fn restart_at(&self, (incarnation, seq): Meta, started: Instant) -> Result<Position> {
+    /// Flushes the near tier and continues after `head`; everything acknowledged before
+    /// `started` (when `head` was asked for) is then reflected.
+    async fn restart_at(&self, head: LogHead, started: Instant) -> Result<Position> {
         let ticket = self.shared.freshness.ticket();
         self.flush().await?;
         self.shared.freshness.caught_up_at(started, ticket);
-        debug!(
-            ?incarnation,
-            seq, "near tier flushed; reading the log from here"
-        );
-        let position = Position {
-            incarnation,
-            last: seq.unwrap_or(0),
-            ticket,
-        };
+        debug!(?head, "near tier flushed; reading the log from here");
+        let position = Position { head, ticket };
         self.shared.applied(&position);
         Ok(position)
     }
@@ -139,7 +136,7 @@ impl Reader {
         &self,
         connection: &mut MultiplexedConnection,
         last: u64,
-    ) -> Result<(redis::Value, Meta)> {
+    ) -> Result<(redis::Value, LogHead)> {
         let mut pipe = redis::pipe();
         pipe.cmd("XREAD")
             .arg("BLOCK")
@@ -149,42 +146,50 @@ impl Reader {
             .arg("STREAMS")
             .arg(&self.far.keys().log)
             .arg(format!("{last}-0"))
-            .add_command(self.meta_cmd());
-        pipe.query_async(connection)
+            .add_command(self.far.log_head_cmd());
+        let (reply, head): (redis::Value, LogHeadFields) = pipe
+            .query_async(connection)
             .await
-            .map_err(|e| self.fault(e))
+            .map_err(|e| self.fault(e))?;
+        Ok((reply, LogHead::from_fields(head)))
     }
 
     async fn apply(
         &self,
         position: Position,
         reply: redis::Value,
-        meta: Meta,
+        head: LogHead,
         started: Instant,
     ) -> Result<Position> {
         let entries = parse_xread(reply).map_err(|reason| {
             self.far
                 .fault("read_log", None, RedisFaultKind::Corrupt(reason))
         })?;
-        let incarnation = match next_step(&position, &entries, &meta) {
-            Step::Apply(incarnation) => incarnation,
-            Step::Restart(head) => {
+        match next_step(&position.head, &entries, &head) {
+            Step::Apply => {}
+            Step::Restart => {
                 debug!(
-                    last = position.last,
+                    applied = ?position.head,
                     ?head,
-                    "new incarnation or a gap in the log"
+                    "new incarnation, a gap or a rollback in the log"
                 );
                 return self.restart_at(head, started).await;
             }
-        };
+        }
         self.drop_prefixes(&entries).await?;
         bump(&self.shared.counters.log_entries, entries.len() as u64);
         if entries.len() < ROUND_ENTRIES {
             self.shared.freshness.caught_up_at(started, position.ticket);
         }
         let position = Position {
-            incarnation,
-            last: entries.last().map_or(position.last, |e| e.seq),
+            head: match entries.last() {
+                Some(entry) => LogHead {
+                    incarnation: head.incarnation,
+                    seq: entry.seq,
+                    link: entry.link.clone(),
+                },
+                None => position.head,
+            },
             ticket: position.ticket,
         };
         self.shared.applied(&position);
@@ -224,17 +229,14 @@ impl Reader {
         flushed
     }
 
-    async fn meta(&self, connection: &mut MultiplexedConnection) -> Result<Meta> {
-        self.meta_cmd()
+    async fn head(&self, connection: &mut MultiplexedConnection) -> Result<LogHead> {
+        let fields: LogHeadFields = self
+            .far
+            .log_head_cmd()
             .query_async(connection)
             .await
-            .map_err(|e| self.fault(e))
-    }
-
-    fn meta_cmd(&self) -> redis::Cmd {
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&self.far.keys().meta).arg("inc").arg("seq");
-        cmd
+            .map_err(|e| self.fault(e))?;
+        Ok(LogHead::from_fields(fields))
     }
 
     fn fault(&self, error: redis::RedisError) -> crate::Error {
@@ -245,139 +247,157 @@ impl Reader {
 /// What to do with a round's answer.
 #[derive(Debug, PartialEq, Eq)]
 enum Step {
-    /// The entries follow the position one by one: apply them, in this incarnation.
-    Apply(Option<String>),
-    /// They cannot be trusted to: flush and continue after this head. It covers every entry
-    /// returned, so none is lost.
-    Restart(Meta),
+    /// The entries follow the position one by one: apply them.
+    Apply,
+    /// They cannot be trusted to: flush and continue after the head read with them. The head
+    /// was read after the entries, so it covers every entry returned and none is lost.
+    Restart,
 }
 
-/// Decides between applying `entries` and restarting: the server has a new incarnation
-/// (`meta`, read after the entries, says so), or the entries do not follow one by one (the log
-/// was trimmed past the reader).
+/// Decides between applying `entries` (read after `applied`) and restarting. Restart when:
+/// - the server has a new incarnation (`head`, read after the entries, says so);
+/// - the entries do not follow one by one: a jump in sequence numbers (the log was trimmed
+///   past the reader), or an entry whose `before` is not the link of the one before it (the
+///   history was rolled back and has grown again past where the reader was);
+/// - the head is behind the last entry, or at it with another link: rolled back, not (yet)
+///   grown past it.
 ///
 /// One new incarnation needs no flush: the first one after the reader saw none at all (a fresh
 /// namespace, or after a FLUSHALL, which it flushed for already). Its entries from seq 1 cover
 /// every write it ever took, and before it Redis held nothing the near tier could have copied.
-fn next_step(position: &Position, entries: &[LogEntry], meta: &Meta) -> Step {
-    let (incarnation, seq) = meta;
-    let adopting = position.incarnation.is_none() && position.last == 0;
-    if *incarnation != position.incarnation && !adopting {
-        return Step::Restart(meta.clone());
+fn next_step(applied: &LogHead, entries: &[LogEntry], head: &LogHead) -> Step {
+    let adopting = applied.incarnation.is_none() && applied.seq == 0;
+    if head.incarnation != applied.incarnation && !adopting {
+        return Step::Restart;
     }
-    let follows = entries
-        .iter()
-        .zip(position.last + 1..)
-        .all(|(entry, next)| entry.seq == next && Some(&entry.incarnation) == incarnation.as_ref());
-    if follows {
-        return Step::Apply(incarnation.clone());
+    let (mut seq, mut link) = (applied.seq, applied.link.as_str());
+    for entry in entries {
+        let follows = entry.seq == seq + 1
+            && entry.before == link
+            && Some(&entry.incarnation) == head.incarnation.as_ref();
+        if !follows {
+            return Step::Restart;
+        }
+        (seq, link) = (entry.seq, &entry.link);
     }
-    let newest = entries.last().map_or(0, |e| e.seq);
-    Step::Restart((incarnation.clone(), Some(seq.unwrap_or(0).max(newest))))
+    if head.seq < seq || (head.seq == seq && head.link != link) {
+        return Step::Restart;
+    }
+    Step::Apply
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn at(incarnation: &str, last: u64) -> Position {
-        Position {
-            incarnation: Some(incarnation.into()),
-            last,
-            ticket: Freshness::default().ticket(),
+    /// The link id of entry `seq` in `history` ("" before the first entry).
+    fn link(history: &str, seq: u64) -> String {
+        if seq == 0 {
+            String::new()
+        } else {
+            format!("{history}{seq}")
         }
     }
 
-    fn entries(incarnation: &str, seqs: &[u64]) -> Vec<LogEntry> {
+    /// The head at `seq` of `history` in `incarnation`.
+    fn at(incarnation: &str, history: &str, seq: u64) -> LogHead {
+        LogHead {
+            incarnation: Some(incarnation.into()),
+            seq,
+            link: link(history, seq),
+        }
+    }
+
+    fn entries(incarnation: &str, history: &str, seqs: &[u64]) -> Vec<LogEntry> {
         seqs.iter()
             .map(|&seq| LogEntry {
                 seq,
                 prefix: format!("k{seq}"),
                 incarnation: incarnation.into(),
+                link: link(history, seq),
+                before: link(history, seq - 1),
             })
             .collect()
     }
 
-    fn meta(incarnation: &str, seq: u64) -> Meta {
-        (Some(incarnation.into()), Some(seq))
-    }
-
-    fn restart(incarnation: &str, seq: u64) -> Step {
-        Step::Restart(meta(incarnation, seq))
-    }
-
-    fn apply(incarnation: &str) -> Step {
-        Step::Apply(Some(incarnation.into()))
-    }
-
     #[test]
     fn entries_that_follow_one_by_one_are_applied() {
-        let position = at("7", 10);
+        let applied = at("7", "h", 10);
+        let next = entries("7", "h", &[11, 12]);
+        assert_eq!(next_step(&applied, &next, &at("7", "h", 12)), Step::Apply);
         assert_eq!(
-            next_step(&position, &entries("7", &[11, 12]), &meta("7", 12)),
-            apply("7")
+            next_step(&applied, &[], &at("7", "h", 15)),
+            Step::Apply,
+            "entries written after the read"
         );
-        assert_eq!(
-            next_step(&position, &[], &meta("7", 15)),
-            apply("7"),
-            "read before them"
-        );
+        assert_eq!(next_step(&applied, &[], &applied), Step::Apply, "idle");
     }
 
     #[test]
-    fn a_gap_restarts_after_everything_seen() {
-        let position = at("7", 10);
-        let gap = entries("7", &[13, 14]);
-        assert_eq!(next_step(&position, &gap, &meta("7", 16)), restart("7", 16));
-        let hole = entries("7", &[11, 13]);
+    fn a_gap_restarts() {
+        let applied = at("7", "h", 10);
+        let gap = entries("7", "h", &[13, 14]);
+        assert_eq!(next_step(&applied, &gap, &at("7", "h", 16)), Step::Restart);
+        let hole = entries("7", "h", &[11, 13]);
+        assert_eq!(next_step(&applied, &hole, &at("7", "h", 13)), Step::Restart);
+    }
+
+    #[test]
+    fn a_rolled_back_history_restarts_even_when_ids_look_contiguous() {
+        // Applied up to 10 of history h; the server went back to 8 and took new writes (g).
+        let applied = at("7", "h", 10);
+        let mut regrown = entries("7", "g", &[11, 12]);
+        regrown[0].before = link("g", 10);
         assert_eq!(
-            next_step(&position, &hole, &meta("7", 13)),
-            restart("7", 13)
+            next_step(&applied, &regrown, &at("7", "g", 12)),
+            Step::Restart,
+            "grown past the reader again"
+        );
+        assert_eq!(
+            next_step(&applied, &[], &at("7", "g", 9)),
+            Step::Restart,
+            "behind the reader"
+        );
+        assert_eq!(
+            next_step(&applied, &[], &at("7", "g", 10)),
+            Step::Restart,
+            "back at the reader's seq with another link"
         );
     }
 
     #[test]
     fn a_new_incarnation_restarts_even_when_ids_look_contiguous() {
-        let position = at("7", 10);
+        let applied = at("7", "h", 10);
         // After a FLUSHALL the ids start again at 1; they can reach 11 before the reader looks.
-        let reborn = entries("9", &[11]);
+        let reborn = entries("9", "h", &[11]);
         assert_eq!(
-            next_step(&position, &reborn, &meta("9", 11)),
-            restart("9", 11)
+            next_step(&applied, &reborn, &at("9", "h", 11)),
+            Step::Restart
         );
+        assert_eq!(next_step(&applied, &[], &LogHead::default()), Step::Restart);
         assert_eq!(
-            next_step(&position, &[], &(None, None)),
-            Step::Restart((None, None))
-        );
-        assert_eq!(
-            next_step(&position, &reborn, &meta("7", 11)),
-            restart("7", 11)
+            next_step(&applied, &reborn, &at("7", "h", 11)),
+            Step::Restart,
+            "an entry of another incarnation"
         );
     }
 
     #[test]
     fn the_first_incarnation_after_none_is_followed_from_its_first_entry() {
-        let empty = Position {
-            incarnation: None,
-            last: 0,
-            ticket: Freshness::default().ticket(),
-        };
+        let empty = LogHead::default();
         assert_eq!(
-            next_step(&empty, &entries("9", &[1, 2]), &meta("9", 2)),
-            apply("9")
+            next_step(&empty, &entries("9", "h", &[1, 2]), &at("9", "h", 2)),
+            Step::Apply
         );
-        assert_eq!(
-            next_step(&empty, &[], &(Some("9".into()), None)),
-            apply("9")
-        );
+        assert_eq!(next_step(&empty, &[], &at("9", "h", 0)), Step::Apply);
         // Unless its first entries are gone, or another incarnation already replaced it.
         assert_eq!(
-            next_step(&empty, &entries("9", &[3]), &meta("9", 3)),
-            restart("9", 3)
+            next_step(&empty, &entries("9", "h", &[3]), &at("9", "h", 3)),
+            Step::Restart
         );
         assert_eq!(
-            next_step(&empty, &entries("9", &[1]), &meta("4", 1)),
-            restart("4", 1)
+            next_step(&empty, &entries("9", "h", &[1]), &at("4", "h", 1)),
+            Step::Restart
         );
     }
 }
