@@ -74,7 +74,7 @@ pub use no_cache::NoCache;
 #[cfg(not(loom))]
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
 #[cfg(all(feature = "redis", not(loom)))]
-pub use redis_cache::{RedisCache, RedisCacheBuilder, RedisFault, RedisFaultKind};
+pub use redis_cache::{RedisCache, RedisCacheBuilder, RedisCacheStats, RedisFault, RedisFaultKind};
 pub use rows::{CachedRows, Record, Rows, SharedRecord, Value};
 #[cfg(all(feature = "redis", not(loom)))]
 pub use tiered_cache::{TieredCache, TieredCacheBuilder, TieredCacheStats};

@@ -20,7 +20,7 @@ use vlive::{Cache, Error, MemCache, RedisCache, RedisFaultKind, TieredCache};
 
 /// The namespace's Redis keys (layout: `src/redis_cache/keyspace.rs`).
 fn namespace_keys(namespace: &str) -> Vec<String> {
-    ["m", "v", "i", "g", "log", "w", "s", "c"]
+    ["m", "v", "i", "g", "log", "w", "s", "c", "o"]
         .iter()
         .map(|suffix| format!("{{vlive:{namespace}}}:{suffix}"))
         .collect()

@@ -27,6 +27,8 @@ pub struct RedisCacheBuilder {
     remembered_prefixes: usize,
     trust_eviction_policy: bool,
     max_value_bytes: u64,
+    max_bytes: Option<u64>,
+    time_to_live: Option<Duration>,
     replicas: Option<ReplicaWait>,
     tls: TlsOptions,
 }
@@ -40,6 +42,8 @@ impl std::fmt::Debug for RedisCacheBuilder {
             .field("log_len", &self.log_len)
             .field("remembered_prefixes", &self.remembered_prefixes)
             .field("max_value_bytes", &self.max_value_bytes)
+            .field("max_bytes", &self.max_bytes)
+            .field("time_to_live", &self.time_to_live)
             .field("replicas", &self.replicas)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
@@ -61,6 +65,8 @@ impl RedisCacheBuilder {
             remembered_prefixes: 4096,
             trust_eviction_policy: false,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_bytes: None,
+            time_to_live: None,
             replicas: None,
             tls: TlsOptions::default(),
         }
@@ -110,6 +116,33 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// A byte budget for the namespace (default: none, bounded only by the server's
+    /// `maxmemory`). Each entry is charged its key and encoded value bytes; every put or fill
+    /// that takes the namespace over the budget evicts the entries fetched longest ago, in the
+    /// same script, at most 256 per call (a budget lowered far below what is stored is reached
+    /// over the next writes). An entry larger than the whole budget is refused with
+    /// [`Error::EntryTooLarge`]. Eviction is a later miss, never an older value, and works
+    /// whatever the server's `maxmemory-policy`: vlive does not rely on Redis to evict.
+    ///
+    /// The budget is the writer's: give every client of a namespace the same one. Redis' own
+    /// overhead per entry comes on top (see [`RedisCacheStats::bytes`](super::RedisCacheStats)).
+    /// Must be at least 1.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Entries whose rows were fetched (`fetched_at`) longer ago than `ttl` are misses (default:
+    /// they never expire), as on `RedbCache`. They are removed, not only hidden: every put and
+    /// fill removes up to 256 expired entries, and a get that meets one starts such a removal
+    /// in the background, so they go even when nothing is written. Give every client of a
+    /// namespace the same time to live: a client removes what *it* considers expired. Must be
+    /// more than zero.
+    pub fn time_to_live(mut self, ttl: Duration) -> Self {
+        self.time_to_live = Some(ttl);
+        self
+    }
+
     /// Makes an invalidation wait until `replicas` replicas have it (Redis `WAIT`), for at most
     /// `timeout`, before it is acknowledged: an acknowledged invalidation then survives the
     /// failover to any of them. When fewer confirm in time it fails with
@@ -154,6 +187,12 @@ impl RedisCacheBuilder {
         if self.max_value_bytes == 0 {
             return Err(Error::InvalidConfig {
                 reason: "max_value_bytes must be at least 1".into(),
+            });
+        }
+        if self.max_bytes == Some(0) || self.time_to_live.is_some_and(|ttl| ttl.is_zero()) {
+            return Err(Error::InvalidConfig {
+                reason: "redis cache: max_bytes must be at least 1 and time_to_live above zero"
+                    .into(),
             });
         }
         if let Some(wait) = &self.replicas
@@ -211,6 +250,9 @@ impl RedisCacheBuilder {
                 log_len: self.log_len,
                 remembered_prefixes: self.remembered_prefixes,
                 max_value_bytes: self.max_value_bytes,
+                max_bytes: self.max_bytes,
+                time_to_live: self.time_to_live,
+                trimming: Default::default(),
                 replicated,
                 timeouts: self.timeouts,
                 pending: Default::default(),

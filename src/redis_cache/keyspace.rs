@@ -1,13 +1,14 @@
 //! The Redis keys one vlive namespace owns.
 //!
-//! All eight share the hash tag `{vlive:NS}`, so they live in one slot (a Lua script may only
-//! touch keys of one slot on a cluster, and every script here declares all eight). Values live
+//! All nine share the hash tag `{vlive:NS}`, so they live in one slot (a Lua script may only
+//! touch keys of one slot on a cluster, and every script here declares all nine). Values live
 //! in one hash rather than a string per cache key, so no cache key ever needs escaping and no
 //! script touches a key it did not declare.
 //!
 //! | key          | type   | content                                                        |
 //! |--------------|--------|----------------------------------------------------------------|
-//! | `…:m` meta   | hash   | `inc` incarnation, `epoch`, `floor`, `seq`, `link` (newest log)|
+//! | `…:m` meta   | hash   | `inc`, `epoch`, `floor`, `seq`, `link` (newest log entry),     |
+//! |              |        | `bytes` charged, `evicted` and `expired` counts                 |
 //! | `…:v` values | hash   | cache key → CBOR value (`crate::codec`)                        |
 //! | `…:i` index  | zset   | every cache key at score 0: lexicographic order for prefixes   |
 //! | `…:g` guard  | zset   | prefix → epoch of its latest invalidation (the last G prefixes)|
@@ -15,6 +16,7 @@
 //! | `…:w` written| hash   | cache key → the epoch when its value was written (none: 0)     |
 //! | `…:s` marks  | zset   | prefix → epoch of an invalidation still sweeping its entries   |
 //! | `…:c` cursors| hash   | prefix → the last index key its sweep has passed               |
+//! | `…:o` order  | zset   | cache key → its rows' fetch time (Unix ms): expiry and eviction |
 //!
 //! The last three make prefix invalidation bounded work per call (`scripts::INVALIDATE`,
 //! `scripts::SWEEP`): a mark hides every entry under its prefix written before it, and sweeps
@@ -22,7 +24,7 @@
 
 use crate::error::{Error, Result};
 
-/// The key names of one namespace, in the order every script takes them as `KEYS[1..8]`.
+/// The key names of one namespace, in the order every script takes them as `KEYS[1..9]`.
 #[derive(Clone, Debug)]
 pub(crate) struct Keyspace {
     pub(crate) meta: String,
@@ -33,6 +35,7 @@ pub(crate) struct Keyspace {
     pub(crate) written: String,
     pub(crate) marks: String,
     pub(crate) cursors: String,
+    pub(crate) order: String,
 }
 
 impl Keyspace {
@@ -55,11 +58,12 @@ impl Keyspace {
             written: format!("{tag}:w"),
             marks: format!("{tag}:s"),
             cursors: format!("{tag}:c"),
+            order: format!("{tag}:o"),
         })
     }
 
-    /// `KEYS[1..8]` of every script.
-    pub(crate) fn all(&self) -> [&str; 8] {
+    /// `KEYS[1..9]` of every script.
+    pub(crate) fn all(&self) -> [&str; 9] {
         [
             &self.meta,
             &self.values,
@@ -69,6 +73,7 @@ impl Keyspace {
             &self.written,
             &self.marks,
             &self.cursors,
+            &self.order,
         ]
     }
 }

@@ -88,6 +88,12 @@ struct Inner {
     remembered_prefixes: usize,
     /// The largest encoded value a put or fill sends.
     max_value_bytes: u64,
+    /// The namespace's byte budget (`RedisCacheBuilder::max_bytes`).
+    max_bytes: Option<u64>,
+    /// Entries fetched longer ago than this are misses and are removed.
+    time_to_live: Option<std::time::Duration>,
+    /// A TRIM call is under way (started by a get that met an expired entry).
+    trimming: std::sync::atomic::AtomicBool,
     /// With `wait_replicas`: the connection invalidations run on, and what they wait for.
     replicated: Option<(Link, ReplicaWait)>,
     timeouts: Timeouts,
@@ -127,6 +133,25 @@ impl LogHead {
             link: link.unwrap_or_default(),
         }
     }
+}
+
+/// A namespace's figures, from [`RedisCache::stats`]. The server keeps them, so every client
+/// of the namespace sees the same; they restart from zero with a new incarnation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisCacheStats {
+    /// Entries stored, expired ones not yet removed included.
+    pub entries: u64,
+    /// What the entries are charged against `max_bytes`: key and encoded value bytes. Redis'
+    /// own overhead per entry (about 100 to 200 bytes across the keys that index it) comes on
+    /// top.
+    pub bytes: u64,
+    /// Entries evicted to stay within `max_bytes`.
+    pub evictions: u64,
+    /// Entries removed past their time to live.
+    pub expirations: u64,
+    /// Prefix invalidations whose entries are hidden but not all deleted yet.
+    pub sweeping_prefixes: u64,
 }
 
 /// What an invalidation waits for before it is acknowledged (`wait_replicas`).
@@ -212,8 +237,7 @@ impl RedisCache {
         })
     }
 
-    /// Runs one script with the namespace's keys, a fresh incarnation proposal, the log bound,
-    /// and `args`.
+    /// Runs one script with the namespace's keys, the common arguments and `args`.
     async fn script<T: redis::FromRedisValue>(
         &self,
         op: &'static str,
@@ -231,8 +255,8 @@ impl RedisCache {
             .map_err(|e| self.fault(op, Some(key), RedisFaultKind::of(e)))
     }
 
-    /// `script` with the namespace's keys, a fresh incarnation proposal, the log bound, and
-    /// `args`.
+    /// `script` with the namespace's keys, the common arguments (a fresh incarnation proposal,
+    /// the log bound, the budget, the expiry horizon) and `args`.
     fn invocation<'a>(&self, script: &'a Script, args: &[&[u8]]) -> redis::ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
         for name in self.inner.keys.all() {
@@ -240,7 +264,9 @@ impl RedisCache {
         }
         invocation
             .arg(fresh_incarnation().to_string())
-            .arg(self.inner.log_len);
+            .arg(self.inner.log_len)
+            .arg(self.inner.max_bytes.unwrap_or(0))
+            .arg(self.expiry_horizon().unwrap_or(0));
         for arg in args {
             invocation.arg(*arg);
         }
@@ -375,8 +401,8 @@ impl RedisCache {
         }
     }
 
-    /// `rows` encoded, or `ValueTooLarge` (measured first: a value over the limit is never
-    /// encoded, let alone sent).
+    /// `rows` encoded, or `ValueTooLarge` / `EntryTooLarge` (measured first: a value over a
+    /// limit is never encoded, let alone sent).
     fn encode(&self, key: &str, rows: &CachedRows) -> Result<Vec<u8>> {
         let bytes = codec::measure_entry(key, rows)? as u64;
         if bytes > self.inner.max_value_bytes {
@@ -386,7 +412,82 @@ impl RedisCache {
                 max_value_bytes: self.inner.max_value_bytes,
             });
         }
+        let charged = bytes + key.len() as u64;
+        if let Some(max_bytes) = self.inner.max_bytes
+            && charged > max_bytes
+        {
+            return Err(Error::EntryTooLarge {
+                key: key.to_owned(),
+                bytes: charged,
+                max_bytes,
+            });
+        }
         codec::encode_entry(key, rows)
+    }
+
+    /// Entries fetched before this (Unix ms) are expired; `None` without a time to live.
+    fn expiry_horizon(&self) -> Option<i64> {
+        let ttl = self.inner.time_to_live?;
+        let horizon = std::time::SystemTime::now()
+            .checked_sub(ttl)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        Some(codec::epoch_ms(horizon).max(1))
+    }
+
+    /// Whether `rows` are past the time to live.
+    fn is_expired(&self, rows: &CachedRows) -> bool {
+        self.expiry_horizon()
+            .is_some_and(|horizon| codec::epoch_ms(rows.fetched_at) < horizon)
+    }
+
+    /// The fetch time an entry is ranked by: its rows' `fetched_at`, or now if that lies in
+    /// the future (clock skew), so that no entry stays fresh longer than one time to live.
+    fn fetched_ms(rows: &CachedRows) -> String {
+        codec::epoch_ms(rows.fetched_at.min(std::time::SystemTime::now())).to_string()
+    }
+
+    /// Starts a TRIM in the background, unless one is under way: a get met an expired entry,
+    /// and expired entries must go even when nothing is written.
+    fn trim_soon(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.trimming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let trimmed: Result<u8> = cache.script("trim", "", &scripts::TRIM_SCRIPT, &[]).await;
+            if let Err(error) = trimmed {
+                debug!(error = %chain(&error), "trim of expired entries failed; the next write does it");
+            }
+            cache.inner.trimming.store(false, Ordering::Release);
+        });
+    }
+
+    /// What the namespace holds and has dropped, as the server counts it (shared by every
+    /// client of the namespace).
+    pub async fn stats(&self) -> Result<RedisCacheStats> {
+        let (keys, mut pipe) = (&self.inner.keys, redis::pipe());
+        pipe.hlen(&keys.values)
+            .cmd("HMGET")
+            .arg(&keys.meta)
+            .arg("bytes")
+            .arg("evicted")
+            .arg("expired")
+            .zcard(&keys.marks);
+        type Reply = (u64, (Option<u64>, Option<u64>, Option<u64>), u64);
+        let (entries, (bytes, evicted, expired), sweeping): Reply = self
+            .inner
+            .link
+            .run(|mut connection| async move { pipe.query_async(&mut connection).await })
+            .await
+            .map_err(|e| self.fault("stats", None, RedisFaultKind::of(e)))?;
+        Ok(RedisCacheStats {
+            entries,
+            bytes: bytes.unwrap_or(0),
+            evictions: evicted.unwrap_or(0),
+            expirations: expired.unwrap_or(0),
+            sweeping_prefixes: sweeping,
+        })
     }
 
     fn op_span(&self, op: &'static str, key: &str) -> tracing::Span {
@@ -414,6 +515,11 @@ impl Cache for RedisCache {
             debug!(key, hit = bytes.is_some(), "redis cache get");
             let Some(bytes) = bytes else { return Ok(None) };
             match codec::decode(&bytes) {
+                Ok(rows) if self.is_expired(&rows) => {
+                    debug!(key, "redis cache entry expired: a miss");
+                    self.trim_soon();
+                    Ok(None)
+                }
                 Ok(rows) => Ok(Some(rows)),
                 // Written by another version, or by something else in the namespace: a miss
                 // (the next put replaces it), never an error or a guess.
@@ -436,8 +542,14 @@ impl Cache for RedisCache {
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("put", key, error));
             }
+            let fetched = Self::fetched_ms(&rows);
             let _seq: u64 = self
-                .script("put", key, &scripts::PUT_SCRIPT, &[key.as_bytes(), &value])
+                .script(
+                    "put",
+                    key,
+                    &scripts::PUT_SCRIPT,
+                    &[key.as_bytes(), &value, fetched.as_bytes()],
+                )
                 .await?;
             Ok(())
         }
@@ -493,6 +605,7 @@ impl Cache for RedisCache {
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("fill", key, error));
             }
+            let fetched = Self::fetched_ms(&rows);
             let instance = token.instance.to_string();
             let epoch = token.epoch.to_string();
             let stored: i64 = self
@@ -503,6 +616,7 @@ impl Cache for RedisCache {
                     &[
                         key.as_bytes(),
                         &value,
+                        fetched.as_bytes(),
                         instance.as_bytes(),
                         epoch.as_bytes(),
                     ],

@@ -1,9 +1,17 @@
 //! The Lua scripts that make each cache operation one atomic step on the server.
 //!
-//! Every script takes the eight keys of [`Keyspace::all`](super::keyspace::Keyspace::all) as
-//! `KEYS[1..8]` (meta, values, index, guard, log, written, marks, cursors) and, as `ARGV[1]` and
-//! `ARGV[2]`, a freshly proposed incarnation id and the log's length bound. Operation arguments
-//! start at `ARGV[3]`.
+//! Every script takes the nine keys of [`Keyspace::all`](super::keyspace::Keyspace::all) as
+//! `KEYS[1..9]` (meta, values, index, guard, log, written, marks, cursors, order) and four
+//! common arguments: `ARGV[1]` a freshly proposed incarnation id, `ARGV[2]` the log's length
+//! bound, `ARGV[3]` the byte budget and `ARGV[4]` the expiry horizon (entries fetched before
+//! it, in Unix ms, are expired; both `0` when unset). Operation arguments start at `ARGV[5]`.
+//!
+//! **The budget.** Each entry is charged its key and value bytes (meta `bytes`), and `order`
+//! ranks entries by fetch time. Every write that adds data ends with `trim()`: it removes up to
+//! `TRIM_LIMIT` expired entries, then evicts the oldest until the namespace fits its budget,
+//! also at most `TRIM_LIMIT`; a namespace far over budget (a budget just lowered) shrinks over
+//! the next writes. Gets stay read-only: they hide nothing by time on the server (the client
+//! checks `fetched_at` after decoding) and never reorder.
 //!
 //! Every call does bounded work, so no call holds the server (which runs one command at a time)
 //! for long: a prefix invalidation marks its prefix in one call (`INVALIDATE`: from then on no
@@ -42,7 +50,7 @@ use redis::Script;
 const PRELUDE: &str = r#"
 local function incarnation()
   if redis.call('HSETNX', KEYS[1], 'inc', ARGV[1]) == 1 then
-    redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+    redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
     return ARGV[1]
   end
   return redis.call('HGET', KEYS[1], 'inc')
@@ -55,10 +63,46 @@ local function log(inc, prefix)
   redis.call('HSET', KEYS[1], 'link', ARGV[1])
   return seq
 end
-local function store(key, value)
+local function store(key, value, fetched)
+  local old = redis.call('HSTRLEN', KEYS[2], key)
+  local added = #value - old
+  if old == 0 then added = added + #key end
   redis.call('HSET', KEYS[2], key, value)
   redis.call('HSET', KEYS[6], key, redis.call('HGET', KEYS[1], 'epoch') or '0')
   redis.call('ZADD', KEYS[3], 0, key)
+  redis.call('ZADD', KEYS[9], fetched, key)
+  redis.call('HINCRBY', KEYS[1], 'bytes', added)
+end
+local function forget(keys)
+  if #keys == 0 then return end
+  local freed = 0
+  for _, key in ipairs(keys) do
+    local size = redis.call('HSTRLEN', KEYS[2], key)
+    if size > 0 then freed = freed + #key + size end
+  end
+  redis.call('HDEL', KEYS[2], unpack(keys))
+  redis.call('HDEL', KEYS[6], unpack(keys))
+  redis.call('ZREM', KEYS[3], unpack(keys))
+  redis.call('ZREM', KEYS[9], unpack(keys))
+  redis.call('HINCRBY', KEYS[1], 'bytes', -freed)
+end
+local function trim()
+  local budget, horizon, work = tonumber(ARGV[3]), tonumber(ARGV[4]), TRIM_LIMIT
+  if horizon > 0 then
+    local expired = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', '(' .. horizon, 'LIMIT', 0, work)
+    forget(expired)
+    work = work - #expired
+    if #expired > 0 then redis.call('HINCRBY', KEYS[1], 'expired', #expired) end
+  end
+  if budget == 0 then return end
+  local evicted = 0
+  while work > 0 and tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') > budget do
+    local oldest = redis.call('ZRANGE', KEYS[9], 0, 0)
+    if #oldest == 0 then break end
+    forget(oldest)
+    evicted, work = evicted + 1, work - 1
+  end
+  if evicted > 0 then redis.call('HINCRBY', KEYS[1], 'evicted', evicted) end
 end
 local function prefixes_of(key)
   local prefixes = {}
@@ -76,25 +120,28 @@ local function any_score_above(zset, members, floor)
 end
 "#;
 
-/// `ARGV[3]` key, `ARGV[4]` value. Returns the log sequence number of the put.
+/// `ARGV[5]` key, `ARGV[6]` value, `ARGV[7]` fetch time (Unix ms). Returns the log sequence
+/// number of the put.
 const PUT: &str = r#"
 local inc = incarnation()
-store(ARGV[3], ARGV[4])
-return log(inc, ARGV[3])
+store(ARGV[5], ARGV[6], ARGV[7])
+local seq = log(inc, ARGV[5])
+trim()
+return seq
 "#;
 
-/// `ARGV[3]` key. Returns the value, or nil: also when a mark covers the key and the value was
+/// `ARGV[5]` key. Returns the value, or nil: also when a mark covers the key and the value was
 /// written before it (the invalidation has not swept it yet). Read-only. Without marks, one
 /// HGET and one ZCARD; with some, the key's byte prefixes looked up with ZMSCORE.
 const GET: &str = r#"
-local v = redis.call('HGET', KEYS[2], ARGV[3])
+local v = redis.call('HGET', KEYS[2], ARGV[5])
 if not v or redis.call('ZCARD', KEYS[7]) == 0 then return v end
-local written = tonumber(redis.call('HGET', KEYS[6], ARGV[3]) or '0')
-if any_score_above(KEYS[7], prefixes_of(ARGV[3]), written) then return false end
+local written = tonumber(redis.call('HGET', KEYS[6], ARGV[5]) or '0')
+if any_score_above(KEYS[7], prefixes_of(ARGV[5]), written) then return false end
 return v
 "#;
 
-/// `ARGV[3]` prefix, `ARGV[4]` how many prefixes the guard remembers. Returns the new epoch.
+/// `ARGV[5]` prefix, `ARGV[6]` how many prefixes the guard remembers. Returns the new epoch.
 ///
 /// Bounded work whatever the prefix covers: it bumps the epoch, records the prefix in the fill
 /// guard, and marks it (`marks`: prefix → this epoch; its sweep starts over), so that from now
@@ -105,16 +152,17 @@ return v
 /// older than it can no longer be checked.
 const INVALIDATE: &str = r#"
 local inc = incarnation()
-local p = ARGV[3]
+local p = ARGV[5]
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('ZADD', KEYS[4], epoch, p)
-local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[4])
+local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[6])
 if over > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[4], over)
   redis.call('HSET', KEYS[1], 'floor', popped[#popped])
 end
 if p == '' then
-  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[6], KEYS[7], KEYS[8])
+  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+  redis.call('HSET', KEYS[1], 'bytes', 0)
 else
   redis.call('ZADD', KEYS[7], epoch, p)
   redis.call('HDEL', KEYS[8], p)
@@ -123,7 +171,7 @@ log(inc, p)
 return epoch
 "#;
 
-/// `ARGV[3]` prefix, `ARGV[4]` the most keys to look at. Returns 1 once the prefix's sweep is
+/// `ARGV[5]` prefix, `ARGV[6]` the most keys to look at. Returns 1 once the prefix's sweep is
 /// done (its mark removed, or there was none), 0 while there is more.
 ///
 /// The keys starting with `p` are exactly the index range `[p, p..0xFF)`: UTF-8 never contains
@@ -134,7 +182,7 @@ return epoch
 /// written after it. Any client may run it, and several at once: each call is atomic and
 /// moves the shared cursor, so a sweep a crashed client left is finished by the next.
 const SWEEP: &str = r#"
-local p, limit = ARGV[3], tonumber(ARGV[4])
+local p, limit = ARGV[5], tonumber(ARGV[6])
 local mark = redis.call('ZSCORE', KEYS[7], p)
 if not mark then return 1 end
 mark = tonumber(mark)
@@ -147,11 +195,7 @@ if #keys > 0 then
   for n, key in ipairs(keys) do
     if tonumber(written[n] or '0') < mark then doomed[#doomed + 1] = key end
   end
-  if #doomed > 0 then
-    redis.call('HDEL', KEYS[2], unpack(doomed))
-    redis.call('HDEL', KEYS[6], unpack(doomed))
-    redis.call('ZREM', KEYS[3], unpack(doomed))
-  end
+  forget(doomed)
 end
 if #keys < limit then
   redis.call('ZREM', KEYS[7], p)
@@ -168,8 +212,8 @@ local inc = incarnation()
 return {inc, redis.call('HGET', KEYS[1], 'epoch') or '0'}
 "#;
 
-/// `ARGV[3]` key, `ARGV[4]` value, `ARGV[5]` token incarnation, `ARGV[6]` token epoch.
-/// Returns 1 when stored, 0 when stale.
+/// `ARGV[5]` key, `ARGV[6]` value, `ARGV[7]` fetch time (Unix ms), `ARGV[8]` token
+/// incarnation, `ARGV[9]` token epoch. Returns 1 when stored, 0 when stale.
 ///
 /// Stale when the incarnation changed, when the token predates the guard's memory (`floor`),
 /// or when some prefix of the key (every byte prefix, `""` included, looked up with ZMSCORE)
@@ -177,18 +221,32 @@ return {inc, redis.call('HGET', KEYS[1], 'epoch') or '0'}
 /// logged: a fill only stores what no invalidation since its token has covered.
 const FILL: &str = r#"
 local m = redis.call('HMGET', KEYS[1], 'inc', 'epoch', 'floor')
-if m[1] ~= ARGV[5] then return 0 end
-local t = tonumber(ARGV[6])
+if m[1] ~= ARGV[8] then return 0 end
+local t = tonumber(ARGV[9])
 if t < tonumber(m[3] or '0') then return 0 end
 if tonumber(m[2] or '0') ~= t then
-  if any_score_above(KEYS[4], prefixes_of(ARGV[3]), t) then return 0 end
+  if any_score_above(KEYS[4], prefixes_of(ARGV[5]), t) then return 0 end
 end
-store(ARGV[3], ARGV[4])
+store(ARGV[5], ARGV[6], ARGV[7])
+trim()
 return 1
 "#;
 
+/// Removes expired entries, then evicts over the budget, `TRIM_LIMIT` entries each at most.
+/// Run by a client whose get met an expired entry, so that expired entries go even when
+/// nothing is written. No operation arguments.
+const TRIM: &str = r#"
+trim()
+return 1
+"#;
+
+/// The most entries one `trim()` removes: bounded work per call, well under a millisecond.
+pub(crate) const TRIM_LIMIT: usize = 256;
+
 fn script(flags: &str, body: &str) -> Script {
-    Script::new(&format!("#!lua{flags}\n{PRELUDE}{body}"))
+    Script::new(&format!(
+        "#!lua{flags}\nlocal TRIM_LIMIT = {TRIM_LIMIT}\n{PRELUDE}{body}"
+    ))
 }
 
 /// Adds data: refused whole when the server is out of memory.
@@ -207,12 +265,15 @@ pub(crate) static GET_SCRIPT: LazyLock<Script> =
 
 /// The most index keys one `SWEEP` call looks at: about a millisecond of server time.
 pub(crate) const SWEEP_CHUNK: usize = 1000;
+/// Drops data: always allowed.
+pub(crate) static TRIM_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(" flags=allow-oom", TRIM));
 /// Writes at most the incarnation id: allowed out of memory, so reads keep working.
 pub(crate) static FILL_TOKEN_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(" flags=allow-oom", FILL_TOKEN));
 
 /// Every script, for loading them all at connect (which also proves the server runs them).
-pub(crate) fn all() -> [&'static Script; 6] {
+pub(crate) fn all() -> [&'static Script; 7] {
     [
         &PUT_SCRIPT,
         &GET_SCRIPT,
@@ -220,5 +281,6 @@ pub(crate) fn all() -> [&'static Script; 6] {
         &INVALIDATE_SCRIPT,
         &SWEEP_SCRIPT,
         &FILL_TOKEN_SCRIPT,
+        &TRIM_SCRIPT,
     ]
 }
