@@ -4,8 +4,13 @@
 //! prefixes with `/`, bare keys), keys that a root/rest layout could confuse, `fetched_at`
 //! precision, rich values, the stale-fill guard, and values the decoder would refuse (put and
 //! fill refuse them). `NoCache` gets its own checks: everything succeeds and everything misses.
+//! With the `redis` feature: RedisCache on one server (plain, TLS, split into shards) and on a
+//! Redis Cluster, and TieredCache.
 
 mod common;
+#[cfg(feature = "redis")]
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[cfg(feature = "redis")]
 #[path = "common/redis_server.rs"]
 mod redis_server;
@@ -552,6 +557,43 @@ macro_rules! contract_suite {
                         .unwrap();
                     super::$check(&cache).await;
                 }
+            )*
+        }
+
+        /// One server, the namespace split into 4 shards (a cluster's layout, on one node).
+        #[cfg(feature = "redis")]
+        mod redis_cache_sharded {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let server = super::redis_server::RedisServer::start();
+                    let cache = vlive::RedisCache::builder(&server.url(), "contract")
+                        .shards(4)
+                        .connect()
+                        .await
+                        .unwrap();
+                    super::$check(&cache).await;
+                }
+            )*
+        }
+
+        /// Every check on one Redis Cluster (3 masters, 3 replicas; 16 shards), a namespace
+        /// each: a cluster per check would cost six servers each.
+        #[cfg(feature = "redis")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn redis_cluster_keeps_the_contract() {
+            use redis_cluster::RedisCluster;
+            let cluster = RedisCluster::start().await;
+            let seeds = cluster.seeds();
+            $(
+                let cache = vlive::RedisCache::cluster_builder(
+                    &RedisCluster::seed_refs(&seeds),
+                    stringify!($check),
+                )
+                .connect()
+                .await
+                .unwrap();
+                $check(&cache).await;
             )*
         }
 

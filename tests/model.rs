@@ -17,6 +17,9 @@
 
 mod common;
 #[cfg(feature = "redis")]
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
+#[cfg(feature = "redis")]
 #[path = "common/redis_server.rs"]
 mod redis_server;
 #[cfg(feature = "redis")]
@@ -327,7 +330,34 @@ fn redis_cache_over_tls_matches_the_model() {
     });
 }
 
-/// TieredCache (a MemCache near tier in front of Redis) against the model. Its "reopen" step
+/// The same with the namespace split into shards on one server: prefixes, tokens and the
+/// reopened handle must not depend on which shard a key lives in.
+#[cfg(feature = "redis")]
+#[test]
+fn sharded_redis_cache_matches_the_model() {
+    let server = redis_server::RedisServer::start();
+    let url = server.url();
+    redis_cache_cases(32, "model-sharded", |namespace| {
+        vlive::RedisCache::builder(&url, &namespace)
+            .shards(3)
+            .connect()
+    });
+}
+
+/// And on a Redis Cluster (3 masters, 3 replicas; 16 shards over them).
+#[cfg(feature = "redis")]
+#[test]
+fn redis_cache_on_a_cluster_matches_the_model() {
+    let cluster = runtime().block_on(redis_cluster::RedisCluster::start());
+    let seeds = cluster.seeds();
+    redis_cache_cases(16, "model-cluster", |namespace| {
+        let seeds = redis_cluster::RedisCluster::seed_refs(&seeds);
+        vlive::RedisCache::cluster_builder(&seeds, &namespace).connect()
+    });
+}
+
+/// TieredCache (a MemCache near tier in front of Redis; half the cases on a namespace split
+/// into shards) against the model. Its "reopen" step
 /// switches to a second TieredCache with its own near tier and connections, as another process
 /// would have: what it answers must agree with every write the first one made.
 #[cfg(feature = "redis")]
@@ -340,10 +370,17 @@ fn tiered_cache_matches_the_model() {
     let strategy = proptest::collection::vec(op(), 1..40);
     runner
         .run(&strategy, |ops| {
-            let namespace = format!("tiered-{}", cases.fetch_add(1, Ordering::Relaxed));
+            let case = cases.fetch_add(1, Ordering::Relaxed);
+            let namespace = format!("tiered-{case}");
+            // Every other case splits the namespace into shards: one log reader per shard.
+            let shards = if case % 2 == 0 { 1 } else { 3 };
             runtime().block_on(async {
                 let url = server.url();
-                let connect = || vlive::RedisCache::connect(&url, &namespace);
+                let connect = || {
+                    vlive::RedisCache::builder(&url, &namespace)
+                        .shards(shards)
+                        .connect()
+                };
                 let first = vlive::TieredCache::new(MemCache::new(), connect().await.unwrap());
                 let second = vlive::TieredCache::new(MemCache::new(), connect().await.unwrap());
                 let reopen = || second.clone();

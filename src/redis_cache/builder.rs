@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
-use super::keyspace::Keyspace;
-use super::link::{Link, Timeouts};
+use super::link::{Link, Target, Timeouts};
+use super::shards::Shards;
 use super::tls::{self, TlsOptions};
 use super::{Inner, RedisCache, ReplicaWait, scripts};
 use crate::error::{Error, Result};
@@ -17,11 +17,23 @@ const DEFAULT_MAX_VALUE_BYTES: u64 = 1 << 20;
 /// The oldest server that runs the scripts: shebang flags (`allow-oom`) came with Redis 7.0.
 const MIN_MAJOR_VERSION: u32 = 7;
 
-/// Settings for [`RedisCache`]; start with [`RedisCache::builder`].
+/// Shards of a namespace on a Redis Cluster, unless [`RedisCacheBuilder::shards`] says otherwise.
+const DEFAULT_CLUSTER_SHARDS: u16 = 16;
+
+/// Where to connect: one server, or a cluster through its seeds.
+#[derive(Clone)]
+enum Endpoint {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+/// Settings for [`RedisCache`]; start with [`RedisCache::builder`] or
+/// [`RedisCache::cluster_builder`].
 #[must_use]
 pub struct RedisCacheBuilder {
-    url: String,
+    endpoint: Endpoint,
     namespace: String,
+    shards: Option<u16>,
     timeouts: Timeouts,
     log_len: usize,
     remembered_prefixes: usize,
@@ -38,6 +50,7 @@ impl std::fmt::Debug for RedisCacheBuilder {
         // Never the URL: it may carry a password.
         f.debug_struct("RedisCacheBuilder")
             .field("namespace", &self.namespace)
+            .field("shards", &self.shards)
             .field("timeouts", &self.timeouts)
             .field("log_len", &self.log_len)
             .field("remembered_prefixes", &self.remembered_prefixes)
@@ -52,9 +65,19 @@ impl std::fmt::Debug for RedisCacheBuilder {
 
 impl RedisCacheBuilder {
     pub(super) fn new(url: &str, namespace: &str) -> Self {
+        Self::with_endpoint(Endpoint::Single(url.to_owned()), namespace)
+    }
+
+    pub(super) fn cluster(seeds: &[&str], namespace: &str) -> Self {
+        let seeds = seeds.iter().map(|seed| (*seed).to_owned()).collect();
+        Self::with_endpoint(Endpoint::Cluster(seeds), namespace)
+    }
+
+    fn with_endpoint(endpoint: Endpoint, namespace: &str) -> Self {
         RedisCacheBuilder {
-            url: url.to_owned(),
+            endpoint,
             namespace: namespace.to_owned(),
+            shards: None,
             timeouts: Timeouts {
                 connect: Duration::from_secs(2),
                 // Redis' client defaults to 500 ms; an invalidation removing ~100k keys can
@@ -70,6 +93,21 @@ impl RedisCacheBuilder {
             replicas: None,
             tls: TlsOptions::default(),
         }
+    }
+
+    /// How many shards the namespace is split into (default: 1 on a single server,
+    /// 16 on a cluster; at most 1024). Each shard is a hash tag of its
+    /// own, so on a cluster the shards spread over the masters; a key lives in one shard.
+    ///
+    /// The count is recorded in the namespace: a client configured with another count is
+    /// refused at `connect` with [`Error::InvalidConfig`] (keys would be looked up in the wrong
+    /// shards). To change it, use a new namespace. Pick about four times the most masters the
+    /// cluster will have, so the spread stays even as it grows; each shard costs a prefix
+    /// invalidation one more script call (they run concurrently) and each
+    /// [`TieredCache`](crate::TieredCache) one log connection.
+    pub fn shards(mut self, shards: u16) -> Self {
+        self.shards = Some(shards);
+        self
     }
 
     /// How long to wait for a connection (default 2 s).
@@ -183,7 +221,11 @@ impl RedisCacheBuilder {
     /// [`tls_ca_pem`](Self::tls_ca_pem) CA): a certificate that does not verify fails with
     /// [`RedisFaultKind::Tls`], never a fallback to plain text.
     pub async fn connect(self) -> Result<RedisCache> {
-        let keys = Keyspace::new(&self.namespace)?;
+        let default_shards = match self.endpoint {
+            Endpoint::Single(_) => 1,
+            Endpoint::Cluster(_) => DEFAULT_CLUSTER_SHARDS,
+        };
+        let shards = Shards::new(&self.namespace, self.shards.unwrap_or(default_shards))?;
         if self.max_value_bytes == 0 {
             return Err(Error::InvalidConfig {
                 reason: "max_value_bytes must be at least 1".into(),
@@ -206,8 +248,22 @@ impl RedisCacheBuilder {
                 ),
             });
         }
-        let client = tls::client(&self.url, &self.tls)?;
-        let server = client.get_connection_info().addr().to_string();
+        let target = match &self.endpoint {
+            Endpoint::Single(url) => Target::Single(tls::client(url, &self.tls)?),
+            Endpoint::Cluster(seeds) => {
+                let (cluster, seed) = tls::cluster_client(seeds, &self.tls, self.timeouts)?;
+                Target::Cluster {
+                    cluster: Box::new(cluster),
+                    seed,
+                }
+            }
+        };
+        let server = match &target {
+            Target::Single(client) => client.get_connection_info().addr().to_string(),
+            Target::Cluster { seed, .. } => {
+                format!("cluster via {}", seed.get_connection_info().addr())
+            }
+        };
         let fault = |kind| {
             Error::Redis(RedisFault {
                 server: server.clone(),
@@ -223,28 +279,48 @@ impl RedisCacheBuilder {
                 response: self.timeouts.response + wait.timeout,
                 ..self.timeouts
             };
-            (Link::new(client.clone(), timeouts), wait)
+            (Link::new(target.clone(), timeouts), wait)
         });
-        let link = Link::new(client, self.timeouts);
-        let checks = link.run(|mut connection| async move {
-            let outcome = check_server(&mut connection, self.trust_eviction_policy).await?;
-            if outcome.is_ok() {
+        let link = Link::new(target, self.timeouts);
+        let trust = self.trust_eviction_policy;
+        let count = shards.count().to_string();
+        let count_key = shards.count_key.clone();
+        let checks = async {
+            // On one node (on a cluster INFO and CONFIG answer per node: the first seed's).
+            let mut node = link.dedicated(None, self.timeouts.response).await?;
+            let outcome = check_server(&mut node, trust).await?;
+            if outcome.is_err() {
+                return Ok(outcome);
+            }
+            link.run(|mut connection| async move {
                 for script in scripts::all() {
                     script.prepare_invoke().load_async(&mut connection).await?;
                 }
-            }
-            Ok(outcome)
-        });
+                let recorded: Option<String> = redis::cmd("SET")
+                    .arg(&count_key)
+                    .arg(&count)
+                    .arg("NX")
+                    .arg("GET")
+                    .query_async(&mut connection)
+                    .await?;
+                Ok(check_shard_count(recorded.as_deref(), &count))
+            })
+            .await
+        };
         match checks.await {
             Err(error) => return Err(fault(RedisFaultKind::of(error))),
-            Ok(Err(reason)) => return Err(fault(RedisFaultKind::Unsupported(reason))),
+            Ok(Err(Refusal::Server(reason))) => {
+                return Err(fault(RedisFaultKind::Unsupported(reason)));
+            }
+            Ok(Err(Refusal::Config(reason))) => return Err(Error::InvalidConfig { reason }),
             Ok(Ok(())) => {}
         }
         tracing::debug!(%server, namespace = %self.namespace, "redis cache connected");
         let cache = RedisCache {
             inner: std::sync::Arc::new(Inner {
                 link,
-                keys,
+                shard_nodes: std::sync::Mutex::new(vec![None; shards.count()]),
+                shards,
                 server,
                 namespace: self.namespace,
                 log_len: self.log_len,
@@ -265,17 +341,38 @@ impl RedisCacheBuilder {
     }
 }
 
+/// Why `connect` refuses.
+enum Refusal {
+    /// The server cannot keep the contract.
+    Server(String),
+    /// The client's settings do not fit the namespace.
+    Config(String),
+}
+
+/// Whether the shard count recorded in the namespace (`None`: none was, ours is now) is ours.
+fn check_shard_count(recorded: Option<&str>, ours: &str) -> Result<(), Refusal> {
+    match recorded {
+        None => Ok(()),
+        Some(theirs) if theirs == ours => Ok(()),
+        Some(theirs) => Err(Refusal::Config(format!(
+            "the redis namespace is split into {theirs} shards, this client into {ours}: give \
+             every client of a namespace the same RedisCacheBuilder::shards (or use a new \
+             namespace)"
+        ))),
+    }
+}
+
 /// `Ok(Err(reason))` when the server cannot keep the contract.
 async fn check_server(
     connection: &mut MultiplexedConnection,
     trust_eviction_policy: bool,
-) -> redis::RedisResult<Result<(), String>> {
+) -> redis::RedisResult<Result<(), Refusal>> {
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query_async(connection)
         .await?;
     if let Err(reason) = check_version(&info) {
-        return Ok(Err(reason));
+        return Ok(Err(Refusal::Server(reason)));
     }
     if trust_eviction_policy {
         return Ok(Ok(()));
@@ -286,11 +383,12 @@ async fn check_server(
         .query_async(connection)
         .await;
     Ok(match policy {
-        Ok(pair) => check_eviction_policy(pair.get(1).map(String::as_str).unwrap_or("")),
-        Err(error) if error.code().is_some() => Err(format!(
+        Ok(pair) => check_eviction_policy(pair.get(1).map(String::as_str).unwrap_or(""))
+            .map_err(Refusal::Server),
+        Err(error) if error.code().is_some() => Err(Refusal::Server(format!(
             "cannot read maxmemory-policy ({error}); if the server denies CONFIG GET, check the \
              policy yourself and use RedisCacheBuilder::trust_eviction_policy"
-        )),
+        ))),
         Err(error) => return Err(error),
     })
 }

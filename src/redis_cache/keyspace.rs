@@ -1,7 +1,8 @@
-//! The Redis keys one vlive namespace owns.
+//! The Redis keys one shard of a vlive namespace owns (a namespace of one shard: all of them).
 //!
-//! All nine share the hash tag `{vlive:NS}`, so they live in one slot (a Lua script may only
-//! touch keys of one slot on a cluster, and every script here declares all nine). Values live
+//! All nine share one hash tag (`{vlive:NS}`, or a shard's: see `shards.rs`), so they live in
+//! one slot (a Lua script may only touch keys of one slot on a cluster, and every script here
+//! declares all nine). Values live
 //! in one hash rather than a string per cache key, so no cache key ever needs escaping and no
 //! script touches a key it did not declare.
 //!
@@ -22,8 +23,6 @@
 //! `scripts::SWEEP`): a mark hides every entry under its prefix written before it, and sweeps
 //! delete them a chunk at a time.
 
-use crate::error::{Error, Result};
-
 /// The key names of one namespace, in the order every script takes them as `KEYS[1..9]`.
 #[derive(Clone, Debug)]
 pub(crate) struct Keyspace {
@@ -39,17 +38,10 @@ pub(crate) struct Keyspace {
 }
 
 impl Keyspace {
-    /// The keys of `namespace`; refuses a namespace that would break the hash tag.
-    pub(crate) fn new(namespace: &str) -> Result<Self> {
-        if namespace.is_empty() || namespace.contains(['{', '}']) {
-            return Err(Error::InvalidConfig {
-                reason: format!(
-                    "redis namespace {namespace:?} must be non-empty and contain no '{{' or '}}'"
-                ),
-            });
-        }
-        let tag = format!("{{vlive:{namespace}}}");
-        Ok(Keyspace {
+    /// The keys under the hash tag `{tag}`.
+    pub(crate) fn with_tag(tag: &str) -> Self {
+        let tag = format!("{{{tag}}}");
+        Keyspace {
             meta: format!("{tag}:m"),
             values: format!("{tag}:v"),
             index: format!("{tag}:i"),
@@ -59,7 +51,7 @@ impl Keyspace {
             marks: format!("{tag}:s"),
             cursors: format!("{tag}:c"),
             order: format!("{tag}:o"),
-        })
+        }
     }
 
     /// `KEYS[1..9]` of every script.
@@ -106,19 +98,9 @@ mod tests {
 
     #[test]
     fn all_keys_share_one_hash_tag() {
-        let keys = Keyspace::new("orders").unwrap();
+        let keys = Keyspace::with_tag("vlive:orders");
         for key in keys.all() {
             assert!(key.starts_with("{vlive:orders}:"), "{key}");
-        }
-    }
-
-    #[test]
-    fn a_namespace_that_breaks_the_tag_is_refused() {
-        for bad in ["", "a{b", "a}b"] {
-            assert!(matches!(
-                Keyspace::new(bad),
-                Err(Error::InvalidConfig { .. })
-            ));
         }
     }
 

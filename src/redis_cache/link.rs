@@ -1,7 +1,9 @@
 //! One multiplexed connection, replaced when it breaks.
 //!
 //! Every clone of a `RedisCache` shares one `Link`; concurrent calls pipeline on its single
-//! socket (the client writes requests as they come and matches replies in order). When a call
+//! socket (the client writes requests as they come and matches replies in order). On a Redis
+//! Cluster the connection is the redis crate's cluster connection: one socket per master, each
+//! command routed by its key's slot, MOVED and ASK followed, the slot map refreshed. When a call
 //! fails at the connection level (I/O error, timeout, dropped socket) the connection is thrown
 //! away and the next call dials again. There is no retry: a failed write's outcome is unknown,
 //! and the caller decides.
@@ -13,9 +15,13 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, RedisError, RedisFuture};
 
+use super::shards::key_slot;
 use crate::error::is_connection_level;
 
 /// How long to wait for a connection and for each answer.
@@ -25,24 +31,124 @@ pub(crate) struct Timeouts {
     pub(crate) response: Duration,
 }
 
+/// What a `Link` connects to.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// One server.
+    Single(Client),
+    /// A Redis Cluster; `seed` (the first seed's client) is the template for connections to one
+    /// node, which keep its credentials and TLS settings.
+    Cluster {
+        cluster: Box<ClusterClient>,
+        seed: Client,
+    },
+}
+
+impl Target {
+    /// A client for one node: the server itself, or on a cluster the node at `host:port` (the
+    /// first seed when `None`).
+    pub(crate) fn node(&self, node: Option<(&str, u16)>) -> Result<Client, RedisError> {
+        match (self, node) {
+            (Target::Single(client), _) | (Target::Cluster { seed: client, .. }, None) => {
+                Ok(client.clone())
+            }
+            (Target::Cluster { seed, .. }, Some((host, port))) => {
+                let info = seed.get_connection_info().clone();
+                let addr = match info.addr().clone() {
+                    ConnectionAddr::TcpTls {
+                        insecure,
+                        tls_params,
+                        ..
+                    } => ConnectionAddr::TcpTls {
+                        host: host.to_owned(),
+                        port,
+                        insecure,
+                        tls_params,
+                    },
+                    _ => ConnectionAddr::Tcp(host.to_owned(), port),
+                };
+                Client::open(info.set_addr(addr))
+            }
+        }
+    }
+}
+
+/// A connection to one server or to a cluster; cheap to clone (clones share the sockets).
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// `WAIT replicas timeout` on the node that holds `key` (on a cluster, WAIT must reach the
+    /// node the writes went to). Returns how many replicas confirmed.
+    pub(crate) async fn wait(
+        &mut self,
+        key: &str,
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<u32, RedisError> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout.as_millis().max(1) as u64);
+        match self {
+            Connection::Single(c) => wait.query_async(c).await,
+            Connection::Cluster(c) => {
+                let node = Route::new(key_slot(key.as_bytes()), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(node));
+                let reply = c.route_command(wait, routing).await?;
+                Ok(redis::from_redis_value(reply)?)
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 pub(crate) struct Link {
-    client: Client,
+    target: Target,
     config: AsyncConnectionConfig,
     /// The live connection and its generation (so a failure reported on an old connection does
     /// not throw away a newer one).
-    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    current: Mutex<Option<(u64, Connection)>>,
     /// Held while dialing; remembers the last failed dial and when it started.
     dialing: tokio::sync::Mutex<Option<(Instant, RedisError)>>,
     generations: std::sync::atomic::AtomicU64,
 }
 
 impl Link {
-    pub(crate) fn new(client: Client, timeouts: Timeouts) -> Self {
+    pub(crate) fn new(target: Target, timeouts: Timeouts) -> Self {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeouts.connect))
             .set_response_timeout(Some(timeouts.response));
         Link {
-            client,
+            target,
             config,
             current: Mutex::new(None),
             dialing: tokio::sync::Mutex::new(None),
@@ -50,14 +156,21 @@ impl Link {
         }
     }
 
-    /// A fresh connection of its own (not shared), with `response` as its timeout: for commands
-    /// that block, like XREAD BLOCK, which would stall every call pipelined behind them.
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// A fresh connection of its own (not shared) to one node (see [`Target::node`]), with
+    /// `response` as its timeout: for commands that block, like XREAD BLOCK, which would stall
+    /// every call pipelined behind them.
     pub(crate) async fn dedicated(
         &self,
+        node: Option<(&str, u16)>,
         response: Duration,
     ) -> Result<MultiplexedConnection, RedisError> {
         let config = self.config.clone().set_response_timeout(Some(response));
-        self.client
+        self.target
+            .node(node)?
             .get_multiplexed_async_connection_with_config(&config)
             .await
     }
@@ -65,7 +178,7 @@ impl Link {
     /// Runs `call` on the shared connection; a connection-level failure retires the connection.
     pub(crate) async fn run<T, F, Fut>(&self, call: F) -> Result<T, RedisError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         let (generation, connection) = self.connection().await?;
@@ -87,12 +200,12 @@ impl Link {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, MultiplexedConnection)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, Connection)>> {
         // Every update is one assignment, so a poisoned lock holds a consistent value.
         self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn connection(&self) -> Result<(u64, MultiplexedConnection), RedisError> {
+    async fn connection(&self) -> Result<(u64, Connection), RedisError> {
         if let Some(live) = self.lock().clone() {
             return Ok(live);
         }
@@ -108,11 +221,17 @@ impl Link {
             return Err(error.clone());
         }
         let started = Instant::now();
-        match self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
-        {
+        let dialed = match &self.target {
+            Target::Single(client) => client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await
+                .map(Connection::Single),
+            Target::Cluster { cluster, .. } => cluster
+                .get_async_connection()
+                .await
+                .map(Connection::Cluster),
+        };
+        match dialed {
             Ok(connection) => {
                 let generation = self
                     .generations

@@ -17,6 +17,7 @@ mod keyspace;
 mod link;
 mod pending;
 mod scripts;
+mod shards;
 mod tls;
 
 use std::sync::Arc;
@@ -24,14 +25,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redis::Script;
 use redis::aio::MultiplexedConnection;
+use tokio::task::JoinSet;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 pub use crate::error::{RedisFault, RedisFaultKind};
 pub use builder::RedisCacheBuilder;
-pub(crate) use keyspace::Keyspace;
-use keyspace::fresh_incarnation;
-use link::{Link, Timeouts};
+use keyspace::{Keyspace, fresh_incarnation};
+use link::{Link, Target, Timeouts};
 use pending::{Pending, Unconfirmed};
+use shards::Shards;
 
 use crate::cache::{Cache, FillOutcome, FillToken};
 use crate::codec;
@@ -81,7 +83,9 @@ pub struct RedisCache {
 
 struct Inner {
     link: Link,
-    keys: Keyspace,
+    shards: Shards,
+    /// On a cluster: the node last found to serve each shard, for its log reader.
+    shard_nodes: std::sync::Mutex<Vec<Option<(String, u16)>>>,
     server: String,
     namespace: String,
     log_len: usize,
@@ -161,6 +165,12 @@ struct ReplicaWait {
     timeout: std::time::Duration,
 }
 
+/// `host:port` (as MOVED names a node; IPv6 hosts keep their colons) split.
+fn host_port(addr: &str) -> Option<(String, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    Some((host.to_owned(), port.parse().ok()?))
+}
+
 /// How many marks left by other clients one invalidation (or connect) sweeps at most.
 const LEFTOVER_MARKS: usize = 16;
 
@@ -177,6 +187,14 @@ impl RedisCache {
         RedisCacheBuilder::new(url, namespace)
     }
 
+    /// The same settings for a Redis Cluster, reached through `seeds` (URLs of some of its
+    /// nodes, all `redis://` or all `rediss://`, with the same credentials). The namespace is
+    /// split into shards (16 by default, see [`RedisCacheBuilder::shards`]) that spread over
+    /// the masters; the contract holds as on one server.
+    pub fn cluster_builder(seeds: &[&str], namespace: &str) -> RedisCacheBuilder {
+        RedisCacheBuilder::cluster(seeds, namespace)
+    }
+
     /// The server, as `host:port`.
     pub fn server(&self) -> &str {
         &self.inner.server
@@ -187,26 +205,88 @@ impl RedisCache {
         &self.inner.namespace
     }
 
-    pub(crate) fn keys(&self) -> &Keyspace {
-        &self.inner.keys
+    /// How many shards the namespace is split into.
+    pub fn shards(&self) -> usize {
+        self.inner.shards.count()
     }
 
-    /// A connection of its own, for a command that blocks for up to `block`.
+    /// Shard `shard`'s keys.
+    pub(crate) fn keyspace(&self, shard: usize) -> &Keyspace {
+        &self.inner.shards.all()[shard]
+    }
+
+    /// A connection of its own to the node serving `shard`, for a command that blocks for up
+    /// to `block`. On a cluster the node is found by following MOVED from the last node known
+    /// to serve the shard (or the first seed): a failover or a resharding since is found again.
     pub(crate) async fn dedicated_connection(
         &self,
+        shard: usize,
         block: std::time::Duration,
     ) -> Result<MultiplexedConnection> {
         let response = block + self.inner.timeouts.response;
-        self.inner
-            .link
-            .dedicated(response)
-            .await
-            .map_err(|e| self.fault("connect", None, RedisFaultKind::of(e)))
+        let fault = |e| self.fault("connect", None, RedisFaultKind::of(e));
+        let mut node = self.shard_node(shard);
+        for _ in 0..4 {
+            let dialed = self
+                .inner
+                .link
+                .dedicated(node.as_ref().map(|(h, p)| (h.as_str(), *p)), response)
+                .await;
+            let mut connection = match dialed {
+                Ok(connection) => connection,
+                Err(error) => {
+                    self.set_shard_node(shard, None);
+                    return Err(fault(error));
+                }
+            };
+            if matches!(self.inner.link.target(), Target::Single(_)) {
+                return Ok(connection);
+            }
+            let probe: redis::RedisResult<u8> = redis::cmd("EXISTS")
+                .arg(&self.keyspace(shard).log)
+                .query_async(&mut connection)
+                .await;
+            match probe {
+                Ok(_) => {
+                    self.set_shard_node(shard, node);
+                    return Ok(connection);
+                }
+                Err(error) => match error.redirect_node().and_then(|(addr, _)| host_port(addr)) {
+                    Some(moved) => node = Some(moved),
+                    None => return Err(fault(error)),
+                },
+            }
+        }
+        Err(self.fault(
+            "connect",
+            None,
+            RedisFaultKind::Unsupported("the cluster kept redirecting a shard's log".into()),
+        ))
     }
 
-    /// Where the namespace's invalidation log stands now.
-    pub(crate) async fn log_head(&self) -> Result<LogHead> {
-        let command = self.log_head_cmd();
+    fn shard_node(&self, shard: usize) -> Option<(String, u16)> {
+        let nodes = self
+            .inner
+            .shard_nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        nodes.get(shard).cloned().flatten()
+    }
+
+    fn set_shard_node(&self, shard: usize, node: Option<(String, u16)>) {
+        let mut nodes = self
+            .inner
+            .shard_nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = nodes.get_mut(shard) {
+            *slot = node;
+        }
+    }
+
+    /// Where shard `shard`'s invalidation log stands now.
+    pub(crate) async fn log_head(&self, shard: usize) -> Result<LogHead> {
+        let command = self.log_head_cmd(shard);
         let fields = self
             .inner
             .link
@@ -216,11 +296,12 @@ impl RedisCache {
         Ok(LogHead::from_fields(fields))
     }
 
-    /// The command that reads the log's head; its reply goes to [`LogHead::from_fields`].
-    pub(crate) fn log_head_cmd(&self) -> redis::Cmd {
+    /// The command that reads shard `shard`'s log head; its reply goes to
+    /// [`LogHead::from_fields`].
+    pub(crate) fn log_head_cmd(&self, shard: usize) -> redis::Cmd {
         let mut command = redis::cmd("HMGET");
         command
-            .arg(&self.inner.keys.meta)
+            .arg(&self.keyspace(shard).meta)
             .arg("inc")
             .arg("seq")
             .arg("link");
@@ -240,12 +321,13 @@ impl RedisCache {
     /// Runs one script with the namespace's keys, the common arguments and `args`.
     async fn script<T: redis::FromRedisValue>(
         &self,
+        shard: usize,
         op: &'static str,
         key: &str,
         script: &'static Script,
         args: &[&[u8]],
     ) -> Result<T> {
-        let invocation = self.invocation(script, args);
+        let invocation = self.invocation(shard, script, args);
         let span = debug_span!("redis_script", op);
         self.inner
             .link
@@ -257,9 +339,14 @@ impl RedisCache {
 
     /// `script` with the namespace's keys, the common arguments (a fresh incarnation proposal,
     /// the log bound, the budget, the expiry horizon) and `args`.
-    fn invocation<'a>(&self, script: &'a Script, args: &[&[u8]]) -> redis::ScriptInvocation<'a> {
+    fn invocation<'a>(
+        &self,
+        shard: usize,
+        script: &'a Script,
+        args: &[&[u8]],
+    ) -> redis::ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
-        for name in self.inner.keys.all() {
+        for name in self.keyspace(shard).all() {
             invocation.key(name);
         }
         invocation
@@ -273,14 +360,54 @@ impl RedisCache {
         invocation
     }
 
-    /// Runs the INVALIDATE script for `prefix`, then, with `wait_replicas`, WAITs for the
-    /// replicas; returns the namespace's new epoch.
-    async fn invalidate_on_server(&self, prefix: &str) -> Result<u64> {
+    /// Runs `op` on every shard, concurrently when there are several; all finish, then the
+    /// first error (by shard) is returned.
+    async fn each_shard<T, F, Fut>(&self, op: F) -> Result<Vec<T>>
+    where
+        F: Fn(RedisCache, usize) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.shards() == 1 {
+            return Ok(vec![op(self.clone(), 0).await?]);
+        }
+        let mut tasks = JoinSet::new();
+        for shard in 0..self.shards() {
+            let run = op(self.clone(), shard);
+            tasks.spawn(async move { (shard, run.await) });
+        }
+        let mut outcomes: Vec<Option<Result<T>>> = (0..self.shards()).map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((shard, outcome)) => outcomes[shard] = Some(outcome),
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                // Only a runtime shutting down cancels these tasks.
+                Err(_) => return Err(Error::Closed),
+            }
+        }
+        outcomes.into_iter().flatten().collect()
+    }
+
+    /// Runs the INVALIDATE script for `prefix` on every shard (see [`Self::invalidate_shard`]).
+    async fn invalidate_on_server(&self, prefix: &str) -> Result<()> {
+        let prefix = prefix.to_owned();
+        self.each_shard(|cache, shard| {
+            let prefix = prefix.clone();
+            async move { cache.invalidate_shard(shard, &prefix).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Runs the INVALIDATE script for `prefix` on `shard`, then, with `wait_replicas`, WAITs
+    /// for the replicas; returns the shard's new epoch.
+    async fn invalidate_shard(&self, shard: usize, prefix: &str) -> Result<u64> {
         let remembered = self.inner.remembered_prefixes.to_string();
         let args: [&[u8]; 2] = [prefix.as_bytes(), remembered.as_bytes()];
         let Some((link, wait)) = &self.inner.replicated else {
             return self
                 .script(
+                    shard,
                     "invalidate_prefix",
                     prefix,
                     &scripts::INVALIDATE_SCRIPT,
@@ -288,17 +415,14 @@ impl RedisCache {
                 )
                 .await;
         };
-        let invocation = self.invocation(&scripts::INVALIDATE_SCRIPT, &args);
-        // On one connection, in order: WAIT counts the replicas that have every write this
-        // connection made, the invalidation included.
+        let invocation = self.invocation(shard, &scripts::INVALIDATE_SCRIPT, &args);
+        let meta = &self.keyspace(shard).meta;
+        // On one connection (to the shard's node), in order: WAIT counts the replicas that have
+        // every write this connection made, the invalidation included.
         let (epoch, confirmed) = link
             .run(|mut connection| async move {
                 let epoch: u64 = invocation.invoke_async(&mut connection).await?;
-                let confirmed: u32 = redis::cmd("WAIT")
-                    .arg(wait.replicas)
-                    .arg(wait.timeout.as_millis().max(1) as u64)
-                    .query_async(&mut connection)
-                    .await?;
+                let confirmed = connection.wait(meta, wait.replicas, wait.timeout).await?;
                 Ok((epoch, confirmed))
             })
             .instrument(debug_span!("redis_script", op = "invalidate_prefix"))
@@ -323,28 +447,43 @@ impl RedisCache {
     /// invalidations others keep starting. A failure is logged and ends the sweep: the marks
     /// stay, still hiding their entries, for the next invalidation (of any client) or connect.
     pub(crate) async fn sweep_marks(&self, prefix: &str) {
+        let prefix = prefix.to_owned();
+        let _ = self
+            .each_shard(|cache, shard| {
+                let prefix = prefix.clone();
+                async move {
+                    cache.sweep_shard_marks(shard, &prefix).await;
+                    Ok(())
+                }
+            })
+            .await;
+    }
+
+    /// [`Self::sweep_marks`] on one shard.
+    async fn sweep_shard_marks(&self, shard: usize, prefix: &str) {
         let mut prefixes = vec![prefix.to_owned()];
         let swept = async {
             if !prefix.is_empty() {
-                self.sweep(prefix).await?;
+                self.sweep(shard, prefix).await?;
             }
-            prefixes = self.leftover_marks().await?;
+            prefixes = self.leftover_marks(shard).await?;
             for leftover in &prefixes {
-                self.sweep(leftover).await?;
+                self.sweep(shard, leftover).await?;
             }
             Ok::<_, Error>(())
         };
         if let Err(error) = swept.await {
-            warn!(?prefixes, error = %chain(&error), "an invalidation's entries are hidden but not yet deleted; a later call deletes them");
+            warn!(shard, ?prefixes, error = %chain(&error), "an invalidation's entries are hidden but not yet deleted; a later call deletes them");
         }
     }
 
-    /// Runs `SWEEP` on `prefix` until its mark is gone.
-    async fn sweep(&self, prefix: &str) -> Result<()> {
+    /// Runs `SWEEP` on `prefix` in `shard` until its mark is gone.
+    async fn sweep(&self, shard: usize, prefix: &str) -> Result<()> {
         let chunk = scripts::SWEEP_CHUNK.to_string();
         loop {
             let done: u8 = self
                 .script(
+                    shard,
                     "invalidate_prefix",
                     prefix,
                     &scripts::SWEEP_SCRIPT,
@@ -357,9 +496,9 @@ impl RedisCache {
         }
     }
 
-    /// Up to [`LEFTOVER_MARKS`] prefixes still marked.
-    async fn leftover_marks(&self) -> Result<Vec<String>> {
-        let marks = &self.inner.keys.marks;
+    /// Up to [`LEFTOVER_MARKS`] prefixes still marked in `shard`.
+    async fn leftover_marks(&self, shard: usize) -> Result<Vec<String>> {
+        let marks = &self.keyspace(shard).marks;
         self.inner
             .link
             .run(|mut connection| async move {
@@ -446,16 +585,18 @@ impl RedisCache {
         codec::epoch_ms(rows.fetched_at.min(std::time::SystemTime::now())).to_string()
     }
 
-    /// Starts a TRIM in the background, unless one is under way: a get met an expired entry,
-    /// and expired entries must go even when nothing is written.
-    fn trim_soon(&self) {
+    /// Starts a TRIM of `shard` in the background, unless one is under way: a get met an
+    /// expired entry, and expired entries must go even when nothing is written.
+    fn trim_soon(&self, shard: usize) {
         use std::sync::atomic::Ordering;
         if self.inner.trimming.swap(true, Ordering::AcqRel) {
             return;
         }
         let cache = self.clone();
         tokio::spawn(async move {
-            let trimmed: Result<u8> = cache.script("trim", "", &scripts::TRIM_SCRIPT, &[]).await;
+            let trimmed: Result<u8> = cache
+                .script(shard, "trim", "", &scripts::TRIM_SCRIPT, &[])
+                .await;
             if let Err(error) = trimmed {
                 debug!(error = %chain(&error), "trim of expired entries failed; the next write does it");
             }
@@ -466,7 +607,22 @@ impl RedisCache {
     /// What the namespace holds and has dropped, as the server counts it (shared by every
     /// client of the namespace).
     pub async fn stats(&self) -> Result<RedisCacheStats> {
-        let (keys, mut pipe) = (&self.inner.keys, redis::pipe());
+        let shards = self
+            .each_shard(|cache, shard| async move { cache.shard_stats(shard).await })
+            .await?;
+        Ok(shards
+            .into_iter()
+            .fold(RedisCacheStats::default(), |sum, shard| RedisCacheStats {
+                entries: sum.entries + shard.entries,
+                bytes: sum.bytes + shard.bytes,
+                evictions: sum.evictions + shard.evictions,
+                expirations: sum.expirations + shard.expirations,
+                sweeping_prefixes: sum.sweeping_prefixes + shard.sweeping_prefixes,
+            }))
+    }
+
+    async fn shard_stats(&self, shard: usize) -> Result<RedisCacheStats> {
+        let (keys, mut pipe) = (self.keyspace(shard), redis::pipe());
         pipe.hlen(&keys.values)
             .cmd("HMGET")
             .arg(&keys.meta)
@@ -509,15 +665,16 @@ impl Cache for RedisCache {
                 }
                 return Err(self.unreplayed("get", key, error));
             }
+            let shard = self.inner.shards.of(key);
             let bytes: Option<Vec<u8>> = self
-                .script("get", key, &scripts::GET_SCRIPT, &[key.as_bytes()])
+                .script(shard, "get", key, &scripts::GET_SCRIPT, &[key.as_bytes()])
                 .await?;
             debug!(key, hit = bytes.is_some(), "redis cache get");
             let Some(bytes) = bytes else { return Ok(None) };
             match codec::decode(&bytes) {
                 Ok(rows) if self.is_expired(&rows) => {
                     debug!(key, "redis cache entry expired: a miss");
-                    self.trim_soon();
+                    self.trim_soon(shard);
                     Ok(None)
                 }
                 Ok(rows) => Ok(Some(rows)),
@@ -545,6 +702,7 @@ impl Cache for RedisCache {
             let fetched = Self::fetched_ms(&rows);
             let _seq: u64 = self
                 .script(
+                    self.inner.shards.of(key),
                     "put",
                     key,
                     &scripts::PUT_SCRIPT,
@@ -562,9 +720,9 @@ impl Cache for RedisCache {
             // Dropped armed (an error, or a caller that stopped waiting), it remembers the
             // prefix for a replay.
             let unconfirmed = Unconfirmed::new(&self.inner.pending, prefix);
-            let epoch = self.invalidate_on_server(prefix).await?;
+            self.invalidate_on_server(prefix).await?;
             unconfirmed.confirm();
-            debug!(prefix, epoch, "redis cache invalidate");
+            debug!(prefix, "redis cache invalidate");
             // From here nothing under the prefix can be read; what is left is deleting it.
             self.sweep_marks(prefix).await;
             Ok(())
@@ -579,7 +737,13 @@ impl Cache for RedisCache {
                 return Err(self.unreplayed("fill_token", key, error));
             }
             let (instance, epoch): (String, String) = self
-                .script("fill_token", key, &scripts::FILL_TOKEN_SCRIPT, &[])
+                .script(
+                    self.inner.shards.of(key),
+                    "fill_token",
+                    key,
+                    &scripts::FILL_TOKEN_SCRIPT,
+                    &[],
+                )
                 .await?;
             let number = |text: &str| {
                 text.parse::<u64>().map_err(|_| {
@@ -610,6 +774,7 @@ impl Cache for RedisCache {
             let epoch = token.epoch.to_string();
             let stored: i64 = self
                 .script(
+                    self.inner.shards.of(key),
                     "fill",
                     key,
                     &scripts::FILL_SCRIPT,

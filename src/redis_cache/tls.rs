@@ -10,11 +10,13 @@
 //! - Never plain text by surprise: TLS options with a `redis://` URL are a configuration error,
 //!   and a certificate that does not verify fails the connection.
 
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 use redis::{ClientTlsConfig, TlsCertificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::link::Timeouts;
 use crate::error::{Error, Result};
 
 /// What the builder was told about TLS. Certificates and keys are never printed.
@@ -44,6 +46,52 @@ impl TlsOptions {
 /// The client for `url`: TLS for `rediss://`, with `options`; plain for `redis://`, refused if
 /// TLS options were given.
 pub(super) fn client(url: &str, options: &TlsOptions) -> Result<Client> {
+    let info = connection_info(url, options)?;
+    match tls_certificates(options)? {
+        None => Client::open(info).map_err(|e| invalid(format!("the redis client: {e}"))),
+        Some(certificates) => Client::build_with_tls(info, certificates)
+            .map_err(|e| invalid(format!("the TLS settings were refused: {e}"))),
+    }
+}
+
+/// The cluster client for the seed `urls` (all TLS or all plain, with the same credentials),
+/// and the first seed's client, the template for connections to one node.
+pub(super) fn cluster_client(
+    urls: &[String],
+    options: &TlsOptions,
+    timeouts: Timeouts,
+) -> Result<(ClusterClient, Client)> {
+    let Some(first) = urls.first() else {
+        return Err(invalid(
+            "a Redis Cluster needs at least one seed URL".into(),
+        ));
+    };
+    let seed = client(first, options)?;
+    let infos = urls
+        .iter()
+        .map(|url| connection_info(url, options))
+        .collect::<Result<Vec<_>>>()?;
+    let mut builder = ClusterClientBuilder::new(infos)
+        .connection_timeout(timeouts.connect)
+        .response_timeout(timeouts.response)
+        // A dead master answers nothing until its replica is promoted (seconds): a call retries
+        // a few times, bounded overall, then fails as a timeout and the caller decides.
+        .retries(2)
+        .overall_response_timeout(Some(timeouts.response + 2 * timeouts.connect));
+    if let Some(certificates) = tls_certificates(options)? {
+        builder = builder.certs(certificates);
+    }
+    let cluster = builder.build().map_err(|e| {
+        // Its messages are fixed texts ("Cannot use different password among initial
+        // nodes."), never the URLs.
+        invalid(format!("the cluster seeds were refused: {e}"))
+    })?;
+    Ok((cluster, seed))
+}
+
+/// `url` parsed, checked against `options` (TLS options need TLS); installs the crypto
+/// provider for a TLS URL.
+fn connection_info(url: &str, options: &TlsOptions) -> Result<ConnectionInfo> {
     // The parser's message could echo the URL (and its password): say nothing of it.
     let info: ConnectionInfo = url.into_connection_info().map_err(|_| {
         invalid(
@@ -61,19 +109,22 @@ pub(super) fn client(url: &str, options: &TlsOptions) -> Result<Client> {
     if tls {
         ensure_crypto_provider();
     }
+    Ok(info)
+}
+
+/// The certificates `options` name, `None` when they name none.
+fn tls_certificates(options: &TlsOptions) -> Result<Option<TlsCertificates>> {
     if !options.is_set() {
-        return Client::open(info).map_err(|e| invalid(format!("the redis client: {e}")));
+        return Ok(None);
     }
-    let certificates = TlsCertificates {
+    Ok(Some(TlsCertificates {
         client_tls: options
             .client
             .as_ref()
             .map(client_certificate)
             .transpose()?,
         root_cert: options.ca_pem.as_deref().map(trust_bundle).transpose()?,
-    };
-    Client::build_with_tls(info, certificates)
-        .map_err(|e| invalid(format!("the TLS settings were refused: {e}")))
+    }))
 }
 
 /// Installs ring's provider as rustls' process default, unless one is installed already (by the

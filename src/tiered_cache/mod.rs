@@ -76,12 +76,13 @@ struct Inner {
     far: RedisCache,
     shared: Arc<Shared>,
     max_lag: Duration,
-    reader: tokio::task::JoinHandle<()>,
+    /// One per shard.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.reader.abort();
+        self.readers.iter().for_each(|reader| reader.abort());
     }
 }
 
@@ -142,20 +143,26 @@ impl TieredCacheBuilder {
                 ),
             });
         }
-        let shared = Arc::new(Shared::default());
-        let reader = Reader {
-            far: self.far.clone(),
-            near: self.near.clone(),
-            shared: shared.clone(),
-            block: self.poll,
-        };
+        let shared = Arc::new(Shared::new(self.far.shards()));
+        let readers = (0..self.far.shards())
+            .map(|shard| {
+                let reader = Reader {
+                    far: self.far.clone(),
+                    shard,
+                    near: self.near.clone(),
+                    shared: shared.clone(),
+                    block: self.poll,
+                };
+                tokio::spawn(reader.run())
+            })
+            .collect();
         Ok(TieredCache {
             inner: Arc::new(Inner {
                 near: self.near,
                 far: self.far,
                 shared,
                 max_lag: self.max_lag,
-                reader: tokio::spawn(reader.run()),
+                readers,
             }),
         })
     }
@@ -206,15 +213,23 @@ impl TieredCache {
         let called = tokio::time::Instant::now();
         let deadline = called + self.inner.max_lag;
         let shared = &self.inner.shared;
-        let head = tokio::time::timeout_at(deadline, self.inner.far.log_head())
-            .await
-            .ok()
-            .and_then(Result::ok);
+        let far = &self.inner.far;
+        let heads = tokio::time::timeout_at(deadline, async {
+            let mut heads = Vec::with_capacity(far.shards());
+            for shard in 0..far.shards() {
+                heads.push(far.log_head(shard).await?);
+            }
+            Ok::<_, Error>(heads)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok);
         let called = called.into_std();
         loop {
-            if head.as_ref().is_some_and(|head| shared.has_applied(head))
-                || shared.freshness.caught_up_since(called)
-            {
+            let applied = |heads: &Vec<_>| {
+                (heads.iter().enumerate()).all(|(shard, head)| shared.has_applied(shard, head))
+            };
+            if heads.as_ref().is_some_and(applied) || shared.freshness.caught_up_since(called) {
                 return;
             }
             if tokio::time::Instant::now() >= deadline {

@@ -1,5 +1,6 @@
-//! The log reader: one task per `TieredCache`, on a connection of its own, that keeps the near
-//! tier in step with the namespace's invalidation log.
+//! The log readers: one task per shard of the namespace (one for a single-shard namespace), each
+//! on a connection of its own to the node that serves its shard, that keep the near tier in
+//! step with the shard's invalidation log.
 //!
 //! ```text
 //!  session: dial ─▶ HMGET inc seq link ─▶ flush near ─▶ caught up at the HMGET's start
@@ -39,35 +40,45 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// The reader's connection name, so operators (and tests) can find it in CLIENT LIST.
 pub(crate) const CLIENT_NAME: &str = "vlive-near-reader";
 
-/// State shared by the reader and the cache's handles.
-#[derive(Debug, Default)]
+/// State shared by the readers and the cache's handles.
+#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) freshness: Freshness,
     pub(crate) counters: Counters,
-    /// The log position the near tier reflects (after a flush or applied entries); `None`
-    /// until the first session has flushed.
-    applied: std::sync::Mutex<Option<LogHead>>,
+    /// Per shard, the log position the near tier reflects (after a flush or applied entries);
+    /// `None` until the shard's first session has flushed.
+    applied: std::sync::Mutex<Vec<Option<LogHead>>>,
 }
 
 impl Shared {
-    /// Whether the near tier reflects the log up to `head`: the same incarnation, and past
-    /// `head` or at it on the same history (the same link).
-    pub(crate) fn has_applied(&self, head: &LogHead) -> bool {
+    pub(crate) fn new(shards: usize) -> Self {
+        Shared {
+            freshness: Freshness::new(shards),
+            counters: Counters::default(),
+            applied: std::sync::Mutex::new(vec![None; shards]),
+        }
+    }
+
+    /// Whether the near tier reflects `shard`'s log up to `head`: the same incarnation, and
+    /// past `head` or at it on the same history (the same link).
+    pub(crate) fn has_applied(&self, shard: usize, head: &LogHead) -> bool {
         let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied.as_ref().is_some_and(|applied| {
+        applied[shard].as_ref().is_some_and(|applied| {
             applied.incarnation == head.incarnation
                 && (applied.seq > head.seq
                     || (applied.seq == head.seq && applied.link == head.link))
         })
     }
 
-    fn applied(&self, position: &Position) {
-        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(position.head.clone());
+    fn applied(&self, shard: usize, position: &Position) {
+        self.applied.lock().unwrap_or_else(|p| p.into_inner())[shard] = Some(position.head.clone());
     }
 }
 
 pub(crate) struct Reader {
     pub(crate) far: RedisCache,
+    /// The shard whose log this reader follows.
+    pub(crate) shard: usize,
     pub(crate) near: Arc<dyn Cache>,
     pub(crate) shared: Arc<Shared>,
     /// How long one XREAD blocks when there is nothing new.
@@ -85,7 +96,11 @@ impl Reader {
     /// Runs sessions until the task is aborted (when the last cache handle drops).
     pub(crate) async fn run(self) {
         loop {
-            let span = info_span!("near_tier_reader", namespace = self.far.namespace());
+            let span = info_span!(
+                "near_tier_reader",
+                namespace = self.far.namespace(),
+                shard = self.shard
+            );
             if let Err(error) = self.session().instrument(span).await {
                 warn!(%error, "near-tier reader lost its session; gets bypass the near tier until it resyncs");
             }
@@ -96,7 +111,10 @@ impl Reader {
     /// One connection's worth of rounds; returns only with the error that ended it.
     async fn session(&self) -> Result<()> {
         bump(&self.shared.counters.sessions, 1);
-        let mut connection = self.far.dedicated_connection(self.block).await?;
+        let mut connection = self
+            .far
+            .dedicated_connection(self.shard, self.block)
+            .await?;
         let () = redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg(CLIENT_NAME)
@@ -125,10 +143,12 @@ impl Reader {
     async fn restart_at(&self, head: LogHead, started: Instant) -> Result<Position> {
         let ticket = self.shared.freshness.ticket();
         self.flush().await?;
-        self.shared.freshness.caught_up_at(started, ticket);
+        self.shared
+            .freshness
+            .caught_up_at(self.shard, started, ticket);
         debug!(?head, "near tier flushed; reading the log from here");
         let position = Position { head, ticket };
-        self.shared.applied(&position);
+        self.shared.applied(self.shard, &position);
         Ok(position)
     }
 
@@ -144,9 +164,9 @@ impl Reader {
             .arg("COUNT")
             .arg(ROUND_ENTRIES)
             .arg("STREAMS")
-            .arg(&self.far.keys().log)
+            .arg(&self.far.keyspace(self.shard).log)
             .arg(format!("{last}-0"))
-            .add_command(self.far.log_head_cmd());
+            .add_command(self.far.log_head_cmd(self.shard));
         let (reply, head): (redis::Value, LogHeadFields) = pipe
             .query_async(connection)
             .await
@@ -179,7 +199,9 @@ impl Reader {
         self.drop_prefixes(&entries).await?;
         bump(&self.shared.counters.log_entries, entries.len() as u64);
         if entries.len() < ROUND_ENTRIES {
-            self.shared.freshness.caught_up_at(started, position.ticket);
+            self.shared
+                .freshness
+                .caught_up_at(self.shard, started, position.ticket);
         }
         let position = Position {
             head: match entries.last() {
@@ -192,7 +214,7 @@ impl Reader {
             },
             ticket: position.ticket,
         };
-        self.shared.applied(&position);
+        self.shared.applied(self.shard, &position);
         Ok(position)
     }
 
@@ -232,7 +254,7 @@ impl Reader {
     async fn head(&self, connection: &mut MultiplexedConnection) -> Result<LogHead> {
         let fields: LogHeadFields = self
             .far
-            .log_head_cmd()
+            .log_head_cmd(self.shard)
             .query_async(connection)
             .await
             .map_err(|e| self.fault(e))?;

@@ -98,6 +98,13 @@ impl RedisServer {
         cmd.query_async(&mut connection).await
     }
 
+    /// The last `lines` lines of the server's log, for a failure message.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.path().join("redis.log")
     }
