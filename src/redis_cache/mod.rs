@@ -1,13 +1,15 @@
-//! `RedisCache`: the [`Cache`] contract on a Redis server, shared by many processes.
+//! `RedisCache`: the [`Cache`] contract on a Redis server or a Redis Cluster, shared by many
+//! processes.
 //!
 //! ```text
-//!  handle (Clone) ──▶ one multiplexed connection ──▶ Redis 7+
-//!   get          HGET values key                      (one command)
-//!   put          PUT script: HSET values, ZADD index, XADD log
-//!   invalidate   INVALIDATE script: ZRANGEBYLEX [p, p..0xFF) → HDEL, ZREMRANGEBYLEX,
-//!                bump epoch, remember prefix, XADD log          (allow-oom)
-//!   fill_token   FILL_TOKEN script: (incarnation, epoch)
-//!   fill         FILL script: compare token with the guard, then HSET + ZADD
+//!  handle (Clone) ──▶ one multiplexed connection (or a cluster connection) ──▶ Redis 7+
+//!   key → shard (FNV-1a of the key; shards.rs), every script on that shard's nine keys:
+//!   get          GET script: HGET, hidden if a pending mark covers it (read-only)
+//!   put          PUT script: store, XADD log, trim (expired, then over budget)
+//!   invalidate   every shard: INVALIDATE script marks the prefix (allow-oom), then
+//!                SWEEP scripts delete its entries 1000 index keys per call
+//!   fill_token   FILL_TOKEN script: (incarnation, epoch) of the key's shard
+//!   fill         FILL script: compare token with the guard, then store and trim
 //! ```
 //!
 //! Encoding and decoding (CBOR, [`crate::codec`]) run in the caller; Redis moves bytes.
@@ -40,14 +42,19 @@ use crate::codec;
 use crate::error::{Error, Result, chain};
 use crate::rows::CachedRows;
 
-/// A [`Cache`] on a Redis server (7.0 or later), shared by every process that connects to the
-/// same server and namespace.
+/// A [`Cache`] on a Redis server or a Redis Cluster (7.0 or later), shared by every process
+/// that connects to the same server and namespace.
 ///
-/// Clones share one multiplexed connection: concurrent calls are pipelined on one socket.
+/// Clones share one multiplexed connection: concurrent calls are pipelined on one socket (on a
+/// cluster, one per master). A namespace is split into [shards](RedisCacheBuilder::shards),
+/// each under its own hash tag: one on a single server by default, 16 spread over the masters
+/// of a cluster.
 ///
 /// **The contract holds across processes.** `invalidate_prefix(p)` removes exactly the keys
-/// that start with `p`, atomically, in one Lua script (no SCAN). The stale-fill guard is kept on
-/// the server: a fill is rejected when any process invalidated a prefix of its key after its
+/// that start with `p` (no SCAN): in each shard one short script makes them unreadable and
+/// unfillable at once, then bounded sweeps delete them, so no call holds the server for long.
+/// When it returns, nothing under `p` can be read from any shard; while it runs, a get may
+/// still find a key in a shard not yet reached. The stale-fill guard is kept on the server: a fill is rejected when any process invalidated a prefix of its key after its
 /// token was taken, and every token from before a server restart without persistence, a
 /// FLUSHALL or a flush of the namespace is stale (the namespace then starts a new
 /// *incarnation*).
@@ -58,13 +65,17 @@ use crate::rows::CachedRows;
 /// persistence, FLUSHALL) is safe: the namespace starts a new incarnation, everything misses
 /// and old tokens are stale. A *partial* loss is not safe: an older RDB snapshot, an `everysec`
 /// AOF that lost its last second, or a failover to a lagging replica can bring back invalidated
-/// values under the same incarnation. Supported setups: no persistence (recommended for a
-/// cache), or `appendonly yes` with `appendfsync always`, on a single primary.
+/// values under the same incarnation, unless the invalidation waited for the replica
+/// ([`RedisCacheBuilder::wait_replicas`]). Supported setups: no persistence (recommended for a
+/// cache), or `appendonly yes` with `appendfsync always`; with replicas, `wait_replicas` for
+/// invalidations that must survive a failover. docs/redis.md says what each setup promises.
 ///
 /// **Server settings.** `maxmemory-policy` must be `noeviction` or `volatile-*` (checked at
-/// connect; vlive's keys carry no TTL, so neither ever evicts them). Under `noeviction`, when
-/// the server is full, `put` and `fill` fail with [`RedisFaultKind::OutOfMemory`] and change
-/// nothing, while `invalidate_prefix` still succeeds.
+/// connect; vlive's keys carry no TTL, so neither ever evicts them). vlive keeps its own
+/// budget instead ([`max_bytes`](RedisCacheBuilder::max_bytes),
+/// [`time_to_live`](RedisCacheBuilder::time_to_live)). Under `noeviction`, when the server is
+/// full, `put` and `fill` fail with [`RedisFaultKind::OutOfMemory`] and change nothing, while
+/// `invalidate_prefix` still succeeds.
 ///
 /// **Errors.** Every call is bounded by the response timeout, plus up to two connect timeouts
 /// when it has to dial (it may wait for a dial already under way, then make its own). As with
@@ -147,8 +158,8 @@ pub struct RedisCacheStats {
     /// Entries stored, expired ones not yet removed included.
     pub entries: u64,
     /// What the entries are charged against `max_bytes`: key and encoded value bytes. Redis'
-    /// own overhead per entry (about 100 to 200 bytes across the keys that index it) comes on
-    /// top.
+    /// own overhead per entry comes on top: about 400 bytes across the hashes and sorted sets
+    /// that index it (measured on Redis 7.0; docs/redis.md).
     pub bytes: u64,
     /// Entries evicted to stay within `max_bytes`.
     pub evictions: u64,
