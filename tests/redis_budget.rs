@@ -292,3 +292,37 @@ async fn expired_entries_are_misses_and_are_removed_without_a_write() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(tag(&strict, "fresh").await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_namespace_stays_within_the_whole_budget() {
+    const BUDGET: u64 = 200_000;
+    let server = RedisServer::start();
+    let cache = RedisCache::builder(&server.url(), "ns")
+        .shards(4)
+        .max_bytes(BUDGET)
+        .connect()
+        .await
+        .unwrap();
+    within("churn", churn(&cache, 600)).await.unwrap();
+    let stats = cache.stats().await.unwrap();
+    assert!(stats.bytes <= BUDGET, "{stats:?}");
+    assert!(
+        stats.bytes > BUDGET / 2,
+        "the shards kept far less than the budget: {stats:?}"
+    );
+    assert!(stats.evictions > 0);
+    // An entry over one shard's share (50 KB) is refused, though under the whole budget.
+    let refused = cache
+        .put("big", sized("b", 60_000, SystemTime::now()))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::EntryTooLarge {
+                max_bytes: 50_000,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}

@@ -158,8 +158,10 @@ impl RedisCacheBuilder {
     /// `maxmemory`). Each entry is charged its key and encoded value bytes; every put or fill
     /// that takes the namespace over the budget evicts the entries fetched longest ago, in the
     /// same script, at most 256 per call (a budget lowered far below what is stored is reached
-    /// over the next writes). An entry larger than the whole budget is refused with
-    /// [`Error::EntryTooLarge`]. Eviction is a later miss, never an older value, and works
+    /// over the next writes). With several [shards](Self::shards) each keeps an even share
+    /// (`max_bytes / shards`; keys spread evenly over them), so the namespace stays within the
+    /// whole. An entry larger than its shard's share is refused with [`Error::EntryTooLarge`]
+    /// (which names that share). Eviction is a later miss, never an older value, and works
     /// whatever the server's `maxmemory-policy`: vlive does not rely on Redis to evict.
     ///
     /// The budget is the writer's: give every client of a namespace the same one. Redis' own

@@ -363,7 +363,7 @@ impl RedisCache {
         invocation
             .arg(fresh_incarnation().to_string())
             .arg(self.inner.log_len)
-            .arg(self.inner.max_bytes.unwrap_or(0))
+            .arg(self.shard_budget().unwrap_or(0))
             .arg(self.expiry_horizon().unwrap_or(0));
         for arg in args {
             invocation.arg(*arg);
@@ -563,7 +563,7 @@ impl RedisCache {
             });
         }
         let charged = bytes + key.len() as u64;
-        if let Some(max_bytes) = self.inner.max_bytes
+        if let Some(max_bytes) = self.shard_budget()
             && charged > max_bytes
         {
             return Err(Error::EntryTooLarge {
@@ -573,6 +573,13 @@ impl RedisCache {
             });
         }
         codec::encode_entry(key, rows)
+    }
+
+    /// What each shard may hold: an even share of `max_bytes` (keys spread evenly by hash), so
+    /// that the namespace as a whole stays within it.
+    fn shard_budget(&self) -> Option<u64> {
+        let shards = self.shards() as u64;
+        self.inner.max_bytes.map(|max| (max / shards).max(1))
     }
 
     /// Entries fetched before this (Unix ms) are expired; `None` without a time to live.
