@@ -51,6 +51,8 @@ mod live_table;
 pub mod loom_support;
 mod mem_cache;
 mod no_cache;
+#[cfg(all(feature = "postgres", not(loom)))]
+mod postgres;
 #[cfg(not(loom))]
 mod redb_cache;
 #[cfg(all(feature = "redis", not(loom)))]
@@ -71,6 +73,8 @@ pub use live_table::{
 };
 pub use mem_cache::{MemCache, MemCacheStats};
 pub use no_cache::NoCache;
+#[cfg(all(feature = "postgres", not(loom)))]
+pub use postgres::PostgresMaster;
 #[cfg(not(loom))]
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
 #[cfg(all(feature = "redis", not(loom)))]

@@ -1,0 +1,447 @@
+//! [`PostgresMaster`]: a [`Master`] over one Postgres table.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_postgres::{Client, NoTls};
+use tracing::{debug, warn};
+
+use super::columns::{Column, Kind, quote_identifier};
+use crate::error::{Error, Result};
+use crate::live_table::{Master, Page};
+use crate::rows::{Record, Rows, Value};
+
+/// A [`Master`] over one Postgres table: `list` pages ordered by the id column, and every write
+/// one parameterised statement whose `RETURNING` gives back what the database stored (defaults
+/// and triggers included).
+///
+/// Built with [`PostgresMaster::connect`] from a connection URL, the table's name and its id
+/// column (unique: a primary key). The columns are read from the catalog once, at connect; a
+/// column of a type vlive cannot map is refused then, by name (the type table is in
+/// `docs/postgres.md`). Records hold every column, the id column included.
+///
+/// Values only ever travel as bind parameters (text, cast by Postgres to the column's type);
+/// table and column names must be plain identifiers and are quoted. A record field that is not
+/// a column, or a value that does not fit its column, is an [`Error::InvalidArgument`] naming
+/// the column, before anything is sent.
+///
+/// Failures of the database come back as [`Error::Master`] with Postgres' error as the source
+/// (its SQLSTATE and message). The connection is re-dialled on the next call after it breaks.
+#[derive(Clone)]
+pub struct PostgresMaster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    table: Table,
+}
+
+/// A record's fields as `(quoted column, placeholder)` pairs and the parameters they number.
+struct Assignments {
+    assigned: Vec<(String, String)>,
+    params: Vec<Option<String>>,
+}
+
+/// The table, as the catalog described it at connect.
+#[derive(Debug)]
+pub(crate) struct Table {
+    /// `"schema"."name"` or `"name"`, quoted.
+    pub(crate) quoted: String,
+    /// The table as given, for messages.
+    pub(crate) name: String,
+    pub(crate) columns: Vec<Column>,
+    /// Index of the id column in `columns`.
+    pub(crate) id: usize,
+    /// Every column's select expression, in order.
+    select_list: String,
+}
+
+impl std::fmt::Debug for PostgresMaster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may carry a password.
+        f.debug_struct("PostgresMaster")
+            .field("table", &self.inner.table.name)
+            .field("id", &self.inner.table.columns[self.inner.table.id].name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresMaster {
+    /// Connects to `url` (`postgres://user[:password]@host:port/db`; no TLS) and reads the
+    /// columns of `table` (`name` or `schema.name`), whose id column is `id_column`.
+    pub async fn connect(url: &str, table: &str, id_column: &str) -> Result<PostgresMaster> {
+        let client = dial(url).await?;
+        let table = describe(&client, table, id_column).await?;
+        debug!(table = %table.name, columns = table.columns.len(), "postgres master connected");
+        Ok(PostgresMaster {
+            inner: Arc::new(Inner {
+                url: url.to_owned(),
+                client: tokio::sync::Mutex::new(Some(client)),
+                table,
+            }),
+        })
+    }
+
+    /// The live client, dialled again if the last one broke.
+    async fn client(&self) -> Result<Arc<Client>> {
+        let mut current = self.inner.client.lock().await;
+        if let Some(client) = current.as_ref()
+            && !client.is_closed()
+        {
+            return Ok(client.clone());
+        }
+        let client = dial(&self.inner.url).await?;
+        *current = Some(client.clone());
+        Ok(client)
+    }
+
+    fn column(&self, field: &str) -> Result<&Column> {
+        let table = &self.inner.table;
+        table
+            .columns
+            .iter()
+            .find(|c| c.name == field)
+            .ok_or_else(|| Error::InvalidArgument {
+                reason: format!("postgres table {} has no column {field:?}", table.name),
+            })
+    }
+
+    /// The id as a parameter of the id column; `None` when it cannot be one (a get then finds
+    /// nothing).
+    fn id_parameter(&self, id: &str) -> Option<String> {
+        let column = &self.inner.table.columns[self.inner.table.id];
+        match column.kind {
+            Kind::Integer if id.parse::<i64>().is_err() => None,
+            _ => Some(id.to_owned()),
+        }
+    }
+
+    fn id_required(&self, id: &str) -> Result<String> {
+        self.id_parameter(id).ok_or_else(|| Error::InvalidArgument {
+            reason: format!(
+                "{id:?} is not a valid id for postgres table {} (its id column is an integer)",
+                self.inner.table.name
+            ),
+        })
+    }
+
+    /// Runs `sql` with text `params`, returning the rows as records.
+    async fn query(&self, sql: &str, params: &[Option<String>]) -> Result<Vec<(String, Record)>> {
+        let client = self.client().await?;
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let rows = client.query(sql, &refs).await.map_err(database_error)?;
+        rows.iter().map(|row| self.record(row)).collect()
+    }
+
+    fn record(&self, row: &tokio_postgres::Row) -> Result<(String, Record)> {
+        let table = &self.inner.table;
+        let mut record = Record::with_capacity(table.columns.len());
+        let mut id = String::new();
+        for (n, column) in table.columns.iter().enumerate() {
+            let text: Option<&str> = row.try_get(n).map_err(database_error)?;
+            if n == table.id {
+                id = text.unwrap_or_default().to_owned();
+            }
+            record.insert(column.name.clone(), column.decode(text)?);
+        }
+        Ok((id, record))
+    }
+
+    /// The `(columns, params)` of `record`'s fields, parameters numbered from `first`; refuses
+    /// a field that is not a column, a value that does not fit, and an id field other than `id`.
+    fn assignments(&self, id: &str, record: &Record, first: usize) -> Result<Assignments> {
+        let table = &self.inner.table;
+        let mut assigned = Vec::new();
+        let mut params = Vec::new();
+        for (field, value) in record {
+            let column = self.column(field)?;
+            if column.name == table.columns[table.id].name {
+                let same = matches!(value, Value::Text(t) if t == id)
+                    || matches!(value, Value::Integer(n) if i128::from(*n).to_string() == id);
+                if !same {
+                    return Err(Error::InvalidArgument {
+                        reason: format!(
+                            "record for id {id:?} of postgres table {} carries another id in \
+                             {field:?}",
+                            table.name
+                        ),
+                    });
+                }
+                continue;
+            }
+            params.push(column.encode(value)?);
+            let placeholder = format!("${}::text::{}", first + params.len() - 1, column.sql_type);
+            assigned.push((column.quoted.clone(), placeholder));
+        }
+        Ok(Assignments { assigned, params })
+    }
+
+    fn id_column(&self) -> &Column {
+        &self.inner.table.columns[self.inner.table.id]
+    }
+
+    fn one(&self, id: &str, rows: Vec<(String, Record)>) -> Result<Record> {
+        rows.into_iter()
+            .next()
+            .map(|(_, record)| record)
+            .ok_or_else(|| no_such_row(&self.inner.table.name, id))
+    }
+}
+
+#[async_trait]
+impl Master for PostgresMaster {
+    async fn list(&self, page: Page) -> Result<Rows> {
+        let table = &self.inner.table;
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT $1::text::bigint OFFSET $2::text::bigint",
+            table.select_list,
+            table.quoted,
+            self.id_column().quoted
+        );
+        let params = [
+            Some(page.per_page.to_string()),
+            Some(page.offset().to_string()),
+        ];
+        Ok(self.query(&sql, &params).await?.into_iter().collect())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Record>> {
+        let Some(id_param) = self.id_parameter(id) else {
+            return Ok(None);
+        };
+        let table = &self.inner.table;
+        let id_column = self.id_column();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = $1::text::{}",
+            table.select_list, table.quoted, id_column.quoted, id_column.sql_type
+        );
+        let rows = self.query(&sql, &[Some(id_param)]).await?;
+        Ok(rows.into_iter().next().map(|(_, record)| record))
+    }
+
+    async fn insert(&self, id: &str, record: Record) -> Result<Record> {
+        let id_param = self.id_required(id)?;
+        let Assignments {
+            assigned,
+            mut params,
+        } = self.assignments(id, &record, 2)?;
+        let id_column = self.id_column();
+        let mut columns = vec![id_column.quoted.clone()];
+        let mut values = vec![format!("$1::text::{}", id_column.sql_type)];
+        for (column, placeholder) in assigned {
+            columns.push(column);
+            values.push(placeholder);
+        }
+        params.insert(0, Some(id_param));
+        let table = &self.inner.table;
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) RETURNING {}",
+            table.quoted,
+            columns.join(", "),
+            values.join(", "),
+            table.select_list
+        );
+        let rows = self.query(&sql, &params).await?;
+        self.one(id, rows)
+    }
+
+    async fn replace(&self, id: &str, record: Record) -> Result<Record> {
+        let id_param = self.id_required(id)?;
+        let Assignments {
+            assigned,
+            mut params,
+        } = self.assignments(id, &record, 2)?;
+        let table = &self.inner.table;
+        // Every column the record does not name goes back to its default, as a whole-row
+        // replacement must.
+        let mut sets: Vec<String> = assigned
+            .iter()
+            .map(|(column, placeholder)| format!("{column} = {placeholder}"))
+            .collect();
+        for (n, column) in table.columns.iter().enumerate() {
+            if n != table.id && !assigned.iter().any(|(quoted, _)| *quoted == column.quoted) {
+                sets.push(format!("{} = DEFAULT", column.quoted));
+            }
+        }
+        params.insert(0, Some(id_param));
+        self.update(id, &sets, &params).await
+    }
+
+    async fn patch(&self, id: &str, partial: Record) -> Result<Record> {
+        let id_param = self.id_required(id)?;
+        let Assignments {
+            assigned,
+            mut params,
+        } = self.assignments(id, &partial, 2)?;
+        let mut sets: Vec<String> = assigned
+            .iter()
+            .map(|(column, placeholder)| format!("{column} = {placeholder}"))
+            .collect();
+        if sets.is_empty() {
+            // Nothing to change: still fail for a missing row, and return the stored one.
+            let id_column = self.id_column();
+            sets.push(format!("{0} = {0}", id_column.quoted));
+        }
+        params.insert(0, Some(id_param));
+        self.update(id, &sets, &params).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        let id_param = self.id_required(id)?;
+        let id_column = self.id_column();
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1::text::{}",
+            self.inner.table.quoted, id_column.quoted, id_column.sql_type
+        );
+        let client = self.client().await?;
+        let deleted = client
+            .execute(&sql, &[&id_param])
+            .await
+            .map_err(database_error)?;
+        if deleted == 0 {
+            return Err(no_such_row(&self.inner.table.name, id));
+        }
+        Ok(())
+    }
+
+    async fn delete_all(&self) -> Result<()> {
+        // DELETE, not TRUNCATE: row triggers (and the change feed's) see every row go.
+        let sql = format!("DELETE FROM {}", self.inner.table.quoted);
+        let client = self.client().await?;
+        client.execute(&sql, &[]).await.map_err(database_error)?;
+        Ok(())
+    }
+}
+
+impl PostgresMaster {
+    async fn update(&self, id: &str, sets: &[String], params: &[Option<String>]) -> Result<Record> {
+        let table = &self.inner.table;
+        let id_column = self.id_column();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} = $1::text::{} RETURNING {}",
+            table.quoted,
+            sets.join(", "),
+            id_column.quoted,
+            id_column.sql_type,
+            table.select_list
+        );
+        let rows = self.query(&sql, params).await?;
+        self.one(id, rows)
+    }
+}
+
+/// A new client for `url`; its connection runs on a task of its own.
+async fn dial(url: &str) -> Result<Arc<Client>> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(database_error)?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            warn!(%error, "postgres connection ended");
+        }
+    });
+    Ok(Arc::new(client))
+}
+
+/// Reads `table`'s columns from the catalog.
+async fn describe(client: &Client, table: &str, id_column: &str) -> Result<Table> {
+    let quoted = match table.split_once('.') {
+        Some((schema, name)) => format!(
+            "{}.{}",
+            quote_identifier(schema, "schema")?,
+            quote_identifier(name, "table")?
+        ),
+        None => quote_identifier(table, "table")?,
+    };
+    quote_identifier(id_column, "id column")?;
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typname::text, \
+             t.typcategory::text \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&quoted],
+        )
+        .await
+        .map_err(database_error)?;
+    if rows.is_empty() {
+        return Err(Error::InvalidConfig {
+            reason: format!("postgres table {table:?} does not exist (or has no columns)"),
+        });
+    }
+    let mut columns = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let name: String = row.get(0);
+        let sql_type: String = row.get(1);
+        let typname: String = row.get(2);
+        let category: String = row.get(3);
+        let kind = Kind::of(&typname, &category).ok_or_else(|| Error::InvalidConfig {
+            reason: format!(
+                "postgres table {table:?}, column {name:?}: vlive cannot map its type \
+                 {sql_type} (docs/postgres.md lists the types it maps)"
+            ),
+        })?;
+        let quoted = quote_identifier(&name, "column")?;
+        columns.push(Column {
+            name,
+            quoted,
+            sql_type,
+            kind,
+        });
+    }
+    let id = columns
+        .iter()
+        .position(|c| c.name == id_column)
+        .ok_or_else(|| Error::InvalidConfig {
+            reason: format!("postgres table {table:?} has no column {id_column:?}"),
+        })?;
+    if matches!(
+        columns[id].kind,
+        Kind::Json | Kind::Array | Kind::Bytes | Kind::Float
+    ) {
+        return Err(Error::InvalidConfig {
+            reason: format!(
+                "postgres table {table:?}: id column {id_column:?} is {}; ids must be \
+                 integers, text or uuid",
+                columns[id].sql_type
+            ),
+        });
+    }
+    let select_list = columns
+        .iter()
+        .map(Column::select_expression)
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Table {
+        quoted,
+        name: table.to_owned(),
+        columns,
+        id,
+        select_list,
+    })
+}
+
+/// `error` as an [`Error::Master`], with Postgres' SQLSTATE and message kept in the source.
+pub(crate) fn database_error(error: tokio_postgres::Error) -> Error {
+    Error::master(error)
+}
+
+fn no_such_row(table: &str, id: &str) -> Error {
+    #[derive(Debug)]
+    struct NoSuchRow(String);
+    impl std::fmt::Display for NoSuchRow {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for NoSuchRow {}
+    Error::master(NoSuchRow(format!(
+        "postgres table {table}: no row with id {id:?}"
+    )))
+}
