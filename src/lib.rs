@@ -74,7 +74,9 @@ pub use live_table::{
 pub use mem_cache::{MemCache, MemCacheStats};
 pub use no_cache::NoCache;
 #[cfg(all(feature = "postgres", not(loom)))]
-pub use postgres::PostgresMaster;
+pub use postgres::{
+    LISTENER_APPLICATION_NAME, PostgresLiveStream, PostgresLiveStreamStats, PostgresMaster,
+};
 #[cfg(not(loom))]
 pub use redb_cache::{DB_FILE_NAME, RedbCache, RedbCacheBuilder};
 #[cfg(all(feature = "redis", not(loom)))]

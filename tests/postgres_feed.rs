@@ -1,0 +1,203 @@
+//! `PostgresLiveStream` against a real Postgres (issue 20): out-of-band changes reach a
+//! LiveTable's reads; a TRUNCATE and an id too long for a notice become table-level changes; the
+//! listener's backend terminated, with an UPDATE made during the outage, is a gap the table
+//! invalidates for, so the change is never served stale once the listener is back; the install
+//! is idempotent.
+#![cfg(feature = "postgres")]
+
+mod common;
+#[path = "common/postgres_server.rs"]
+mod postgres_server;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postgres_server::PostgresServer;
+use vlive::{
+    LISTENER_APPLICATION_NAME, LiveTable, MemCache, Page, PostgresLiveStream, PostgresMaster, Value,
+};
+
+struct Fixture {
+    server: PostgresServer,
+    setup: tokio_postgres::Client,
+    table: LiveTable,
+    feed: PostgresLiveStream,
+}
+
+async fn fixture() -> Fixture {
+    let server = PostgresServer::start();
+    let setup = server.client().await;
+    setup
+        .batch_execute(
+            "CREATE TABLE items (id text PRIMARY KEY, n int NOT NULL);
+             INSERT INTO items SELECT 'item' || g, g FROM generate_series(1, 5) g",
+        )
+        .await
+        .unwrap();
+    PostgresLiveStream::install(&server.url(), "items", "id")
+        .await
+        .unwrap();
+    // Twice: idempotent.
+    PostgresLiveStream::install(&server.url(), "items", "id")
+        .await
+        .unwrap();
+    let master = PostgresMaster::connect(&server.url(), "items", "id")
+        .await
+        .unwrap();
+    let feed = PostgresLiveStream::connect(&server.url(), "items", "id").unwrap();
+    let table = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
+        .live_stream(Arc::new(feed.clone()))
+        .build()
+        .unwrap();
+    // The first connect is reported as a gap too (changes before the LISTEN are lost): let
+    // the table take it before the test starts reading.
+    common::wait_until("the listener's first gap", || {
+        table.stats().stream_gaps >= 1
+    })
+    .await;
+    Fixture {
+        server,
+        setup,
+        table,
+        feed,
+    }
+}
+
+async fn n_of(table: &LiveTable, id: &str) -> Option<Value> {
+    table
+        .get(id)
+        .await
+        .unwrap()
+        .and_then(|record| record.get("n").cloned())
+}
+
+/// Waits until `id`'s `n` reads as `want`; returns how long that took.
+async fn until_read(table: &LiveTable, id: &str, want: Option<i64>) -> Duration {
+    let started = Instant::now();
+    let want = want.map(|n| Value::Integer(n.into()));
+    common::within("the change to reach reads", async {
+        while n_of(table, id).await != want {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_band_changes_reach_reads() {
+    let f = fixture().await;
+    assert_eq!(
+        n_of(&f.table, "item1").await,
+        Some(Value::Integer(1.into()))
+    );
+    let hits = f.table.stats().hits;
+    assert_eq!(
+        n_of(&f.table, "item1").await,
+        Some(Value::Integer(1.into()))
+    );
+    assert_eq!(f.table.stats().hits, hits + 1, "served from the cache");
+
+    f.setup
+        .execute("UPDATE items SET n = 100 WHERE id = 'item1'", &[])
+        .await
+        .unwrap();
+    let delay = until_read(&f.table, "item1", Some(100)).await;
+    eprintln!("an out-of-band UPDATE reached reads after {delay:?}");
+
+    f.setup
+        .execute("INSERT INTO items VALUES ('item9', 9)", &[])
+        .await
+        .unwrap();
+    assert_eq!(f.table.list(Page::first(20)).await.unwrap().len(), 6);
+    f.setup
+        .execute("DELETE FROM items WHERE id = 'item9'", &[])
+        .await
+        .unwrap();
+    common::wait_until("the delete's notice", || f.feed.stats().notices >= 3).await;
+    until_read(&f.table, "item9", None).await;
+    assert_eq!(f.feed.stats().malformed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_and_overlong_ids_are_table_level_changes() {
+    let f = fixture().await;
+    assert_eq!(f.table.list(Page::first(20)).await.unwrap().len(), 5);
+    f.setup.execute("TRUNCATE items", &[]).await.unwrap();
+    common::within("the truncate to reach reads", async {
+        while !f.table.list(Page::first(20)).await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+
+    // An id longer than a notice may carry: the writer's commit still succeeds.
+    let long = "x".repeat(7500);
+    assert!(f.table.list(Page::first(20)).await.unwrap().is_empty());
+    f.setup
+        .execute("INSERT INTO items VALUES ($1, 1)", &[&long])
+        .await
+        .unwrap();
+    common::within("the long id's change to reach reads", async {
+        while f.table.list(Page::first(20)).await.unwrap().len() != 1 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_the_listener_is_away_is_never_served_stale() {
+    let f = fixture().await;
+    assert_eq!(
+        n_of(&f.table, "item2").await,
+        Some(Value::Integer(2.into()))
+    );
+    let gaps = f.table.stats().stream_gaps;
+    let connections = f.feed.stats().connections;
+
+    // Kill the listener's backend and change the row before it is back: the notice is lost.
+    let killed: Vec<tokio_postgres::Row> = f
+        .setup
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&LISTENER_APPLICATION_NAME],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 1, "one listener backend");
+    f.setup
+        .execute("UPDATE items SET n = 200 WHERE id = 'item2'", &[])
+        .await
+        .unwrap();
+    common::wait_until("the listener to reconnect", || {
+        f.feed.stats().connections > connections
+    })
+    .await;
+    common::wait_until("the gap to reach the table", || {
+        f.table.stats().stream_gaps > gaps
+    })
+    .await;
+    assert_eq!(
+        n_of(&f.table, "item2").await,
+        Some(Value::Integer(200.into())),
+        "served stale after the listener came back"
+    );
+    assert!(
+        f.feed.stats().errors >= 1,
+        "the lost connection was counted"
+    );
+    drop(f.server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_refuses_bad_names_and_the_sql_is_available() {
+    let sql = PostgresLiveStream::install_sql("app.items", "id").unwrap();
+    assert!(sql.contains("\"app\".\"items\"") && sql.contains("vlive_app_items"));
+    for (table, id) in [("items; drop table x", "id"), ("items", "id\" --")] {
+        assert!(
+            PostgresLiveStream::install_sql(table, id).is_err(),
+            "{table}/{id}"
+        );
+    }
+}
