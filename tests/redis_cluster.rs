@@ -152,7 +152,15 @@ async fn another_shard_count_is_refused() {
 async fn near_tiers_stay_coherent_across_shards() {
     let cluster = RedisCluster::start().await;
     let writer = TieredCache::new(MemCache::new(), connect(&cluster, "tiered").await);
-    let reader = TieredCache::new(MemCache::new(), connect(&cluster, "tiered").await);
+    // Its first seed is dead: its log readers must find the shards' nodes through the others.
+    let mut seeds = vec![format!("redis://127.0.0.1:{}/", redis_server::free_port())];
+    seeds.extend(cluster.seeds());
+    let far = RedisCache::cluster_builder(&RedisCluster::seed_refs(&seeds), "tiered")
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let reader = TieredCache::new(MemCache::new(), far);
     within("sync", reader.sync()).await;
     for i in 0..64 {
         writer.put(&format!("k/{i}"), value("one")).await.unwrap();
@@ -187,6 +195,39 @@ async fn near_tiers_stay_coherent_across_shards() {
             Some("two"),
             "k/{i} stale in the near tier"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_replicas_waits_on_the_shards_own_nodes() {
+    let cluster = RedisCluster::start().await;
+    let seeds = cluster.seeds();
+    let seeds = RedisCluster::seed_refs(&seeds);
+    let one = RedisCache::cluster_builder(&seeds, "replicated")
+        .wait_replicas(1, Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    one.put("a/1", value("v")).await.unwrap();
+    one.invalidate_prefix("a/").await.unwrap();
+    assert_eq!(tag(&one, "a/1").await, None);
+    let two = RedisCache::cluster_builder(&seeds, "replicated")
+        .wait_replicas(2, Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    match within("invalidate", two.invalidate_prefix("b/")).await {
+        Err(Error::Redis(fault)) => assert!(
+            matches!(
+                fault.kind,
+                vlive::RedisFaultKind::NotReplicated {
+                    confirmed: 1,
+                    wanted: 2
+                }
+            ),
+            "{fault}"
+        ),
+        other => panic!("each master has one replica, two were asked for: {other:?}"),
     }
 }
 

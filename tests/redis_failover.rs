@@ -151,6 +151,30 @@ async fn epoch(server: &RedisServer) -> i64 {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_token_from_before_a_rollback_is_stale() {
+    let server = RedisServer::start();
+    let cache = RedisCache::connect(&server.url(), "ns").await.unwrap();
+    cache.put("k", value("v")).await.unwrap();
+    let before = snapshot(&server, "ns").await;
+    cache.invalidate_prefix("other/").await.unwrap();
+    // A token of the epoch the rollback is about to lose.
+    let token = cache.fill_token("k").await.unwrap();
+    roll_back(&server, &before).await;
+    assert_eq!(
+        cache
+            .fill("k", value("from the lost history"), token)
+            .await
+            .unwrap(),
+        vlive::FillOutcome::RejectedStale
+    );
+    let fresh = cache.fill_token("k").await.unwrap();
+    assert_eq!(
+        cache.fill("k", value("now"), fresh).await.unwrap(),
+        vlive::FillOutcome::Stored
+    );
+}
+
 /// A primary with one replica, replicating.
 async fn primary_and_replica() -> (RedisServer, RedisServer) {
     let primary = RedisServer::start();

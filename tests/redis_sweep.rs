@@ -185,3 +185,65 @@ async fn concurrent_puts_survive_every_sweep_that_started_before_them() {
     assert_eq!(written, entries);
     eprintln!("{rounds} invalidations; {checked} puts checked, {missed} covered by one");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_prefix_invalidated_over_and_over_never_traps_a_sweep() {
+    // Every invalidation of a prefix restarts its sweep from the first key. A sweeper that
+    // waited for the prefix's mark to go would chase it for as long as other clients keep
+    // invalidating the prefix; each sweep must serve its own mark only.
+    let server = RedisServer::start();
+    let cache = RedisCache::connect(&server.url(), "ns").await.unwrap();
+    put_many(&cache, "hot/", 5000).await;
+    // Keys rewritten all the time, as a hot prefix has: each carries an epoch newer than any
+    // mark below, so every sweep walks all 5000 of them (5 chunks) and keeps them.
+    let mut rewritten = redis::cmd("HSET");
+    rewritten.arg("{vlive:ns}:w");
+    for i in 0..5000 {
+        rewritten.arg(format!("hot/{i:05}")).arg(1u64 << 40);
+    }
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = rewritten.query_async(&mut admin).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Another client invalidating "hot/" without pause: what INVALIDATE does to the mark
+    // (a new epoch, the mark moved to it, the sweep's cursor reset), as raw commands.
+    let remarker = tokio::spawn({
+        let (url, stop) = (server.url(), stop.clone());
+        async move {
+            let client = redis::Client::open(url).unwrap();
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let epoch: u64 = redis::cmd("HINCRBY")
+                    .arg("{vlive:ns}:m")
+                    .arg("epoch")
+                    .arg(1)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+                let () = redis::pipe()
+                    .cmd("ZADD")
+                    .arg("{vlive:ns}:s")
+                    .arg(epoch)
+                    .arg("hot/")
+                    .ignore()
+                    .cmd("HDEL")
+                    .arg("{vlive:ns}:c")
+                    .arg("hot/")
+                    .ignore()
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    within(
+        "an invalidation of a prefix others keep invalidating",
+        cache.invalidate_prefix("hot/"),
+    )
+    .await
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    remarker.await.unwrap();
+    // Written after every mark: kept.
+    assert_eq!(tag(&cache, "hot/04999").await.as_deref(), Some("v"));
+}

@@ -174,8 +174,9 @@ impl RedisCacheBuilder {
 
     /// Entries whose rows were fetched (`fetched_at`) longer ago than `ttl` are misses (default:
     /// they never expire), as on `RedbCache`. They are removed, not only hidden: every put and
-    /// fill removes up to 256 expired entries, and a get that meets one starts such a removal
-    /// in the background, so they go even when nothing is written. Give every client of a
+    /// fill removes expired entries (256 removals per call at most, evictions included), and a
+    /// get that meets one starts such a removal in the background, so they go even when
+    /// nothing is written. Give every client of a
     /// namespace the same time to live: a client removes what *it* considers expired. Must be
     /// more than zero.
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
@@ -185,7 +186,8 @@ impl RedisCacheBuilder {
 
     /// Makes an invalidation wait until `replicas` replicas have it (Redis `WAIT`), for at most
     /// `timeout`, before it is acknowledged: an acknowledged invalidation then survives the
-    /// failover to any of them. When fewer confirm in time it fails with
+    /// failover to any of them. (On a cluster, the replicas of each shard's master; the WAIT
+    /// runs on the connection the invalidation went out on, never retried on another.) When fewer confirm in time it fails with
     /// [`RedisFaultKind::NotReplicated`] (it did reach the primary) and is kept for a replay:
     /// until a replay is confirmed too, gets of the keys it covers are misses and other calls
     /// fail (see [`RedisCache`](super::RedisCache)). So ask for fewer replicas than you run if
@@ -253,17 +255,15 @@ impl RedisCacheBuilder {
         let target = match &self.endpoint {
             Endpoint::Single(url) => Target::Single(tls::client(url, &self.tls)?),
             Endpoint::Cluster(seeds) => {
-                let (cluster, seed) = tls::cluster_client(seeds, &self.tls, self.timeouts)?;
-                Target::Cluster {
-                    cluster: Box::new(cluster),
-                    seed,
-                }
+                let (cluster, seeds) = tls::cluster_client(seeds, &self.tls, self.timeouts)?;
+                Target::Cluster { cluster, seeds }
             }
         };
         let server = match &target {
             Target::Single(client) => client.get_connection_info().addr().to_string(),
-            Target::Cluster { seed, .. } => {
-                format!("cluster via {}", seed.get_connection_info().addr())
+            Target::Cluster { .. } => {
+                let first = target.first().get_connection_info().addr();
+                format!("cluster via {first}")
             }
         };
         let fault = |kind| {
@@ -275,20 +275,13 @@ impl RedisCacheBuilder {
                 kind,
             })
         };
-        // Its own connection: WAIT blocks the connection it runs on.
-        let replicated = self.replicas.map(|wait| {
-            let timeouts = Timeouts {
-                response: self.timeouts.response + wait.timeout,
-                ..self.timeouts
-            };
-            (Link::new(target.clone(), timeouts), wait)
-        });
         let link = Link::new(target, self.timeouts);
         let trust = self.trust_eviction_policy;
         let count = shards.count().to_string();
         let count_key = shards.count_key.clone();
         let checks = async {
-            // On one node (on a cluster INFO and CONFIG answer per node: the first seed's).
+            // On one node: the server, or the first seed that answers (on a cluster INFO and
+            // CONFIG answer per node; docs/redis.md asks operators to set every master alike).
             let mut node = link.dedicated(None, self.timeouts.response).await?;
             let outcome = check_server(&mut node, trust).await?;
             if outcome.is_err() {
@@ -318,10 +311,11 @@ impl RedisCacheBuilder {
             Ok(Ok(())) => {}
         }
         tracing::debug!(%server, namespace = %self.namespace, "redis cache connected");
+        let count = shards.count();
         let cache = RedisCache {
             inner: std::sync::Arc::new(Inner {
                 link,
-                shard_nodes: std::sync::Mutex::new(vec![None; shards.count()]),
+                shard_nodes: std::sync::Mutex::new(vec![None; count]),
                 shards,
                 server,
                 namespace: self.namespace,
@@ -330,15 +324,16 @@ impl RedisCacheBuilder {
                 max_value_bytes: self.max_value_bytes,
                 max_bytes: self.max_bytes,
                 time_to_live: self.time_to_live,
-                trimming: Default::default(),
-                replicated,
+                trimming: (0..count).map(|_| Default::default()).collect(),
+                replicated: self.replicas,
+                replica_connections: std::sync::Mutex::new(vec![None; count]),
                 timeouts: self.timeouts,
                 pending: Default::default(),
             }),
         };
         // Finishes the sweeps of invalidations whose client stopped mid-way (their entries are
         // hidden already; this frees their memory).
-        cache.sweep_marks("").await;
+        cache.sweep_marks(None).await;
         Ok(cache)
     }
 }

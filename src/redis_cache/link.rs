@@ -18,10 +18,8 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, RedisError, RedisFuture};
 
-use super::shards::key_slot;
 use crate::error::is_connection_level;
 
 /// How long to wait for a connection and for each answer.
@@ -32,28 +30,30 @@ pub(crate) struct Timeouts {
 }
 
 /// What a `Link` connects to.
+// One per cache: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Target {
     /// One server.
     Single(Client),
-    /// A Redis Cluster; `seed` (the first seed's client) is the template for connections to one
-    /// node, which keep its credentials and TLS settings.
+    /// A Redis Cluster; `seeds` (a client per seed URL) are where a connection to one node
+    /// starts, and the first is the template for connections to other nodes (its credentials
+    /// and TLS settings).
     Cluster {
-        cluster: Box<ClusterClient>,
-        seed: Client,
+        cluster: ClusterClient,
+        seeds: Vec<Client>,
     },
 }
 
 impl Target {
-    /// A client for one node: the server itself, or on a cluster the node at `host:port` (the
-    /// first seed when `None`).
-    pub(crate) fn node(&self, node: Option<(&str, u16)>) -> Result<Client, RedisError> {
+    /// The clients to try for one node, in order: the server itself; on a cluster the node at
+    /// `host:port`, or with `None` every seed (a dead seed must not strand a caller).
+    pub(crate) fn node(&self, node: Option<(&str, u16)>) -> Result<Vec<Client>, RedisError> {
         match (self, node) {
-            (Target::Single(client), _) | (Target::Cluster { seed: client, .. }, None) => {
-                Ok(client.clone())
-            }
-            (Target::Cluster { seed, .. }, Some((host, port))) => {
-                let info = seed.get_connection_info().clone();
+            (Target::Single(client), _) => Ok(vec![client.clone()]),
+            (Target::Cluster { seeds, .. }, None) => Ok(seeds.clone()),
+            (Target::Cluster { seeds, .. }, Some((host, port))) => {
+                let info = seeds[0].get_connection_info().clone();
                 let addr = match info.addr().clone() {
                     ConnectionAddr::TcpTls {
                         insecure,
@@ -67,8 +67,16 @@ impl Target {
                     },
                     _ => ConnectionAddr::Tcp(host.to_owned(), port),
                 };
-                Client::open(info.set_addr(addr))
+                Ok(vec![Client::open(info.set_addr(addr))?])
             }
+        }
+    }
+
+    /// The first seed (or the server): where `connect`'s checks run.
+    pub(crate) fn first(&self) -> &Client {
+        match self {
+            Target::Single(client) => client,
+            Target::Cluster { seeds, .. } => &seeds[0],
         }
     }
 }
@@ -78,29 +86,6 @@ impl Target {
 pub(crate) enum Connection {
     Single(MultiplexedConnection),
     Cluster(ClusterConnection),
-}
-
-impl Connection {
-    /// `WAIT replicas timeout` on the node that holds `key` (on a cluster, WAIT must reach the
-    /// node the writes went to). Returns how many replicas confirmed.
-    pub(crate) async fn wait(
-        &mut self,
-        key: &str,
-        replicas: u32,
-        timeout: Duration,
-    ) -> Result<u32, RedisError> {
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(replicas).arg(timeout.as_millis().max(1) as u64);
-        match self {
-            Connection::Single(c) => wait.query_async(c).await,
-            Connection::Cluster(c) => {
-                let node = Route::new(key_slot(key.as_bytes()), SlotAddr::Master);
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(node));
-                let reply = c.route_command(wait, routing).await?;
-                Ok(redis::from_redis_value(reply)?)
-            }
-        }
-    }
 }
 
 impl ConnectionLike for Connection {
@@ -169,10 +154,17 @@ impl Link {
         response: Duration,
     ) -> Result<MultiplexedConnection, RedisError> {
         let config = self.config.clone().set_response_timeout(Some(response));
-        self.target
-            .node(node)?
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+        let mut last_error = None;
+        for client in self.target.node(node)? {
+            match client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+            {
+                Ok(connection) => return Ok(connection),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.expect("a target has at least one client"))
     }
 
     /// Runs `call` on the shared connection; a connection-level failure retires the connection.

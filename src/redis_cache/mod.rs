@@ -107,10 +107,13 @@ struct Inner {
     max_bytes: Option<u64>,
     /// Entries fetched longer ago than this are misses and are removed.
     time_to_live: Option<std::time::Duration>,
-    /// A TRIM call is under way (started by a get that met an expired entry).
-    trimming: std::sync::atomic::AtomicBool,
-    /// With `wait_replicas`: the connection invalidations run on, and what they wait for.
-    replicated: Option<(Link, ReplicaWait)>,
+    /// Per shard: a TRIM call is under way (started by a get that met an expired entry).
+    trimming: Vec<std::sync::atomic::AtomicBool>,
+    /// With `wait_replicas`: what invalidations wait for.
+    replicated: Option<ReplicaWait>,
+    /// With `wait_replicas`: per shard, the connection its invalidations run on (to the node
+    /// that serves it). WAIT counts only the writes of its own connection, and blocks it.
+    replica_connections: std::sync::Mutex<Vec<Option<MultiplexedConnection>>>,
     timeouts: Timeouts,
     /// Invalidations whose outcome is unknown, to replay before the next call.
     pending: Pending,
@@ -399,15 +402,15 @@ impl RedisCache {
         outcomes.into_iter().flatten().collect()
     }
 
-    /// Runs the INVALIDATE script for `prefix` on every shard (see [`Self::invalidate_shard`]).
-    async fn invalidate_on_server(&self, prefix: &str) -> Result<()> {
+    /// Runs the INVALIDATE script for `prefix` on every shard (see [`Self::invalidate_shard`]);
+    /// returns each shard's new epoch (its mark's).
+    async fn invalidate_on_server(&self, prefix: &str) -> Result<Vec<u64>> {
         let prefix = prefix.to_owned();
         self.each_shard(|cache, shard| {
             let prefix = prefix.clone();
             async move { cache.invalidate_shard(shard, &prefix).await }
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Runs the INVALIDATE script for `prefix` on `shard`, then, with `wait_replicas`, WAITs
@@ -415,7 +418,7 @@ impl RedisCache {
     async fn invalidate_shard(&self, shard: usize, prefix: &str) -> Result<u64> {
         let remembered = self.inner.remembered_prefixes.to_string();
         let args: [&[u8]; 2] = [prefix.as_bytes(), remembered.as_bytes()];
-        let Some((link, wait)) = &self.inner.replicated else {
+        let Some(wait) = self.inner.replicated else {
             return self
                 .script(
                     shard,
@@ -427,18 +430,34 @@ impl RedisCache {
                 .await;
         };
         let invocation = self.invocation(shard, &scripts::INVALIDATE_SCRIPT, &args);
-        let meta = &self.keyspace(shard).meta;
-        // On one connection (to the shard's node), in order: WAIT counts the replicas that have
-        // every write this connection made, the invalidation included.
-        let (epoch, confirmed) = link
-            .run(|mut connection| async move {
-                let epoch: u64 = invocation.invoke_async(&mut connection).await?;
-                let confirmed = connection.wait(meta, wait.replicas, wait.timeout).await?;
-                Ok((epoch, confirmed))
-            })
-            .instrument(debug_span!("redis_script", op = "invalidate_prefix"))
-            .await
-            .map_err(|e| self.fault("invalidate_prefix", Some(prefix), RedisFaultKind::of(e)))?;
+        let mut connection = self.replica_connection(shard, wait).await?;
+        // On one connection to the shard's node, in order, with no retry on another socket:
+        // WAIT counts the replicas that have every write of *this* connection.
+        let waited = async {
+            let epoch: u64 = invocation.invoke_async(&mut connection).await?;
+            let confirmed: u32 = redis::cmd("WAIT")
+                .arg(wait.replicas)
+                .arg(wait.timeout.as_millis().max(1) as u64)
+                .query_async(&mut connection)
+                .await?;
+            Ok::<_, redis::RedisError>((epoch, confirmed))
+        }
+        .instrument(debug_span!("redis_script", op = "invalidate_prefix"))
+        .await;
+        let (epoch, confirmed) = match waited {
+            Ok(answer) => {
+                self.keep_replica_connection(shard, connection);
+                answer
+            }
+            // MOVED (the shard's node changed) included: the next try finds the node again.
+            Err(error) => {
+                return Err(self.fault(
+                    "invalidate_prefix",
+                    Some(prefix),
+                    RedisFaultKind::of(error),
+                ));
+            }
+        };
         if confirmed < wait.replicas {
             return Err(self.fault(
                 "invalidate_prefix",
@@ -452,18 +471,55 @@ impl RedisCache {
         Ok(epoch)
     }
 
+    /// The cached connection for `shard`'s replicated invalidations, or a new one to the node
+    /// that serves it (its response timeout covers the wait).
+    async fn replica_connection(
+        &self,
+        shard: usize,
+        wait: ReplicaWait,
+    ) -> Result<MultiplexedConnection> {
+        let cached = {
+            let mut connections = self
+                .inner
+                .replica_connections
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Taken out: a connection that fails is never put back.
+            connections.get_mut(shard).and_then(Option::take)
+        };
+        match cached {
+            Some(connection) => Ok(connection),
+            None => self.dedicated_connection(shard, wait.timeout).await,
+        }
+    }
+
+    fn keep_replica_connection(&self, shard: usize, connection: MultiplexedConnection) {
+        let mut connections = self
+            .inner
+            .replica_connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = connections.get_mut(shard) {
+            *slot = Some(connection);
+        }
+    }
+
     /// Deletes the entries invalidations have marked, a bounded chunk per call (`scripts::
-    /// SWEEP`): `prefix`'s own, then any marks other clients left (a client that crashed
-    /// mid-sweep), at most [`LEFTOVER_MARKS`] of them so that this returns however many
-    /// invalidations others keep starting. A failure is logged and ends the sweep: the marks
-    /// stay, still hiding their entries, for the next invalidation (of any client) or connect.
-    pub(crate) async fn sweep_marks(&self, prefix: &str) {
-        let prefix = prefix.to_owned();
+    /// SWEEP`): `own`'s (a prefix and the epoch of its mark in each shard), then marks other
+    /// clients left (a client that crashed mid-sweep), at most [`LEFTOVER_MARKS`] per shard. A
+    /// sweep serves one mark: when the prefix is invalidated again meanwhile, the newer
+    /// invalidation's sweep takes over and this one stops, so it ends however often a hot
+    /// prefix is invalidated. A failure is logged and ends the sweep: the marks stay, still
+    /// hiding their entries, for the next invalidation (of any client) or connect.
+    pub(crate) async fn sweep_marks(&self, own: Option<(&str, Vec<u64>)>) {
+        let own = own.map(|(prefix, epochs)| (prefix.to_owned(), epochs));
         let _ = self
             .each_shard(|cache, shard| {
-                let prefix = prefix.clone();
+                let own = own
+                    .as_ref()
+                    .map(|(prefix, epochs)| (prefix.clone(), epochs[shard]));
                 async move {
-                    cache.sweep_shard_marks(shard, &prefix).await;
+                    cache.sweep_shard_marks(shard, own).await;
                     Ok(())
                 }
             })
@@ -471,26 +527,30 @@ impl RedisCache {
     }
 
     /// [`Self::sweep_marks`] on one shard.
-    async fn sweep_shard_marks(&self, shard: usize, prefix: &str) {
-        let mut prefixes = vec![prefix.to_owned()];
+    async fn sweep_shard_marks(&self, shard: usize, own: Option<(String, u64)>) {
+        let mut marks: Vec<(String, u64)> = own.into_iter().collect();
         let swept = async {
-            if !prefix.is_empty() {
-                self.sweep(shard, prefix).await?;
+            if let Some((prefix, epoch)) = marks.first()
+                && !prefix.is_empty()
+            {
+                self.sweep(shard, prefix, *epoch).await?;
             }
-            prefixes = self.leftover_marks(shard).await?;
-            for leftover in &prefixes {
-                self.sweep(shard, leftover).await?;
+            marks = self.leftover_marks(shard).await?;
+            for (prefix, epoch) in &marks {
+                self.sweep(shard, prefix, *epoch).await?;
             }
             Ok::<_, Error>(())
         };
         if let Err(error) = swept.await {
-            warn!(shard, ?prefixes, error = %chain(&error), "an invalidation's entries are hidden but not yet deleted; a later call deletes them");
+            warn!(shard, ?marks, error = %chain(&error), "an invalidation's entries are hidden but not yet deleted; a later call deletes them");
         }
     }
 
-    /// Runs `SWEEP` on `prefix` in `shard` until its mark is gone.
-    async fn sweep(&self, shard: usize, prefix: &str) -> Result<()> {
+    /// Runs `SWEEP` on `prefix` in `shard` until the mark set at `epoch` is gone (swept, or
+    /// replaced by a newer invalidation of the prefix, whose own sweep goes on).
+    async fn sweep(&self, shard: usize, prefix: &str, epoch: u64) -> Result<()> {
         let chunk = scripts::SWEEP_CHUNK.to_string();
+        let epoch = epoch.to_string();
         loop {
             let done: u8 = self
                 .script(
@@ -498,7 +558,7 @@ impl RedisCache {
                     "invalidate_prefix",
                     prefix,
                     &scripts::SWEEP_SCRIPT,
-                    &[prefix.as_bytes(), chunk.as_bytes()],
+                    &[prefix.as_bytes(), chunk.as_bytes(), epoch.as_bytes()],
                 )
                 .await?;
             if done == 1 {
@@ -507,8 +567,8 @@ impl RedisCache {
         }
     }
 
-    /// Up to [`LEFTOVER_MARKS`] prefixes still marked in `shard`.
-    async fn leftover_marks(&self, shard: usize) -> Result<Vec<String>> {
+    /// Up to [`LEFTOVER_MARKS`] marks still pending in `shard`, with their epochs.
+    async fn leftover_marks(&self, shard: usize) -> Result<Vec<(String, u64)>> {
         let marks = &self.keyspace(shard).marks;
         self.inner
             .link
@@ -517,6 +577,7 @@ impl RedisCache {
                     .arg(marks)
                     .arg(0)
                     .arg(LEFTOVER_MARKS - 1)
+                    .arg("WITHSCORES")
                     .query_async(&mut connection)
                     .await
             })
@@ -607,18 +668,25 @@ impl RedisCache {
     /// expired entry, and expired entries must go even when nothing is written.
     fn trim_soon(&self, shard: usize) {
         use std::sync::atomic::Ordering;
-        if self.inner.trimming.swap(true, Ordering::AcqRel) {
+        if self.inner.trimming[shard].swap(true, Ordering::AcqRel) {
             return;
         }
-        let cache = self.clone();
+        /// Clears the flag however the task ends (a runtime shutting down drops it).
+        struct Trimming(RedisCache, usize);
+        impl Drop for Trimming {
+            fn drop(&mut self) {
+                self.0.inner.trimming[self.1].store(false, Ordering::Release);
+            }
+        }
+        let trimming = Trimming(self.clone(), shard);
         tokio::spawn(async move {
+            let cache = &trimming.0;
             let trimmed: Result<u8> = cache
                 .script(shard, "trim", "", &scripts::TRIM_SCRIPT, &[])
                 .await;
             if let Err(error) = trimmed {
                 debug!(error = %chain(&error), "trim of expired entries failed; the next write does it");
             }
-            cache.inner.trimming.store(false, Ordering::Release);
         });
     }
 
@@ -738,11 +806,11 @@ impl Cache for RedisCache {
             // Dropped armed (an error, or a caller that stopped waiting), it remembers the
             // prefix for a replay.
             let unconfirmed = Unconfirmed::new(&self.inner.pending, prefix);
-            self.invalidate_on_server(prefix).await?;
+            let epochs = self.invalidate_on_server(prefix).await?;
             unconfirmed.confirm();
             debug!(prefix, "redis cache invalidate");
             // From here nothing under the prefix can be read; what is left is deleting it.
-            self.sweep_marks(prefix).await;
+            self.sweep_marks(Some((prefix, epochs))).await;
             Ok(())
         }
         .instrument(self.op_span("invalidate_prefix", prefix))

@@ -7,10 +7,10 @@
 //! it, in Unix ms, are expired; both `0` when unset). Operation arguments start at `ARGV[5]`.
 //!
 //! **The budget.** Each entry is charged its key and value bytes (meta `bytes`), and `order`
-//! ranks entries by fetch time. Every write that adds data ends with `trim()`: it removes up to
-//! `TRIM_LIMIT` expired entries, then evicts the oldest until the namespace fits its budget,
-//! also at most `TRIM_LIMIT`; a namespace far over budget (a budget just lowered) shrinks over
-//! the next writes. Gets stay read-only: they hide nothing by time on the server (the client
+//! ranks entries by fetch time. Every write that adds data ends with `trim()`: it removes
+//! expired entries, then evicts the oldest until the shard fits its budget, `TRIM_LIMIT`
+//! removals in all; a namespace far over budget (a budget just lowered) shrinks over the next
+//! writes. Gets stay read-only: they hide nothing by time on the server (the client
 //! checks `fetched_at` after decoding) and never reorder.
 //!
 //! Every call does bounded work, so no call holds the server (which runs one command at a time)
@@ -171,7 +171,9 @@ log(inc, p)
 return epoch
 "#;
 
-/// `ARGV[5]` prefix, `ARGV[6]` the most keys to look at. Returns 1 once the prefix's sweep is
+/// `ARGV[5]` prefix, `ARGV[6]` the most keys to look at, `ARGV[7]` the epoch of the mark this
+/// sweep serves: when the prefix has been marked again since (a newer invalidation, whose own
+/// sweep starts over from the first key), this one is done. Returns 1 once the prefix's sweep is
 /// done (its mark removed, or there was none), 0 while there is more.
 ///
 /// The keys starting with `p` are exactly the index range `[p, p..0xFF)`: UTF-8 never contains
@@ -184,7 +186,7 @@ return epoch
 const SWEEP: &str = r#"
 local p, limit = ARGV[5], tonumber(ARGV[6])
 local mark = redis.call('ZSCORE', KEYS[7], p)
-if not mark then return 1 end
+if not mark or tonumber(mark) ~= tonumber(ARGV[7]) then return 1 end
 mark = tonumber(mark)
 local cursor = redis.call('HGET', KEYS[8], p)
 local lo = cursor and ('(' .. cursor) or ('[' .. p)
@@ -224,6 +226,9 @@ local m = redis.call('HMGET', KEYS[1], 'inc', 'epoch', 'floor')
 if m[1] ~= ARGV[8] then return 0 end
 local t = tonumber(ARGV[9])
 if t < tonumber(m[3] or '0') then return 0 end
+-- A token from beyond the epoch: issued before a rollback (a failover to a replica that had
+-- not received the invalidations since); nothing it could be checked against remains.
+if t > tonumber(m[2] or '0') then return 0 end
 if tonumber(m[2] or '0') ~= t then
   if any_score_above(KEYS[4], prefixes_of(ARGV[5]), t) then return 0 end
 end

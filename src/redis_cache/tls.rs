@@ -55,18 +55,22 @@ pub(super) fn client(url: &str, options: &TlsOptions) -> Result<Client> {
 }
 
 /// The cluster client for the seed `urls` (all TLS or all plain, with the same credentials),
-/// and the first seed's client, the template for connections to one node.
+/// and a client for each seed, for connections to one node.
 pub(super) fn cluster_client(
     urls: &[String],
     options: &TlsOptions,
     timeouts: Timeouts,
-) -> Result<(ClusterClient, Client)> {
+) -> Result<(ClusterClient, Vec<Client>)> {
     let Some(first) = urls.first() else {
         return Err(invalid(
             "a Redis Cluster needs at least one seed URL".into(),
         ));
     };
-    let seed = client(first, options)?;
+    let _ = first;
+    let seeds = urls
+        .iter()
+        .map(|url| client(url, options))
+        .collect::<Result<Vec<_>>>()?;
     let infos = urls
         .iter()
         .map(|url| connection_info(url, options))
@@ -86,7 +90,7 @@ pub(super) fn cluster_client(
         // nodes."), never the URLs.
         invalid(format!("the cluster seeds were refused: {e}"))
     })?;
-    Ok((cluster, seed))
+    Ok((cluster, seeds))
 }
 
 /// `url` parsed, checked against `options` (TLS options need TLS); installs the crypto

@@ -59,15 +59,13 @@ impl Shared {
         }
     }
 
-    /// Whether the near tier reflects `shard`'s log up to `head`: the same incarnation, and
-    /// past `head` or at it on the same history (the same link).
+    /// Whether the near tier reflects `shard`'s log exactly up to `head`: the same
+    /// incarnation, sequence number and link. A reader already past `head` does not count: a
+    /// head behind the reader may be a rolled-back history it has not noticed yet, so the
+    /// caller waits for a round that started after it instead.
     pub(crate) fn has_applied(&self, shard: usize, head: &LogHead) -> bool {
         let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied[shard].as_ref().is_some_and(|applied| {
-            applied.incarnation == head.incarnation
-                && (applied.seq > head.seq
-                    || (applied.seq == head.seq && applied.link == head.link))
-        })
+        applied[shard].as_ref() == Some(head)
     }
 
     fn applied(&self, shard: usize, position: &Position) {
