@@ -13,6 +13,7 @@
 //! cargo run --release --example live_demo -- event c-0007  # out-of-band change + live event
 //! cargo run --release --example live_demo -- stats
 //! cargo run --release --features redis --example live_demo -- two-process
+//! cargo run --release --features postgres --example live_demo -- postgres
 //! ```
 //!
 //! State persists in `--dir` (default `./vlive-demo`) between runs; `--debug` prints the
@@ -23,7 +24,8 @@
 //! table; `commands.rs` holds the subcommands; `demo.rs` is what they share (the master, the
 //! cache, the table, a timed read); `master.rs` is the fake remote master, `clients.rs` its
 //! sample data; `cache.rs` the cache choice; `args.rs` parses arguments; `show.rs` prints.
-//! `two_process/` (with `--features redis`) is the two-process mode over Redis.
+//! `two_process/` (with `--features redis`) is the two-process mode over Redis; `postgres.rs`
+//! (with `--features postgres`) the LiveTable over a real Postgres table and its change feed.
 
 mod args;
 mod burst;
@@ -32,6 +34,8 @@ mod clients;
 mod commands;
 mod demo;
 mod master;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod show;
 mod story;
 mod summary;
@@ -131,6 +135,19 @@ enum Command {
         #[arg(long, value_name = "URL")]
         redis_url: Option<String>,
     },
+    /// A LiveTable over a real Postgres table, with its LISTEN/NOTIFY change feed: cache vs
+    /// Postgres reads, an out-of-band UPDATE reaching reads, a killed listener's gap turning
+    /// into an invalidation. Exits non-zero if any of it did not happen.
+    ///
+    /// Starts its own throwaway Postgres (initdb in a temp dir, a free loopback port; as the
+    /// `postgres` user when run as root) unless given a URL.
+    #[cfg(feature = "postgres")]
+    Postgres {
+        /// Use this Postgres instead, e.g. postgres://user:password@127.0.0.1:5432/db (the demo
+        /// creates, and drops, a table of its own there).
+        #[arg(long, value_name = "URL")]
+        pg_url: Option<String>,
+    },
     /// The second process of `two-process` (started by it; answers on stdin/stdout).
     #[cfg(feature = "redis")]
     #[command(hide = true)]
@@ -147,7 +164,11 @@ async fn run(cli: Cli) -> DemoResult<()> {
     let Some(command) = &cli.command else {
         return story::tell(&cli).await;
     };
-    // These two open their own master and caches, not the main story's.
+    // These open their own master and caches, not the main story's.
+    #[cfg(feature = "postgres")]
+    if let Command::Postgres { pg_url } = command {
+        return postgres::run(pg_url.as_deref()).await;
+    }
     #[cfg(feature = "redis")]
     match command {
         Command::TwoProcess { redis_url } => {
@@ -171,6 +192,8 @@ async fn run(cli: Cli) -> DemoResult<()> {
         Command::Stats => commands::stats(&demo).await,
         #[cfg(feature = "redis")]
         Command::TwoProcess { .. } | Command::Peer { .. } => unreachable!("handled above"),
+        #[cfg(feature = "postgres")]
+        Command::Postgres { .. } => unreachable!("handled above"),
     };
     // Close cleanly even after an error, then report the first failure.
     let closed = demo.close().await;
