@@ -201,3 +201,54 @@ async fn install_refuses_bad_names_and_the_sql_is_available() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_stale_a_gap_marks_entries_for_revalidation_instead_of_deleting_them() {
+    let server = PostgresServer::start();
+    let setup = server.client().await;
+    setup
+        .batch_execute("CREATE TABLE items (id text PRIMARY KEY, n int NOT NULL); INSERT INTO items VALUES ('a', 1)")
+        .await
+        .unwrap();
+    PostgresLiveStream::install(&server.url(), "items", "id")
+        .await
+        .unwrap();
+    let master = PostgresMaster::connect(&server.url(), "items", "id")
+        .await
+        .unwrap();
+    let feed = PostgresLiveStream::connect(&server.url(), "items", "id").unwrap();
+    let table = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
+        .live_stream(Arc::new(feed.clone()))
+        .serve_stale_while_revalidate(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    common::wait_until("the listener's first gap", || {
+        table.stats().stream_gaps >= 1
+    })
+    .await;
+    assert_eq!(n_of(&table, "a").await, Some(Value::Integer(1.into())));
+    let invalidations = table.stats().invalidations;
+    let gaps = table.stats().stream_gaps;
+    setup
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&LISTENER_APPLICATION_NAME],
+        )
+        .await
+        .unwrap();
+    setup
+        .execute("UPDATE items SET n = 2 WHERE id = 'a'", &[])
+        .await
+        .unwrap();
+    common::wait_until("the gap", || table.stats().stream_gaps > gaps).await;
+    until_read(&table, "a", Some(2)).await;
+    let stats = table.stats();
+    assert_eq!(
+        stats.invalidations, invalidations,
+        "the gap deleted nothing"
+    );
+    assert!(
+        stats.stale_hits >= 1 && stats.revalidations >= 1,
+        "{stats:?}"
+    );
+}

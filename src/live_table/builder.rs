@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use super::events::{self, LiveStream};
 use super::master::Master;
+use super::staleness::Revalidation;
 use super::{Core, LiveTable, Table};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
@@ -21,6 +22,7 @@ pub struct LiveTableBuilder {
     cache_key: String,
     cache: Arc<dyn Cache>,
     max_age: Option<Duration>,
+    grace: Option<Duration>,
     master_timeout: Duration,
     write_target: Option<Arc<dyn Master>>,
     live_streams: Vec<Arc<dyn LiveStream>>,
@@ -35,6 +37,7 @@ impl fmt::Debug for LiveTableBuilder {
         f.debug_struct("LiveTableBuilder")
             .field("cache_key", &self.cache_key)
             .field("max_age", &self.max_age)
+            .field("serve_stale_while_revalidate", &self.grace)
             .field("master_timeout", &self.master_timeout)
             .field("custom_write_target", &self.write_target.is_some())
             .field("live_streams", &self.live_streams.len())
@@ -49,6 +52,7 @@ impl LiveTableBuilder {
             cache_key,
             cache,
             max_age: None,
+            grace: None,
             master_timeout: DEFAULT_MASTER_TIMEOUT,
             write_target: None,
             live_streams: Vec::new(),
@@ -59,6 +63,26 @@ impl LiveTableBuilder {
     /// age; only invalidations remove them).
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
+        self
+    }
+
+    /// Serves a stale entry for up to `grace` after it went stale, while one background read
+    /// (shared by every caller, as a miss's is) fetches the new rows; after `grace` a read
+    /// waits for the master as for a miss. Default: off (a stale entry is a miss).
+    ///
+    /// An entry goes stale `max_age` after it was fetched, and also:
+    /// - **at a restart**: whatever a persistent cache holds when the table is built is stale,
+    ///   so it is served at once and revalidated;
+    /// - **at a gap in a live stream** ([`LiveEvent::Lagged`](crate::LiveEvent::Lagged), e.g.
+    ///   a change feed that reconnected): the table's entries are marked stale, to be
+    ///   revalidated, instead of being deleted. Other events still invalidate.
+    ///
+    /// A failed revalidation keeps the stale entry until `grace` runs out; the next read after
+    /// that waits for the master and gets its error. This trades the "never stale after a gap"
+    /// promise for availability: a stale answer is at most `grace` past its staleness, and is
+    /// counted in [`LiveTableStats::stale_hits`](crate::LiveTableStats::stale_hits).
+    pub fn serve_stale_while_revalidate(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
         self
     }
 
@@ -110,7 +134,12 @@ impl LiveTableBuilder {
         check_master_timeout(&self.cache_key, self.master_timeout)?;
         let runtime = self.runtime_for_streams()?;
         let table = Table {
-            core: Arc::new(Core::new(self.cache, self.cache_key, self.master_timeout)),
+            core: Arc::new(Core::new(
+                self.cache,
+                self.cache_key,
+                self.master_timeout,
+                self.grace.map(Revalidation::new),
+            )),
             write_target: self.write_target.unwrap_or_else(|| self.master.clone()),
             master: self.master,
             max_age: self.max_age,

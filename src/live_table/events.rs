@@ -237,7 +237,8 @@ async fn consume(core: &Core, group: &[Option<LiveEvent>]) {
                     core.stats.stream_gaps.bump();
                     warn!(
                         missed,
-                        "live stream lagged: events were lost, invalidating the whole cache key"
+                        "live stream lagged: events were lost; the whole cache key is invalidated \
+                         (or, serving stale while revalidating, marked stale)"
                     );
                 }
                 None => {
@@ -249,6 +250,17 @@ async fn consume(core: &Core, group: &[Option<LiveEvent>]) {
                 }
                 Some(event) => debug!(?event, "live event"),
             }
+        }
+        // With serve-stale-while-revalidate, a gap (and nothing else) marks the entries stale
+        // instead of removing them.
+        let only_gaps = group
+            .iter()
+            .all(|event| matches!(event, Some(LiveEvent::Lagged { .. })));
+        if only_gaps && let Some(revalidation) = &core.revalidation {
+            revalidation.mark();
+            debug!("entries marked stale: served while revalidated, within the grace period");
+            tracing::Span::current().record("outcome", "marked_stale");
+            return;
         }
         let outcome = match core.invalidate().await {
             Ok(()) => "invalidated",

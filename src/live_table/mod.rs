@@ -8,6 +8,7 @@ mod events;
 mod master;
 mod reader;
 mod single_flight;
+mod staleness;
 mod stats;
 mod trace;
 mod writer;
@@ -30,6 +31,7 @@ use crate::rows::{Record, Rows, SharedRecord};
 use master::MasterCall;
 use reader::Flight;
 use single_flight::SingleFlight;
+use staleness::Revalidation;
 use stats::Counters;
 use trace::op_span;
 use writer::{Applied, WriteJob, WriteOp};
@@ -179,10 +181,17 @@ pub(crate) struct Core {
     master_timeout: Duration,
     flights: SingleFlight<Flight>,
     stats: Counters,
+    /// Serve-stale-while-revalidate: its grace period and stale marks; `None` when off.
+    revalidation: Option<Revalidation>,
 }
 
 impl Core {
-    fn new(cache: Arc<dyn Cache>, cache_key: String, master_timeout: Duration) -> Self {
+    fn new(
+        cache: Arc<dyn Cache>,
+        cache_key: String,
+        master_timeout: Duration,
+        revalidation: Option<Revalidation>,
+    ) -> Self {
         Core {
             cache,
             prefix: format!("{cache_key}/"),
@@ -190,6 +199,7 @@ impl Core {
             master_timeout,
             flights: SingleFlight::default(),
             stats: Counters::default(),
+            revalidation,
         }
     }
 

@@ -5,10 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tracing::{Span, debug, warn};
+use tracing::{Instrument, Span, debug, warn};
 
 use super::master::MasterCall;
 use super::single_flight::{Boarding, Role};
+use super::staleness::Age;
 use super::{Core, Table};
 use crate::cache::{Cache, FillOutcome};
 use crate::error::{Error, Result, chain};
@@ -31,12 +32,22 @@ where
     let core = &table.core;
     let span = Span::current();
     match core.cache.get(&key).await {
-        Ok(Some(cached)) if is_fresh(table.max_age, &cached) => {
-            core.stats.hits.bump();
-            span.record("outcome", "hit");
-            return Ok(cached.rows);
-        }
-        Ok(Some(cached)) => debug!(fetched_at = ?cached.fetched_at, "cached entry too old"),
+        Ok(Some(cached)) => match age(core, table.max_age, &cached) {
+            Age::Fresh => {
+                core.stats.hits.bump();
+                span.record("outcome", "hit");
+                return Ok(cached.rows);
+            }
+            Age::Stale => {
+                core.stats.hits.bump();
+                core.stats.stale_hits.bump();
+                span.record("outcome", "stale");
+                debug!(fetched_at = ?cached.fetched_at, "serving a stale entry; revalidating");
+                revalidate(core, key, core.master_call(op), fetch);
+                return Ok(cached.rows);
+            }
+            Age::TooOld => debug!(fetched_at = ?cached.fetched_at, "cached entry too old"),
+        },
         Ok(None) => {}
         Err(e) => warn!(error = %chain(&e), "cache read failed; reading the master"),
     }
@@ -117,16 +128,52 @@ where
     }
 }
 
-/// Whether `cached` is young enough to answer a read.
-fn is_fresh(max_age: Option<Duration>, cached: &CachedRows) -> bool {
-    let Some(max_age) = max_age else {
-        return true;
-    };
+/// What a read may do with `cached`: answer with it, answer and revalidate, or read the master.
+fn age(core: &Core, max_age: Option<Duration>, cached: &CachedRows) -> Age {
+    let now = SystemTime::now();
     // An entry stamped in the future (clock skew) counts as just fetched.
-    cached
-        .fetched_at
-        .elapsed()
-        .map_or(true, |age| age <= max_age)
+    let fetched_at = cached.fetched_at.min(now);
+    if let Some(revalidation) = &core.revalidation {
+        return revalidation.age(max_age, fetched_at, now);
+    }
+    let fresh = max_age.is_none_or(|max_age| fetched_at + max_age >= now);
+    if fresh { Age::Fresh } else { Age::TooOld }
+}
+
+/// Reads `key` from the master in the background, through the key's single flight (a read
+/// already under way is joined, not repeated), so that the next read finds fresh rows. A failed
+/// read is logged; the stale entry stays until its grace period ends.
+fn revalidate<F, Fut>(core: &Arc<Core>, key: String, call: MasterCall, fetch: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Rows>> + Send + 'static,
+{
+    let Some(revalidation) = &core.revalidation else {
+        return;
+    };
+    if !revalidation.start(&key) {
+        return;
+    }
+    core.stats.revalidations.bump();
+    /// Releases the key's claim however the task ends.
+    struct Claim(Arc<Core>, String);
+    impl Drop for Claim {
+        fn drop(&mut self) {
+            if let Some(revalidation) = &self.0.revalidation {
+                revalidation.finish(&self.1);
+            }
+        }
+    }
+    let claim = Claim(core.clone(), key);
+    tokio::spawn(
+        async move {
+            let Claim(core, key) = &claim;
+            if let Err(e) = flight(core, key, call, fetch).await {
+                warn!(error = %chain(&e), key, "revalidating a stale entry failed; it is served until its grace period ends");
+            }
+        }
+        .instrument(Span::current()),
+    );
 }
 
 /// How a miss was resolved.

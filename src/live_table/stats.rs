@@ -36,8 +36,16 @@ pub struct LiveTableStats {
     pub invalidations: u64,
     /// Live events received, including gaps and the end of a stream.
     pub events: u64,
-    /// Lost events and ended streams (each also invalidated the cache key).
+    /// Lost events and ended streams (each also invalidated the cache key, or, with
+    /// serve-stale-while-revalidate, marked its entries stale).
     pub stream_gaps: u64,
+    /// Reads answered with a stale entry while a background read revalidated it
+    /// ([`serve_stale_while_revalidate`](crate::LiveTableBuilder::serve_stale_while_revalidate));
+    /// counted in `hits` too.
+    pub stale_hits: u64,
+    /// Background reads started to revalidate a stale entry (concurrent ones for one key share
+    /// one master read).
+    pub revalidations: u64,
 }
 
 impl LiveTableStats {
@@ -63,6 +71,8 @@ pub(crate) struct Counters {
     pub(crate) invalidations: Counter,
     pub(crate) events: Counter,
     pub(crate) stream_gaps: Counter,
+    pub(crate) stale_hits: Counter,
+    pub(crate) revalidations: Counter,
 }
 
 impl Counters {
@@ -81,6 +91,8 @@ impl Counters {
             invalidations: self.invalidations.get(),
             events: self.events.get(),
             stream_gaps: self.stream_gaps.get(),
+            stale_hits: self.stale_hits.get(),
+            revalidations: self.revalidations.get(),
         }
     }
 }
