@@ -252,3 +252,36 @@ async fn serving_stale_a_gap_marks_entries_for_revalidation_instead_of_deleting_
         "{stats:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_given_the_only_handle_keeps_its_listener() {
+    let server = PostgresServer::start();
+    let setup = server.client().await;
+    setup
+        .batch_execute("CREATE TABLE items (id text PRIMARY KEY, n int NOT NULL); INSERT INTO items VALUES ('a', 1)")
+        .await
+        .unwrap();
+    PostgresLiveStream::install(&server.url(), "items", "id")
+        .await
+        .unwrap();
+    let master = PostgresMaster::connect(&server.url(), "items", "id")
+        .await
+        .unwrap();
+    // As the README writes it: the table holds the only handle.
+    let table = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
+        .live_stream(Arc::new(
+            PostgresLiveStream::connect(&server.url(), "items", "id").unwrap(),
+        ))
+        .build()
+        .unwrap();
+    common::wait_until("the listener's first gap", || {
+        table.stats().stream_gaps >= 1
+    })
+    .await;
+    assert_eq!(n_of(&table, "a").await, Some(Value::Integer(1.into())));
+    setup
+        .execute("UPDATE items SET n = 5 WHERE id = 'a'", &[])
+        .await
+        .unwrap();
+    until_read(&table, "a", Some(5)).await;
+}

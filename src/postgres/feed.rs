@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_stream::StreamExt;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::columns::quote_identifier;
@@ -42,7 +43,8 @@ const QUEUE_CHECK: Duration = Duration::from_secs(10);
 /// The notices come from a trigger: install it with [`PostgresLiveStream::install`] (or run the
 /// SQL of [`PostgresLiveStream::install_sql`] in your own migrations). One listener connection
 /// per `PostgresLiveStream`, whatever the number of subscriptions; it reconnects by itself with
-/// a backoff (100 ms doubling to 5 s) and stops when the last clone is dropped. Errors are
+/// a backoff (100 ms doubling to 5 s) and stops when the last clone and the last subscription
+/// (a table's) are dropped. Errors are
 /// logged and counted in [`stats`](Self::stats), never swallowed.
 #[derive(Clone)]
 pub struct PostgresLiveStream {
@@ -244,8 +246,14 @@ CREATE TRIGGER vlive_notify_truncate AFTER TRUNCATE ON {table}
 }
 
 impl LiveStream for PostgresLiveStream {
+    /// A subscription keeps the listener running too: a table given the only handle (as
+    /// `.live_stream(Arc::new(feed))` does) must not lose its feed when the handle goes.
     fn subscribe(&self) -> LiveEvents {
-        self.inner.events.subscribe()
+        let listener = self.inner.clone();
+        Box::pin(self.inner.events.subscribe().map(move |event| {
+            let _alive = &listener;
+            event
+        }))
     }
 }
 
