@@ -349,3 +349,34 @@ async fn with_the_database_down_cached_rows_are_served_and_misses_fail_typed() {
         "the master reconnects by itself"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_of_the_applications_own_serves_until_it_closes() {
+    let server = PostgresServer::start();
+    let setup = server.client().await;
+    setup
+        .batch_execute(
+            "CREATE TABLE items (id text PRIMARY KEY, n int); INSERT INTO items VALUES ('a', 1)",
+        )
+        .await
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let master = PostgresMaster::with_client(Arc::new(client), "items", "id")
+        .await
+        .unwrap();
+    assert_eq!(
+        master.get("a").await.unwrap().unwrap().get("n"),
+        Some(&int(1))
+    );
+    driver.abort();
+    let _ = driver.await;
+    let closed = master.get("a").await;
+    assert!(
+        matches!(&closed, Err(Error::Master(e)) if e.to_string().contains("with_client")
+            || e.to_string().contains("closed")),
+        "{closed:?}"
+    );
+}

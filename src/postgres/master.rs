@@ -33,7 +33,9 @@ pub struct PostgresMaster {
 }
 
 struct Inner {
-    url: String,
+    /// Where to dial again after the connection breaks; `None` for a client the application
+    /// gave ([`PostgresMaster::with_client`]), which vlive cannot re-create.
+    url: Option<String>,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
     table: Table,
 }
@@ -73,11 +75,31 @@ impl PostgresMaster {
     /// columns of `table` (`name` or `schema.name`), whose id column is `id_column`.
     pub async fn connect(url: &str, table: &str, id_column: &str) -> Result<PostgresMaster> {
         let client = dial(url).await?;
+        Self::build(Some(url.to_owned()), client, table, id_column).await
+    }
+
+    /// The same over a connection the application already has (its own pool's, a TLS one):
+    /// queries pipeline on it beside the application's. vlive cannot dial it again: once it
+    /// closes, every call fails with [`Error::Master`] until a new master is built.
+    pub async fn with_client(
+        client: Arc<Client>,
+        table: &str,
+        id_column: &str,
+    ) -> Result<PostgresMaster> {
+        Self::build(None, client, table, id_column).await
+    }
+
+    async fn build(
+        url: Option<String>,
+        client: Arc<Client>,
+        table: &str,
+        id_column: &str,
+    ) -> Result<PostgresMaster> {
         let table = describe(&client, table, id_column).await?;
         debug!(table = %table.name, columns = table.columns.len(), "postgres master connected");
         Ok(PostgresMaster {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
+                url,
                 client: tokio::sync::Mutex::new(Some(client)),
                 table,
             }),
@@ -92,7 +114,10 @@ impl PostgresMaster {
         {
             return Ok(client.clone());
         }
-        let client = dial(&self.inner.url).await?;
+        let Some(url) = &self.inner.url else {
+            return Err(Error::master(ConnectionClosed));
+        };
+        let client = dial(url).await?;
         *current = Some(client.clone());
         Ok(client)
     }
@@ -426,6 +451,21 @@ async fn describe(client: &Client, table: &str, id_column: &str) -> Result<Table
         select_list,
     })
 }
+
+/// The connection given to [`PostgresMaster::with_client`] has closed.
+#[derive(Debug)]
+struct ConnectionClosed;
+
+impl std::fmt::Display for ConnectionClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the postgres connection given to PostgresMaster::with_client has closed; vlive \
+             cannot dial it again",
+        )
+    }
+}
+
+impl std::error::Error for ConnectionClosed {}
 
 /// `error` as an [`Error::Master`], with Postgres' SQLSTATE and message kept in the source.
 pub(crate) fn database_error(error: tokio_postgres::Error) -> Error {
