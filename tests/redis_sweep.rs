@@ -1,5 +1,5 @@
 //! Prefix invalidation on Redis in bounded steps (issue 19): one call marks the prefix, and
-//! sweeps delete its entries a chunk (1000 index keys) at a time. Checked against a real
+//! sweeps delete its entries a chunk (100 index keys) at a time. Checked against a real
 //! server: every entry under the prefix goes and nothing else; entries written after the mark
 //! survive; a mark a crashed client left hides its entries and is swept by the next client;
 //! and, under concurrent puts, gets and invalidations, no put is lost that no invalidation

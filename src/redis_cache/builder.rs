@@ -157,7 +157,7 @@ impl RedisCacheBuilder {
     /// A byte budget for the namespace (default: none, bounded only by the server's
     /// `maxmemory`). Each entry is charged its key and encoded value bytes; every put or fill
     /// that takes the namespace over the budget evicts the entries fetched longest ago, in the
-    /// same script, at most 256 per call (a budget lowered far below what is stored is reached
+    /// same script, at most 128 per call (a budget lowered far below what is stored is reached
     /// over the next writes). With several [shards](Self::shards) each keeps an even share
     /// (`max_bytes / shards`; keys spread evenly over them), so the namespace stays within the
     /// whole. An entry larger than its shard's share is refused with [`Error::EntryTooLarge`]
@@ -174,7 +174,7 @@ impl RedisCacheBuilder {
 
     /// Entries whose rows were fetched (`fetched_at`) longer ago than `ttl` are misses (default:
     /// they never expire), as on `RedbCache`. They are removed, not only hidden: every put and
-    /// fill removes expired entries (256 removals per call at most, evictions included), and a
+    /// fill removes expired entries (128 removals per call at most, evictions included), and a
     /// get that meets one starts such a removal in the background, so they go even when
     /// nothing is written. Give every client of a
     /// namespace the same time to live: a client removes what *it* considers expired. Must be

@@ -7,7 +7,7 @@
 //!   get          GET script: HGET, hidden if a pending mark covers it (read-only)
 //!   put          PUT script: store, XADD log, trim (expired, then over budget)
 //!   invalidate   every shard: INVALIDATE script marks the prefix (allow-oom), then
-//!                SWEEP scripts delete its entries 1000 index keys per call
+//!                SWEEP scripts delete its entries 100 index keys per call, one shard after another
 //!   fill_token   FILL_TOKEN script: (incarnation, epoch) of the key's shard
 //!   fill         FILL script: compare token with the guard, then store and trim
 //! ```
@@ -511,19 +511,17 @@ impl RedisCache {
     /// invalidation's sweep takes over and this one stops, so it ends however often a hot
     /// prefix is invalidated. A failure is logged and ends the sweep: the marks stay, still
     /// hiding their entries, for the next invalidation (of any client) or connect.
+    ///
+    /// One shard after another, never at once: shards that share a node would otherwise send
+    /// it their sweep calls together, and Redis runs what one client sent back to back, so
+    /// another client's command would wait for all of them (`docs/redis-bench.md`).
     pub(crate) async fn sweep_marks(&self, own: Option<(&str, Vec<u64>)>) {
-        let own = own.map(|(prefix, epochs)| (prefix.to_owned(), epochs));
-        let _ = self
-            .each_shard(|cache, shard| {
-                let own = own
-                    .as_ref()
-                    .map(|(prefix, epochs)| (prefix.clone(), epochs[shard]));
-                async move {
-                    cache.sweep_shard_marks(shard, own).await;
-                    Ok(())
-                }
-            })
-            .await;
+        for shard in 0..self.shards() {
+            let own = own
+                .as_ref()
+                .map(|(prefix, epochs)| ((*prefix).to_owned(), epochs[shard]));
+            self.sweep_shard_marks(shard, own).await;
+        }
     }
 
     /// [`Self::sweep_marks`] on one shard.
@@ -664,8 +662,9 @@ impl RedisCache {
         codec::epoch_ms(rows.fetched_at.min(std::time::SystemTime::now())).to_string()
     }
 
-    /// Starts a TRIM of `shard` in the background, unless one is under way: a get met an
-    /// expired entry, and expired entries must go even when nothing is written.
+    /// Starts TRIM calls on `shard` in the background, unless they are under way: a get met an
+    /// expired entry, and expired entries must go even when nothing is written. One bounded
+    /// call after another, until a call finds less than a full batch to remove.
     fn trim_soon(&self, shard: usize) {
         use std::sync::atomic::Ordering;
         if self.inner.trimming[shard].swap(true, Ordering::AcqRel) {
@@ -681,11 +680,18 @@ impl RedisCache {
         let trimming = Trimming(self.clone(), shard);
         tokio::spawn(async move {
             let cache = &trimming.0;
-            let trimmed: Result<u8> = cache
-                .script(shard, "trim", "", &scripts::TRIM_SCRIPT, &[])
-                .await;
-            if let Err(error) = trimmed {
-                debug!(error = %chain(&error), "trim of expired entries failed; the next write does it");
+            loop {
+                let trimmed: Result<usize> = cache
+                    .script(shard, "trim", "", &scripts::TRIM_SCRIPT, &[])
+                    .await;
+                match trimmed {
+                    Ok(removed) if removed >= scripts::TRIM_LIMIT => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        debug!(error = %chain(&error), "trim of expired entries failed; the next write does it");
+                        break;
+                    }
+                }
             }
         });
     }
