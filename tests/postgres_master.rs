@@ -380,3 +380,62 @@ async fn a_connection_of_the_applications_own_serves_until_it_closes() {
         "{closed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_values_are_refused_or_kept_never_mangled() {
+    let server = PostgresServer::start();
+    let setup = server.client().await;
+    setup
+        .batch_execute(
+            "CREATE TABLE edges (id uuid PRIMARY KEY, code varchar(5), at timestamptz);
+             CREATE TABLE only_ids (id int PRIMARY KEY); INSERT INTO only_ids VALUES (1)",
+        )
+        .await
+        .unwrap();
+    let master = PostgresMaster::connect(&server.url(), "edges", "id")
+        .await
+        .unwrap();
+    let id = "0b2d1c7e-9a4f-4c3e-8f7a-2b1c0d9e8f7a";
+    master
+        .insert(
+            id,
+            record(&[("code", text("abc")), ("at", text("infinity"))]),
+        )
+        .await
+        .unwrap();
+    // Too long for varchar(5): an error, not a silent truncation.
+    let long = master
+        .patch(id, record(&[("code", text("abcdefgh"))]))
+        .await;
+    assert!(matches!(long, Err(Error::Master(_))), "{long:?}");
+    let read = master.get(id).await.unwrap().unwrap();
+    assert_eq!(read.get("code"), Some(&text("abc")));
+    assert_eq!(read.get("at"), Some(&text("infinity")), "infinity is kept");
+    let bc = master
+        .patch(id, record(&[("at", text("0044-03-15 12:00:00+00 BC"))]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(bc.get("at"), Some(Value::Text(t)) if t.contains("BC")),
+        "a BC date keeps its era: {:?}",
+        bc.get("at")
+    );
+    assert_eq!(
+        master.get("not-a-uuid").await.unwrap(),
+        None,
+        "a malformed id is absent"
+    );
+
+    let ids = PostgresMaster::connect(&server.url(), "only_ids", "id")
+        .await
+        .unwrap();
+    assert_eq!(
+        ids.replace("1", Record::new()).await.unwrap().get("id"),
+        Some(&int(1))
+    );
+    assert_eq!(
+        ids.get("99999999999").await.unwrap(),
+        None,
+        "out of int4's range"
+    );
+}

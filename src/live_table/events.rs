@@ -41,10 +41,11 @@ pub enum LiveEvent {
         /// The removed row's id.
         id: String,
     },
-    /// The subscription fell behind and `missed` events were lost. Streams that can detect a
-    /// gap (such as [`ManualLiveStream`]'s) report it with this event; a table treats it like
-    /// any other change (it invalidates) and logs it at `warn!`, because the staleness it stands
-    /// for is unknown.
+    /// The subscription fell behind and `missed` events were lost (`0`: unknown how many, as
+    /// after a reconnect). Streams that can detect a gap (such as [`ManualLiveStream`]'s)
+    /// report it with this event; a table invalidates for it, or, serving stale while
+    /// revalidating, marks its entries stale, and logs it at `warn!`, because the staleness it
+    /// stands for is unknown.
     Lagged {
         /// How many events were lost.
         missed: u64,
@@ -258,6 +259,8 @@ async fn consume(core: &Core, group: &[Option<LiveEvent>]) {
             .all(|event| matches!(event, Some(LiveEvent::Lagged { .. })));
         if only_gaps && let Some(revalidation) = &core.revalidation {
             revalidation.mark();
+            // A miss from now on must not join a master read that started before the gap.
+            core.flights.forget_all();
             debug!("entries marked stale: served while revalidated, within the grace period");
             tracing::Span::current().record("outcome", "marked_stale");
             return;

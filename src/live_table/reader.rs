@@ -136,7 +136,12 @@ fn age(core: &Core, max_age: Option<Duration>, cached: &CachedRows) -> Age {
     if let Some(revalidation) = &core.revalidation {
         return revalidation.age(max_age, fetched_at, now);
     }
-    let fresh = max_age.is_none_or(|max_age| fetched_at + max_age >= now);
+    // A max_age too large to add is no limit.
+    let fresh = max_age.is_none_or(|max_age| {
+        fetched_at
+            .checked_add(max_age)
+            .is_none_or(|stale_at| stale_at >= now)
+    });
     if fresh { Age::Fresh } else { Age::TooOld }
 }
 

@@ -14,6 +14,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+/// How far ahead of this process's clock another's may run (the stamps of a shared cache's
+/// entries come from whichever process filled them). The cost: an entry fetched within this
+/// long after a mark is revalidated once more.
+const CLOCK_SKEW: Duration = Duration::from_secs(2);
+
 /// The most marks remembered; past it the oldest is folded into `too_old_before`, which only
 /// ever makes entries too old sooner (a read then waits for the master), never serves longer.
 const MAX_MARKS: usize = 64;
@@ -107,7 +112,11 @@ impl Revalidation {
                 None => return Age::Fresh,
             },
         };
-        if now <= stale_since + self.grace {
+        // A grace too large to add never runs out.
+        if stale_since
+            .checked_add(self.grace)
+            .is_none_or(|end| now <= end)
+        {
             Age::Stale
         } else {
             Age::TooOld
@@ -120,16 +129,26 @@ impl Revalidation {
         let mut marks = self.lock();
         // Marks older than the grace period: fold them into `too_old_before`.
         while let Some(&oldest) = marks.recent.front() {
-            if oldest + self.grace >= now {
+            if oldest.checked_add(self.grace).is_none_or(|end| end >= now) {
                 break;
             }
             marks.recent.pop_front();
             marks.too_old_before = marks.too_old_before.max(oldest);
         }
+        // Entries stamped by another process's clock (a shared cache) may run ahead of this
+        // one's: a mark counts for entries stamped up to `CLOCK_SKEW` after it too. That only
+        // ever revalidates more.
+        let fetched_at = fetched_at.checked_sub(CLOCK_SKEW).unwrap_or(fetched_at);
         if fetched_at < marks.too_old_before {
             return Some(std::time::UNIX_EPOCH);
         }
-        marks.recent.iter().copied().find(|mark| *mark > fetched_at)
+        // The earliest: a clock stepped back can leave `recent` out of order.
+        marks
+            .recent
+            .iter()
+            .copied()
+            .filter(|mark| *mark > fetched_at)
+            .min()
     }
 }
 

@@ -84,9 +84,13 @@ impl Column {
     pub(crate) fn select_expression(&self) -> String {
         let c = &self.quoted;
         match self.kind {
-            Kind::TimestampTz => {
-                format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-            }
+            // RFC 3339 in UTC for the years it can spell; `infinity` and BC dates keep
+            // Postgres' own text (read back as `Text`).
+            Kind::TimestampTz => format!(
+                "CASE WHEN isfinite({c}) AND {c} >= '0001-01-01 00:00:00+00' \
+                 THEN to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+                 ELSE {c}::text END"
+            ),
             Kind::Json | Kind::Array => format!("to_jsonb({c})::text"),
             Kind::Bytes => format!("encode({c}, 'hex')"),
             _ => format!("{c}::text"),
@@ -110,7 +114,10 @@ impl Column {
             Kind::Float => Value::Float(parse_float(text).ok_or_else(|| bad(text.to_owned()))?),
             Kind::Text => Value::Text(text.to_owned()),
             Kind::Bool => Value::Bool(text == "true"),
-            Kind::TimestampTz => Value::Tag(0, Box::new(Value::Text(text.to_owned()))),
+            Kind::TimestampTz if text.ends_with('Z') => {
+                Value::Tag(0, Box::new(Value::Text(text.to_owned())))
+            }
+            Kind::TimestampTz => Value::Text(text.to_owned()),
             Kind::Json | Kind::Array => {
                 serde_json::from_str(text).map_err(|e| bad(format!("json: {e}")))?
             }

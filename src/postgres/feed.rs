@@ -33,8 +33,10 @@ const MAX_ID_BYTES: usize = 7000;
 /// Pause before the first reconnect; doubled up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How often the listener reads `pg_notification_queue_usage()`.
+/// How often the listener reads `pg_notification_queue_usage()` (its heartbeat too).
 const QUEUE_CHECK: Duration = Duration::from_secs(10);
+/// How long that read may take before the connection counts as lost.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`LiveStream`] of one table's changes, from Postgres LISTEN/NOTIFY: `Inserted`, `Updated`
 /// and `Deleted` with the row's id, `Changed` for a TRUNCATE or an id too long to send, and
@@ -122,7 +124,9 @@ impl Channel {
             Some(schema) => format!("{schema}.{quoted_name}"),
             None => quoted_name,
         };
-        let channel = format!("vlive_{}", table.replace('.', "_"));
+        // Lowercase: LISTEN folds an unquoted name to lowercase, pg_notify keeps what it is
+        // given; both sides use this one spelling.
+        let channel = format!("vlive_{}", table.replace('.', "_")).to_lowercase();
         quote_identifier(&channel, "channel (vlive_ and the table's name)")?;
         let function = quote_identifier(&format!("{channel}_notify"), "trigger function")?;
         let function = match &schema {
@@ -154,7 +158,11 @@ impl PostgresLiveStream {
                      password)"
                 .into(),
         })?;
-        config.application_name(LISTENER_APPLICATION_NAME);
+        config
+            .application_name(LISTENER_APPLICATION_NAME)
+            // A dead peer is noticed by the heartbeat query; keepalives help the socket know.
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10));
         let events = ManualLiveStream::with_capacity(4096);
         let counters = Arc::new(Counters::default());
         let listener = Listener {
@@ -248,12 +256,16 @@ CREATE TRIGGER vlive_notify_truncate AFTER TRUNCATE ON {table}
 impl LiveStream for PostgresLiveStream {
     /// A subscription keeps the listener running too: a table given the only handle (as
     /// `.live_stream(Arc::new(feed))` does) must not lose its feed when the handle goes.
+    ///
+    /// Every subscription starts with a gap (`Lagged`): the listener may have been connected
+    /// before it, and whatever changed before the subscription is not in it.
     fn subscribe(&self) -> LiveEvents {
         let listener = self.inner.clone();
-        Box::pin(self.inner.events.subscribe().map(move |event| {
+        let events = self.inner.events.subscribe().map(move |event| {
             let _alive = &listener;
             event
-        }))
+        });
+        Box::pin(tokio_stream::once(LiveEvent::Lagged { missed: 0 }).chain(events))
     }
 }
 
@@ -270,21 +282,31 @@ impl Listener {
     async fn run(self) {
         let mut backoff = MIN_BACKOFF;
         loop {
-            match self.session().await {
-                Ok(()) => backoff = MIN_BACKOFF,
-                Err(error) => {
-                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                    warn!(error = %crate::error::chain(&error), table = %self.channel.table, "postgres listener lost its connection; reconnecting (changes meanwhile are a gap)");
-                }
+            let mut listening = false;
+            let error = self.session(&mut listening).await;
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            warn!(error = %crate::error::chain(&error), table = %self.channel.table, "postgres listener lost its connection; reconnecting (changes meanwhile are a gap)");
+            if listening {
+                // Notices may be lost from now on: say so at once, not only when it is back,
+                // so that reads go to the master while the listener is away.
+                self.events.push(LiveEvent::Lagged { missed: 0 });
+                backoff = MIN_BACKOFF;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
-    /// One connection: LISTEN, report the gap, forward notices until it breaks. `Ok` when the
-    /// session had been established (the next one starts from the shortest pause).
-    async fn session(&self) -> Result<()> {
+    /// One connection: LISTEN, report the gap, forward notices until it breaks; returns what
+    /// broke it. `listening` is set once LISTEN succeeded.
+    async fn session(&self, listening: &mut bool) -> Error {
+        match self.listen(listening).await {
+            Ok(never) => match never {},
+            Err(error) => error,
+        }
+    }
+
+    async fn listen(&self, listening: &mut bool) -> Result<std::convert::Infallible> {
         let (client, mut connection) = self.config.connect(NoTls).await.map_err(Error::master)?;
         // The connection must be polled for LISTEN's answer too: a task drives it and hands
         // the notices over.
@@ -311,8 +333,9 @@ impl Listener {
             .batch_execute(&format!("LISTEN {}", self.channel.name))
             .await
             .map_err(Error::master)?;
+        *listening = true;
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
-        self.check_queue(&client).await;
+        self.check_queue(&client).await?;
         // Listening from here: whatever was sent before is lost, so say so.
         debug!(channel = %self.channel.name, "listening; reporting the gap before it");
         self.events.push(LiveEvent::Lagged { missed: 0 });
@@ -325,7 +348,7 @@ impl Listener {
                     Some(Err(error)) => return Err(Error::master(error)),
                     None => return Err(Error::master(ConnectionClosed)),
                 },
-                _ = check.tick() => self.check_queue(&client).await,
+                _ = check.tick() => self.check_queue(&client).await?,
             }
         }
     }
@@ -347,11 +370,15 @@ impl Listener {
         self.events.push(event);
     }
 
-    async fn check_queue(&self, client: &tokio_postgres::Client) {
-        match client
-            .query_one("SELECT pg_notification_queue_usage()", &[])
+    /// Reads the notification queue's usage. Also the listener's heartbeat: no answer within
+    /// [`CHECK_TIMEOUT`] means the connection is gone (a half-open socket would otherwise hide
+    /// a lost listener for as long as TCP keeps trying), and ends the session.
+    async fn check_queue(&self, client: &tokio_postgres::Client) -> Result<()> {
+        let query = client.query_one("SELECT pg_notification_queue_usage()", &[]);
+        let answer = tokio::time::timeout(CHECK_TIMEOUT, query)
             .await
-        {
+            .map_err(|_| Error::master(ConnectionClosed))?;
+        match answer {
             Ok(row) => {
                 let usage: f64 = row.get(0);
                 self.counters
@@ -369,6 +396,7 @@ impl Listener {
                 warn!(%error, "could not read pg_notification_queue_usage()");
             }
         }
+        Ok(())
     }
 }
 

@@ -245,8 +245,13 @@ impl Master for PostgresMaster {
             "SELECT {} FROM {} WHERE {} = $1::text::{}",
             table.select_list, table.quoted, id_column.quoted, id_column.sql_type
         );
-        let rows = self.query(&sql, &[Some(id_param)]).await?;
-        Ok(rows.into_iter().next().map(|(_, record)| record))
+        match self.query(&sql, &[Some(id_param)]).await {
+            Ok(rows) => Ok(rows.into_iter().next().map(|(_, record)| record)),
+            // An id the id column cannot hold (a malformed uuid, an integer out of range):
+            // no such row.
+            Err(Error::Master(source)) if is_bad_input(source.as_ref()) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     async fn insert(&self, id: &str, record: Record) -> Result<Record> {
@@ -292,6 +297,10 @@ impl Master for PostgresMaster {
             if n != table.id && !assigned.iter().any(|(quoted, _)| *quoted == column.quoted) {
                 sets.push(format!("{} = DEFAULT", column.quoted));
             }
+        }
+        if sets.is_empty() {
+            // A table of only its id: still fail for a missing row, and return it.
+            sets.push(format!("{0} = {0}", self.id_column().quoted));
         }
         params.insert(0, Some(id_param));
         self.update(id, &sets, &params).await
@@ -362,9 +371,15 @@ impl PostgresMaster {
 
 /// A new client for `url`; its connection runs on a task of its own.
 async fn dial(url: &str) -> Result<Arc<Client>> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(database_error)?;
+    let mut config: tokio_postgres::Config = url.parse().map_err(|_| Error::InvalidConfig {
+        reason: "the postgres URL does not parse (it is not repeated here: it may hold a \
+                 password)"
+            .into(),
+    })?;
+    // Fixed output formats, whatever the database's defaults: dates and intervals as the
+    // type table says, floats with every digit (the default before Postgres 12 rounds).
+    config.options("-c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=3");
+    let (client, connection) = config.connect(NoTls).await.map_err(database_error)?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             warn!(%error, "postgres connection ended");
@@ -386,8 +401,8 @@ async fn describe(client: &Client, table: &str, id_column: &str) -> Result<Table
     quote_identifier(id_column, "id column")?;
     let rows = client
         .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typname::text, \
-             t.typcategory::text \
+            "SELECT a.attname::text, format_type(a.atttypid, NULL), t.typname::text, \
+             t.typcategory::text, format_type(a.atttypid, a.atttypmod) \
              FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
              WHERE a.attrelid = to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attnum",
@@ -403,13 +418,17 @@ async fn describe(client: &Client, table: &str, id_column: &str) -> Result<Table
     let mut columns = Vec::with_capacity(rows.len());
     for row in &rows {
         let name: String = row.get(0);
+        // Cast to the type without its modifier (`character varying`, not `(5)`): an explicit
+        // cast to varchar(5) truncates silently, while the assignment to the column checks
+        // the length and fails.
         let sql_type: String = row.get(1);
+        let shown_type: String = row.get(4);
         let typname: String = row.get(2);
         let category: String = row.get(3);
         let kind = Kind::of(&typname, &category).ok_or_else(|| Error::InvalidConfig {
             reason: format!(
                 "postgres table {table:?}, column {name:?}: vlive cannot map its type \
-                 {sql_type} (docs/postgres.md lists the types it maps)"
+                 {shown_type} (docs/postgres.md lists the types it maps)"
             ),
         })?;
         let quoted = quote_identifier(&name, "column")?;
@@ -450,6 +469,15 @@ async fn describe(client: &Client, table: &str, id_column: &str) -> Result<Table
         id,
         select_list,
     })
+}
+
+/// Whether `error` is Postgres refusing a parameter's text for its type (SQLSTATE class 22:
+/// invalid text representation, out of range).
+fn is_bad_input(error: &(dyn std::error::Error + 'static)) -> bool {
+    error
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| code.code().starts_with("22"))
 }
 
 /// The connection given to [`PostgresMaster::with_client`] has closed.
