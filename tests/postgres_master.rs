@@ -439,3 +439,61 @@ async fn edge_values_are_refused_or_kept_never_mangled() {
         "out of int4's range"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_of_the_applications_is_asked_again_when_its_connection_closes() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = PostgresServer::start();
+    let setup = server.client().await;
+    setup
+        .batch_execute(
+            "CREATE TABLE items (id text PRIMARY KEY, n int); INSERT INTO items VALUES ('a', 1)",
+        )
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let url = server.url();
+    let connector = {
+        let calls = calls.clone();
+        move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let url = url.clone();
+            async move {
+                // Standing in for a pool: the application's own connection, marked so the
+                // test can find its backend.
+                let url = format!("{url}?application_name=app-pool");
+                let (client, connection) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                Ok::<_, tokio_postgres::Error>(Arc::new(client))
+            }
+        }
+    };
+    let master = PostgresMaster::with_connector(connector, "items", "id")
+        .await
+        .unwrap();
+    assert_eq!(
+        master.get("a").await.unwrap().unwrap().get("n"),
+        Some(&int(1))
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    setup
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'app-pool'",
+            &[],
+        )
+        .await
+        .unwrap();
+    // The first call after the kill may fail (its connection is gone); then the connector
+    // is asked for a new one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(row)) = master.get("a").await {
+            assert_eq!(row.get("n"), Some(&int(1)));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "asked once more");
+}

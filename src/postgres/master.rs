@@ -33,12 +33,33 @@ pub struct PostgresMaster {
 }
 
 struct Inner {
-    /// Where to dial again after the connection breaks; `None` for a client the application
-    /// gave ([`PostgresMaster::with_client`]), which vlive cannot re-create.
-    url: Option<String>,
+    /// Where a new connection comes from after the last one broke.
+    source: Source,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
     table: Table,
 }
+
+/// Where a [`PostgresMaster`]'s connections come from.
+enum Source {
+    /// Dialled by vlive.
+    Url(String),
+    /// The application's own, e.g. from its pool ([`PostgresMaster::with_connector`]).
+    Connector(Connector),
+    /// Given once ([`PostgresMaster::with_client`]): nothing to dial again.
+    Fixed,
+}
+
+/// The application's way to a new connection.
+type Connector = Box<
+    dyn Fn() -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = std::result::Result<Arc<Client>, BoxError>> + Send,
+            >,
+        > + Send
+        + Sync,
+>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A record's fields as `(quoted column, placeholder)` pairs and the parameters they number.
 struct Assignments {
@@ -75,7 +96,30 @@ impl PostgresMaster {
     /// columns of `table` (`name` or `schema.name`), whose id column is `id_column`.
     pub async fn connect(url: &str, table: &str, id_column: &str) -> Result<PostgresMaster> {
         let client = dial(url).await?;
-        Self::build(Some(url.to_owned()), client, table, id_column).await
+        Self::build(Source::Url(url.to_owned()), client, table, id_column).await
+    }
+
+    /// The same with connections the application provides, e.g. from its own pool (or with
+    /// TLS): `connect` is called for the first connection and again whenever the current one
+    /// has closed. Queries pipeline on one connection at a time.
+    pub async fn with_connector<F, Fut, E>(
+        connect: F,
+        table: &str,
+        id_column: &str,
+    ) -> Result<PostgresMaster>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<Arc<Client>, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let connector: Connector = Box::new(move || {
+            let connecting = connect();
+            Box::pin(async move { connecting.await.map_err(Into::into) })
+        });
+        let client = connector()
+            .await
+            .map_err(|e| Error::master(ConnectorFailed(e)))?;
+        Self::build(Source::Connector(connector), client, table, id_column).await
     }
 
     /// The same over a connection the application already has (its own pool's, a TLS one):
@@ -86,11 +130,11 @@ impl PostgresMaster {
         table: &str,
         id_column: &str,
     ) -> Result<PostgresMaster> {
-        Self::build(None, client, table, id_column).await
+        Self::build(Source::Fixed, client, table, id_column).await
     }
 
     async fn build(
-        url: Option<String>,
+        source: Source,
         client: Arc<Client>,
         table: &str,
         id_column: &str,
@@ -99,7 +143,7 @@ impl PostgresMaster {
         debug!(table = %table.name, columns = table.columns.len(), "postgres master connected");
         Ok(PostgresMaster {
             inner: Arc::new(Inner {
-                url,
+                source,
                 client: tokio::sync::Mutex::new(Some(client)),
                 table,
             }),
@@ -114,10 +158,13 @@ impl PostgresMaster {
         {
             return Ok(client.clone());
         }
-        let Some(url) = &self.inner.url else {
-            return Err(Error::master(ConnectionClosed));
+        let client = match &self.inner.source {
+            Source::Url(url) => dial(url).await?,
+            Source::Connector(connect) => connect()
+                .await
+                .map_err(|e| Error::master(ConnectorFailed(e)))?,
+            Source::Fixed => return Err(Error::master(ConnectionClosed)),
         };
-        let client = dial(url).await?;
         *current = Some(client.clone());
         Ok(client)
     }
@@ -478,6 +525,22 @@ fn is_bad_input(error: &(dyn std::error::Error + 'static)) -> bool {
         .downcast_ref::<tokio_postgres::Error>()
         .and_then(tokio_postgres::Error::code)
         .is_some_and(|code| code.code().starts_with("22"))
+}
+
+/// The application's connector ([`PostgresMaster::with_connector`]) failed.
+#[derive(Debug)]
+struct ConnectorFailed(BoxError);
+
+impl std::fmt::Display for ConnectorFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the application's postgres connector failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConnectorFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
 }
 
 /// The connection given to [`PostgresMaster::with_client`] has closed.
