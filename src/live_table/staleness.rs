@@ -189,11 +189,16 @@ mod tests {
         r.mark_at(at(100));
         assert_eq!(r.age(None, at(99), at(101)), Age::Stale);
         assert_eq!(
-            r.age(None, at(100), at(101)),
-            Age::Fresh,
-            "fetched at the mark"
+            r.age(None, at(101), at(104)),
+            Age::Stale,
+            "stamped within the clock-skew allowance after the mark"
         );
-        assert_eq!(r.age(None, at(101), at(105)), Age::Fresh);
+        assert_eq!(
+            r.age(None, at(103), at(104)),
+            Age::Fresh,
+            "fetched after the mark"
+        );
+        assert_eq!(r.age(None, at(103), at(105)), Age::Fresh);
         assert_eq!(r.age(None, at(99), at(111)), Age::TooOld, "past the grace");
         // The folded mark still counts: entries from before it stay too old.
         assert_eq!(r.age(None, at(50), at(112)), Age::TooOld);
@@ -211,7 +216,7 @@ mod tests {
             Age::TooOld,
             "stale since 100, not 105"
         );
-        assert_eq!(r.age(None, at(101), at(111)), Age::Stale, "stale since 105");
+        assert_eq!(r.age(None, at(103), at(111)), Age::Stale, "stale since 105");
     }
 
     #[test]
