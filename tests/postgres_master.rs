@@ -387,7 +387,7 @@ async fn edge_values_are_refused_or_kept_never_mangled() {
     let setup = server.client().await;
     setup
         .batch_execute(
-            "CREATE TABLE edges (id uuid PRIMARY KEY, code varchar(5), at timestamptz);
+            "CREATE TABLE edges (id uuid PRIMARY KEY, code varchar(5), at timestamptz, tag char(3));
              CREATE TABLE only_ids (id int PRIMARY KEY); INSERT INTO only_ids VALUES (1)",
         )
         .await
@@ -403,6 +403,9 @@ async fn edge_values_are_refused_or_kept_never_mangled() {
         )
         .await
         .unwrap();
+    // Too long for char(3): an error, not a silent truncation.
+    let long_tag = master.patch(id, record(&[("tag", text("abcd"))])).await;
+    assert!(matches!(long_tag, Err(Error::Master(_))), "{long_tag:?}");
     // Too long for varchar(5): an error, not a silent truncation.
     let long = master
         .patch(id, record(&[("code", text("abcdefgh"))]))

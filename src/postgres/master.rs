@@ -471,6 +471,13 @@ async fn describe(client: &Client, table: &str, id_column: &str) -> Result<Table
         let sql_type: String = row.get(1);
         let shown_type: String = row.get(4);
         let typname: String = row.get(2);
+        // Except `character`: without a length it means character(1), so its cast would
+        // truncate to one character; `bpchar` is the same type without a limit.
+        let sql_type = match typname.as_str() {
+            "bpchar" => "bpchar".to_owned(),
+            "_bpchar" => "bpchar[]".to_owned(),
+            _ => sql_type,
+        };
         let category: String = row.get(3);
         let kind = Kind::of(&typname, &category).ok_or_else(|| Error::InvalidConfig {
             reason: format!(
