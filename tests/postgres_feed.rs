@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use postgres_server::PostgresServer;
 use vlive::{
-    LISTENER_APPLICATION_NAME, LiveTable, MemCache, Page, PostgresLiveStream, PostgresMaster, Value,
+    LISTENER_APPLICATION_NAME, LiveTable, LiveTableBuilder, MemCache, Page, PostgresLiveStream,
+    PostgresMaster, Value,
 };
 
 struct Fixture {
@@ -24,44 +25,60 @@ struct Fixture {
     feed: PostgresLiveStream,
 }
 
-async fn fixture() -> Fixture {
+/// A fresh server with table `name` (`item1`..`item5`, `n` = 1..5) and vlive's trigger on it,
+/// installed twice (it is idempotent); and a connection of the test's own.
+async fn server_with(name: &str) -> (PostgresServer, tokio_postgres::Client) {
     let server = PostgresServer::start();
     let setup = server.client().await;
     setup
-        .batch_execute(
-            "CREATE TABLE items (id text PRIMARY KEY, n int NOT NULL);
-             INSERT INTO items SELECT 'item' || g, g FROM generate_series(1, 5) g",
-        )
+        .batch_execute(&format!(
+            r#"CREATE TABLE "{name}" (id text PRIMARY KEY, n int NOT NULL);
+               INSERT INTO "{name}" SELECT 'item' || g, g FROM generate_series(1, 5) g"#
+        ))
         .await
         .unwrap();
-    PostgresLiveStream::install(&server.url(), "items", "id")
-        .await
-        .unwrap();
-    // Twice: idempotent.
-    PostgresLiveStream::install(&server.url(), "items", "id")
-        .await
-        .unwrap();
-    let master = PostgresMaster::connect(&server.url(), "items", "id")
-        .await
-        .unwrap();
-    let feed = PostgresLiveStream::connect(&server.url(), "items", "id").unwrap();
-    let table = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
-        .live_stream(Arc::new(feed.clone()))
-        .build()
-        .unwrap();
-    // Two gaps come first: the subscription's own (nothing before it is in it), then the
-    // listener's first connect (changes before the LISTEN are lost). Let the table take both
-    // before the test starts reading.
-    common::wait_until("the listener's first gap", || {
-        table.stats().stream_gaps >= 2
-    })
-    .await;
+    for _ in 0..2 {
+        PostgresLiveStream::install(&server.url(), name, "id")
+            .await
+            .unwrap();
+    }
+    (server, setup)
+}
+
+/// Table `name`'s LiveTable over a MemCache, listening to a new feed, once it has taken its
+/// first two gaps: the subscription's own (nothing before it is in it), then the listener's
+/// first connect's (changes before the LISTEN are lost). The feed is connected last, so that
+/// the table subscribes before the listener can connect.
+async fn table_over(
+    url: &str,
+    name: &str,
+    configure: impl FnOnce(LiveTableBuilder) -> LiveTableBuilder,
+) -> (LiveTable, PostgresLiveStream) {
+    let master = PostgresMaster::connect(url, name, "id").await.unwrap();
+    let feed = PostgresLiveStream::connect(url, name, "id").unwrap();
+    let builder = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
+        .live_stream(Arc::new(feed.clone()));
+    let table = configure(builder).build().unwrap();
+    common::wait_until("the first gaps", || table.stats().stream_gaps >= 2).await;
+    (table, feed)
+}
+
+async fn fixture_with(
+    name: &str,
+    configure: impl FnOnce(LiveTableBuilder) -> LiveTableBuilder,
+) -> Fixture {
+    let (server, setup) = server_with(name).await;
+    let (table, feed) = table_over(&server.url(), name, configure).await;
     Fixture {
         server,
         setup,
         table,
         feed,
     }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with("items", |builder| builder).await
 }
 
 async fn n_of(table: &LiveTable, id: &str) -> Option<Value> {
@@ -205,45 +222,30 @@ async fn install_refuses_bad_names_and_the_sql_is_available() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serving_stale_a_gap_marks_entries_for_revalidation_instead_of_deleting_them() {
-    let server = PostgresServer::start();
-    let setup = server.client().await;
-    setup
-        .batch_execute("CREATE TABLE items (id text PRIMARY KEY, n int NOT NULL); INSERT INTO items VALUES ('a', 1)")
-        .await
-        .unwrap();
-    PostgresLiveStream::install(&server.url(), "items", "id")
-        .await
-        .unwrap();
-    let master = PostgresMaster::connect(&server.url(), "items", "id")
-        .await
-        .unwrap();
-    let feed = PostgresLiveStream::connect(&server.url(), "items", "id").unwrap();
-    let table = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
-        .live_stream(Arc::new(feed.clone()))
-        .serve_stale_while_revalidate(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    common::wait_until("the listener's first gap", || {
-        table.stats().stream_gaps >= 2
+    let f = fixture_with("items", |builder| {
+        builder.serve_stale_while_revalidate(Duration::from_secs(60))
     })
     .await;
-    assert_eq!(n_of(&table, "a").await, Some(Value::Integer(1.into())));
-    let invalidations = table.stats().invalidations;
-    let gaps = table.stats().stream_gaps;
-    setup
+    assert_eq!(
+        n_of(&f.table, "item1").await,
+        Some(Value::Integer(1.into()))
+    );
+    let invalidations = f.table.stats().invalidations;
+    let gaps = f.table.stats().stream_gaps;
+    f.setup
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
             &[&LISTENER_APPLICATION_NAME],
         )
         .await
         .unwrap();
-    setup
-        .execute("UPDATE items SET n = 2 WHERE id = 'a'", &[])
+    f.setup
+        .execute("UPDATE items SET n = 2 WHERE id = 'item1'", &[])
         .await
         .unwrap();
-    common::wait_until("the gap", || table.stats().stream_gaps > gaps).await;
-    until_read(&table, "a", Some(2)).await;
-    let stats = table.stats();
+    common::wait_until("the gap", || f.table.stats().stream_gaps > gaps).await;
+    until_read(&f.table, "item1", Some(2)).await;
+    let stats = f.table.stats();
     assert_eq!(
         stats.invalidations, invalidations,
         "the gap deleted nothing"
@@ -256,62 +258,29 @@ async fn serving_stale_a_gap_marks_entries_for_revalidation_instead_of_deleting_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_given_the_only_handle_keeps_its_listener() {
-    let server = PostgresServer::start();
-    let setup = server.client().await;
-    setup
-        .batch_execute("CREATE TABLE items (id text PRIMARY KEY, n int NOT NULL); INSERT INTO items VALUES ('a', 1)")
-        .await
-        .unwrap();
-    PostgresLiveStream::install(&server.url(), "items", "id")
-        .await
-        .unwrap();
-    let master = PostgresMaster::connect(&server.url(), "items", "id")
-        .await
-        .unwrap();
+    let (server, setup) = server_with("items").await;
+    let (table, feed) = table_over(&server.url(), "items", |builder| builder).await;
     // As the README writes it: the table holds the only handle.
-    let table = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
-        .live_stream(Arc::new(
-            PostgresLiveStream::connect(&server.url(), "items", "id").unwrap(),
-        ))
-        .build()
-        .unwrap();
-    common::wait_until("the listener's first gap", || {
-        table.stats().stream_gaps >= 2
-    })
-    .await;
-    assert_eq!(n_of(&table, "a").await, Some(Value::Integer(1.into())));
+    drop(feed);
+    assert_eq!(n_of(&table, "item1").await, Some(Value::Integer(1.into())));
     setup
-        .execute("UPDATE items SET n = 5 WHERE id = 'a'", &[])
+        .execute("UPDATE items SET n = 5 WHERE id = 'item1'", &[])
         .await
         .unwrap();
-    until_read(&table, "a", Some(5)).await;
+    until_read(&table, "item1", Some(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_case_table_is_heard() {
-    let server = PostgresServer::start();
-    let setup = server.client().await;
-    setup
-        .batch_execute(r#"CREATE TABLE "Items" (id text PRIMARY KEY, n int NOT NULL); INSERT INTO "Items" VALUES ('a', 1)"#)
+    let f = fixture_with("Items", |builder| builder).await;
+    assert_eq!(
+        n_of(&f.table, "item1").await,
+        Some(Value::Integer(1.into()))
+    );
+    f.setup
+        .execute(r#"UPDATE "Items" SET n = 7 WHERE id = 'item1'"#, &[])
         .await
         .unwrap();
-    PostgresLiveStream::install(&server.url(), "Items", "id")
-        .await
-        .unwrap();
-    let master = PostgresMaster::connect(&server.url(), "Items", "id")
-        .await
-        .unwrap();
-    let feed = PostgresLiveStream::connect(&server.url(), "Items", "id").unwrap();
-    let table = LiveTable::builder(Arc::new(master), "items", Arc::new(MemCache::new()))
-        .live_stream(Arc::new(feed.clone()))
-        .build()
-        .unwrap();
-    common::wait_until("the first gaps", || table.stats().stream_gaps >= 2).await;
-    assert_eq!(n_of(&table, "a").await, Some(Value::Integer(1.into())));
-    setup
-        .execute(r#"UPDATE "Items" SET n = 7 WHERE id = 'a'"#, &[])
-        .await
-        .unwrap();
-    until_read(&table, "a", Some(7)).await;
-    assert!(feed.stats().notices >= 1);
+    until_read(&f.table, "item1", Some(7)).await;
+    assert!(f.feed.stats().notices >= 1);
 }
