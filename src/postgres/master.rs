@@ -61,7 +61,8 @@ type Connector = Box<
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A record's fields as `(quoted column, placeholder)` pairs and the parameters they number.
+/// A record's fields as `(quoted column, placeholder)` pairs, and the parameters: the id as
+/// `$1`, then one per field.
 struct Assignments {
     assigned: Vec<(String, String)>,
     params: Vec<Option<String>>,
@@ -224,12 +225,12 @@ impl PostgresMaster {
         Ok((id, record))
     }
 
-    /// The `(columns, params)` of `record`'s fields, parameters numbered from `first`; refuses
-    /// a field that is not a column, a value that does not fit, and an id field other than `id`.
-    fn assignments(&self, id: &str, record: &Record, first: usize) -> Result<Assignments> {
+    /// The write of `record` to row `id`; refuses an id the id column cannot hold, a field that
+    /// is not a column, a value that does not fit, and an id field other than `id`.
+    fn assignments(&self, id: &str, record: &Record) -> Result<Assignments> {
         let table = &self.inner.table;
         let mut assigned = Vec::new();
-        let mut params = Vec::new();
+        let mut params = vec![Some(self.id_required(id)?)];
         for (field, value) in record {
             let column = self.column(field)?;
             if column.name == table.columns[table.id].name {
@@ -247,7 +248,7 @@ impl PostgresMaster {
                 continue;
             }
             params.push(column.encode(value)?);
-            let placeholder = format!("${}::text::{}", first + params.len() - 1, column.sql_type);
+            let placeholder = format!("${}::text::{}", params.len(), column.sql_type);
             assigned.push((column.quoted.clone(), placeholder));
         }
         Ok(Assignments { assigned, params })
@@ -302,11 +303,7 @@ impl Master for PostgresMaster {
     }
 
     async fn insert(&self, id: &str, record: Record) -> Result<Record> {
-        let id_param = self.id_required(id)?;
-        let Assignments {
-            assigned,
-            mut params,
-        } = self.assignments(id, &record, 2)?;
+        let Assignments { assigned, params } = self.assignments(id, &record)?;
         let id_column = self.id_column();
         let mut columns = vec![id_column.quoted.clone()];
         let mut values = vec![format!("$1::text::{}", id_column.sql_type)];
@@ -314,7 +311,6 @@ impl Master for PostgresMaster {
             columns.push(column);
             values.push(placeholder);
         }
-        params.insert(0, Some(id_param));
         let table = &self.inner.table;
         let sql = format!(
             "INSERT INTO {} ({}) VALUES ({}) RETURNING {}",
@@ -328,11 +324,7 @@ impl Master for PostgresMaster {
     }
 
     async fn replace(&self, id: &str, record: Record) -> Result<Record> {
-        let id_param = self.id_required(id)?;
-        let Assignments {
-            assigned,
-            mut params,
-        } = self.assignments(id, &record, 2)?;
+        let Assignments { assigned, params } = self.assignments(id, &record)?;
         let table = &self.inner.table;
         // Every column the record does not name goes back to its default, as a whole-row
         // replacement must.
@@ -349,16 +341,11 @@ impl Master for PostgresMaster {
             // A table of only its id: still fail for a missing row, and return it.
             sets.push(format!("{0} = {0}", self.id_column().quoted));
         }
-        params.insert(0, Some(id_param));
         self.update(id, &sets, &params).await
     }
 
     async fn patch(&self, id: &str, partial: Record) -> Result<Record> {
-        let id_param = self.id_required(id)?;
-        let Assignments {
-            assigned,
-            mut params,
-        } = self.assignments(id, &partial, 2)?;
+        let Assignments { assigned, params } = self.assignments(id, &partial)?;
         let mut sets: Vec<String> = assigned
             .iter()
             .map(|(column, placeholder)| format!("{column} = {placeholder}"))
@@ -368,7 +355,6 @@ impl Master for PostgresMaster {
             let id_column = self.id_column();
             sets.push(format!("{0} = {0}", id_column.quoted));
         }
-        params.insert(0, Some(id_param));
         self.update(id, &sets, &params).await
     }
 
