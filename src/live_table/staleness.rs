@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 /// How far ahead of this process's clock another's may run (the stamps of a shared cache's
 /// entries come from whichever process filled them). The cost: an entry fetched within this
-/// long after a mark is revalidated once more.
+/// long after a gap's mark is revalidated once more. The mark at build needs none.
 const CLOCK_SKEW: Duration = Duration::from_secs(2);
 
 /// The most marks remembered; past it the oldest is folded into `too_old_before`, which only
@@ -45,10 +45,20 @@ pub(crate) struct Revalidation {
 
 #[derive(Debug)]
 struct Marks {
-    /// Times of the marks still within `grace`, oldest first.
-    recent: VecDeque<SystemTime>,
+    /// The marks still within `grace`, oldest first.
+    recent: VecDeque<Mark>,
     /// Entries fetched before this went stale more than `grace` ago.
     too_old_before: SystemTime,
+}
+
+/// One stale mark: set `at`, it makes stale the entries fetched before `covers_until`.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    at: SystemTime,
+    /// `at` for the mark at build (what a persistent cache held was stamped long before);
+    /// `at` + [`CLOCK_SKEW`] for a gap, whose missed change another process may have read
+    /// and stamped by a clock running ahead of this one's.
+    covers_until: SystemTime,
 }
 
 impl Revalidation {
@@ -58,7 +68,10 @@ impl Revalidation {
         Revalidation {
             grace,
             marks: Mutex::new(Marks {
-                recent: VecDeque::from([SystemTime::now()]),
+                recent: VecDeque::from([Mark {
+                    at: SystemTime::now(),
+                    covers_until: SystemTime::now(),
+                }]),
                 too_old_before: std::time::UNIX_EPOCH,
             }),
             under_way: Mutex::default(),
@@ -84,10 +97,11 @@ impl Revalidation {
 
     fn mark_at(&self, at: SystemTime) {
         let mut marks = self.lock();
-        marks.recent.push_back(at);
+        let covers_until = at.checked_add(CLOCK_SKEW).unwrap_or(at);
+        marks.recent.push_back(Mark { at, covers_until });
         while marks.recent.len() > MAX_MARKS {
             let oldest = marks.recent.pop_front().expect("not empty");
-            marks.too_old_before = marks.too_old_before.max(oldest);
+            marks.too_old_before = marks.too_old_before.max(oldest.covers_until);
         }
     }
 
@@ -129,16 +143,16 @@ impl Revalidation {
         let mut marks = self.lock();
         // Marks older than the grace period: fold them into `too_old_before`.
         while let Some(&oldest) = marks.recent.front() {
-            if oldest.checked_add(self.grace).is_none_or(|end| end >= now) {
+            if oldest
+                .at
+                .checked_add(self.grace)
+                .is_none_or(|end| end >= now)
+            {
                 break;
             }
             marks.recent.pop_front();
-            marks.too_old_before = marks.too_old_before.max(oldest);
+            marks.too_old_before = marks.too_old_before.max(oldest.covers_until);
         }
-        // Entries stamped by another process's clock (a shared cache) may run ahead of this
-        // one's: a mark counts for entries stamped up to `CLOCK_SKEW` after it too. That only
-        // ever revalidates more.
-        let fetched_at = fetched_at.checked_sub(CLOCK_SKEW).unwrap_or(fetched_at);
         if fetched_at < marks.too_old_before {
             return Some(std::time::UNIX_EPOCH);
         }
@@ -146,8 +160,8 @@ impl Revalidation {
         marks
             .recent
             .iter()
-            .copied()
-            .filter(|mark| *mark > fetched_at)
+            .filter(|mark| mark.covers_until > fetched_at)
+            .map(|mark| mark.at)
             .min()
     }
 }
