@@ -1,9 +1,15 @@
 //! # vlive — a locally-cached, write-through table layer
 //!
-//! Read a remote table through a local cache; write through to the master; invalidate on
-//! writes and on live events. The heart is [`RedbCache`], a persistent cache on the embedded
-//! database redb, run as an actor: one thread owns the database and commits writes in batches
-//! (group commit), while any number of async tasks share cheap handles.
+//! Read a table that lives somewhere slow (a database, a REST API: the *master*) through a
+//! [`LiveTable`]: reads come from a local cache, a miss asks the master once and fills the
+//! cache, writes go to the master and then invalidate the cache, and a live event stream
+//! invalidates on changes made elsewhere.
+//!
+//! ## Quickstart
+//!
+//! The heart is [`RedbCache`], a persistent cache on the embedded database redb, run as an
+//! actor: one thread owns the database and commits writes in batches (group commit), while any
+//! number of async tasks share cheap handles.
 //!
 //! ```
 //! use vlive::{Cache, CachedRows, Record, RedbCache, Rows, Value};
@@ -14,10 +20,8 @@
 //! # let folder = dir.path().join("cache");
 //! let cache = RedbCache::open(&folder)?;
 //!
-//! let mut ada = Record::new();
-//! ada.insert("name".into(), Value::Text("Ada".into()));
 //! let mut rows = Rows::new();
-//! rows.insert("1".into(), ada);
+//! rows.insert("1".into(), Record::from([("name".into(), Value::Text("Ada".into()))]));
 //!
 //! cache.put("clients/page_1", CachedRows::new(rows.clone())).await?;
 //! assert_eq!(*cache.get("clients/page_1").await?.unwrap().rows, rows);
@@ -30,8 +34,30 @@
 //! # }
 //! ```
 //!
-//! Backends: [`RedbCache`] (persistent), [`MemCache`] (in memory, the reference semantics),
-//! [`NoCache`] (caching off). All implement [`Cache`].
+//! [`LiveTable`]'s own page has a runnable example over a [`Master`] of your own.
+//!
+//! ## Pick a backend
+//!
+//! Every backend implements [`Cache`], and [`LiveTable`] takes any of them:
+//! - [`RedbCache`]: on disk, survives restarts, one process.
+//! - [`MemCache`]: in memory, one process; the reference semantics.
+//! - `RedisCache` (feature `redis`): one cache in Redis for every process on it.
+//! - `TieredCache` (feature `redis`): a near tier kept coherent with a `RedisCache`.
+//! - [`NoCache`]: caching off; every read goes to the master.
+//!
+//! ## What it promises
+//!
+//! A write is acknowledged once committed, durably by default ([`Durability`]); every later
+//! get, from any clone, sees it. A get never returns a wrong value: a damaged value is a miss,
+//! a damaged file is moved aside ([`OnDamage`]), a full disk fails puts with
+//! [`Error::DiskFull`] while gets keep answering. `invalidate_prefix` removes exactly the keys
+//! starting with the prefix; a fill that started before an invalidation is rejected
+//! ([`Cache::fill_token`]). The full list is in the repository's `docs/guarantees.md`.
+//!
+//! ## Features
+//!
+//! - `redis`: `RedisCache` and `TieredCache` (Redis 7.0+, TLS, Cluster).
+//! - `postgres`: `PostgresMaster` and `PostgresLiveStream`, a LiveTable over a Postgres table.
 
 // A loom build exercises only the actor protocol; the rest of the crate idles there.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]

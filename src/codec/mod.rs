@@ -86,7 +86,7 @@ pub(crate) fn encode_into(value: &CachedRows, out: &mut Vec<u8>) -> Result<(), E
     writer.finish().map(drop)
 }
 
-/// How many bytes [`encode`] would write for `value`, or its error: a walk over the rows that
+/// How many bytes `encode` would write for `value`, or its error: a walk over the rows that
 /// writes nothing.
 pub fn encoded_len(value: &CachedRows) -> Result<usize, EncodeError> {
     let (secs, nanos) = epoch_parts(value.fetched_at)?;
