@@ -119,12 +119,7 @@ async fn churn_and_reopen(params: &Params, cell: Cell, folder: &Path) -> CellRes
     print_table_header();
     run.sampler.take(&run.cache, Phase::Churn, 0);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| tokio::spawn(writer(run.clone(), task as u64 + 1)))
-        .collect();
-    for task in tasks {
-        task.await.expect("writer task");
-    }
+    common::tasks::fan_out(TASKS as u64, |task| writer(run.clone(), task + 1)).await;
     let churn_time = started.elapsed();
     let run = Arc::into_inner(run).expect("the tasks are done");
     run.cache.close().await.expect("close");

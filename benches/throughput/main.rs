@@ -149,7 +149,7 @@ fn main() {
         );
         return;
     }
-    files::write_all(&results, &report, &machine, started);
+    files::write_all(&results, started);
 }
 
 fn print_header(machine: &str, timing: Timing, quick: bool, rows: &Rows) {
