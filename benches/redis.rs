@@ -83,22 +83,13 @@ const TARGETS: [&str; 6] = [
     "tiered-redb",
 ];
 
+/// A workload: its name and how many of every 10 operations are puts (the rest are gets).
 #[derive(Clone, Copy, Debug)]
-enum Workload {
-    Get,
-    Put,
-    Mixed,
-}
+struct Workload(&'static str, u64);
 
-impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::Get => "get",
-            Workload::Put => "put",
-            Workload::Mixed => "mixed 90/10",
-        }
-    }
-}
+const GET: Workload = Workload("get", 0);
+const PUT: Workload = Workload("put", 10);
+const MIXED: Workload = Workload("mixed 90/10", 1);
 
 struct Window {
     warm_up: Duration,
@@ -133,13 +124,7 @@ fn main() {
     let tls_server = tls::TlsServer::start(&ca, false);
     let server = &tls_server.server;
     let runtime = mode::runtime(2);
-    let cells = [
-        (Workload::Get, 1),
-        (Workload::Get, 16),
-        (Workload::Put, 1),
-        (Workload::Put, 16),
-        (Workload::Mixed, 16),
-    ];
+    let cells = [(GET, 1), (GET, 16), (PUT, 1), (PUT, 16), (MIXED, 16)];
     runtime.block_on(async {
         let started = Instant::now();
         let cluster = RedisCluster::start().await;
@@ -161,7 +146,7 @@ fn main() {
         println!();
         let mut rates = Vec::new();
         for (n, (workload, concurrency)) in cells.into_iter().enumerate() {
-            let mut row = format!("{:<14} {concurrency:>4}", workload.name());
+            let mut row = format!("{:<14} {concurrency:>4}", workload.0);
             let mut rates_of_cell = [0.0; TARGETS.len()];
             for (target, rate_of) in TARGETS.into_iter().zip(&mut rates_of_cell) {
                 let folder = tempfile::tempdir().unwrap();
@@ -198,7 +183,7 @@ fn ratios(cells: &[(Workload, usize)], rates: &[[f64; TARGETS.len()]]) {
     }
     println!();
     for ((workload, concurrency), rates) in cells.iter().zip(rates) {
-        print!("{:<14} {concurrency:>4}", workload.name());
+        print!("{:<14} {concurrency:>4}", workload.0);
         for name in compared {
             print!(" {:>13.2}×", rates[column(name)] / rates[base]);
         }
@@ -277,12 +262,7 @@ async fn measure(
                 let mut rng = Rng::new(task as u64 + 1);
                 while !stop.load(Ordering::Relaxed) {
                     let k = key(rng.below(KEYS));
-                    let put = match workload {
-                        Workload::Get => false,
-                        Workload::Put => true,
-                        Workload::Mixed => rng.below(10) == 0,
-                    };
-                    if put {
+                    if rng.below(10) < workload.1 {
                         cache.put(&k, CachedRows::new(rows.clone())).await.unwrap();
                     } else {
                         std::hint::black_box(cache.get(&k).await.unwrap());
