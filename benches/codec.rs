@@ -17,8 +17,14 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use common::mode::{benching, quick};
+use common::{number::thousands, run_info::commit, stats::median};
 use vlive::__private::codec::{self, reference};
 use vlive::{CachedRows, Record, Rows, Value};
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 
 /// An operation to time, by name.
 type Op<'a> = (&'static str, Box<dyn FnMut() + 'a>);
@@ -36,9 +42,8 @@ struct Timing {
 
 impl Timing {
     fn from_env(benching: bool) -> Self {
-        let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
         let ms = Duration::from_millis;
-        match (benching, quick) {
+        match (benching, quick()) {
             (false, _) => Timing {
                 warmup: ms(1),
                 window: ms(5),
@@ -114,22 +119,8 @@ fn rate(op: &mut dyn FnMut(), window: Duration) -> f64 {
     }
 }
 
-fn median(mut rates: Vec<f64>) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
-}
-
-#[path = "common/number.rs"]
-mod number;
-use number::thousands;
-
-#[path = "common/run_info.rs"]
-mod run_info;
-use run_info::commit;
-
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then only smoke-test.
-    let benching = std::env::args().any(|a| a == "--bench");
+    let benching = benching();
     let timing = Timing::from_env(benching);
     let value = sample();
     let bytes = codec::encode(&value).expect("the sample encodes");

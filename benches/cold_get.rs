@@ -15,19 +15,17 @@
 //! --benches`, a smoke run of a few milliseconds a step. `VLIVE_COLD_ONLY=2`
 //! measures the second step only (for a profiler: `docs/cold-reads.md`); the others print 0.
 
-#[path = "common/number.rs"]
-mod number;
-#[path = "common/rng.rs"]
-mod rng;
-#[path = "common/run_info.rs"]
-mod run_info;
-#[path = "common/sample.rs"]
-mod sample;
+#[path = "common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fill::{fill_to, key};
+use common::mode::{benching, quick, runtime};
+use common::{number::thousands, run_info, sample, stats::median, tasks};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use vlive::__private::layout;
 use vlive::{Cache, CachedRows, RedbCache};
@@ -37,16 +35,15 @@ const TASKS: u64 = 2;
 const STEPS: [&str; 4] = ["get, hot on", "get, hot off", "redb read", "decode"];
 
 fn main() {
-    let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    // `cargo test --benches` passes no `--bench`: then a smoke run, its figures meaningless.
-    let benching = std::env::args().any(|a| a == "--bench");
-    let (hot_mib, window) = match (benching, quick) {
+    // Under `cargo test --benches`: a smoke run, its figures meaningless.
+    let (hot_mib, window) = match (benching(), quick()) {
         (false, _) => (1, Duration::from_millis(20)),
         (true, true) => (2, Duration::from_millis(500)),
         (true, false) => (8, Duration::from_secs(2)),
     };
     let dir = tempfile::tempdir().unwrap();
-    let entries = fill(dir.path(), 4 * hot_mib);
+    let cache = RedbCache::builder().hot_bytes(0).open(dir.path()).unwrap();
+    let entries = runtime(2).block_on(fill_to(cache, 4 * hot_mib * MIB));
     let bytes = sample::encode(&CachedRows::new(sample::sample_rows()));
     let mut rounds = vec![Vec::new(); STEPS.len()];
     let only: usize = std::env::var("VLIVE_COLD_ONLY").map_or(0, |v| v.parse().unwrap());
@@ -57,7 +54,7 @@ fn main() {
                 1 => gets(dir.path(), entries, hot_mib * MIB, window),
                 2 => gets(dir.path(), entries, 0, window),
                 3 => redb_reads(dir.path(), entries, window),
-                _ => on_threads(window, |_| {
+                _ => tasks::on_threads(TASKS, window, |_| {
                     std::hint::black_box(sample::decode(std::hint::black_box(&bytes)));
                 }),
             });
@@ -69,48 +66,20 @@ fn main() {
         bytes.len(),
         4 * hot_mib
     );
-    for (step, mut rates) in STEPS.iter().zip(rounds) {
-        rates.sort_by(f64::total_cmp);
-        let rate = rates[1];
+    for (step, rates) in STEPS.iter().zip(rounds) {
+        let rate = median(rates);
         println!(
             "{step:<16} {:>10} op/s {:>8.2} µs/op per task",
-            number::thousands(rate),
+            thousands(rate),
             1e6 * TASKS as f64 / rate
         );
     }
 }
 
-fn key(i: u64) -> String {
-    format!("k/{i:08}")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(TASKS as usize)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Writes entries until `mib` MiB are charged; returns how many.
-fn fill(folder: &Path, mib: u64) -> u64 {
-    runtime().block_on(async {
-        let cache = RedbCache::builder().hot_bytes(0).open(folder).unwrap();
-        let value = CachedRows::new(sample::sample_rows());
-        let mut n = 0;
-        while cache.stats().live_bytes < mib * MIB {
-            cache.put(&key(n), value.clone()).await.unwrap();
-            n += 1;
-        }
-        cache.close().await.unwrap();
-        n
-    })
-}
-
 /// Gets per second of random keys through `RedbCache::get`, after a warm-up that fills the
 /// hot tier.
 fn gets(folder: &Path, entries: u64, hot_bytes: u64, window: Duration) -> f64 {
-    runtime().block_on(async {
+    runtime(TASKS as usize).block_on(async {
         let cache = RedbCache::builder()
             .hot_bytes(hot_bytes)
             .open(folder)
@@ -124,26 +93,20 @@ fn gets(folder: &Path, entries: u64, hot_bytes: u64, window: Duration) -> f64 {
 
 /// Gets per second from `TASKS` tasks for `window`.
 async fn read_for(cache: &RedbCache, entries: u64, window: Duration) -> f64 {
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let cache = cache.clone();
-            tokio::spawn(async move {
-                let mut rng = rng::Rng::new(t + 1);
-                let (start, mut done) = (Instant::now(), 0u64);
-                while start.elapsed() < window {
-                    let found = cache.get(&key(rng.below(entries))).await.unwrap();
-                    assert!(found.is_some(), "every key was written");
-                    done += 1;
-                }
-                done as f64 / start.elapsed().as_secs_f64()
-            })
-        })
-        .collect();
-    let mut sum = 0.0;
-    for task in tasks {
-        sum += task.await.unwrap();
-    }
-    sum
+    let rates = tasks::fan_out(TASKS, |t| {
+        let cache = cache.clone();
+        async move {
+            let mut rng = common::rng::Rng::new(t + 1);
+            let (start, mut done) = (Instant::now(), 0u64);
+            while start.elapsed() < window {
+                let found = cache.get(&key(rng.below(entries))).await.unwrap();
+                assert!(found.is_some(), "every key was written");
+                done += 1;
+            }
+            done as f64 / start.elapsed().as_secs_f64()
+        }
+    });
+    rates.await.into_iter().sum()
 }
 
 /// Reads per second of random keys' checked payloads, straight from redb.
@@ -155,31 +118,10 @@ fn redb_reads(folder: &Path, entries: u64, window: Duration) -> f64 {
         .open_table(TableDefinition::<&str, &[u8]>::new(table))
         .unwrap();
     let table = Arc::new(table);
-    on_threads(window, |rng| {
+    tasks::on_threads(TASKS, window, |rng| {
         let key = key(rng.below(entries));
         let stored = table.get(key.as_str()).unwrap().unwrap();
         let payload = layout::payload(&key, stored.value()).expect("checksum");
         std::hint::black_box(payload.to_vec());
-    })
-}
-
-/// Operations per second of `op`, run back to back on `TASKS` threads for `window`.
-fn on_threads(window: Duration, op: impl Fn(&mut rng::Rng) + Sync) -> f64 {
-    std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..TASKS)
-            .map(|t| {
-                let op = &op;
-                scope.spawn(move || {
-                    let mut rng = rng::Rng::new(t + 1);
-                    let (start, mut done) = (Instant::now(), 0u64);
-                    while start.elapsed() < window {
-                        op(&mut rng);
-                        done += 1;
-                    }
-                    done as f64 / start.elapsed().as_secs_f64()
-                })
-            })
-            .collect();
-        threads.into_iter().map(|t| t.join().unwrap()).sum()
     })
 }

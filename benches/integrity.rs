@@ -7,46 +7,29 @@
 //! value back through the cache (each read checks the value's own checksum). `VLIVE_BENCH_QUICK=1`
 //! measures 16 MiB only (a few seconds).
 
-#[path = "common/sample.rs"]
-#[allow(dead_code)] // the shared sample file also has the encoder other benches use
-mod sample;
+#[path = "common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 
 use std::time::{Duration, Instant};
 
-use vlive::{Cache, CachedRows, RedbCache};
+use common::fill::{fill_to, key};
+use common::mode::{quick, runtime};
+use vlive::{Cache, RedbCache};
 
 fn main() {
-    let quick = std::env::var_os("VLIVE_BENCH_QUICK").is_some();
-    let sizes: &[u64] = if quick { &[16] } else { &[64, 256] };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let sizes: &[u64] = if quick() { &[16] } else { &[64, 256] };
+    let runtime = runtime(2);
     println!(
         "entries MiB  file MiB  open ms  check_integrity ms  check MB/s  read all ms  read MB/s"
     );
     for &mib in sizes {
         let dir = tempfile::tempdir().unwrap();
-        let value = CachedRows::new(sample::sample_rows());
-        let entries = runtime.block_on(async {
-            let cache = RedbCache::builder()
-                .durability(vlive::Durability::Lazy {
-                    max_delay: Duration::from_secs(60),
-                })
-                .open(dir.path())
-                .unwrap();
-            let mut n = 0u64;
-            while cache.stats().live_bytes < mib << 20 {
-                cache
-                    .put(&format!("k/{n:08}"), value.clone())
-                    .await
-                    .unwrap();
-                n += 1;
-            }
-            cache.close().await.unwrap();
-            n
-        });
+        let lazy = vlive::Durability::Lazy {
+            max_delay: Duration::from_secs(60),
+        };
+        let cache = RedbCache::builder().durability(lazy).open(dir.path());
+        let entries = runtime.block_on(fill_to(cache.unwrap(), mib << 20));
         let path = dir.path().join(vlive::DB_FILE_NAME);
         let file_mib = std::fs::metadata(&path).unwrap().len() as f64 / (1 << 20) as f64;
 
@@ -65,7 +48,7 @@ fn main() {
             let cache = RedbCache::builder().hot_bytes(0).open(dir.path()).unwrap();
             let started = Instant::now();
             for i in 0..entries {
-                assert!(cache.get(&format!("k/{i:08}")).await.unwrap().is_some());
+                assert!(cache.get(&key(i)).await.unwrap().is_some());
             }
             let read = started.elapsed();
             cache.close().await.unwrap();

@@ -12,33 +12,29 @@
 //!
 //! `VLIVE_BENCH_QUICK=1`: 0.3 s rounds and 20 changes (CI's smoke run).
 
-#[path = "common/number.rs"]
-mod number;
+#[path = "common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 #[path = "../tests/common/postgres_server.rs"]
 mod postgres_server;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{mode, number};
 use vlive::{LiveTable, MemCache, PostgresLiveStream, PostgresMaster, Value};
 
 const ROWS: u64 = 1000;
 const TASKS: u64 = 8;
 
 fn main() {
-    let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    let (round, changes) = if quick {
+    let (round, changes) = if mode::quick() {
         (Duration::from_millis(300), 20)
     } else {
         (Duration::from_secs(2), 200)
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let server = postgres_server::PostgresServer::start();
-    runtime.block_on(run(&server.url(), round, changes));
+    mode::runtime(2).block_on(run(&server.url(), round, changes));
 }
 
 async fn run(url: &str, round: Duration, changes: usize) {
@@ -158,28 +154,22 @@ where
     Fut: std::future::Future<Output = ()> + Send,
 {
     let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let read = read.clone();
-            tokio::spawn(async move {
-                let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ task;
-                let mut done = 0u64;
-                while started.elapsed() < round {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    read(format!("c-{}", state % ROWS + 1)).await;
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+    let done = common::tasks::fan_out(TASKS, |task| {
+        let read = read.clone();
+        async move {
+            let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ task;
+            let mut done = 0u64;
+            while started.elapsed() < round {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                read(format!("c-{}", state % ROWS + 1)).await;
+                done += 1;
+            }
+            done
+        }
+    });
+    done.await.into_iter().sum::<u64>() as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {

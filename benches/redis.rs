@@ -46,18 +46,18 @@
 //! same way); the cluster with 16 shards (the default) and with 3 (one per master), every
 //! master PINGed. `N` is 1,000,000, 20,000 in quick mode, or `VLIVE_BENCH_STALL_KEYS`.
 
-#[path = "common/number.rs"]
-mod number;
+#[path = "common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 #[path = "../tests/common/redis_cluster.rs"]
 mod redis_cluster;
 #[path = "../tests/common/redis_server.rs"]
 mod redis_server;
-#[path = "common/sample.rs"]
-mod sample;
 #[path = "../tests/common/tls.rs"]
 mod tls;
-use number::thousands;
-use sample::{decode, encode, sample_rows};
+use common::number::{ms, thousands};
+use common::sample::{decode, encode, sample_rows};
+use common::{mode, rng::Rng, stats::quantile as at, tasks::fan_out};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,22 +83,13 @@ const TARGETS: [&str; 6] = [
     "tiered-redb",
 ];
 
+/// A workload: its name and how many of every 10 operations are puts (the rest are gets).
 #[derive(Clone, Copy, Debug)]
-enum Workload {
-    Get,
-    Put,
-    Mixed,
-}
+struct Workload(&'static str, u64);
 
-impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::Get => "get",
-            Workload::Put => "put",
-            Workload::Mixed => "mixed 90/10",
-        }
-    }
-}
+const GET: Workload = Workload("get", 0);
+const PUT: Workload = Workload("put", 10);
+const MIXED: Workload = Workload("mixed 90/10", 1);
 
 struct Window {
     warm_up: Duration,
@@ -113,7 +104,7 @@ struct Servers<'a> {
 }
 
 fn main() {
-    let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let quick = mode::quick();
     let window = if quick {
         Window {
             warm_up: Duration::from_millis(100),
@@ -132,18 +123,8 @@ fn main() {
     let ca = tls::Ca::new("bench CA");
     let tls_server = tls::TlsServer::start(&ca, false);
     let server = &tls_server.server;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cells = [
-        (Workload::Get, 1),
-        (Workload::Get, 16),
-        (Workload::Put, 1),
-        (Workload::Put, 16),
-        (Workload::Mixed, 16),
-    ];
+    let runtime = mode::runtime(2);
+    let cells = [(GET, 1), (GET, 16), (PUT, 1), (PUT, 16), (MIXED, 16)];
     runtime.block_on(async {
         let started = Instant::now();
         let cluster = RedisCluster::start().await;
@@ -165,7 +146,7 @@ fn main() {
         println!();
         let mut rates = Vec::new();
         for (n, (workload, concurrency)) in cells.into_iter().enumerate() {
-            let mut row = format!("{:<14} {concurrency:>4}", workload.name());
+            let mut row = format!("{:<14} {concurrency:>4}", workload.0);
             let mut rates_of_cell = [0.0; TARGETS.len()];
             for (target, rate_of) in TARGETS.into_iter().zip(&mut rates_of_cell) {
                 let folder = tempfile::tempdir().unwrap();
@@ -202,7 +183,7 @@ fn ratios(cells: &[(Workload, usize)], rates: &[[f64; TARGETS.len()]]) {
     }
     println!();
     for ((workload, concurrency), rates) in cells.iter().zip(rates) {
-        print!("{:<14} {concurrency:>4}", workload.name());
+        print!("{:<14} {concurrency:>4}", workload.0);
         for name in compared {
             print!(" {:>13.2}×", rates[column(name)] / rates[base]);
         }
@@ -278,15 +259,10 @@ async fn measure(
             let (cache, done, stop, rows) =
                 (cache.clone(), done.clone(), stop.clone(), rows.clone());
             tokio::spawn(async move {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (task as u64 + 1));
+                let mut rng = Rng::new(task as u64 + 1);
                 while !stop.load(Ordering::Relaxed) {
-                    let k = key(rng.next() % KEYS);
-                    let put = match workload {
-                        Workload::Get => false,
-                        Workload::Put => true,
-                        Workload::Mixed => rng.next() % 10 == 0,
-                    };
-                    if put {
+                    let k = key(rng.below(KEYS));
+                    if rng.below(10) < workload.1 {
                         cache.put(&k, CachedRows::new(rows.clone())).await.unwrap();
                     } else {
                         std::hint::black_box(cache.get(&k).await.unwrap());
@@ -375,15 +351,6 @@ fn one_blob(bytes: u64) -> vlive::Rows {
         vlive::Value::Bytes(vec![7u8; bytes as usize]),
     );
     [("1".to_owned(), record)].into_iter().collect()
-}
-
-/// The `q` quantile of sorted, non-empty `latencies` (1.0: the max).
-fn at(latencies: &[Duration], q: f64) -> Duration {
-    latencies[((latencies.len() - 1) as f64 * q) as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,20 +489,16 @@ async fn invalidation(label: &str, cache: &RedisCache, urls: &[String], keys: u6
 async fn fill(cache: &RedisCache, keys: u64) -> Duration {
     let value = CachedRows::new(one_blob(16));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..FILLERS)
-        .map(|task| {
-            let (cache, value) = (cache.clone(), value.clone());
-            tokio::spawn(async move {
-                for i in (task..keys).step_by(FILLERS as usize) {
-                    let key = format!("{STALL_PREFIX}{i:07}");
-                    cache.put(&key, value.clone()).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    fan_out(FILLERS, |task| {
+        let (cache, value) = (cache.clone(), value.clone());
+        async move {
+            for i in (task..keys).step_by(FILLERS as usize) {
+                let key = format!("{STALL_PREFIX}{i:07}");
+                cache.put(&key, value.clone()).await.unwrap();
+            }
+        }
+    })
+    .await;
     let took = start.elapsed();
     assert_eq!(entries(cache).await, keys, "entries after the fill");
     took
@@ -804,16 +767,4 @@ fn not_measured(op: &str) -> vlive::Error {
 
 fn key(n: u64) -> String {
     format!("r{:02}/page_{:03}", n % 16, n / 16)
-}
-
-/// xorshift64*: a fast, seedable generator, so no task waits on a shared one.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
 }

@@ -56,12 +56,11 @@
 //! CSV; `chart.rs` the SVG.
 
 mod chart;
+#[path = "../common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 mod params;
 mod report;
-#[path = "../common/rng.rs"]
-mod rng;
-#[path = "../common/run_info.rs"]
-mod run_info;
 mod samples;
 mod workload;
 
@@ -70,6 +69,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use common::{mode, rng, run_info};
 use vlive::{DB_FILE_NAME, RedbCache};
 
 use crate::params::{Cell, MIB, Params, ROOTS, TASKS, VOLUME};
@@ -99,12 +99,7 @@ fn main() {
 fn run_cell(params: &Params, cell: Cell) -> CellResult {
     let dir = tempfile::tempdir().expect("temporary folder");
     let folder = dir.path().join("cache");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let result = runtime.block_on(churn_and_reopen(params, cell, &folder));
+    let result = mode::runtime(2).block_on(churn_and_reopen(params, cell, &folder));
     // The folder goes with `dir`; the run leaves no data behind.
     drop(dir);
     result
@@ -124,12 +119,7 @@ async fn churn_and_reopen(params: &Params, cell: Cell, folder: &Path) -> CellRes
     print_table_header();
     run.sampler.take(&run.cache, Phase::Churn, 0);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| tokio::spawn(writer(run.clone(), task as u64 + 1)))
-        .collect();
-    for task in tasks {
-        task.await.expect("writer task");
-    }
+    common::tasks::fan_out(TASKS as u64, |task| writer(run.clone(), task + 1)).await;
     let churn_time = started.elapsed();
     let run = Arc::into_inner(run).expect("the tasks are done");
     run.cache.close().await.expect("close");

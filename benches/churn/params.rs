@@ -78,9 +78,8 @@ impl Params {
     /// smoke run. `VLIVE_CHURN_DURABILITY` = `immediate` (default), `lazy` or `both`;
     /// `VLIVE_CHURN_WORKLOAD` = `mixed` (default), `write-only` or `write-only-small`.
     pub fn from_env() -> Self {
-        let benching = std::env::args().any(|a| a == "--bench");
-        let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        let (mode, default_mib) = match (benching, quick) {
+        let benching = crate::mode::benching();
+        let (mode, default_mib) = match (benching, crate::mode::quick()) {
             (false, _) => ("smoke", 1),
             (true, true) => ("quick", 8),
             (true, false) => ("full", 256),

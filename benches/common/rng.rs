@@ -1,5 +1,5 @@
 //! xorshift64*: a fast, seedable generator, one per task so no task waits on a shared one.
-//! Shared by the bench targets (each includes this file with `#[path]`).
+//! Shared by the bench targets.
 
 /// A generator of a task's own.
 pub struct Rng(u64);

@@ -1,6 +1,5 @@
 //! The value every benchmark stores, and vlive's encoding of it (the crate's own codec), shared
 //! by the bench targets so they measure the same thing and cannot drift from the real format.
-//! Each target includes this file with `#[path]`.
 
 use vlive::__private::codec;
 use vlive::{CachedRows, Record, Rows, Value};

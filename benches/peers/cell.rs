@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::child::{Figures, status_kib};
+use crate::child::Figures;
+use crate::common::child::status_kib;
 use crate::params::{
     COLD_FACTOR, HOT_DIVISOR, MEMORY_TIER, Params, SUSTAINED_KEYS, TASKS, WORKERS,
 };
@@ -22,44 +23,39 @@ pub fn run(name: Name, workload: Workload, batch: f64, params: &Params) -> Figur
         let redb = RawRedb::create(folder.path());
         return raw_puts(&redb, name, workload, batch, &payload, params);
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async {
-            let path = folder.path();
-            match workload {
-                Workload::HotGet(_) | Workload::ColdGet(_) | Workload::Mixed => {
-                    let tier = match workload {
-                        Workload::ColdGet(_) => MEMORY_TIER * COLD_FACTOR,
-                        _ => MEMORY_TIER / HOT_DIVISOR,
-                    };
-                    let keys = payload.keys_for(tier);
-                    let subject = Subject::filled(name, path, &payload, keys).await;
-                    let op = if workload == Workload::Mixed {
-                        Op::Mixed
-                    } else {
-                        Op::Get
-                    };
-                    timed(&subject, &payload, op, TASKS, keys, params).await
-                }
-                Workload::PutOne => {
-                    let subject = Subject::open(name, path, &payload).await;
-                    timed(&subject, &payload, Op::Put, 1, SUSTAINED_KEYS, params).await
-                }
-                Workload::Burst(tasks) => {
-                    let count = burst_size(name, tasks, params);
-                    let subject = Subject::open(name, path, &payload).await;
-                    fixed(&subject, &payload, tasks as u64, count, count).await
-                }
-                Workload::Sustained => {
-                    let count = params.sustained_bytes / payload.bytes.len() as u64;
-                    let subject = Subject::open(name, path, &payload).await;
-                    fixed(&subject, &payload, TASKS as u64, count, SUSTAINED_KEYS).await
-                }
+    crate::common::mode::runtime(WORKERS).block_on(async {
+        let path = folder.path();
+        match workload {
+            Workload::HotGet(_) | Workload::ColdGet(_) | Workload::Mixed => {
+                let tier = match workload {
+                    Workload::ColdGet(_) => MEMORY_TIER * COLD_FACTOR,
+                    _ => MEMORY_TIER / HOT_DIVISOR,
+                };
+                let keys = payload.keys_for(tier);
+                let subject = Subject::filled(name, path, &payload, keys).await;
+                let op = if workload == Workload::Mixed {
+                    Op::Mixed
+                } else {
+                    Op::Get
+                };
+                timed(&subject, &payload, op, TASKS, keys, params).await
             }
-        })
+            Workload::PutOne => {
+                let subject = Subject::open(name, path, &payload).await;
+                timed(&subject, &payload, Op::Put, 1, SUSTAINED_KEYS, params).await
+            }
+            Workload::Burst(tasks) => {
+                let count = burst_size(name, tasks, params);
+                let subject = Subject::open(name, path, &payload).await;
+                fixed(&subject, &payload, tasks as u64, count, count).await
+            }
+            Workload::Sustained => {
+                let count = params.sustained_bytes / payload.bytes.len() as u64;
+                let subject = Subject::open(name, path, &payload).await;
+                fixed(&subject, &payload, TASKS as u64, count, SUSTAINED_KEYS).await
+            }
+        }
+    })
 }
 
 /// The burst's size: 10,000 puts, but the durable subjects from one task, each put waiting

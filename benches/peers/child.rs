@@ -2,9 +2,8 @@
 //! is its own and no subject inherits another's threads, caches or dirty pages. The parent
 //! names the cell in an environment variable; the child prints its figures as `key=value`.
 
-use std::process::Command;
-
 use crate::cell;
+use crate::common::child::{run_self, status_kib};
 use crate::params::Params;
 use crate::subjects::Name;
 use crate::workloads::Workload;
@@ -78,17 +77,8 @@ impl Figures {
 /// In the parent: runs one cell in a child process and reads its figures.
 pub fn spawn(name: Name, workload: Workload, batch: f64, params: &Params) -> Figures {
     let spec = format!("{} {} {batch}", name.label(), workload.code());
-    let out = Command::new(std::env::current_exe().expect("own path"))
-        .env(CHILD, &spec)
-        .env("VLIVE_BENCH_QUICK", if params.quick { "1" } else { "0" })
-        .output()
-        .expect("run a child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "cell {spec} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let quick = if params.quick { "1" } else { "0" };
+    let stdout = run_self(CHILD, &spec, &[("VLIVE_BENCH_QUICK", quick)]);
     let line = stdout
         .lines()
         .rfind(|l| l.starts_with("ops="))
@@ -104,13 +94,4 @@ pub fn run(spec: &str, params: &Params) {
     let mut figures = cell::run(name, workload, batch, params);
     figures.hwm_kib = status_kib("VmHWM");
     println!("{}", figures.to_line());
-}
-
-/// A field of `/proc/self/status` in KiB (Linux; `None` elsewhere).
-pub fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
-    line.trim().trim_end_matches("kB").trim().parse().ok()
 }

@@ -21,24 +21,21 @@
 
 mod cell;
 mod child;
+#[path = "../common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 mod foyer_peer;
-#[path = "../common/number.rs"]
-mod number;
 mod params;
 mod payload;
 mod raw_redb;
 mod report;
-#[path = "../common/rng.rs"]
-mod rng;
-#[path = "../common/run_info.rs"]
-mod run_info;
-#[path = "../common/sample.rs"]
-mod sample;
 mod subjects;
 mod workloads;
 
 use std::collections::HashMap;
 use std::time::Instant;
+
+use common::{number, rng, run_info, sample};
 
 use crate::params::{MEMORY_TIER, Params, TASKS, WORKERS};
 use crate::payload::Payload;

@@ -43,7 +43,7 @@ impl Params {
     pub fn from_env() -> Self {
         let quick = match std::env::var("VLIVE_BENCH_QUICK") {
             Ok(v) => !v.is_empty() && v != "0",
-            Err(_) => !std::env::args().any(|a| a == "--bench"),
+            Err(_) => !crate::common::mode::benching(),
         };
         if quick {
             Params {

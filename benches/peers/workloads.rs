@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::tasks::fan_out;
 use crate::payload::{Payload, key};
 use crate::rng::Rng;
 use crate::subjects::Subject;
@@ -118,62 +119,55 @@ pub async fn windowed(
     keys: u64,
     window: Window,
 ) -> (u64, u64) {
-    let handles: Vec<_> = (0..tasks as u64)
-        .map(|seed| {
-            let (subject, payload) = (subject.clone(), payload.clone());
-            tokio::spawn(async move {
-                let mut rng = Rng::new(seed + 1);
-                let (mut ops, mut hits) = (0, 0);
-                loop {
-                    let now = Instant::now();
-                    if now >= window.until {
-                        return (ops, hits);
-                    }
-                    let key = key(rng.below(keys));
-                    let put = match op {
-                        Op::Get => false,
-                        Op::Put => true,
-                        Op::Mixed => rng.below(10) == 0,
-                    };
-                    let hit = if put {
-                        subject.put(key, &payload).await;
-                        false
-                    } else {
-                        subject.get(&key).await
-                    };
-                    if now >= window.counting_from {
-                        ops += 1;
-                        hits += u64::from(hit);
-                    }
-                    // A task with other work would let it run; a get answered from memory
-                    // never returns `Pending` by itself.
-                    tokio::task::yield_now().await;
+    let counts = fan_out(tasks as u64, |seed| {
+        let (subject, payload) = (subject.clone(), payload.clone());
+        async move {
+            let mut rng = Rng::new(seed + 1);
+            let (mut ops, mut hits) = (0, 0);
+            loop {
+                let now = Instant::now();
+                if now >= window.until {
+                    return (ops, hits);
                 }
-            })
-        })
-        .collect();
-    let mut totals = (0, 0);
-    for handle in handles {
-        let (ops, hits) = handle.await.expect("task");
-        totals = (totals.0 + ops, totals.1 + hits);
-    }
-    totals
+                let key = key(rng.below(keys));
+                let put = match op {
+                    Op::Get => false,
+                    Op::Put => true,
+                    Op::Mixed => rng.below(10) == 0,
+                };
+                let hit = if put {
+                    subject.put(key, &payload).await;
+                    false
+                } else {
+                    subject.get(&key).await
+                };
+                if now >= window.counting_from {
+                    ops += 1;
+                    hits += u64::from(hit);
+                }
+                // A task with other work would let it run; a get answered from memory
+                // never returns `Pending` by itself.
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let counts = counts.await;
+    (
+        counts.iter().map(|c| c.0).sum(),
+        counts.iter().map(|c| c.1).sum(),
+    )
 }
 
 /// Puts `0..count` from `tasks` tasks (task t the puts t, t + tasks, …), put `i` to key
 /// `i % keys`; returns when every put is acknowledged.
 pub async fn put_all(subject: &Subject, payload: &Arc<Payload>, tasks: u64, count: u64, keys: u64) {
-    let handles: Vec<_> = (0..tasks)
-        .map(|task| {
-            let (subject, payload) = (subject.clone(), payload.clone());
-            tokio::spawn(async move {
-                for i in (task..count).step_by(tasks as usize) {
-                    subject.put(key(i % keys), &payload).await;
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.await.expect("task");
-    }
+    fan_out(tasks, |task| {
+        let (subject, payload) = (subject.clone(), payload.clone());
+        async move {
+            for i in (task..count).step_by(tasks as usize) {
+                subject.put(key(i % keys), &payload).await;
+            }
+        }
+    })
+    .await;
 }

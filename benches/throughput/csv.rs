@@ -1,10 +1,10 @@
-//! The CSV files of a full run: the table, every cell with its spread, responsiveness.
+//! The CSV files of a full run: the table, and every cell with its spread.
 
 use std::fmt::Write as _;
 
 use crate::figures::Summary;
 use crate::params::RAW_SMALL_BATCH;
-use crate::report::{RATIOS, lag_rows};
+use crate::report::RATIOS;
 use crate::results::Results;
 use crate::subjects::{Impl, TABLE_IMPLS};
 
@@ -85,24 +85,6 @@ pub fn cells_csv(results: &Results) -> String {
             raw.high,
             results.raw_small.len()
         );
-    }
-    out
-}
-
-/// The responsiveness table.
-pub fn lag_csv(results: &Results) -> String {
-    let mut out = String::from("probe,p50_ms,p99_ms,max_ms,wakeups\n");
-    for (name, lag) in lag_rows(results) {
-        if let Some(l) = lag {
-            let _ = writeln!(
-                out,
-                "{name},{:.3},{:.3},{:.3},{}",
-                l.p50.as_secs_f64() * 1e3,
-                l.p99.as_secs_f64() * 1e3,
-                l.max.as_secs_f64() * 1e3,
-                l.samples
-            );
-        }
     }
     out
 }

@@ -81,35 +81,29 @@
 //! implementations behind one interface, `direct.rs` the baselines' storage and `ceiling.rs` the
 //! raw redb loop; `data.rs` the value, its keys and its encoding; `workloads.rs` what a cell's
 //! tasks do and `measure.rs` how a cell is timed; `figures.rs` and `results.rs` what the rounds
-//! come to; `report.rs`, `verdicts.rs`, `csv.rs`, `chart.rs` and `files.rs` the output;
-//! `machine.rs` where it ran.
+//! come to; `report.rs`, `verdicts.rs`, `csv.rs`, `chart.rs` and `files.rs` the output.
 
 mod ceiling;
 mod chart;
+#[path = "../common/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the harness
+mod common;
 mod csv;
 mod data;
 mod direct;
 mod figures;
 mod files;
-mod machine;
 mod measure;
-#[path = "../common/number.rs"]
-mod number;
 mod params;
 mod report;
 mod results;
-#[path = "../common/rng.rs"]
-mod rng;
-#[path = "../common/run_info.rs"]
-mod run_info;
-#[path = "../common/sample.rs"]
-mod sample;
 mod subjects;
 mod verdicts;
 mod workloads;
 
 use std::time::Instant;
 
+use common::{mode, number, rng, run_info, sample};
 use vlive::{CachedRows, Rows};
 
 use crate::ceiling::raw_redb;
@@ -123,15 +117,15 @@ use crate::subjects::{CACHES, GET_ONLY, Impl, PUT_ONLY};
 use crate::workloads::{Workload, idle_lag};
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then only smoke-test.
-    let benching = std::env::args().any(|a| a == "--bench");
+    // Under `cargo test --benches`, only a smoke test.
+    let benching = mode::benching();
     let (timing, quick) = match Timing::from_env() {
         (_, quick) if !benching => (Timing::smoke(), quick),
         chosen => chosen,
     };
     let rows = sample_rows();
     let started = Instant::now();
-    let machine = format!("{}; commit {}", machine::describe(), run_info::commit());
+    let machine = format!("{}; commit {}", run_info::machine(), run_info::commit());
     print_header(&machine, timing, quick, &rows);
 
     let only = std::env::var("VLIVE_BENCH_ONLY")
@@ -155,7 +149,7 @@ fn main() {
         );
         return;
     }
-    files::write_all(&results, &report, &machine, started);
+    files::write_all(&results, started);
 }
 
 fn print_header(machine: &str, timing: Timing, quick: bool, rows: &Rows) {

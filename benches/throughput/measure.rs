@@ -47,11 +47,7 @@ pub struct Measured {
 /// A fresh runtime for each cell (no blocking-pool threads left over from the last one), with
 /// the 2 worker threads the issue prescribes.
 pub fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    crate::mode::runtime(2)
 }
 
 /// The 1 ms sleeper: how late is each wake-up?

@@ -39,7 +39,7 @@ impl Timing {
     /// The full run, or a quick one under `VLIVE_BENCH_QUICK`; `VLIVE_BENCH_ROUNDS` overrides
     /// the rounds. Also says whether the run is quick.
     pub fn from_env() -> (Self, bool) {
-        let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let quick = crate::mode::quick();
         let mut timing = if quick {
             Timing {
                 warmup: Duration::from_millis(150),

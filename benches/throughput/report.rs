@@ -1,4 +1,4 @@
-//! The tables a run prints (and writes into `results.md`): throughput with the ratios,
+//! The tables a run prints, in Markdown: throughput with the ratios,
 //! responsiveness, vlive's batch sizes and the target verdicts.
 
 use std::fmt::Write as _;
@@ -50,17 +50,6 @@ impl Report {
         );
         println!("## Targets\n\n{}", self.verdicts);
     }
-
-    /// `results.md`: the machine, then the tables.
-    pub fn markdown(&self, machine: &str) -> String {
-        let Report {
-            throughput,
-            lags,
-            batches,
-            verdicts,
-        } = self;
-        format!("Machine: {machine}\n\n{throughput}\n{lags}\n{batches}\n{verdicts}")
-    }
 }
 
 pub use crate::number::thousands;
@@ -103,7 +92,7 @@ fn throughput_markdown(results: &Results) -> String {
 }
 
 /// The lag rows: the idle runtime, then every implementation under put-burst(64).
-pub fn lag_rows(results: &Results) -> Vec<(String, Option<Lag>)> {
+fn lag_rows(results: &Results) -> Vec<(String, Option<Lag>)> {
     let idle = Summary::of(&results.idle).and_then(|s| s.lag);
     let mut rows = vec![("idle runtime".to_owned(), idle)];
     for imp in CACHES {
