@@ -196,7 +196,7 @@ pub enum Error {
     /// A typed row (feature `serde`) did not fit: a record could not be read as the type asked
     /// for, or a value did not serialize to a record. Nothing was read or written.
     ///
-    /// Displays as `row 7, field `address.city`: expected text, found integer`. Messages say
+    /// Displays as ``row 7, field `address.city`: expected text, found integer``. Messages say
     /// what kind of value was found, never the value itself (rows may hold secrets).
     RowShape {
         /// The row id, when known (the LiveTable typed calls and `from_rows` know it).

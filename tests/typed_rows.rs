@@ -344,7 +344,7 @@ fn errors_name_elements_keys_variants_and_missing_fields() {
     let (_, field, reason) = read_with("kind", text_value("Nope"));
     assert_eq!(field, "kind");
     assert!(
-        reason.starts_with("unknown variant `Nope`, expected `Plain`"),
+        reason.starts_with("unknown variant, expected `Plain`, `Newtype`"),
         "{reason}"
     );
 

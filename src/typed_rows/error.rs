@@ -88,7 +88,8 @@ impl serde::de::Error for ShapeError {
     }
 
     // The overrides below say what was found by kind only, never the value itself: a row may
-    // hold secrets, and these messages end up in logs.
+    // hold secrets, and these messages end up in logs. (Field names are the schema's, not
+    // data, and are named.)
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
         ShapeError::unlocated(format!("expected {exp}, found {}", unexpected_kind(unexp)))
@@ -103,11 +104,9 @@ impl serde::de::Error for ShapeError {
         ShapeError::unlocated(format!("expected {exp}, found {len} elements"))
     }
 
-    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        ShapeError::unlocated(format!(
-            "unknown variant `{variant}`, expected {}",
-            one_of(expected)
-        ))
+    /// The variant found is row data, so it is not repeated.
+    fn unknown_variant(_variant: &str, expected: &'static [&'static str]) -> Self {
+        ShapeError::unlocated(format!("unknown variant, expected {}", one_of(expected)))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
