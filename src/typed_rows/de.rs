@@ -11,6 +11,7 @@ use crate::rows::Value;
 type Result<T> = std::result::Result<T, ShapeError>;
 
 /// Deserializes `value`, which sits at `path`, through `seed`, locating its errors there.
+#[inline]
 pub(super) fn deserialize_at<'de, S: DeserializeSeed<'de>>(
     seed: S,
     value: &'de Value,
@@ -28,13 +29,12 @@ pub(super) struct ValueDeserializer<'de, 'p> {
 
 impl<'de, 'p> ValueDeserializer<'de, 'p> {
     /// Tags other than bignums say nothing serde can use: the value under them is read.
-    pub(super) fn new(mut value: &'de Value, path: &'p Path<'p>) -> Self {
-        while let Value::Tag(_, inner) = value {
-            if Int::of(value).is_some() {
-                break;
-            }
-            value = inner;
-        }
+    #[inline]
+    pub(super) fn new(value: &'de Value, path: &'p Path<'p>) -> Self {
+        let value = match value {
+            Value::Tag(..) => look_through_tags(value),
+            _ => value,
+        };
         ValueDeserializer { value, path }
     }
 
@@ -112,18 +112,18 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
     }
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        if let Some(int) = Int::of(self.value) {
-            return match int {
-                Int::Signed(n) => match (u64::try_from(n), i64::try_from(n)) {
+        match self.value {
+            // Only a bignum's tag is left once `new` has looked through the others.
+            Value::Integer(_) | Value::Tag(..) => match Int::of(self.value) {
+                Some(Int::Signed(n)) => match (u64::try_from(n), i64::try_from(n)) {
                     (Ok(n), _) => visitor.visit_u64(n),
                     (_, Ok(n)) => visitor.visit_i64(n),
                     _ => visitor.visit_i128(n),
                 },
-                Int::Unsigned(n) => visitor.visit_u128(n),
-                Int::Huge => Err(ShapeError::at(self.path, "integer wider than 128 bits")),
-            };
-        }
-        match self.value {
+                Some(Int::Unsigned(n)) => visitor.visit_u128(n),
+                Some(Int::Huge) => Err(ShapeError::at(self.path, "integer wider than 128 bits")),
+                None => Err(self.mismatch("a value serde can read")),
+            },
             Value::Float(float) => visitor.visit_f64(*float),
             Value::Text(text) => visitor.visit_borrowed_str(text),
             Value::Bytes(bytes) => visitor.visit_borrowed_bytes(bytes),
@@ -288,11 +288,26 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
         }
     }
 
+    /// Struct field names: text, the common case, straight to the visitor.
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_any(visitor)
+        match self.value {
+            Value::Text(name) => visitor.visit_borrowed_str(name),
+            _ => self.deserialize_any(visitor),
+        }
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         visitor.visit_unit()
     }
+}
+
+/// The value under any tags other than a bignum's.
+fn look_through_tags(mut value: &Value) -> &Value {
+    while let Value::Tag(_, inner) = value {
+        if Int::of(value).is_some() {
+            break;
+        }
+        value = inner;
+    }
+    value
 }

@@ -11,9 +11,14 @@ use serde::de::{Expected, Unexpected};
 use super::path::Path;
 use crate::error::Error;
 
-/// A shape error on its way up: its field path once a level has located it.
+/// A shape error on its way up. Boxed: every (de)serializer call returns a `Result` of it, and
+/// a small error keeps the far more common `Ok` cheap to move.
 #[derive(Debug)]
-pub(super) struct ShapeError {
+pub(super) struct ShapeError(Box<Shape>);
+
+/// What the error says: its field path once a level has located it.
+#[derive(Debug)]
+struct Shape {
     /// The path, once located.
     field: Option<String>,
     /// A field serde named (missing, unknown, duplicate), below wherever the error is located.
@@ -24,52 +29,54 @@ pub(super) struct ShapeError {
 impl ShapeError {
     /// An error of the value at `path`.
     pub(super) fn at(path: &Path<'_>, reason: impl Into<String>) -> Self {
-        ShapeError {
+        ShapeError(Box::new(Shape {
             field: Some(path.render(None)),
             named: None,
             reason: reason.into(),
-        }
+        }))
     }
 
     /// Locates the error at `path` unless a deeper level already has.
     pub(super) fn locate(mut self, path: &Path<'_>) -> Self {
-        if self.field.is_none() {
-            self.field = Some(path.render(self.named.as_deref()));
+        let shape = &mut *self.0;
+        if shape.field.is_none() {
+            shape.field = Some(path.render(shape.named.as_deref()));
         }
         self
     }
 
     /// The crate's error, for row `row` if known.
     pub(super) fn into_error(self, row: Option<&str>) -> Error {
+        let shape = *self.0;
         Error::RowShape {
             row: row.map(str::to_owned),
-            field: self.field.or(self.named).unwrap_or_default(),
-            reason: self.reason,
+            field: shape.field.or(shape.named).unwrap_or_default(),
+            reason: shape.reason,
         }
     }
 
     fn unlocated(reason: String) -> Self {
-        ShapeError {
+        ShapeError(Box::new(Shape {
             field: None,
             named: None,
             reason,
-        }
+        }))
     }
 
     fn about_field(field: &str, reason: String) -> Self {
-        ShapeError {
+        ShapeError(Box::new(Shape {
             field: None,
             named: Some(field.to_owned()),
             reason,
-        }
+        }))
     }
 }
 
 impl fmt::Display for ShapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.field {
-            Some(field) if !field.is_empty() => write!(f, "field `{field}`: {}", self.reason),
-            _ => f.write_str(&self.reason),
+        match &self.0.field {
+            Some(field) if !field.is_empty() => write!(f, "field `{field}`: {}", self.0.reason),
+            _ => f.write_str(&self.0.reason),
         }
     }
 }

@@ -18,6 +18,7 @@ pub(super) enum Int {
 
 impl Int {
     /// The integer `value` holds, if it holds one.
+    #[inline]
     pub(super) fn of(value: &Value) -> Option<Int> {
         match value {
             Value::Integer(n) => Some(Int::Signed(i128::from(*n))),

@@ -1,6 +1,7 @@
 //! A whole [`Record`]: read as a map without first copying it into a [`Value`], and built from
 //! the map a type serializes to.
 
+use indexmap::map::Entry;
 use serde::de::{self, Visitor};
 
 use super::access::{Entries, Key};
@@ -68,14 +69,13 @@ pub(super) fn into_record(value: Value) -> Result<Record> {
             let reason = format!("expected text as the field name, found {}", kind(&key));
             return Err(ShapeError::at(&Path::ROOT.child(Step::Key(&key)), reason));
         };
-        if record.contains_key(&name) {
-            let reason = "field appears twice";
-            return Err(ShapeError::at(
-                &Path::ROOT.child(Step::Field(&name)),
-                reason,
-            ));
+        match record.entry(name) {
+            Entry::Vacant(entry) => drop(entry.insert(value)),
+            Entry::Occupied(entry) => {
+                let field = Path::ROOT.child(Step::Field(entry.key()));
+                return Err(ShapeError::at(&field, "field appears twice"));
+            }
         }
-        record.insert(name, value);
     }
     Ok(record)
 }
