@@ -620,3 +620,77 @@ async fn a_value_that_is_no_record_is_refused_before_the_write() {
     );
     assert!(master.write_log().is_empty(), "nothing reached the master");
 }
+
+// ----- serde attributes that go through `deserialize_any` -------------------------------------
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "type")]
+enum Event {
+    Opened { by: String },
+    Closed { code: i32, reason: Option<String> },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+enum IdOrName {
+    Id(u64),
+    Name(String),
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Audited {
+    #[serde(flatten)]
+    client: Client,
+    #[serde(rename = "lastEvent")]
+    last_event: Event,
+    owner: IdOrName,
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+#[test]
+fn tagged_untagged_and_flattened_types_round_trip() {
+    let audited = Audited {
+        client: client("Ada", 3),
+        last_event: Event::Closed {
+            code: -2,
+            reason: None,
+        },
+        owner: IdOrName::Name("ops".into()),
+        notes: vec!["x".into()],
+    };
+    let record = to_record(&audited).unwrap();
+    assert_eq!(
+        record["name"],
+        text_value("Ada"),
+        "flattened fields sit in the row"
+    );
+    assert_eq!(
+        record["lastEvent"],
+        map(vec![
+            (text_value("type"), text_value("Closed")),
+            (text_value("code"), int(-2)),
+            (text_value("reason"), Value::Null),
+        ])
+    );
+    assert_eq!(from_record::<Audited>(&record).unwrap(), audited);
+
+    let mut numbered = record.clone();
+    numbered.insert("owner".into(), int(7));
+    assert_eq!(
+        from_record::<Audited>(&numbered).unwrap().owner,
+        IdOrName::Id(7)
+    );
+
+    // A wrong field inside an internally tagged enum still names the enum's field.
+    let mut bad = record.clone();
+    bad.insert(
+        "lastEvent".into(),
+        map(vec![(text_value("type"), text_value("Opened"))]),
+    );
+    let (_, field, reason) = shape(from_record::<Audited>(&bad).unwrap_err());
+    assert_eq!(
+        (field.as_str(), reason.as_str()),
+        ("lastEvent.by", "missing field")
+    );
+}
