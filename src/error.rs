@@ -193,6 +193,20 @@ pub enum Error {
         /// The table's cache key.
         cache_key: String,
     },
+    /// A typed row (feature `serde`) did not fit: a record could not be read as the type asked
+    /// for, or a value did not serialize to a record. Nothing was read or written.
+    ///
+    /// Displays as ``row 7, field `address.city`: expected text, found integer``. Messages say
+    /// what kind of value was found, never the value itself (rows may hold secrets).
+    RowShape {
+        /// The row id, when known (the LiveTable typed calls and `from_rows` know it).
+        row: Option<String>,
+        /// Where in the row: `address.city`, `tags[2]`, `scores[7]` (a map's integer key);
+        /// empty for the row as a whole.
+        field: String,
+        /// What was wrong: `expected text, found integer`, `missing field`, …
+        reason: String,
+    },
     /// A bug in vlive: a state that should be impossible. Please report it.
     Internal {
         /// What went wrong.
@@ -366,6 +380,21 @@ impl fmt::Display for Error {
                 "LiveTable {cache_key:?}: listening to live streams needs a Tokio runtime, and \
                  the table was built outside one"
             ),
+            Error::RowShape { row, field, reason } => {
+                if let Some(row) = row {
+                    write!(f, "row {row}")?;
+                    if !field.is_empty() {
+                        write!(f, ", ")?;
+                    }
+                }
+                if !field.is_empty() {
+                    write!(f, "field `{field}`")?;
+                }
+                if row.is_some() || !field.is_empty() {
+                    write!(f, ": ")?;
+                }
+                write!(f, "{reason}")
+            }
             Error::Internal { what } => {
                 write!(
                     f,

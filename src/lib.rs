@@ -58,6 +58,8 @@
 //!
 //! - `redis`: `RedisCache` and `TieredCache` (Redis 7.0+, TLS, Cluster).
 //! - `postgres`: `PostgresMaster` and `PostgresLiveStream`, a LiveTable over a Postgres table.
+//! - `serde`: typed rows, `to_record`/`from_record` and `LiveTable::get_as` and friends, with
+//!   errors that name the row and the field.
 
 // A loom build exercises only the actor protocol; the rest of the crate idles there.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
@@ -88,6 +90,8 @@ mod store;
 mod sync;
 #[cfg(all(feature = "redis", not(loom)))]
 mod tiered_cache;
+#[cfg(feature = "serde")]
+mod typed_rows;
 
 pub use actor::{Durability, OnDamage, RedbCacheStats};
 pub use cache::{Cache, FillOutcome, FillToken};
@@ -110,3 +114,5 @@ pub use redis_cache::{RedisCache, RedisCacheBuilder, RedisCacheStats, RedisFault
 pub use rows::{CachedRows, Record, Rows, SharedRecord, Value};
 #[cfg(all(feature = "redis", not(loom)))]
 pub use tiered_cache::{TieredCache, TieredCacheBuilder, TieredCacheStats};
+#[cfg(feature = "serde")]
+pub use typed_rows::{from_record, from_rows, from_value, to_record, to_value};

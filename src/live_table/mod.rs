@@ -11,6 +11,8 @@ mod single_flight;
 mod staleness;
 mod stats;
 mod trace;
+#[cfg(feature = "serde")]
+mod typed;
 mod writer;
 
 use std::fmt;
