@@ -7,6 +7,15 @@ use serde_json::{Value as Json, json};
 use vlive::CachedRows;
 use vlive::inspect::{EntryInfo, Verification};
 
+/// `println!` that ignores a closed stdout (`vlive ls DIR | head`): a reader that stopped
+/// reading is not an error, and `println!` would panic on it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Prints `rows` under `headers`, each column as wide as its widest cell.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -21,7 +30,7 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        say!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());
     for row in rows {
@@ -31,7 +40,7 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
 
 /// Prints `value` as pretty JSON.
 pub(crate) fn json(value: &Json) {
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(value).expect("a JSON value always serializes")
     );
@@ -104,7 +113,7 @@ pub(crate) fn verification(outcome: &Verification, as_json: bool) {
         }));
     }
     if outcome.is_sound() {
-        println!("sound: {} entries checked, none damaged", outcome.checked);
+        say!("sound: {} entries checked, none damaged", outcome.checked);
         return;
     }
     let rows: Vec<Vec<String>> = outcome
@@ -113,7 +122,7 @@ pub(crate) fn verification(outcome: &Verification, as_json: bool) {
         .map(|(key, why)| vec![key.clone(), why.clone()])
         .collect();
     table(&["damaged key", "what is wrong"], &rows);
-    println!(
+    say!(
         "DAMAGED: {} of {} entries",
         outcome.damaged.len(),
         outcome.checked
@@ -159,7 +168,7 @@ pub(crate) fn cached_rows(key: &str, rows: &CachedRows, as_json: bool) {
         })
         .collect();
     let headers: Vec<&str> = std::iter::once("id").chain(columns).collect();
-    println!(
+    say!(
         "{key}: {} rows, fetched {} UTC",
         rows.rows.len(),
         utc(rows.fetched_at)
