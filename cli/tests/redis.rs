@@ -1,10 +1,13 @@
 //! The `vlive redis …` verbs, run end to end against a redis-server of the test's own.
 
 mod common;
+#[path = "../../tests/common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "../../tests/common/redis_server.rs"]
 mod redis_server;
 
 use common::{KEYS, demo_rows, vlive, vlive_json};
+use redis_cluster::RedisCluster;
 use redis_server::RedisServer;
 use vlive::{Cache, RedisCache};
 
@@ -117,4 +120,51 @@ async fn a_missing_namespace_is_an_error_and_is_not_created() {
     }
     let keys = server.admin(&["DBSIZE"]).await.unwrap();
     assert_eq!(redis_server::int(keys), 0, "looking created nothing");
+}
+
+#[tokio::test]
+async fn the_verbs_work_on_a_cluster_namespace_spread_over_shards() {
+    let cluster = RedisCluster::start().await;
+    let seeds = cluster.seeds();
+    let cache = RedisCache::cluster_builder(&RedisCluster::seed_refs(&seeds), NS)
+        .connect()
+        .await
+        .unwrap();
+    for key in KEYS {
+        cache.put(key, demo_rows(key)).await.unwrap();
+    }
+    let seeds = seeds.join(",");
+
+    let stats = vlive_json(&["redis", "--cluster", "stats", &seeds, NS]);
+    assert_eq!(stats["entries"], 4);
+    assert_eq!(
+        stats["shards"], 16,
+        "the shard count is read from the namespace"
+    );
+    // Keys from every shard come back merged in key order.
+    let listed = vlive_json(&["redis", "--cluster", "ls", &seeds, NS]);
+    let keys: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, KEYS);
+    let run = vlive(&[
+        "redis",
+        "--cluster",
+        "invalidate",
+        &seeds,
+        NS,
+        "clients/id/",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(cache.get("clients/id/c-0008").await.unwrap().is_none());
+    let check = vlive(&["redis", "--cluster", "check", &seeds, NS]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains("sound: 2 entries checked"),
+        "{}",
+        check.stdout
+    );
 }
