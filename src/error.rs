@@ -59,6 +59,33 @@ pub enum Error {
         /// What was found.
         reason: String,
     },
+    /// The cache file was not closed cleanly and needs the repair that only an owner's open
+    /// runs ([`RedbCache::open`](crate::RedbCache::open)); a read-only look
+    /// ([`CacheFile::open`](crate::inspect::CacheFile::open)) never writes, so it refuses.
+    NeedsRecovery {
+        /// The cache folder.
+        folder: PathBuf,
+    },
+    /// The cache file has another format version than this vlive reads (`None`: it records
+    /// none, as a file never opened by a cache). An owner's open would reset it; a read-only
+    /// look refuses rather than misread it.
+    UnknownFormat {
+        /// The cache folder.
+        folder: PathBuf,
+        /// The version the file records.
+        found: Option<u64>,
+    },
+    /// One entry's stored value failed its checksum or would not decode (a read-only look,
+    /// [`CacheFile::read`](crate::inspect::CacheFile::read)). A cache answers such an entry as
+    /// a miss and removes it.
+    DamagedEntry {
+        /// The cache folder.
+        folder: PathBuf,
+        /// The entry's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The disk under the cache folder is full (or below the cache's free-space reserve): the
     /// put was refused, or its commit failed. Gets go on answering from what is stored;
     /// writes resume by themselves once there is space again.
@@ -316,6 +343,33 @@ impl fmt::Display for Error {
             Error::Damaged { folder, reason } => {
                 write!(f, "cache file in {} is damaged: {reason}", folder.display())
             }
+            Error::NeedsRecovery { folder } => write!(
+                f,
+                "cache file in {} was not closed cleanly and needs a repair; opening it with \
+                 RedbCache::open repairs it",
+                folder.display()
+            ),
+            Error::UnknownFormat { folder, found } => match found {
+                Some(found) => write!(
+                    f,
+                    "cache file in {} has format version {found}, which this vlive does not read",
+                    folder.display()
+                ),
+                None => write!(
+                    f,
+                    "cache file in {} records no format version (never prepared by a cache)",
+                    folder.display()
+                ),
+            },
+            Error::DamagedEntry {
+                folder,
+                key,
+                reason,
+            } => write!(
+                f,
+                "cache {}: entry {key:?} is damaged: {reason}",
+                folder.display()
+            ),
             Error::DiskFull { folder, op } => write!(
                 f,
                 "cache {}: {op} refused, the disk is full (or below the cache's free-space \

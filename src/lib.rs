@@ -71,6 +71,8 @@ mod actor;
 mod cache;
 mod codec;
 mod error;
+#[cfg(not(loom))]
+pub mod inspect;
 mod invalidation_log;
 #[cfg(not(loom))]
 mod live_table;

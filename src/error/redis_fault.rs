@@ -45,6 +45,10 @@ pub enum RedisFaultKind {
     /// URL's host; an expired certificate), or the server wanted a client certificate. Nothing
     /// was sent in plain text.
     Tls(Arc<redis::RedisError>),
+    /// The namespace does not exist on the server (nothing was ever written to it), and the
+    /// client was told to use an existing one only
+    /// (`RedisCacheBuilder::existing_namespace`).
+    NoNamespace,
     /// An invalidation was applied on the primary, but fewer replicas than
     /// `RedisCacheBuilder::wait_replicas` asks for confirmed it within its timeout: a failover
     /// now could lose it. It is kept for a replay, as any invalidation whose outcome is unknown.
@@ -119,6 +123,7 @@ impl fmt::Display for RedisFaultKind {
             RedisFaultKind::Unsupported(reason) => write!(f, "unsupported server: {reason}"),
             RedisFaultKind::Corrupt(reason) => write!(f, "corrupt value: {reason}"),
             RedisFaultKind::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            RedisFaultKind::NoNamespace => write!(f, "no such namespace on the server"),
             RedisFaultKind::NotReplicated { confirmed, wanted } => write!(
                 f,
                 "applied on the primary but confirmed by {confirmed} of the {wanted} replicas \

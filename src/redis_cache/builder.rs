@@ -43,6 +43,8 @@ pub struct RedisCacheBuilder {
     time_to_live: Option<Duration>,
     replicas: Option<ReplicaWait>,
     tls: TlsOptions,
+    /// `existing_namespace`: refuse a namespace that is not there, and adopt its shard count.
+    existing: bool,
 }
 
 impl std::fmt::Debug for RedisCacheBuilder {
@@ -59,6 +61,7 @@ impl std::fmt::Debug for RedisCacheBuilder {
             .field("time_to_live", &self.time_to_live)
             .field("replicas", &self.replicas)
             .field("tls", &self.tls)
+            .field("existing", &self.existing)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +95,7 @@ impl RedisCacheBuilder {
             time_to_live: None,
             replicas: None,
             tls: TlsOptions::default(),
+            existing: false,
         }
     }
 
@@ -220,6 +224,16 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// Uses the namespace only if it already exists on the server: `connect` fails with
+    /// [`RedisFaultKind::NoNamespace`] instead of recording a new one, takes the shard count the
+    /// namespace records (unless [`shards`](Self::shards) is given, which must match), and
+    /// leaves unfinished sweeps of other clients alone. For tools that look at a namespace
+    /// (the `vlive` CLI): looking must not create what it looks for.
+    pub fn existing_namespace(mut self) -> Self {
+        self.existing = true;
+        self
+    }
+
     /// Connects, checks the server, and loads the scripts. With a `rediss://` URL the
     /// connection is TLS, verified against the system's roots (and the
     /// [`tls_ca_pem`](Self::tls_ca_pem) CA): a certificate that does not verify fails with
@@ -229,7 +243,7 @@ impl RedisCacheBuilder {
             Endpoint::Single(_) => 1,
             Endpoint::Cluster(_) => DEFAULT_CLUSTER_SHARDS,
         };
-        let shards = Shards::new(&self.namespace, self.shards.unwrap_or(default_shards))?;
+        let mut shards = Shards::new(&self.namespace, self.shards.unwrap_or(default_shards))?;
         if self.max_value_bytes == 0 {
             return Err(Error::InvalidConfig {
                 reason: "max_value_bytes must be at least 1".into(),
@@ -279,17 +293,22 @@ impl RedisCacheBuilder {
         let trust = self.trust_eviction_policy;
         let count = shards.count().to_string();
         let count_key = shards.count_key.clone();
+        let (existing, single_meta) = (self.existing, Shards::new(&self.namespace, 1)?);
+        let single_meta = single_meta.all()[0].meta.clone();
         let checks = async {
             // On one node: the server, or the first seed that answers (on a cluster INFO and
             // CONFIG answer per node; docs/redis.md asks operators to set every master alike).
             let mut node = link.dedicated(None, self.timeouts.response).await?;
             let outcome = check_server(&mut node, trust).await?;
-            if outcome.is_err() {
-                return Ok(outcome);
+            if let Err(refusal) = outcome {
+                return Ok(Err(refusal));
             }
             link.run(|mut connection| async move {
                 for script in scripts::all() {
                     script.prepare_invoke().load_async(&mut connection).await?;
+                }
+                if existing {
+                    return recorded_shards(&mut connection, &count_key, &single_meta).await;
                 }
                 let recorded: Option<String> = redis::cmd("SET")
                     .arg(&count_key)
@@ -298,7 +317,7 @@ impl RedisCacheBuilder {
                     .arg("GET")
                     .query_async(&mut connection)
                     .await?;
-                Ok(check_shard_count(recorded.as_deref(), &count))
+                Ok(check_shard_count(recorded.as_deref(), &count).map(|()| recorded))
             })
             .await
         };
@@ -308,7 +327,13 @@ impl RedisCacheBuilder {
                 return Err(fault(RedisFaultKind::Unsupported(reason)));
             }
             Ok(Err(Refusal::Config(reason))) => return Err(Error::InvalidConfig { reason }),
-            Ok(Ok(())) => {}
+            Ok(Ok(recorded)) if self.existing => {
+                let Some(recorded) = recorded else {
+                    return Err(fault(RedisFaultKind::NoNamespace));
+                };
+                shards = self.adopt_shards(&recorded)?;
+            }
+            Ok(Ok(_)) => {}
         }
         tracing::debug!(%server, namespace = %self.namespace, "redis cache connected");
         let count = shards.count();
@@ -332,10 +357,53 @@ impl RedisCacheBuilder {
             }),
         };
         // Finishes the sweeps of invalidations whose client stopped mid-way (their entries are
-        // hidden already; this frees their memory).
-        cache.sweep_marks(None).await;
+        // hidden already; this frees their memory). Not for a mere look at a namespace.
+        if !existing {
+            cache.sweep_marks(None).await;
+        }
         Ok(cache)
     }
+}
+
+impl RedisCacheBuilder {
+    /// `existing_namespace`: the shards of the count the namespace records, or, if `shards`
+    /// was given, those after checking that it is the same.
+    fn adopt_shards(&self, recorded: &str) -> Result<Shards> {
+        if let Some(given) = self.shards {
+            check_shard_count(Some(recorded), &given.to_string()).map_err(
+                |refusal| match refusal {
+                    Refusal::Config(reason) | Refusal::Server(reason) => {
+                        Error::InvalidConfig { reason }
+                    }
+                },
+            )?;
+        }
+        let count = recorded.parse().map_err(|_| Error::InvalidConfig {
+            reason: format!("the redis namespace records {recorded:?} shards, not a number"),
+        })?;
+        Shards::new(&self.namespace, count)
+    }
+}
+
+/// The shard count a namespace records; `None` if there is no such namespace. A namespace
+/// written before shards existed records none but has its single shard's meta hash.
+async fn recorded_shards(
+    connection: &mut impl redis::aio::ConnectionLike,
+    count_key: &str,
+    single_meta: &str,
+) -> redis::RedisResult<Result<Option<String>, Refusal>> {
+    let recorded: Option<String> = redis::cmd("GET")
+        .arg(count_key)
+        .query_async(connection)
+        .await?;
+    if recorded.is_some() {
+        return Ok(Ok(recorded));
+    }
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(single_meta)
+        .query_async(connection)
+        .await?;
+    Ok(Ok(exists.then(|| "1".to_owned())))
 }
 
 /// Why `connect` refuses.

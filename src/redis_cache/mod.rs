@@ -14,6 +14,7 @@
 //!
 //! Encoding and decoding (CBOR, [`crate::codec`]) run in the caller; Redis moves bytes.
 
+mod admin;
 mod builder;
 mod keyspace;
 mod link;

@@ -61,7 +61,8 @@ pub(crate) fn open_database(folder: &Path, options: &OpenOptions) -> Result<Data
     .map_err(|e| open_error(folder, e))
 }
 
-fn open_error(folder: &Path, error: DatabaseError) -> Error {
+/// redb's open error as the error a person can act on (shared with `inspect`'s read-only open).
+pub(crate) fn open_error(folder: &Path, error: DatabaseError) -> Error {
     let path = folder.join(DB_FILE_NAME);
     match error {
         DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {

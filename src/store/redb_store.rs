@@ -42,16 +42,16 @@ use crate::store::{
 };
 
 /// Format version and totals.
-const META: TableDefinition<&str, u64> = TableDefinition::new("vlive_meta");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("vlive_meta");
 /// The one data table: the full key → the header and the encoded value.
 const ENTRIES_TABLE: &str = "vlive_entries";
-const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new(ENTRIES_TABLE);
+pub(crate) const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new(ENTRIES_TABLE);
 /// The insertion order: seq → key.
 const CLOCK: TableDefinition<u64, &[u8]> = TableDefinition::new("vlive_clock");
 /// The clock row that holds the totals rather than a key: after every real seq.
 const TOTALS_ROW: u64 = u64::MAX;
 
-const FORMAT_KEY: &str = "format_version";
+pub(crate) const FORMAT_KEY: &str = "format_version";
 /// The on-disk layout version. A folder with any other version is reset, never misread.
 pub(crate) const FORMAT_VERSION: u64 = 4;
 
@@ -194,6 +194,22 @@ fn stored_totals(txn: &WriteTransaction) -> StoreResult<Option<Totals>> {
     Ok(match row {
         Some(row) => Totals::from_row(row.value()),
         None => Some(Totals::default()),
+    })
+}
+
+/// The totals as committed, read in a read transaction (`inspect` reads a folder it does not
+/// own): zero when nothing was written; `None` if their row is damaged.
+pub(crate) fn committed_usage(txn: &ReadTransaction) -> StoreResult<Option<Usage>> {
+    let clock = match txn.open_table(CLOCK) {
+        Ok(clock) => clock,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Some(Usage::default())),
+        Err(redb::TableError::TableTypeMismatch { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let row = clock.get(TOTALS_ROW)?;
+    Ok(match row {
+        Some(row) => Totals::from_row(row.value()).map(|totals| totals.usage),
+        None => Some(Usage::default()),
     })
 }
 
