@@ -183,6 +183,9 @@ pub(crate) struct Core {
     stats: Counters,
     /// Serve-stale-while-revalidate: its grace period and stale marks; `None` when off.
     revalidation: Option<Revalidation>,
+    /// Seconds per master call (feature `metrics`), registered once by the builder.
+    #[cfg(feature = "metrics")]
+    master_seconds: Option<metrics::Histogram>,
 }
 
 impl Core {
@@ -200,7 +203,15 @@ impl Core {
             flights: SingleFlight::default(),
             stats: Counters::default(),
             revalidation,
+            #[cfg(feature = "metrics")]
+            master_seconds: None,
         }
+    }
+
+    /// Records every master call's seconds in `histogram` (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    fn set_master_seconds(&mut self, histogram: metrics::Histogram) {
+        self.master_seconds = Some(histogram);
     }
 
     /// The master call `op` of this table, bounded by its master timeout.
@@ -209,6 +220,8 @@ impl Core {
             cache_key: self.cache_key.clone(),
             op,
             limit: self.master_timeout,
+            #[cfg(feature = "metrics")]
+            seconds: self.master_seconds.clone(),
         }
     }
 

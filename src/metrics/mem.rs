@@ -1,0 +1,44 @@
+//! A [`MemCache`](crate::MemCache)'s gauges and counters, from its stats.
+
+use metrics::{Counter, Gauge};
+
+use super::names::{self, TIER_MEMORY};
+use super::publisher::{Polled, spawn};
+use crate::MemCacheStats;
+
+/// Publishes what `read` gives (`None` once the cache is dropped) under the name `cache`.
+pub(crate) fn publish(cache: &str, read: impl FnMut() -> Option<MemCacheStats> + Send + 'static) {
+    let figures = Figures::register(cache);
+    spawn(
+        cache,
+        Polled {
+            read,
+            set: move |stats: &MemCacheStats| figures.set(stats),
+        },
+    );
+}
+
+struct Figures {
+    entries: Gauge,
+    live_bytes: Gauge,
+    evictions: Counter,
+    expirations: Counter,
+}
+
+impl Figures {
+    fn register(cache: &str) -> Self {
+        Figures {
+            entries: metrics::gauge!(names::ENTRIES, "cache" => cache.to_owned(), "tier" => TIER_MEMORY),
+            live_bytes: metrics::gauge!(names::BYTES, "cache" => cache.to_owned(), "kind" => "live"),
+            evictions: metrics::counter!(names::EVICTIONS, "cache" => cache.to_owned()),
+            expirations: metrics::counter!(names::EXPIRATIONS, "cache" => cache.to_owned()),
+        }
+    }
+
+    fn set(&self, stats: &MemCacheStats) {
+        self.entries.set(stats.entries as f64);
+        self.live_bytes.set(stats.live_bytes as f64);
+        self.evictions.absolute(stats.evictions);
+        self.expirations.absolute(stats.expirations);
+    }
+}

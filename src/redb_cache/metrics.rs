@@ -1,0 +1,117 @@
+//! A [`RedbCache`](crate::RedbCache)'s counters and gauges, copied from its stats by a
+//! publisher thread (`crate::metrics::publisher`).
+
+use std::time::Duration;
+
+use metrics::{Counter, Gauge};
+
+use crate::actor::{RedbCacheStats, WeakHandle};
+use crate::metrics::names::{self, TIER_DISK, TIER_HOT};
+
+/// Starts the publisher of the actor behind `actor`, under the name `cache`.
+pub(super) fn publish(cache: &str, actor: WeakHandle) {
+    let source = Publisher {
+        actor,
+        figures: Figures::register(cache),
+    };
+    crate::metrics::spawn(cache, source);
+}
+
+struct Publisher {
+    actor: WeakHandle,
+    figures: Figures,
+}
+
+impl crate::metrics::Source for Publisher {
+    fn publish(&mut self) -> bool {
+        self.figures.set(&self.actor.stats());
+        !self.actor.has_stopped()
+    }
+
+    fn wait(&self, period: Duration) -> bool {
+        self.actor.wait_until_stopped_for(period)
+    }
+}
+
+/// Every handle, registered once.
+struct Figures {
+    hot_hits: Counter,
+    disk_hits: Counter,
+    misses: Counter,
+    puts: Counter,
+    puts_refused: Counter,
+    lazy_puts_lost: Counter,
+    fills: Counter,
+    fills_rejected: Counter,
+    invalidations: Counter,
+    evictions: Counter,
+    expirations: Counter,
+    resets: Counter,
+    checksum_failures: Counter,
+    disk_entries: Gauge,
+    hot_entries: Gauge,
+    live_bytes: Gauge,
+    file_bytes: Gauge,
+    hot_bytes: Gauge,
+    write_buffer_bytes: Gauge,
+    queue_depth: Gauge,
+}
+
+impl Figures {
+    fn register(cache: &str) -> Self {
+        let op = |tier: &'static str, op: &'static str, outcome: &'static str| {
+            metrics::counter!(names::OPERATIONS, "cache" => cache.to_owned(), "tier" => tier,
+                "op" => op, "outcome" => outcome)
+        };
+        let counter = |name: &'static str| metrics::counter!(name, "cache" => cache.to_owned());
+        let bytes = |kind: &'static str| metrics::gauge!(names::BYTES, "cache" => cache.to_owned(), "kind" => kind);
+        let entries = |tier: &'static str| metrics::gauge!(names::ENTRIES, "cache" => cache.to_owned(), "tier" => tier);
+        Figures {
+            hot_hits: op(TIER_HOT, "get", "hit"),
+            disk_hits: op(TIER_DISK, "get", "hit"),
+            misses: op(TIER_DISK, "get", "miss"),
+            puts: op(TIER_DISK, "put", "ok"),
+            puts_refused: op(TIER_DISK, "put", "refused"),
+            lazy_puts_lost: op(TIER_DISK, "put", "lost"),
+            fills: op(TIER_DISK, "fill", "ok"),
+            fills_rejected: op(TIER_DISK, "fill", "rejected"),
+            invalidations: op(TIER_DISK, "invalidate", "ok"),
+            evictions: counter(names::EVICTIONS),
+            expirations: counter(names::EXPIRATIONS),
+            resets: counter(names::RESETS),
+            checksum_failures: counter(names::CHECKSUM_FAILURES),
+            disk_entries: entries(TIER_DISK),
+            hot_entries: entries(TIER_HOT),
+            live_bytes: bytes("live"),
+            file_bytes: bytes("file"),
+            hot_bytes: bytes("hot"),
+            write_buffer_bytes: bytes("write_buffer"),
+            queue_depth: metrics::gauge!(names::QUEUE_DEPTH, "cache" => cache.to_owned()),
+        }
+    }
+
+    fn set(&self, stats: &RedbCacheStats) {
+        // A hit from the hot tier is counted there only: the tiers add up to every hit.
+        self.hot_hits.absolute(stats.hot_hits);
+        self.disk_hits
+            .absolute(stats.hits.saturating_sub(stats.hot_hits));
+        self.misses.absolute(stats.misses);
+        self.puts.absolute(stats.puts);
+        self.puts_refused.absolute(stats.refused_for_space);
+        self.lazy_puts_lost.absolute(stats.lazy_writes_lost);
+        self.fills.absolute(stats.fills);
+        self.fills_rejected.absolute(stats.stale_fills_rejected);
+        self.invalidations.absolute(stats.invalidations);
+        self.evictions.absolute(stats.evictions);
+        self.expirations.absolute(stats.expirations);
+        self.resets.absolute(stats.resets);
+        self.checksum_failures.absolute(stats.damaged_reads);
+        self.disk_entries.set(stats.entries as f64);
+        self.hot_entries.set(stats.hot_entries as f64);
+        self.live_bytes.set(stats.live_bytes as f64);
+        self.file_bytes.set(stats.file_bytes as f64);
+        self.hot_bytes.set(stats.hot_bytes as f64);
+        self.write_buffer_bytes.set(stats.write_buffer_bytes as f64);
+        self.queue_depth.set(stats.queue_depth as f64);
+    }
+}
