@@ -17,7 +17,7 @@ use vlive::{__private::metrics_publishers_running, Cache, LiveTable, MemCache, P
 
 /// Every figure seen so far. The recorder's snapshots take what they read (counters and
 /// gauges swap to zero, histograms drain), so every test reads through this one merged view:
-/// counters and gauges at the highest value seen, histogram samples all kept.
+/// counters summed, gauges at the highest value seen, histogram samples all kept.
 #[derive(Default)]
 struct Seen {
     values: HashMap<String, f64>,
@@ -60,7 +60,8 @@ fn read<T>(look: impl FnOnce(&Seen) -> T) -> T {
             .collect();
         let name = series(key.key().name(), &labels);
         match value {
-            DebugValue::Counter(n) => raise(&mut seen.values, name, n as f64),
+            // Counters are added to (each snapshot took what was added since the last).
+            DebugValue::Counter(n) => *seen.values.entry(name).or_default() += n as f64,
             DebugValue::Gauge(x) => raise(&mut seen.values, name, x.into_inner()),
             DebugValue::Histogram(xs) => seen
                 .samples
@@ -314,4 +315,29 @@ async fn a_second_open_of_a_folder_shares_the_publisher() {
         metrics_publishers_running() == 0
     })
     .await;
+}
+
+/// A cache reopened under the same name starts its stats at zero; its counters still only grow.
+#[tokio::test]
+async fn counters_keep_growing_across_a_close_and_reopen() {
+    let _serial = SERIAL.lock().await;
+    snapshotter();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..2 {
+        let cache = RedbCache::builder()
+            .metrics_name("reopened")
+            .open(dir.path().join("c"))
+            .unwrap();
+        cache.put(&format!("k{round}"), value("a")).await.unwrap();
+        assert_eq!(cache.stats().puts, 1);
+        cache.close().await.unwrap();
+    }
+    let puts = [
+        ("cache", "reopened"),
+        ("tier", "disk"),
+        ("op", "put"),
+        ("outcome", "ok"),
+    ];
+    wait_value(OPS, &puts, 2.0).await;
+    read(|seen| assert_eq!(seen.values[&series(OPS, &puts)], 2.0));
 }

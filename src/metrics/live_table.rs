@@ -1,14 +1,12 @@
 //! A [`LiveTable`](crate::LiveTable)'s counters, from its stats.
 
-use metrics::Counter;
-
 use super::names;
-use super::publisher::{Polled, spawn};
+use super::publisher::{Polled, Total, spawn};
 use crate::LiveTableStats;
 
 /// Publishes what `read` gives (`None` once the table is dropped) under the name `cache`.
 pub(crate) fn publish(cache: &str, read: impl FnMut() -> Option<LiveTableStats> + Send + 'static) {
-    let figures = Figures::register(cache);
+    let mut figures = Figures::register(cache);
     spawn(
         cache,
         Polled {
@@ -24,31 +22,42 @@ pub(crate) fn master_seconds(cache: &str) -> metrics::Histogram {
 }
 
 struct Figures {
-    hits: Counter,
-    stale_hits: Counter,
-    misses: Counter,
-    failed_reads: Counter,
-    master_reads: Counter,
-    writes: Counter,
-    failed_writes: Counter,
-    timeouts: Counter,
-    stored: Counter,
-    rejected_stale: Counter,
-    not_cached: Counter,
-    invalidations: Counter,
-    events: Counter,
-    stream_gaps: Counter,
+    hits: Total,
+    stale_hits: Total,
+    misses: Total,
+    failed_reads: Total,
+    master_reads: Total,
+    writes: Total,
+    failed_writes: Total,
+    timeouts: Total,
+    stored: Total,
+    rejected_stale: Total,
+    not_cached: Total,
+    invalidations: Total,
+    events: Total,
+    stream_gaps: Total,
 }
 
 impl Figures {
     fn register(cache: &str) -> Self {
-        let read = |outcome: &'static str| metrics::counter!(names::LIVE_TABLE_READS, "cache" => cache.to_owned(), "outcome" => outcome);
-        let call = |call: &'static str, outcome: &'static str| {
-            metrics::counter!(names::MASTER_CALLS, "cache" => cache.to_owned(), "call" => call,
-                "outcome" => outcome)
+        let read = |outcome: &'static str| {
+            Total::new(
+                metrics::counter!(names::LIVE_TABLE_READS, "cache" => cache.to_owned(), "outcome" => outcome),
+            )
         };
-        let fill = |outcome: &'static str| metrics::counter!(names::LIVE_TABLE_FILLS, "cache" => cache.to_owned(), "outcome" => outcome);
-        let counter = |name: &'static str| metrics::counter!(name, "cache" => cache.to_owned());
+        let call = |call: &'static str, outcome: &'static str| {
+            Total::new(
+                metrics::counter!(names::MASTER_CALLS, "cache" => cache.to_owned(), "call" => call,
+                "outcome" => outcome),
+            )
+        };
+        let fill = |outcome: &'static str| {
+            Total::new(
+                metrics::counter!(names::LIVE_TABLE_FILLS, "cache" => cache.to_owned(), "outcome" => outcome),
+            )
+        };
+        let counter =
+            |name: &'static str| Total::new(metrics::counter!(name, "cache" => cache.to_owned()));
         Figures {
             hits: read("hit"),
             stale_hits: read("stale_hit"),
@@ -67,22 +76,21 @@ impl Figures {
         }
     }
 
-    fn set(&self, stats: &LiveTableStats) {
+    fn set(&mut self, stats: &LiveTableStats) {
         // Stale hits are hits too: counted under their own outcome only, so outcomes add up.
-        self.hits
-            .absolute(stats.hits.saturating_sub(stats.stale_hits));
-        self.stale_hits.absolute(stats.stale_hits);
-        self.misses.absolute(stats.misses);
-        self.failed_reads.absolute(stats.failed_reads);
-        self.master_reads.absolute(stats.master_reads);
-        self.writes.absolute(stats.writes);
-        self.failed_writes.absolute(stats.failed_writes);
-        self.timeouts.absolute(stats.master_timeouts);
-        self.stored.absolute(stats.fills);
-        self.rejected_stale.absolute(stats.rejected_stale);
-        self.not_cached.absolute(stats.not_cached);
-        self.invalidations.absolute(stats.invalidations);
-        self.events.absolute(stats.events);
-        self.stream_gaps.absolute(stats.stream_gaps);
+        self.hits.set(stats.hits.saturating_sub(stats.stale_hits));
+        self.stale_hits.set(stats.stale_hits);
+        self.misses.set(stats.misses);
+        self.failed_reads.set(stats.failed_reads);
+        self.master_reads.set(stats.master_reads);
+        self.writes.set(stats.writes);
+        self.failed_writes.set(stats.failed_writes);
+        self.timeouts.set(stats.master_timeouts);
+        self.stored.set(stats.fills);
+        self.rejected_stale.set(stats.rejected_stale);
+        self.not_cached.set(stats.not_cached);
+        self.invalidations.set(stats.invalidations);
+        self.events.set(stats.events);
+        self.stream_gaps.set(stats.stream_gaps);
     }
 }

@@ -1,14 +1,14 @@
 //! A [`MemCache`](crate::MemCache)'s gauges and counters, from its stats.
 
-use metrics::{Counter, Gauge};
+use metrics::Gauge;
 
 use super::names::{self, TIER_MEMORY};
-use super::publisher::{Polled, spawn};
+use super::publisher::{Polled, Total, spawn};
 use crate::MemCacheStats;
 
 /// Publishes what `read` gives (`None` once the cache is dropped) under the name `cache`.
 pub(crate) fn publish(cache: &str, read: impl FnMut() -> Option<MemCacheStats> + Send + 'static) {
-    let figures = Figures::register(cache);
+    let mut figures = Figures::register(cache);
     spawn(
         cache,
         Polled {
@@ -21,8 +21,8 @@ pub(crate) fn publish(cache: &str, read: impl FnMut() -> Option<MemCacheStats> +
 struct Figures {
     entries: Gauge,
     live_bytes: Gauge,
-    evictions: Counter,
-    expirations: Counter,
+    evictions: Total,
+    expirations: Total,
 }
 
 impl Figures {
@@ -30,15 +30,17 @@ impl Figures {
         Figures {
             entries: metrics::gauge!(names::ENTRIES, "cache" => cache.to_owned(), "tier" => TIER_MEMORY),
             live_bytes: metrics::gauge!(names::BYTES, "cache" => cache.to_owned(), "kind" => "live"),
-            evictions: metrics::counter!(names::EVICTIONS, "cache" => cache.to_owned()),
-            expirations: metrics::counter!(names::EXPIRATIONS, "cache" => cache.to_owned()),
+            evictions: Total::new(metrics::counter!(names::EVICTIONS, "cache" => cache.to_owned())),
+            expirations: Total::new(
+                metrics::counter!(names::EXPIRATIONS, "cache" => cache.to_owned()),
+            ),
         }
     }
 
-    fn set(&self, stats: &MemCacheStats) {
+    fn set(&mut self, stats: &MemCacheStats) {
         self.entries.set(stats.entries as f64);
         self.live_bytes.set(stats.live_bytes as f64);
-        self.evictions.absolute(stats.evictions);
-        self.expirations.absolute(stats.expirations);
+        self.evictions.set(stats.evictions);
+        self.expirations.set(stats.expirations);
     }
 }

@@ -89,3 +89,23 @@ where
         }
     }
 }
+
+/// A counter fed from a cache's running total. It adds what the total grew by since the last
+/// look, rather than setting it (`Counter::absolute`): a cache closed and reopened under the
+/// same name starts its totals again at zero, and the counter must still only go up.
+pub(crate) struct Total {
+    counter: metrics::Counter,
+    last: u64,
+}
+
+impl Total {
+    pub(crate) fn new(counter: metrics::Counter) -> Self {
+        Total { counter, last: 0 }
+    }
+
+    /// The cache's total is now `now`.
+    pub(crate) fn set(&mut self, now: u64) {
+        self.counter.increment(now.saturating_sub(self.last));
+        self.last = now;
+    }
+}

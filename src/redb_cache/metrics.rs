@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use metrics::{Counter, Gauge};
+use metrics::Gauge;
 
 use crate::actor::{RedbCacheStats, WeakHandle};
 use crate::metrics::names::{self, TIER_DISK, TIER_HOT};
+use crate::metrics::publisher::Total;
 
 /// Starts the publisher of the actor behind `actor`, under the name `cache`.
 pub(super) fn publish(cache: &str, actor: WeakHandle) {
@@ -35,19 +36,19 @@ impl crate::metrics::Source for Publisher {
 
 /// Every handle, registered once.
 struct Figures {
-    hot_hits: Counter,
-    disk_hits: Counter,
-    misses: Counter,
-    puts: Counter,
-    puts_refused: Counter,
-    lazy_puts_lost: Counter,
-    fills: Counter,
-    fills_rejected: Counter,
-    invalidations: Counter,
-    evictions: Counter,
-    expirations: Counter,
-    resets: Counter,
-    checksum_failures: Counter,
+    hot_hits: Total,
+    disk_hits: Total,
+    misses: Total,
+    puts: Total,
+    puts_refused: Total,
+    lazy_puts_lost: Total,
+    fills: Total,
+    fills_rejected: Total,
+    invalidations: Total,
+    evictions: Total,
+    expirations: Total,
+    resets: Total,
+    checksum_failures: Total,
     disk_entries: Gauge,
     hot_entries: Gauge,
     live_bytes: Gauge,
@@ -60,10 +61,13 @@ struct Figures {
 impl Figures {
     fn register(cache: &str) -> Self {
         let op = |tier: &'static str, op: &'static str, outcome: &'static str| {
-            metrics::counter!(names::OPERATIONS, "cache" => cache.to_owned(), "tier" => tier,
-                "op" => op, "outcome" => outcome)
+            Total::new(
+                metrics::counter!(names::OPERATIONS, "cache" => cache.to_owned(), "tier" => tier,
+                "op" => op, "outcome" => outcome),
+            )
         };
-        let counter = |name: &'static str| metrics::counter!(name, "cache" => cache.to_owned());
+        let counter =
+            |name: &'static str| Total::new(metrics::counter!(name, "cache" => cache.to_owned()));
         let bytes = |kind: &'static str| metrics::gauge!(names::BYTES, "cache" => cache.to_owned(), "kind" => kind);
         let entries = |tier: &'static str| metrics::gauge!(names::ENTRIES, "cache" => cache.to_owned(), "tier" => tier);
         Figures {
@@ -90,22 +94,22 @@ impl Figures {
         }
     }
 
-    fn set(&self, stats: &RedbCacheStats) {
+    fn set(&mut self, stats: &RedbCacheStats) {
         // A hit from the hot tier is counted there only: the tiers add up to every hit.
-        self.hot_hits.absolute(stats.hot_hits);
+        self.hot_hits.set(stats.hot_hits);
         self.disk_hits
-            .absolute(stats.hits.saturating_sub(stats.hot_hits));
-        self.misses.absolute(stats.misses);
-        self.puts.absolute(stats.puts);
-        self.puts_refused.absolute(stats.refused_for_space);
-        self.lazy_puts_lost.absolute(stats.lazy_writes_lost);
-        self.fills.absolute(stats.fills);
-        self.fills_rejected.absolute(stats.stale_fills_rejected);
-        self.invalidations.absolute(stats.invalidations);
-        self.evictions.absolute(stats.evictions);
-        self.expirations.absolute(stats.expirations);
-        self.resets.absolute(stats.resets);
-        self.checksum_failures.absolute(stats.damaged_reads);
+            .set(stats.hits.saturating_sub(stats.hot_hits));
+        self.misses.set(stats.misses);
+        self.puts.set(stats.puts);
+        self.puts_refused.set(stats.refused_for_space);
+        self.lazy_puts_lost.set(stats.lazy_writes_lost);
+        self.fills.set(stats.fills);
+        self.fills_rejected.set(stats.stale_fills_rejected);
+        self.invalidations.set(stats.invalidations);
+        self.evictions.set(stats.evictions);
+        self.expirations.set(stats.expirations);
+        self.resets.set(stats.resets);
+        self.checksum_failures.set(stats.damaged_reads);
         self.disk_entries.set(stats.entries as f64);
         self.hot_entries.set(stats.hot_entries as f64);
         self.live_bytes.set(stats.live_bytes as f64);
