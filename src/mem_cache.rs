@@ -121,8 +121,10 @@ impl MemCache {
     #[cfg(all(feature = "metrics", not(loom)))]
     pub fn with_metrics_name(self, name: impl Into<String>) -> Self {
         let state = Arc::downgrade(&self.state);
-        crate::metrics::mem::publish(&name.into(), move || {
-            state.upgrade().map(|state| stats_of(&state.lock()))
+        // Dropped, its last figures go with it: at most a second's changes unpublished.
+        crate::metrics::mem::publish(&name.into(), move || match state.upgrade() {
+            Some(state) => crate::metrics::publisher::Read::Alive(stats_of(&state.lock())),
+            None => crate::metrics::publisher::Read::Gone,
         });
         self
     }

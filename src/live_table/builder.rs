@@ -163,9 +163,16 @@ impl LiveTableBuilder {
         let core = Arc::new(core);
         #[cfg(feature = "metrics")]
         {
-            let weak = Arc::downgrade(&core);
+            use crate::metrics::publisher::Read;
+            // The counters, not the table: the last figures are published after it is dropped.
+            let alive = Arc::downgrade(&core);
+            let stats = core.stats.clone();
             crate::metrics::live_table::publish(&metrics_name, move || {
-                weak.upgrade().map(|core| core.stats.snapshot())
+                if alive.strong_count() > 0 {
+                    Read::Alive(stats.snapshot())
+                } else {
+                    Read::Last(stats.snapshot())
+                }
             });
         }
         let table = Table {

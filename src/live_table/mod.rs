@@ -180,7 +180,9 @@ pub(crate) struct Core {
     /// How long one master call (read or write) may take.
     master_timeout: Duration,
     flights: SingleFlight<Flight>,
-    stats: Counters,
+    /// Shared with the metrics publisher (feature `metrics`), which outlives the table by up
+    /// to a second to publish its last figures.
+    stats: Arc<Counters>,
     /// Serve-stale-while-revalidate: its grace period and stale marks; `None` when off.
     revalidation: Option<Revalidation>,
     /// Seconds per master call (feature `metrics`), registered once by the builder.
@@ -201,7 +203,7 @@ impl Core {
             cache_key,
             master_timeout,
             flights: SingleFlight::default(),
-            stats: Counters::default(),
+            stats: Arc::default(),
             revalidation,
             #[cfg(feature = "metrics")]
             master_seconds: None,

@@ -1,11 +1,11 @@
 //! A [`LiveTable`](crate::LiveTable)'s counters, from its stats.
 
 use super::names;
-use super::publisher::{Polled, Total, spawn};
+use super::publisher::{Polled, Read, Total, spawn};
 use crate::LiveTableStats;
 
-/// Publishes what `read` gives (`None` once the table is dropped) under the name `cache`.
-pub(crate) fn publish(cache: &str, read: impl FnMut() -> Option<LiveTableStats> + Send + 'static) {
+/// Publishes what `read` finds under the name `cache`.
+pub(crate) fn publish(cache: &str, read: impl FnMut() -> Read<LiveTableStats> + Send + 'static) {
     let mut figures = Figures::register(cache);
     spawn(
         cache,

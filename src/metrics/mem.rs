@@ -3,11 +3,11 @@
 use metrics::Gauge;
 
 use super::names::{self, TIER_MEMORY};
-use super::publisher::{Polled, Total, spawn};
+use super::publisher::{Polled, Read, Total, spawn};
 use crate::MemCacheStats;
 
-/// Publishes what `read` gives (`None` once the cache is dropped) under the name `cache`.
-pub(crate) fn publish(cache: &str, read: impl FnMut() -> Option<MemCacheStats> + Send + 'static) {
+/// Publishes what `read` finds under the name `cache`.
+pub(crate) fn publish(cache: &str, read: impl FnMut() -> Read<MemCacheStats> + Send + 'static) {
     let mut figures = Figures::register(cache);
     spawn(
         cache,

@@ -67,8 +67,18 @@ impl Drop for Running {
     }
 }
 
-/// A source read through a weak reference: `read` gives the stats while the cache lives (and
-/// `None` once it is gone), `set` copies them into the figures.
+/// What a polled source's `read` found.
+pub(crate) enum Read<T> {
+    /// The cache lives: these are its stats now.
+    Alive(T),
+    /// The cache is gone, and these are its stats as it left them (the counters outlive it).
+    Last(T),
+    /// The cache is gone with its stats.
+    Gone,
+}
+
+/// A source read through a weak reference, each second: `read` says what it found, `set`
+/// copies stats into the figures.
 pub(crate) struct Polled<R, S> {
     pub(crate) read: R,
     pub(crate) set: S,
@@ -76,16 +86,20 @@ pub(crate) struct Polled<R, S> {
 
 impl<T, R, S> Source for Polled<R, S>
 where
-    R: FnMut() -> Option<T> + Send + 'static,
+    R: FnMut() -> Read<T> + Send + 'static,
     S: FnMut(&T) + Send + 'static,
 {
     fn publish(&mut self) -> bool {
         match (self.read)() {
-            Some(stats) => {
+            Read::Alive(stats) => {
                 (self.set)(&stats);
                 true
             }
-            None => false,
+            Read::Last(stats) => {
+                (self.set)(&stats);
+                false
+            }
+            Read::Gone => false,
         }
     }
 }
