@@ -4,6 +4,9 @@
 #![cfg(feature = "metrics")]
 
 mod common;
+#[cfg(feature = "redis")]
+#[path = "common/redis_server.rs"]
+mod redis_server;
 #[path = "live_table/support.rs"]
 mod support;
 
@@ -340,4 +343,44 @@ async fn counters_keep_growing_across_a_close_and_reopen() {
     ];
     wait_value(OPS, &puts, 2.0).await;
     read(|seen| assert_eq!(seen.values[&series(OPS, &puts)], 2.0));
+}
+
+/// A TieredCache names itself after its Redis namespace; near-tier gets are counted by outcome.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn tiered_cache_gets_are_counted_under_its_namespace() {
+    let _serial = SERIAL.lock().await;
+    snapshotter();
+    let server = redis_server::RedisServer::start();
+    let far = vlive::RedisCache::connect(&server.url(), "tiered_ns")
+        .await
+        .unwrap();
+    let cache = vlive::TieredCache::builder(MemCache::new(), far)
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    cache.put("k", value("a")).await.unwrap();
+    // Until the reader has caught up, gets bypass the near tier: wait for a near hit.
+    let deadline = std::time::Instant::now() + HANG;
+    while cache.stats().near_hits == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hang: no near-tier hit"
+        );
+        assert!(cache.get("k").await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hit = [
+        ("cache", "tiered_ns"),
+        ("tier", "near"),
+        ("op", "get"),
+        ("outcome", "hit"),
+    ];
+    wait_value(OPS, &hit, 1.0).await;
+    wait_value(
+        "vlive_tiered_sessions_total",
+        &[("cache", "tiered_ns")],
+        1.0,
+    )
+    .await;
 }

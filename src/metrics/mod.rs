@@ -10,7 +10,8 @@
 //! - `names`: the metric names and label values, in one place.
 //! - `publisher`: the thread that copies a cache's stats, and stops with the cache.
 //! - `histograms`: the handles recorded at the event.
-//! - `mem`, `live_table`: the figures of a `MemCache` and of a `LiveTable`. (`RedbCache`'s
+//! - `mem`, `live_table`, `tiered`: the figures of a `MemCache`, a `LiveTable`, a
+//!   `TieredCache`. (`RedbCache`'s
 //!   live beside its actor, in `redb_cache::metrics`.)
 
 pub(crate) mod histograms;
@@ -18,6 +19,8 @@ pub(crate) mod live_table;
 pub(crate) mod mem;
 pub(crate) mod names;
 pub(crate) mod publisher;
+#[cfg(feature = "redis")]
+pub(crate) mod tiered;
 
 pub(crate) use publisher::{Source, spawn};
 

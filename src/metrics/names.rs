@@ -41,5 +41,21 @@ pub(crate) const LIVE_TABLE_STREAM_GAPS: &str = "vlive_live_table_stream_gaps_to
 pub(crate) const TIER_HOT: &str = "hot";
 /// The `tier` label of what a [`RedbCache`](crate::RedbCache) keeps on disk.
 pub(crate) const TIER_DISK: &str = "disk";
+/// TieredCache: log entries its reader applied to the near tier.
+#[cfg(feature = "redis")]
+pub(crate) const TIERED_LOG_ENTRIES: &str = "vlive_tiered_log_entries_total";
+/// TieredCache: times its reader emptied the near tier.
+#[cfg(feature = "redis")]
+pub(crate) const TIERED_FLUSHES: &str = "vlive_tiered_flushes_total";
+/// TieredCache: reader sessions started.
+#[cfg(feature = "redis")]
+pub(crate) const TIERED_SESSIONS: &str = "vlive_tiered_sessions_total";
+/// TieredCache: seconds since the reader's last caught-up round began (+Inf: not caught up).
+#[cfg(feature = "redis")]
+pub(crate) const TIERED_CAUGHT_UP_AGE: &str = "vlive_tiered_caught_up_age_seconds";
+/// The `tier` label of a `TieredCache`'s near tier.
+#[cfg(feature = "redis")]
+pub(crate) const TIER_NEAR: &str = "near";
+
 /// The `tier` label of a [`MemCache`](crate::MemCache).
 pub(crate) const TIER_MEMORY: &str = "memory";
