@@ -60,6 +60,8 @@
 //! - `postgres`: `PostgresMaster` and `PostgresLiveStream`, a LiveTable over a Postgres table.
 //! - `serde`: typed rows, `to_record`/`from_record` and `LiveTable::get_as` and friends, with
 //!   errors that name the row and the field.
+//! - `metrics`: counters, gauges and histograms through the `metrics` facade, under a `cache`
+//!   label set by each builder's `metrics_name` (the repository's `docs/metrics.md`).
 
 // A loom build exercises only the actor protocol; the rest of the crate idles there.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
@@ -80,6 +82,8 @@ mod live_table;
 #[doc(hidden)]
 pub mod loom_support;
 mod mem_cache;
+#[cfg(all(feature = "metrics", not(loom)))]
+mod metrics;
 mod no_cache;
 #[cfg(all(feature = "postgres", not(loom)))]
 mod postgres;

@@ -115,6 +115,20 @@ impl MemCache {
         }
     }
 
+    /// Publishes this cache's figures as metrics under the `cache` label `name` (feature
+    /// `metrics`; docs/metrics.md), from a thread that stops once every clone is dropped.
+    /// Install the application's metrics recorder first: handles are registered here, once.
+    #[cfg(all(feature = "metrics", not(loom)))]
+    pub fn with_metrics_name(self, name: impl Into<String>) -> Self {
+        let state = Arc::downgrade(&self.state);
+        // Dropped, its last figures go with it: at most a second's changes unpublished.
+        crate::metrics::mem::publish(&name.into(), move || match state.upgrade() {
+            Some(state) => crate::metrics::publisher::Read::Alive(stats_of(&state.lock())),
+            None => crate::metrics::publisher::Read::Gone,
+        });
+        self
+    }
+
     /// How many keys are held (expired ones not yet swept included).
     pub fn len(&self) -> usize {
         self.lock().entries.totals().entries as usize
@@ -127,14 +141,7 @@ impl MemCache {
 
     /// The totals now, and what eviction and expiry have removed since the cache was created.
     pub fn stats(&self) -> MemCacheStats {
-        let state = self.lock();
-        let totals = state.entries.totals();
-        MemCacheStats {
-            entries: totals.entries,
-            live_bytes: totals.live_bytes,
-            evictions: state.evictions,
-            expirations: state.expirations,
-        }
+        stats_of(&self.lock())
     }
 
     fn lock(&self) -> MutexGuard<'_, MemState> {
@@ -201,6 +208,16 @@ fn infallible<T>(result: StoreResult<T>) -> Result<T> {
     result.map_err(|_| Error::Internal {
         what: "the in-memory entry map reported a storage error",
     })
+}
+
+fn stats_of(state: &MemState) -> MemCacheStats {
+    let totals = state.entries.totals();
+    MemCacheStats {
+        entries: totals.entries,
+        live_bytes: totals.live_bytes,
+        evictions: state.evictions,
+        expirations: state.expirations,
+    }
 }
 
 #[async_trait]

@@ -32,3 +32,10 @@ pub mod layout {
         join(key, header, value, crate::store::value_sum(value))
     }
 }
+
+/// Metrics publisher threads running in this process: tests check that none outlives its
+/// cache.
+#[cfg(all(feature = "metrics", not(loom)))]
+pub fn metrics_publishers_running() -> usize {
+    crate::metrics::publisher::running()
+}

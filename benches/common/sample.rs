@@ -26,6 +26,7 @@ pub fn sample_rows() -> Rows {
 }
 
 /// vlive's value encoding, through the crate's own codec.
+#[allow(dead_code)] // not every bench encodes values itself
 pub fn encode(value: &CachedRows) -> Vec<u8> {
     codec::encode(value).expect("encode")
 }

@@ -34,6 +34,7 @@ mod clients;
 mod commands;
 mod demo;
 mod master;
+mod metrics;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod show;
@@ -78,6 +79,16 @@ struct Cli {
     /// Print LiveTable's tracing spans and events (debug level) to stderr.
     #[arg(long, global = true)]
     debug: bool,
+
+    /// Serve the caches' metrics for Prometheus at http://ADDR/metrics (needs a build with
+    /// `--features metrics`).
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+
+    /// After the command, keep the process (and its metrics endpoint) up this many seconds, so
+    /// that a scraper can read the final figures.
+    #[arg(long, global = true, default_value_t = 0, value_name = "SECS")]
+    hold_secs: u64,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -215,8 +226,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let hold = std::time::Duration::from_secs(cli.hold_secs);
+    let served = cli.metrics_addr.map(|addr| {
+        // Inside the runtime: the exporter's listener runs as one of its tasks.
+        let _entered = runtime.enter();
+        metrics::serve(addr)
+    });
+    let result = match served {
+        Some(Err(e)) => Err(e),
+        _ => runtime.block_on(run(cli)),
+    };
+    match result {
+        Ok(()) => {
+            if !hold.is_zero() {
+                println!("holding {} s for scrapers", hold.as_secs());
+                std::thread::sleep(hold);
+            }
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             print_error(error.as_ref());
             ExitCode::FAILURE

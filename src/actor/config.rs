@@ -83,6 +83,9 @@ pub(crate) struct ActorConfig {
     pub(crate) disk_reserve: u64,
     /// Lazy mode: the bytes of puts acknowledged and not yet committed, at most.
     pub(crate) write_buffer_bytes: u64,
+    /// The `cache` label of its metrics; `None`: the folder's name.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_name: Option<String>,
 }
 
 /// The hot tier's default budget: enough for a working set of a few thousand pages, small next
@@ -115,7 +118,17 @@ impl ActorConfig {
             on_damage: OnDamage::Reset,
             disk_reserve: DEFAULT_DISK_RESERVE,
             write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
+            #[cfg(feature = "metrics")]
+            metrics_name: None,
         }
+    }
+
+    /// The `cache` label of its metrics: the name given, or the folder's name.
+    #[cfg(all(feature = "metrics", not(loom)))]
+    pub(crate) fn metrics_name(&self) -> String {
+        self.metrics_name
+            .clone()
+            .unwrap_or_else(|| crate::metrics::folder_name(&self.folder))
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

@@ -29,24 +29,7 @@ impl Handle {
     }
 
     pub(crate) fn stats(&self) -> RedbCacheStats {
-        let hot = self.shared.beside.hot_usage();
-        #[cfg(not(loom))]
-        let file_bytes = crate::store::redb_store::file_bytes(&self.shared.folder);
-        #[cfg(loom)]
-        let file_bytes = 0;
-        let counters = &self.shared.counters;
-        let buffered = self
-            .shared
-            .write_buffer
-            .as_ref()
-            .map_or(0, WriteBuffer::held);
-        counters.snapshot(
-            self.commands.queued(),
-            hot,
-            buffered,
-            file_bytes,
-            &self.shared.damage,
-        )
+        stats_of(&self.shared, self.commands.queued())
     }
 
     /// Sends a command built around a fresh reply channel and waits for the answer.
@@ -307,6 +290,19 @@ impl Handle {
     }
 }
 
+/// The counters of the actor behind `shared`, with `queued` commands in its channel.
+fn stats_of(shared: &Shared, queued: usize) -> RedbCacheStats {
+    let hot = shared.beside.hot_usage();
+    #[cfg(not(loom))]
+    let file_bytes = crate::store::redb_store::file_bytes(&shared.folder);
+    #[cfg(loom)]
+    let file_bytes = 0;
+    let buffered = shared.write_buffer.as_ref().map_or(0, WriteBuffer::held);
+    shared
+        .counters
+        .snapshot(queued, hot, buffered, file_bytes, &shared.damage)
+}
+
 /// What a get found: see [`Handle::get`].
 #[derive(Debug)]
 pub(crate) enum Fetched {
@@ -361,6 +357,19 @@ impl WeakHandle {
     /// Whether the actor has let go of its store.
     pub(crate) fn has_stopped(&self) -> bool {
         self.shared.has_stopped()
+    }
+
+    /// The counters, without keeping the actor alive (no commands queued once it has stopped).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn stats(&self) -> RedbCacheStats {
+        let queued = self.commands.upgrade().map_or(0, |c| c.queued());
+        stats_of(&self.shared, queued)
+    }
+
+    /// Waits until the actor has let go of its store, at most `timeout`; whether it has.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn wait_until_stopped_for(&self, timeout: std::time::Duration) -> bool {
+        self.shared.wait_until_stopped_for(timeout)
     }
 
     /// Something to wait on, without holding this handle, until the actor has let go.

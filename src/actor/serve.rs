@@ -408,6 +408,10 @@ impl<S: Store> Actor<S> {
             self.apply_reads()
         };
         span.record("batch_us", started.elapsed().as_micros() as u64);
+        #[cfg(all(feature = "metrics", not(loom)))]
+        self.shared
+            .batch_histograms
+            .record(shape.ops, commits.then(|| started.elapsed()));
         let (answers, upkeep) = match applied {
             Ok(applied) => applied,
             Err(failure) => {

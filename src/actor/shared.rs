@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     pub(crate) time_to_live: Option<std::time::Duration>,
     /// Damaged values found by reads on any thread, for the actor to remove; resets counted.
     pub(crate) damage: Arc<DamageLog>,
+    /// Batch sizes and commit times, under the cache's metrics name.
+    #[cfg(all(feature = "metrics", not(loom)))]
+    pub(crate) batch_histograms: crate::metrics::histograms::BatchHistograms,
 }
 
 /// The bytes lazy puts may hold between their acknowledgement and their commit.
@@ -93,6 +96,10 @@ impl Shared {
             }),
             headroom: AtomicU64::new(u64::MAX),
             beside: ReadBeside::new(hot_bytes),
+            #[cfg(all(feature = "metrics", not(loom)))]
+            batch_histograms: crate::metrics::histograms::BatchHistograms::register(
+                &config.metrics_name(),
+            ),
         }
     }
 
@@ -128,6 +135,21 @@ impl Shared {
     /// Whether the actor has let go of its store (for good).
     pub(crate) fn has_stopped(&self) -> bool {
         matches!(self.lifecycle(), Lifecycle::Released | Lifecycle::Panicked)
+    }
+
+    /// Blocks until the actor has let go of its store, or `timeout` has passed; whether it has.
+    #[cfg(all(feature = "metrics", not(loom)))]
+    pub(crate) fn wait_until_stopped_for(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = self.lifecycle.lock();
+        while matches!(*state, Lifecycle::Serving | Lifecycle::Closing) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.lifecycle_changed.wait_timeout(state, left);
+        }
+        true
     }
 
     /// Blocks until the actor has let go of its store.

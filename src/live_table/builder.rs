@@ -26,6 +26,8 @@ pub struct LiveTableBuilder {
     master_timeout: Duration,
     write_target: Option<Arc<dyn Master>>,
     live_streams: Vec<Arc<dyn LiveStream>>,
+    #[cfg(feature = "metrics")]
+    metrics_name: Option<String>,
 }
 
 /// How long a master call may take by default: long enough for any healthy master, short enough
@@ -56,6 +58,8 @@ impl LiveTableBuilder {
             master_timeout: DEFAULT_MASTER_TIMEOUT,
             write_target: None,
             live_streams: Vec::new(),
+            #[cfg(feature = "metrics")]
+            metrics_name: None,
         }
     }
 
@@ -118,6 +122,15 @@ impl LiveTableBuilder {
         self
     }
 
+    /// The `cache` label of this table's metrics (default: its cache key). Only with the
+    /// `metrics` feature. Install the application's metrics recorder before `build`: handles
+    /// are registered once, there.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_name(mut self, name: impl Into<String>) -> Self {
+        self.metrics_name = Some(name.into());
+        self
+    }
+
     /// Checks the configuration, subscribes to the live streams and starts their consumers.
     ///
     /// This is the one step that may need a Tokio runtime: only for live streams, whose
@@ -133,13 +146,37 @@ impl LiveTableBuilder {
         check_cache_key(&self.cache_key)?;
         check_master_timeout(&self.cache_key, self.master_timeout)?;
         let runtime = self.runtime_for_streams()?;
+        #[cfg(feature = "metrics")]
+        let metrics_name = self
+            .metrics_name
+            .clone()
+            .unwrap_or_else(|| self.cache_key.clone());
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let mut core = Core::new(
+            self.cache,
+            self.cache_key,
+            self.master_timeout,
+            self.grace.map(Revalidation::new),
+        );
+        #[cfg(feature = "metrics")]
+        core.set_master_seconds(crate::metrics::live_table::master_seconds(&metrics_name));
+        let core = Arc::new(core);
+        #[cfg(feature = "metrics")]
+        {
+            use crate::metrics::publisher::Read;
+            // The counters, not the table: the last figures are published after it is dropped.
+            let alive = Arc::downgrade(&core);
+            let stats = core.stats.clone();
+            crate::metrics::live_table::publish(&metrics_name, move || {
+                if alive.strong_count() > 0 {
+                    Read::Alive(stats.snapshot())
+                } else {
+                    Read::Last(stats.snapshot())
+                }
+            });
+        }
         let table = Table {
-            core: Arc::new(Core::new(
-                self.cache,
-                self.cache_key,
-                self.master_timeout,
-                self.grace.map(Revalidation::new),
-            )),
+            core,
             write_target: self.write_target.unwrap_or_else(|| self.master.clone()),
             master: self.master,
             max_age: self.max_age,

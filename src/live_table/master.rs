@@ -96,13 +96,24 @@ pub(crate) struct MasterCall {
     pub(crate) cache_key: String,
     pub(crate) op: &'static str,
     pub(crate) limit: Duration,
+    /// The table's master-call histogram, registered once when it was built.
+    #[cfg(feature = "metrics")]
+    pub(crate) seconds: Option<metrics::Histogram>,
 }
 
 impl MasterCall {
     /// Awaits `call` for at most `limit`; after that the call is dropped and the answer is
     /// [`Error::MasterTimeout`]. The master's own errors become [`Error::Master`].
     pub(crate) async fn run<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.limit, call).await {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let answered = tokio::time::timeout(self.limit, call).await;
+        // Timeouts included: a master that hangs shows as calls at the limit.
+        #[cfg(feature = "metrics")]
+        if let Some(seconds) = &self.seconds {
+            seconds.record(started.elapsed().as_secs_f64());
+        }
+        match answered {
             Ok(answer) => answer.map_err(master_error),
             Err(_elapsed) => {
                 warn!(op = self.op, after = ?self.limit, "the master gave no answer in time; call abandoned");
@@ -134,6 +145,8 @@ mod tests {
             cache_key: "clients".into(),
             op: "list",
             limit: Duration::from_millis(10),
+            #[cfg(feature = "metrics")]
+            seconds: None,
         };
         let hung = call.run(std::future::pending::<Result<()>>()).await;
         assert!(

@@ -182,9 +182,14 @@ pub(crate) struct Core {
     /// How long one master call (read or write) may take.
     master_timeout: Duration,
     flights: SingleFlight<Flight>,
-    stats: Counters,
+    /// Shared with the metrics publisher (feature `metrics`), which outlives the table by up
+    /// to a second to publish its last figures.
+    stats: Arc<Counters>,
     /// Serve-stale-while-revalidate: its grace period and stale marks; `None` when off.
     revalidation: Option<Revalidation>,
+    /// Seconds per master call (feature `metrics`), registered once by the builder.
+    #[cfg(feature = "metrics")]
+    master_seconds: Option<metrics::Histogram>,
 }
 
 impl Core {
@@ -200,9 +205,17 @@ impl Core {
             cache_key,
             master_timeout,
             flights: SingleFlight::default(),
-            stats: Counters::default(),
+            stats: Arc::default(),
             revalidation,
+            #[cfg(feature = "metrics")]
+            master_seconds: None,
         }
+    }
+
+    /// Records every master call's seconds in `histogram` (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    fn set_master_seconds(&mut self, histogram: metrics::Histogram) {
+        self.master_seconds = Some(histogram);
     }
 
     /// The master call `op` of this table, bounded by its master timeout.
@@ -211,6 +224,8 @@ impl Core {
             cache_key: self.cache_key.clone(),
             op,
             limit: self.master_timeout,
+            #[cfg(feature = "metrics")]
+            seconds: self.master_seconds.clone(),
         }
     }
 

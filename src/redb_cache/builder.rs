@@ -176,6 +176,15 @@ impl RedbCacheBuilder {
         self
     }
 
+    /// The `cache` label of this cache's metrics (default: the folder's name, `clients` for
+    /// `/var/cache/clients`). Only with the `metrics` feature. Install the application's
+    /// metrics recorder before opening: handles are registered once, at open.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_name(mut self, name: impl Into<String>) -> Self {
+        self.config.metrics_name = Some(name.into());
+        self
+    }
+
     /// Opens (or creates) the cache in `folder` and starts its actor.
     ///
     /// Blocks the calling thread until the actor has opened the database (milliseconds for a

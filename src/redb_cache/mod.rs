@@ -1,6 +1,8 @@
 //! `RedbCache`: the persistent cache, a handle to the storage actor over a redb file.
 
 mod builder;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod registry;
 
 use std::fmt;

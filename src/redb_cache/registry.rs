@@ -37,6 +37,9 @@ pub(super) fn open(config: ActorConfig, options: OpenOptions) -> Result<Handle> 
         let Some(open) = registry.get(&config.folder) else {
             // Opening under the lock: two racing opens of one folder must not both spawn.
             let actor = spawn(config.clone(), options)?;
+            // One publisher per actor, not per open: later opens share both.
+            #[cfg(feature = "metrics")]
+            super::metrics::publish(&config.metrics_name(), actor.downgrade());
             let weak = actor.downgrade();
             registry.insert(
                 config.folder.clone(),

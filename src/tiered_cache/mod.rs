@@ -102,6 +102,8 @@ pub struct TieredCacheBuilder {
     far: RedisCache,
     max_lag: Duration,
     poll: Duration,
+    #[cfg(feature = "metrics")]
+    metrics_name: Option<String>,
 }
 
 impl std::fmt::Debug for TieredCacheBuilder {
@@ -126,6 +128,14 @@ impl TieredCacheBuilder {
     /// this often, which is what keeps it within `max_lag`.
     pub fn poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
+        self
+    }
+
+    /// The `cache` label of this cache's metrics (default: the Redis namespace). Only with the
+    /// `metrics` feature. Install the application's metrics recorder before `build`.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_name(mut self, name: impl Into<String>) -> Self {
+        self.metrics_name = Some(name.into());
         self
     }
 
@@ -156,16 +166,38 @@ impl TieredCacheBuilder {
                 tokio::spawn(reader.run())
             })
             .collect();
-        Ok(TieredCache {
-            inner: Arc::new(Inner {
-                near: self.near,
-                far: self.far,
-                shared,
-                max_lag: self.max_lag,
-                readers,
-            }),
-        })
+        #[cfg(feature = "metrics")]
+        let metrics_name = self
+            .metrics_name
+            .unwrap_or_else(|| self.far.namespace().to_owned());
+        let inner = Arc::new(Inner {
+            near: self.near,
+            far: self.far,
+            shared,
+            max_lag: self.max_lag,
+            readers,
+        });
+        #[cfg(feature = "metrics")]
+        publish_metrics(&metrics_name, &inner);
+        Ok(TieredCache { inner })
     }
+}
+
+/// Starts the publisher of `inner`'s figures: it holds the counters, not the cache, and
+/// publishes the last figures once the cache is dropped.
+#[cfg(feature = "metrics")]
+fn publish_metrics(name: &str, inner: &Arc<Inner>) {
+    use crate::metrics::publisher::Read;
+    let alive = Arc::downgrade(inner);
+    let shared = inner.shared.clone();
+    crate::metrics::tiered::publish(name, move || {
+        let stats = shared.counters.snapshot(shared.freshness.age());
+        if alive.strong_count() > 0 {
+            Read::Alive(stats)
+        } else {
+            Read::Last(stats)
+        }
+    });
 }
 
 impl TieredCache {
@@ -186,6 +218,8 @@ impl TieredCache {
             far,
             max_lag: Duration::from_secs(2),
             poll: Duration::from_millis(500),
+            #[cfg(feature = "metrics")]
+            metrics_name: None,
         }
     }
 
