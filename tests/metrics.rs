@@ -384,3 +384,130 @@ async fn tiered_cache_gets_are_counted_under_its_namespace() {
     )
     .await;
 }
+
+/// A write through one TieredCache is applied by another's reader, which records how late it
+/// applied it (the server's TIME in the log entry against this host's clock).
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn the_near_tier_records_how_late_it_applies_another_writers_entry() {
+    let _serial = SERIAL.lock().await;
+    snapshotter();
+    let server = redis_server::RedisServer::start();
+    let tiered = |name: &'static str| {
+        let url = server.url();
+        async move {
+            let far = vlive::RedisCache::connect(&url, "lag_ns").await.unwrap();
+            vlive::TieredCache::builder(MemCache::new(), far)
+                .poll_interval(Duration::from_millis(50))
+                .metrics_name(name)
+                .build()
+                .unwrap()
+        }
+    };
+    let (writer, reader) = (tiered("lag_writer").await, tiered("lag_reader").await);
+    // The reader's first session flushes and starts after the head: wait until it has.
+    reader.sync().await;
+    writer.put("k", value("a")).await.unwrap();
+    let lags = wait_samples("vlive_tiered_near_lag_seconds", &[("cache", "lag_reader")]).await;
+    assert!(
+        lags.iter().all(|lag| lag.is_finite() && *lag >= 0.0),
+        "lags are seconds, clamped at zero: {lags:?}"
+    );
+    assert!(reader.stats().log_entries >= 1);
+}
+
+/// A RedisCache counts its own calls by outcome under its namespace, and publishes what the
+/// server holds for it; its publisher task stops when it is dropped.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_cache_calls_are_counted_under_its_namespace() {
+    use vlive::FillOutcome;
+    let _serial = SERIAL.lock().await;
+    snapshotter();
+    wait_for("earlier publishers to stop", || {
+        metrics_publishers_running() == 0
+    })
+    .await;
+    let mut server = redis_server::RedisServer::start();
+    let cache = vlive::RedisCache::connect(&server.url(), "redis_ns")
+        .await
+        .unwrap();
+    assert_eq!(metrics_publishers_running(), 1, "one task for the cache");
+    assert!(cache.get("k").await.unwrap().is_none());
+    cache.put("k", value("a")).await.unwrap();
+    assert!(cache.get("k").await.unwrap().is_some());
+    let token = cache.fill_token("f").await.unwrap();
+    let filled = cache.fill("f", value("b"), token).await.unwrap();
+    assert_eq!(filled, FillOutcome::Stored);
+    let token = cache.fill_token("f").await.unwrap();
+    cache.invalidate_prefix("f").await.unwrap();
+    let filled = cache.fill("f", value("c"), token).await.unwrap();
+    assert_eq!(filled, FillOutcome::RejectedStale);
+
+    let op = |op: &'static str, outcome: &'static str| {
+        [
+            ("cache", "redis_ns"),
+            ("tier", "redis"),
+            ("op", op),
+            ("outcome", outcome),
+        ]
+    };
+    for (name, outcome) in [
+        ("get", "hit"),
+        ("get", "miss"),
+        ("put", "ok"),
+        ("fill", "ok"),
+        ("fill", "rejected"),
+        ("invalidate", "ok"),
+    ] {
+        wait_value(OPS, &op(name, outcome), 1.0).await;
+    }
+    // The server's figures for the namespace: "k" is there.
+    let entries = [("cache", "redis_ns"), ("tier", "redis")];
+    wait_value("vlive_cache_entries", &entries, 1.0).await;
+    let bytes = [("cache", "redis_ns"), ("kind", "redis")];
+    wait_value("vlive_cache_bytes", &bytes, 1.0).await;
+
+    // A call the server cannot answer is an error, under its op.
+    server.kill();
+    assert!(cache.get("k").await.is_err());
+    wait_value(OPS, &op("get", "error"), 1.0).await;
+
+    drop(cache);
+    wait_for("the dropped RedisCache's publisher to stop", || {
+        metrics_publishers_running() == 0
+    })
+    .await;
+}
+
+/// `RedisCacheBuilder::metrics_name` replaces the namespace as the `cache` label.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_redis_cache_may_be_given_a_metrics_name() {
+    let _serial = SERIAL.lock().await;
+    snapshotter();
+    let server = redis_server::RedisServer::start();
+    let cache = vlive::RedisCache::builder(&server.url(), "plain_ns")
+        .metrics_name("named_redis")
+        .connect()
+        .await
+        .unwrap();
+    cache.put("k", value("a")).await.unwrap();
+    let puts = [
+        ("cache", "named_redis"),
+        ("tier", "redis"),
+        ("op", "put"),
+        ("outcome", "ok"),
+    ];
+    wait_value(OPS, &puts, 1.0).await;
+    let unnamed = series(
+        OPS,
+        &[
+            ("cache", "plain_ns"),
+            ("tier", "redis"),
+            ("op", "put"),
+            ("outcome", "ok"),
+        ],
+    );
+    read(|seen| assert!(!seen.values.contains_key(&unnamed)));
+}

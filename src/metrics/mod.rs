@@ -10,15 +10,17 @@
 //! - `names`: the metric names and label values, in one place.
 //! - `publisher`: the thread that copies a cache's stats, and stops with the cache.
 //! - `histograms`: the handles recorded at the event.
-//! - `mem`, `live_table`, `tiered`: the figures of a `MemCache`, a `LiveTable`, a
-//!   `TieredCache`. (`RedbCache`'s
-//!   live beside its actor, in `redb_cache::metrics`.)
+//! - `mem`, `live_table`, `tiered`, `redis`: the figures of a `MemCache`, a `LiveTable`, a
+//!   `TieredCache`, a `RedisCache` (the last a Tokio task: its server figures are a round
+//!   trip). (`RedbCache`'s live beside its actor, in `redb_cache::metrics`.)
 
 pub(crate) mod histograms;
 pub(crate) mod live_table;
 pub(crate) mod mem;
 pub(crate) mod names;
 pub(crate) mod publisher;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 #[cfg(feature = "redis")]
 pub(crate) mod tiered;
 

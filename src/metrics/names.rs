@@ -53,6 +53,12 @@ pub(crate) const TIERED_SESSIONS: &str = "vlive_tiered_sessions_total";
 /// TieredCache: seconds since the reader's last caught-up round began (+Inf: not caught up).
 #[cfg(feature = "redis")]
 pub(crate) const TIERED_CAUGHT_UP_AGE: &str = "vlive_tiered_caught_up_age_seconds";
+/// TieredCache: seconds from the server writing a log entry to the near tier applying it.
+#[cfg(feature = "redis")]
+pub(crate) const TIERED_NEAR_LAG: &str = "vlive_tiered_near_lag_seconds";
+/// The `tier` label (and `kind`, of bytes) of a `RedisCache`.
+#[cfg(feature = "redis")]
+pub(crate) const TIER_REDIS: &str = "redis";
 /// The `tier` label of a `TieredCache`'s near tier.
 #[cfg(feature = "redis")]
 pub(crate) const TIER_NEAR: &str = "near";

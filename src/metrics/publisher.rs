@@ -35,15 +35,14 @@ pub(crate) fn running() -> usize {
 /// Starts a publisher for `source`, named `cache` in logs. Metrics are not worth failing a
 /// cache for: a thread that cannot start is logged, and the cache serves without figures.
 pub(crate) fn spawn(cache: &str, source: impl Source) {
-    RUNNING.fetch_add(1, Ordering::AcqRel);
+    let running = Running::start();
     let spawned = std::thread::Builder::new()
         .name("vlive-metrics".into())
         .spawn(move || {
-            let _running = Running;
+            let _running = running;
             run(source);
         });
     if let Err(e) = spawned {
-        RUNNING.fetch_sub(1, Ordering::AcqRel);
         warn!(cache, error = %e, "metrics publisher not started: this cache's figures stay unpublished");
     }
 }
@@ -58,8 +57,15 @@ fn run(mut source: impl Source) {
     }
 }
 
-/// Counts a publisher out however its thread ends.
-struct Running;
+/// Counts a publisher (a thread, or a task) in while it lives, and out however it ends.
+pub(crate) struct Running(());
+
+impl Running {
+    pub(crate) fn start() -> Running {
+        RUNNING.fetch_add(1, Ordering::AcqRel);
+        Running(())
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {

@@ -1,6 +1,9 @@
-//! A `TieredCache`'s counters and its reader's lag, from its stats.
+//! A `TieredCache`'s counters and its reader's lag, from its stats; and the near-tier lag
+//! histogram, recorded as the reader applies log entries.
 
-use metrics::Gauge;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use metrics::{Gauge, Histogram};
 
 use super::names;
 use super::publisher::{Polled, Read, Total, spawn};
@@ -16,6 +19,23 @@ pub(crate) fn publish(cache: &str, read: impl FnMut() -> Read<TieredCacheStats> 
             set: move |stats: &TieredCacheStats| figures.set(stats),
         },
     );
+}
+
+/// How late the near tier applies log entries, registered once per cache.
+pub(crate) fn near_lag(cache: &str) -> Histogram {
+    metrics::histogram!(names::TIERED_NEAR_LAG, "cache" => cache.to_owned())
+}
+
+/// Records, for entries the server wrote at `written_us` (Unix µs, its clock), how long ago
+/// that was by this host's clock: their lag, now that they are applied. Clamped at zero: a
+/// server clock ahead of ours would otherwise give negative seconds.
+pub(crate) fn record_lag(lag: &Histogram, written_us: impl Iterator<Item = u64>) {
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |now| now.as_micros() as u64);
+    for written in written_us {
+        lag.record(now_us.saturating_sub(written) as f64 / 1e6);
+    }
 }
 
 struct Figures {

@@ -45,6 +45,8 @@ pub struct RedisCacheBuilder {
     tls: TlsOptions,
     /// `existing_namespace`: refuse a namespace that is not there, and adopt its shard count.
     existing: bool,
+    #[cfg(feature = "metrics")]
+    metrics_name: Option<String>,
 }
 
 impl std::fmt::Debug for RedisCacheBuilder {
@@ -96,6 +98,8 @@ impl RedisCacheBuilder {
             replicas: None,
             tls: TlsOptions::default(),
             existing: false,
+            #[cfg(feature = "metrics")]
+            metrics_name: None,
         }
     }
 
@@ -111,6 +115,14 @@ impl RedisCacheBuilder {
     /// [`TieredCache`](crate::TieredCache) one log connection.
     pub fn shards(mut self, shards: u16) -> Self {
         self.shards = Some(shards);
+        self
+    }
+
+    /// The `cache` label of this cache's metrics (default: the namespace). Only with the
+    /// `metrics` feature. Install the application's metrics recorder before `connect`.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_name(mut self, name: impl Into<String>) -> Self {
+        self.metrics_name = Some(name.into());
         self
     }
 
@@ -354,8 +366,16 @@ impl RedisCacheBuilder {
                 replica_connections: std::sync::Mutex::new(vec![None; count]),
                 timeouts: self.timeouts,
                 pending: Default::default(),
+                #[cfg(feature = "metrics")]
+                calls: Default::default(),
             }),
         };
+        #[cfg(feature = "metrics")]
+        cache.publish_metrics(
+            self.metrics_name
+                .as_deref()
+                .unwrap_or(&cache.inner.namespace),
+        );
         // Finishes the sweeps of invalidations whose client stopped mid-way (their entries are
         // hidden already; this frees their memory). Not for a mere look at a namespace.
         if !existing {

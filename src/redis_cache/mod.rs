@@ -16,6 +16,8 @@
 
 mod admin;
 mod builder;
+#[cfg(feature = "metrics")]
+pub(crate) mod calls;
 mod keyspace;
 mod link;
 mod pending;
@@ -118,6 +120,9 @@ struct Inner {
     timeouts: Timeouts,
     /// Invalidations whose outcome is unknown, to replay before the next call.
     pending: Pending,
+    /// This process's calls by outcome, for the metrics publisher.
+    #[cfg(feature = "metrics")]
+    calls: Arc<calls::Calls>,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -739,6 +744,25 @@ impl RedisCache {
         })
     }
 
+    /// Starts the task that publishes this cache's figures under `name` (`metrics::redis`).
+    /// It holds a weak reference between looks, so the cache's drop stops it.
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&self, name: &str) {
+        let alive = Arc::downgrade(&self.inner);
+        crate::metrics::redis::publish(name, self.inner.calls.clone(), move || {
+            let cache = RedisCache {
+                inner: alive.upgrade()?,
+            };
+            Some(async move { cache.stats().await })
+        });
+    }
+
+    /// Counts a call for the metrics publisher.
+    #[cfg(feature = "metrics")]
+    fn count(&self, call: calls::Call) {
+        self.inner.calls.count(call);
+    }
+
     fn op_span(&self, op: &'static str, key: &str) -> tracing::Span {
         debug_span!("redis_cache", op, key, namespace = %self.inner.namespace)
     }
@@ -747,7 +771,7 @@ impl RedisCache {
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<CachedRows>> {
-        async {
+        let outcome = async {
             if let Err(error) = self.replay_pending().await {
                 if self.inner.pending.covers(key) {
                     debug!(
@@ -783,12 +807,19 @@ impl Cache for RedisCache {
             }
         }
         .instrument(self.op_span("get", key))
-        .await
+        .await;
+        #[cfg(feature = "metrics")]
+        self.count(match &outcome {
+            Ok(Some(_)) => calls::Call::GetHit,
+            Ok(None) => calls::Call::GetMiss,
+            Err(_) => calls::Call::GetError,
+        });
+        outcome
     }
 
     async fn put(&self, key: &str, rows: CachedRows) -> Result<()> {
-        let value = self.encode(key, &rows)?;
-        async {
+        let outcome = async {
+            let value = self.encode(key, &rows)?;
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("put", key, error));
             }
@@ -805,11 +836,17 @@ impl Cache for RedisCache {
             Ok(())
         }
         .instrument(self.op_span("put", key))
-        .await
+        .await;
+        #[cfg(feature = "metrics")]
+        self.count(match &outcome {
+            Ok(()) => calls::Call::PutOk,
+            Err(_) => calls::Call::PutError,
+        });
+        outcome
     }
 
     async fn invalidate_prefix(&self, prefix: &str) -> Result<()> {
-        async {
+        let outcome = async {
             // Dropped armed (an error, or a caller that stopped waiting), it remembers the
             // prefix for a replay.
             let unconfirmed = Unconfirmed::new(&self.inner.pending, prefix);
@@ -821,11 +858,17 @@ impl Cache for RedisCache {
             Ok(())
         }
         .instrument(self.op_span("invalidate_prefix", prefix))
-        .await
+        .await;
+        #[cfg(feature = "metrics")]
+        self.count(match &outcome {
+            Ok(()) => calls::Call::InvalidateOk,
+            Err(_) => calls::Call::InvalidateError,
+        });
+        outcome
     }
 
     async fn fill_token(&self, key: &str) -> Result<FillToken> {
-        async {
+        let outcome = async {
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("fill_token", key, error));
             }
@@ -853,12 +896,18 @@ impl Cache for RedisCache {
             })
         }
         .instrument(self.op_span("fill_token", key))
-        .await
+        .await;
+        // A token that could not be had is a fill that failed; a token alone is no fill yet.
+        #[cfg(feature = "metrics")]
+        if outcome.is_err() {
+            self.count(calls::Call::FillError);
+        }
+        outcome
     }
 
     async fn fill(&self, key: &str, rows: CachedRows, token: FillToken) -> Result<FillOutcome> {
-        let value = self.encode(key, &rows)?;
-        async {
+        let outcome = async {
+            let value = self.encode(key, &rows)?;
             if let Err(error) = self.replay_pending().await {
                 return Err(self.unreplayed("fill", key, error));
             }
@@ -888,6 +937,13 @@ impl Cache for RedisCache {
             }
         }
         .instrument(self.op_span("fill", key))
-        .await
+        .await;
+        #[cfg(feature = "metrics")]
+        self.count(match &outcome {
+            Ok(FillOutcome::Stored) => calls::Call::FillOk,
+            Ok(FillOutcome::RejectedStale) => calls::Call::FillRejected,
+            Err(_) => calls::Call::FillError,
+        });
+        outcome
     }
 }

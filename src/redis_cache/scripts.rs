@@ -46,7 +46,9 @@ use redis::Script;
 /// link of the entry before it (kept in meta as `link`). A reader checks that each entry's `b`
 /// is the `l` it applied last: when history is rolled back (a replica promoted without the
 /// last entries, a restore of an older snapshot) new entries reuse old sequence numbers, and
-/// only the links tell them apart.
+/// only the links tell them apart. `t` is the server's clock when the entry was written (`TIME`,
+/// in Unix microseconds, as digits), from which readers measure how late they apply it; with
+/// effects replication (Redis 7) a replica stores the value the master read.
 const PRELUDE: &str = r#"
 local function incarnation()
   if redis.call('HSETNX', KEYS[1], 'inc', ARGV[1]) == 1 then
@@ -58,8 +60,9 @@ end
 local function log(inc, prefix)
   local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
   local before = redis.call('HGET', KEYS[1], 'link') or ''
+  local now = redis.call('TIME')
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], seq .. '-0',
-    'p', prefix, 'i', inc, 'b', before, 'l', ARGV[1])
+    'p', prefix, 'i', inc, 'b', before, 'l', ARGV[1], 't', now[1] .. string.format('%06d', now[2]))
   redis.call('HSET', KEYS[1], 'link', ARGV[1])
   return seq
 end

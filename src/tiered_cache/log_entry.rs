@@ -3,7 +3,10 @@
 //! Each entry has the id `seq-0` (one above the previous entry's, so a jump is a gap) and the
 //! fields `p` (the prefix a near tier must drop), `i` (the incarnation it was written in), `l`
 //! (an id of its own) and `b` (the `l` of the entry before it: a rollback of history shows as a
-//! broken link even where the sequence numbers look contiguous).
+//! broken link even where the sequence numbers look contiguous). Since `t` was added, each also
+//! carries the server's clock when it was written (Unix microseconds); entries written by an
+//! older version lack it, and one that does not parse is taken as absent (it only feeds the
+//! near-tier lag metric, never a decision).
 
 use redis::Value;
 
@@ -17,6 +20,8 @@ pub(crate) struct LogEntry {
     pub(crate) link: String,
     /// The link id of the entry before it (`b`; empty for the first of an incarnation).
     pub(crate) before: String,
+    /// When the server wrote it (`t`, Unix microseconds), if it says.
+    pub(crate) written_us: Option<u64>,
 }
 
 /// The entries of an `XREAD … STREAMS <one key> <id>` reply (RESP2): `Nil` when it timed out,
@@ -57,6 +62,7 @@ fn parse_entry(item: Value) -> Result<LogEntry, String> {
         .and_then(|seq| seq.parse().ok())
         .ok_or_else(|| format!("log entry id {id:?} is not `seq-0`"))?;
     let (mut prefix, mut incarnation, mut link, mut before) = (None, None, None, None);
+    let mut written_us = None;
     let mut fields = fields.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         match text(name)?.as_str() {
@@ -64,6 +70,7 @@ fn parse_entry(item: Value) -> Result<LogEntry, String> {
             "i" => incarnation = Some(text(value)?),
             "l" => link = Some(text(value)?),
             "b" => before = Some(text(value)?),
+            "t" => written_us = text(value).ok().and_then(|t| t.parse().ok()),
             _ => {}
         }
     }
@@ -74,6 +81,7 @@ fn parse_entry(item: Value) -> Result<LogEntry, String> {
             incarnation,
             link,
             before,
+            written_us,
         }),
         _ => Err(format!(
             "log entry {id} lacks one of its fields `p`, `i`, `l`, `b`"
@@ -145,6 +153,7 @@ mod tests {
                     incarnation: "42".into(),
                     link: "link 7-0".into(),
                     before: "before 7-0".into(),
+                    written_us: None,
                 },
                 LogEntry {
                     seq: 8,
@@ -152,10 +161,34 @@ mod tests {
                     incarnation: "42".into(),
                     link: "link 8-0".into(),
                     before: "before 8-0".into(),
+                    written_us: None,
                 },
             ]
         );
         assert!(parse_xread(Value::Nil).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_write_time_is_read_when_present_and_tolerated_when_not() {
+        let with_time = |t: &str| {
+            let Value::Array(mut parts) = entry("7-0", "a/", "42") else {
+                unreachable!()
+            };
+            let Some(Value::Array(fields)) = parts.last_mut() else {
+                unreachable!()
+            };
+            fields.extend([bulk("t"), bulk(t)]);
+            Value::Array(vec![Value::Array(vec![
+                bulk("log"),
+                Value::Array(vec![Value::Array(parts)]),
+            ])])
+        };
+        let parsed = parse_xread(with_time("1733450000123456")).unwrap();
+        assert_eq!(parsed[0].written_us, Some(1_733_450_000_123_456));
+        // Not a number: the entry still applies, without a time.
+        let parsed = parse_xread(with_time("soon")).unwrap();
+        assert_eq!(parsed[0].written_us, None);
+        assert_eq!(parsed[0].prefix, "a/");
     }
 
     #[test]
@@ -184,6 +217,7 @@ mod tests {
                 incarnation: "1".into(),
                 link: String::new(),
                 before: String::new(),
+                written_us: None,
             })
             .collect();
         assert_eq!(covering_prefixes(&entries), vec!["b/10", "b/2", "cli"]);

@@ -153,7 +153,17 @@ impl TieredCacheBuilder {
                 ),
             });
         }
-        let shared = Arc::new(Shared::new(self.far.shards()));
+        #[cfg(feature = "metrics")]
+        let metrics_name = self
+            .metrics_name
+            .unwrap_or_else(|| self.far.namespace().to_owned());
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let mut shared = Shared::new(self.far.shards());
+        #[cfg(feature = "metrics")]
+        {
+            shared.near_lag = crate::metrics::tiered::near_lag(&metrics_name);
+        }
+        let shared = Arc::new(shared);
         let readers = (0..self.far.shards())
             .map(|shard| {
                 let reader = Reader {
@@ -166,10 +176,6 @@ impl TieredCacheBuilder {
                 tokio::spawn(reader.run())
             })
             .collect();
-        #[cfg(feature = "metrics")]
-        let metrics_name = self
-            .metrics_name
-            .unwrap_or_else(|| self.far.namespace().to_owned());
         let inner = Arc::new(Inner {
             near: self.near,
             far: self.far,

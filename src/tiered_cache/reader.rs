@@ -48,6 +48,10 @@ pub(crate) struct Shared {
     /// Per shard, the log position the near tier reflects (after a flush or applied entries);
     /// `None` until the shard's first session has flushed.
     applied: std::sync::Mutex<Vec<Option<LogHead>>>,
+    /// How late entries are applied (`vlive_tiered_near_lag_seconds`): a no-op handle until
+    /// the builder registers the cache's own.
+    #[cfg(feature = "metrics")]
+    pub(crate) near_lag: metrics::Histogram,
 }
 
 impl Shared {
@@ -56,6 +60,8 @@ impl Shared {
             freshness: Freshness::new(shards),
             counters: Counters::default(),
             applied: std::sync::Mutex::new(vec![None; shards]),
+            #[cfg(feature = "metrics")]
+            near_lag: metrics::Histogram::noop(),
         }
     }
 
@@ -196,6 +202,11 @@ impl Reader {
         }
         self.drop_prefixes(&entries).await?;
         bump(&self.shared.counters.log_entries, entries.len() as u64);
+        #[cfg(feature = "metrics")]
+        crate::metrics::tiered::record_lag(
+            &self.shared.near_lag,
+            entries.iter().filter_map(|entry| entry.written_us),
+        );
         if entries.len() < ROUND_ENTRIES {
             self.shared
                 .freshness
@@ -336,6 +347,7 @@ mod tests {
                 incarnation: incarnation.into(),
                 link: link(history, seq),
                 before: link(history, seq - 1),
+                written_us: None,
             })
             .collect()
     }
