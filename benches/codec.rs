@@ -15,10 +15,11 @@
 //! operation runs for a few milliseconds as a smoke test.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use common::mode::{benching, quick};
-use common::{number::thousands, run_info::commit, stats::median};
+use common::mode::benching;
+use common::timing::Timing;
+use common::{number::thousands, run_info::commit};
 use vlive::__private::codec::{self, reference};
 use vlive::{CachedRows, Record, Rows, Value};
 
@@ -31,36 +32,6 @@ type Op<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
 fn op<'a>(name: &'static str, f: impl FnMut() + 'a) -> Op<'a> {
     (name, Box::new(f))
-}
-
-/// How long each operation warms up and is measured.
-struct Timing {
-    warmup: Duration,
-    window: Duration,
-    rounds: usize,
-}
-
-impl Timing {
-    fn from_env(benching: bool) -> Self {
-        let ms = Duration::from_millis;
-        match (benching, quick()) {
-            (false, _) => Timing {
-                warmup: ms(1),
-                window: ms(5),
-                rounds: 1,
-            },
-            (true, true) => Timing {
-                warmup: ms(100),
-                window: ms(250),
-                rounds: 3,
-            },
-            (true, false) => Timing {
-                warmup: ms(500),
-                window: ms(1000),
-                rounds: 5,
-            },
-        }
-    }
 }
 
 /// 20 rows of a customer table: the kind of value a warm get decodes.
@@ -103,22 +74,6 @@ fn sample() -> CachedRows {
     CachedRows::with_fetched_at(rows, UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789))
 }
 
-/// Operations per second of `op`, run back to back for `window`.
-fn rate(op: &mut dyn FnMut(), window: Duration) -> f64 {
-    let start = Instant::now();
-    let (mut done, mut batch) = (0u64, 1u64);
-    loop {
-        // Batches keep the clock reads rare next to a few-microsecond operation.
-        (0..batch).for_each(|_| op());
-        done += batch;
-        let elapsed = start.elapsed();
-        if elapsed >= window {
-            return done as f64 / elapsed.as_secs_f64();
-        }
-        batch = (batch * 2).min(256);
-    }
-}
-
 fn main() {
     let benching = benching();
     let timing = Timing::from_env(benching);
@@ -155,16 +110,11 @@ fn main() {
             drop(black_box(Rows::clone(black_box(&value.rows))))
         }),
     ];
-    for (_, op) in &mut ops {
-        rate(op.as_mut(), timing.warmup);
-    }
-    let mut rounds = vec![Vec::new(); ops.len()];
-    for _ in 0..timing.rounds {
-        for ((_, op), rates) in ops.iter_mut().zip(&mut rounds) {
-            rates.push(rate(op.as_mut(), timing.window));
-        }
-    }
-    let rates: Vec<f64> = rounds.into_iter().map(median).collect();
+    let rates = timing.measure(
+        &mut ops
+            .each_mut()
+            .map(|(_, op)| op.as_mut() as &mut dyn FnMut()),
+    );
 
     println!(
         "codec at {}: {} rows × {} fields, {} bytes of CBOR; median of {} rounds of {:?}",
