@@ -159,30 +159,15 @@ async fn each_redb_cache_operation_moves_its_counter_under_its_labels() {
         );
         assert_eq!(value(op("disk", "put", "ok")), 2.0, "no put counted twice");
     });
-    wait_value(
-        "vlive_cache_entries",
-        &[("cache", "ops"), ("tier", "disk")],
-        1.0,
-    )
-    .await;
-    wait_value(
-        "vlive_cache_bytes",
-        &[("cache", "ops"), ("kind", "live")],
-        1.0,
-    )
-    .await;
-    wait_value(
-        "vlive_cache_bytes",
-        &[("cache", "ops"), ("kind", "file")],
-        1.0,
-    )
-    .await;
-    wait_value(
-        "vlive_cache_bytes",
-        &[("cache", "ops"), ("kind", "hot")],
-        1.0,
-    )
-    .await;
+    let gauges = [
+        ("vlive_cache_entries", ("tier", "disk")),
+        ("vlive_cache_bytes", ("kind", "live")),
+        ("vlive_cache_bytes", ("kind", "file")),
+        ("vlive_cache_bytes", ("kind", "hot")),
+    ];
+    for (name, label) in gauges {
+        wait_value(name, &[("cache", "ops"), label], 1.0).await;
+    }
     cache.close().await.unwrap();
 }
 
