@@ -41,6 +41,12 @@ pub fn vlive_json(args: &[&str]) -> serde_json::Value {
 
 /// The demo's rows for a page of clients: `ids`, each with a name, a city and a visit count.
 /// `note` goes in every row's `note` field (a marker the damage test finds in the file).
+/// The keys of an `ls --json` listing, in order.
+pub fn listed_keys(listed: &serde_json::Value) -> Vec<&str> {
+    let entries = listed.as_array().expect("ls --json prints an array");
+    entries.iter().map(|e| e["key"].as_str().unwrap()).collect()
+}
+
 pub fn clients(ids: &[&str], note: &str) -> CachedRows {
     let rows: Rows = ids
         .iter()

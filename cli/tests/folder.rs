@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{KEYS, demo_rows, vlive, vlive_json};
+use common::{KEYS, demo_rows, listed_keys, vlive, vlive_json};
 use vlive::{Cache, RedbCache};
 
 /// A folder holding [`KEYS`], closed (as a stopped service leaves it).
@@ -35,12 +35,7 @@ async fn stats_ls_and_get_show_what_the_folder_holds() {
     assert!(table.stdout.contains("entries     4"), "{}", table.stdout);
 
     let listed = vlive_json(&["ls", dir, "clients/id/"]);
-    let keys: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .collect();
+    let keys = listed_keys(&listed);
     assert_eq!(keys, ["clients/id/c-0007", "clients/id/c-0008"]);
     assert_eq!(listed[0]["rows"], 1);
     assert_eq!(listed[0]["fetched_at_ms"], 1_767_225_600_123_i64);
@@ -85,12 +80,7 @@ async fn invalidate_removes_exactly_the_prefix_and_check_finds_it_sound() {
     let run = vlive(&["invalidate", dir, "clients/page"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let listed = vlive_json(&["ls", dir]);
-    let keys: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .collect();
+    let keys = listed_keys(&listed);
     assert_eq!(keys, ["clients/id/c-0007", "clients/id/c-0008"]);
     assert_eq!(vlive_json(&["stats", dir])["entries"], 2);
 

@@ -6,7 +6,7 @@ mod redis_cluster;
 #[path = "../../tests/common/redis_server.rs"]
 mod redis_server;
 
-use common::{KEYS, demo_rows, vlive, vlive_json};
+use common::{KEYS, demo_rows, listed_keys, vlive, vlive_json};
 use redis_cluster::RedisCluster;
 use redis_server::RedisServer;
 use vlive::{Cache, RedisCache};
@@ -33,12 +33,7 @@ async fn stats_ls_get_invalidate_and_check_on_a_namespace() {
     assert_eq!(stats["shards"], 1);
 
     let listed = vlive_json(&["redis", "ls", &url, NS, "clients/id/"]);
-    let keys: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .collect();
+    let keys = listed_keys(&listed);
     assert_eq!(keys, ["clients/id/c-0007", "clients/id/c-0008"]);
     assert_eq!(listed[1]["rows"], 1);
     let limited = vlive_json(&["redis", "ls", &url, NS, "--limit", "3"]);
@@ -143,12 +138,7 @@ async fn the_verbs_work_on_a_cluster_namespace_spread_over_shards() {
     );
     // Keys from every shard come back merged in key order.
     let listed = vlive_json(&["redis", "--cluster", "ls", &seeds, NS]);
-    let keys: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .collect();
+    let keys = listed_keys(&listed);
     assert_eq!(keys, KEYS);
     let run = vlive(&[
         "redis",
