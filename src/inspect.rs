@@ -10,6 +10,28 @@
 //!
 //! Every value is read through the store's own checks (`store::stored_value`'s checksum) and
 //! the codec's decoder: this module knows where values live, not how they are laid out.
+//!
+//! ```
+//! use vlive::inspect::CacheFile;
+//! use vlive::{Cache, CachedRows, RedbCache, Rows};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> vlive::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let folder = dir.path().join("cache");
+//! let cache = RedbCache::open(&folder)?;
+//! cache.put("clients/page_1", CachedRows::new(Rows::new())).await?;
+//! cache.close().await?; // a folder a running cache holds is refused
+//!
+//! let file = CacheFile::open(&folder)?;
+//! assert_eq!(file.summary()?.entries, 1);
+//! let keys: Vec<String> = file.entries("clients/", None)?.into_iter().map(|e| e.key).collect();
+//! assert_eq!(keys, ["clients/page_1"]);
+//! assert!(file.read("clients/page_1")?.is_some());
+//! assert!(file.verify()?.is_sound()); // every checksum checked
+//! # Ok(())
+//! # }
+//! ```
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
