@@ -56,8 +56,7 @@ impl Figures {
                 metrics::counter!(names::LIVE_TABLE_FILLS, "cache" => cache.to_owned(), "outcome" => outcome),
             )
         };
-        let counter =
-            |name: &'static str| Total::new(metrics::counter!(name, "cache" => cache.to_owned()));
+        let counter = |name: &'static str| Total::of_cache(name, cache);
         Figures {
             hits: read("hit"),
             stale_hits: read("stale_hit"),

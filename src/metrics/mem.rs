@@ -30,10 +30,8 @@ impl Figures {
         Figures {
             entries: metrics::gauge!(names::ENTRIES, "cache" => cache.to_owned(), "tier" => TIER_MEMORY),
             live_bytes: metrics::gauge!(names::BYTES, "cache" => cache.to_owned(), "kind" => "live"),
-            evictions: Total::new(metrics::counter!(names::EVICTIONS, "cache" => cache.to_owned())),
-            expirations: Total::new(
-                metrics::counter!(names::EXPIRATIONS, "cache" => cache.to_owned()),
-            ),
+            evictions: Total::of_cache(names::EVICTIONS, cache),
+            expirations: Total::of_cache(names::EXPIRATIONS, cache),
         }
     }
 

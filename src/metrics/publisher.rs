@@ -123,6 +123,25 @@ impl Total {
         Total { counter, last: 0 }
     }
 
+    /// `name{cache}`: a counter labelled by the cache alone.
+    pub(crate) fn of_cache(name: &'static str, cache: &str) -> Self {
+        Total::new(metrics::counter!(name, "cache" => cache.to_owned()))
+    }
+
+    /// `vlive_cache_operations_total{cache, tier, op, outcome}`, the one series every backend
+    /// counts its operations in.
+    pub(crate) fn operation(
+        cache: &str,
+        tier: &'static str,
+        op: &'static str,
+        outcome: &'static str,
+    ) -> Self {
+        Total::new(
+            metrics::counter!(super::names::OPERATIONS, "cache" => cache.to_owned(),
+            "tier" => tier, "op" => op, "outcome" => outcome),
+        )
+    }
+
     /// The cache's total is now `now`.
     pub(crate) fn set(&mut self, now: u64) {
         self.counter.increment(now.saturating_sub(self.last));

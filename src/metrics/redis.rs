@@ -59,20 +59,15 @@ impl Figures {
             .iter()
             .map(|call| {
                 let (op, outcome) = call.labels();
-                Total::new(
-                    metrics::counter!(names::OPERATIONS, "cache" => cache.to_owned(),
-                    "tier" => names::TIER_REDIS, "op" => op, "outcome" => outcome),
-                )
+                Total::operation(cache, names::TIER_REDIS, op, outcome)
             })
             .collect();
         Figures {
             calls,
             entries: metrics::gauge!(names::ENTRIES, "cache" => cache.to_owned(), "tier" => names::TIER_REDIS),
             bytes: metrics::gauge!(names::BYTES, "cache" => cache.to_owned(), "kind" => names::TIER_REDIS),
-            evictions: Total::new(metrics::counter!(names::EVICTIONS, "cache" => cache.to_owned())),
-            expirations: Total::new(
-                metrics::counter!(names::EXPIRATIONS, "cache" => cache.to_owned()),
-            ),
+            evictions: Total::of_cache(names::EVICTIONS, cache),
+            expirations: Total::of_cache(names::EXPIRATIONS, cache),
         }
     }
 

@@ -50,14 +50,8 @@ struct Figures {
 
 impl Figures {
     fn register(cache: &str) -> Self {
-        let get = |outcome: &'static str| {
-            Total::new(
-                metrics::counter!(names::OPERATIONS, "cache" => cache.to_owned(),
-                "tier" => names::TIER_NEAR, "op" => "get", "outcome" => outcome),
-            )
-        };
-        let counter =
-            |name: &'static str| Total::new(metrics::counter!(name, "cache" => cache.to_owned()));
+        let get = |outcome: &'static str| Total::operation(cache, names::TIER_NEAR, "get", outcome);
+        let counter = |name: &'static str| Total::of_cache(name, cache);
         Figures {
             near_hits: get("hit"),
             near_misses: get("miss"),

@@ -60,14 +60,8 @@ struct Figures {
 
 impl Figures {
     fn register(cache: &str) -> Self {
-        let op = |tier: &'static str, op: &'static str, outcome: &'static str| {
-            Total::new(
-                metrics::counter!(names::OPERATIONS, "cache" => cache.to_owned(), "tier" => tier,
-                "op" => op, "outcome" => outcome),
-            )
-        };
-        let counter =
-            |name: &'static str| Total::new(metrics::counter!(name, "cache" => cache.to_owned()));
+        let op = |tier, op, outcome| Total::operation(cache, tier, op, outcome);
+        let counter = |name: &'static str| Total::of_cache(name, cache);
         let bytes = |kind: &'static str| metrics::gauge!(names::BYTES, "cache" => cache.to_owned(), "kind" => kind);
         let entries = |tier: &'static str| metrics::gauge!(names::ENTRIES, "cache" => cache.to_owned(), "tier" => tier);
         Figures {
