@@ -23,6 +23,13 @@ export RUSTFLAGS="--cfg loom"
 # workspace and by mtimes, and tar keeps the tree's mtimes, so a build of the scratch copy would
 # replace target/loom's artifacts with the last mutant's and the next ordinary run would reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/loom-mutants}"
+# Seeded from the ordinary loom build when there is one: the dependencies are the same.
+if [ ! -d "$CARGO_TARGET_DIR" ] && [ -d "$root/target/loom" ]; then
+  cp -a "$root/target/loom" "$CARGO_TARGET_DIR"
+fi
+# Each mutant changes one function of vlive: an incremental release build recompiles about 6 s
+# of it instead of 13 s (measured on 2 cores), the bulk of a mutant's time.
+export CARGO_PROFILE_RELEASE_INCREMENTAL=true
 
 survivors=0
 patches=("$root"/loom-tests/mutants/*.patch)

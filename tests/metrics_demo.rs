@@ -10,15 +10,18 @@ use std::process::{Child, Command, Stdio};
 /// The features this test was built with: building the example with the same ones is a no-op
 /// when `cargo test` built it already, and otherwise builds what this test expects.
 fn features() -> String {
+    // Every feature in Cargo.toml: one left out here rebuilds vlive and the example.
+    let built_with = [
+        ("redis", cfg!(feature = "redis")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("serde", cfg!(feature = "serde")),
+        ("test-hooks", cfg!(feature = "test-hooks")),
+    ];
     let mut features = vec!["metrics"];
-    if cfg!(feature = "redis") {
-        features.push("redis");
-    }
-    if cfg!(feature = "postgres") {
-        features.push("postgres");
-    }
-    if cfg!(feature = "test-hooks") {
-        features.push("test-hooks");
+    for (name, on) in built_with {
+        if on {
+            features.push(name);
+        }
     }
     features.join(",")
 }
