@@ -14,11 +14,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fill::{fill_to, key};
-use common::mode::{quick, runtime};
+use common::mode::{benching, quick, runtime};
 use vlive::{Cache, RedbCache};
 
 fn main() {
-    let sizes: &[u64] = if quick() { &[16] } else { &[64, 256] };
+    let sizes: &[u64] = match (benching(), quick()) {
+        (false, _) => &[2],
+        (true, true) => &[16],
+        (true, false) => &[64, 256],
+    };
     let runtime = runtime(2);
     println!(
         "entries MiB  file MiB  open ms  check_integrity ms  check MB/s  read all ms  read MB/s"

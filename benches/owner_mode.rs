@@ -30,7 +30,10 @@ const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("bench");
 const KEYS: u64 = 1000;
 
 fn main() {
-    let quick = std::env::var_os("VLIVE_BENCH_QUICK").is_some();
+    // Quick under VLIVE_BENCH_QUICK=1, and as a smoke run under `cargo test --benches` (no
+    // `--bench` argument).
+    let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+        || !std::env::args().any(|a| a == "--bench");
     let (rounds, commits) = if quick { (3, 100) } else { (7, 500) };
     let value = sample::encode(&CachedRows::new(sample::sample_rows()));
     let modes = [

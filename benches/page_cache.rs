@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::child::{run_self, status_kib};
 use common::fill::{fill_to, key};
-use common::mode::{quick, runtime};
+use common::mode::{benching, quick, runtime};
 use vlive::{Cache, RedbCache};
 
 const CHILD: &str = "VLIVE_PAGE_CACHE_CHILD";
@@ -26,10 +26,10 @@ fn main() {
         child(&spec);
         return;
     }
-    let (data_mib, seconds, sizes): (u64, u64, &[u64]) = if quick() {
-        (32, 2, &[4, 16, 64])
-    } else {
-        (256, 10, &[16, 64, 1024])
+    let (data_mib, seconds, sizes): (u64, u64, &[u64]) = match (benching(), quick()) {
+        (false, _) => (4, 1, &[1, 8]),
+        (true, true) => (32, 2, &[4, 16, 64]),
+        (true, false) => (256, 10, &[16, 64, 1024]),
     };
     let dir = tempfile::tempdir().unwrap();
     let lazy = vlive::Durability::Lazy {

@@ -105,7 +105,13 @@ struct Servers<'a> {
 
 fn main() {
     let quick = mode::quick();
-    let window = if quick {
+    // `cargo test --benches`: a smoke run, its figures meaningless.
+    let window = if !mode::benching() {
+        Window {
+            warm_up: Duration::from_millis(10),
+            measure: Duration::from_millis(30),
+        }
+    } else if quick {
         Window {
             warm_up: Duration::from_millis(100),
             measure: Duration::from_millis(300),
@@ -119,7 +125,11 @@ fn main() {
     let stall_keys = std::env::var("VLIVE_BENCH_STALL_KEYS")
         .ok()
         .map(|n| n.parse().expect("VLIVE_BENCH_STALL_KEYS: a number of keys"))
-        .unwrap_or(if quick { 20_000 } else { 1_000_000 });
+        .unwrap_or(match (mode::benching(), quick) {
+            (false, _) => 1_000,
+            (true, true) => 20_000,
+            (true, false) => 1_000_000,
+        });
     let ca = tls::Ca::new("bench CA");
     let tls_server = tls::TlsServer::start(&ca, false);
     let server = &tls_server.server;

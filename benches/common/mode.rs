@@ -1,8 +1,9 @@
 //! How a bench was started: a full run, a quick one, or a smoke run; and its runtime.
 
-/// `VLIVE_BENCH_QUICK` is set to anything but empty or `0`: a short run (CI's smoke run).
+/// A short run: `VLIVE_BENCH_QUICK` is set to anything but empty or `0`, or the bench was not
+/// started by `cargo bench` (`cargo test --benches`, CI's smoke run in a debug build).
 pub fn quick() -> bool {
-    std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+    std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0") || !benching()
 }
 
 /// Started by `cargo bench`, which passes `--bench`; `cargo test --benches` does not, and

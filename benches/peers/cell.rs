@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::child::Figures;
 use crate::common::child::status_kib;
 use crate::params::{
-    COLD_FACTOR, HOT_DIVISOR, MEMORY_TIER, Params, SUSTAINED_KEYS, TASKS, WORKERS,
+    COLD_FACTOR, HOT_DIVISOR, Params, SUSTAINED_KEYS, TASKS, WORKERS, memory_tier,
 };
 use crate::payload::Payload;
 use crate::raw_redb::RawRedb;
@@ -28,8 +28,8 @@ pub fn run(name: Name, workload: Workload, batch: f64, params: &Params) -> Figur
         match workload {
             Workload::HotGet(_) | Workload::ColdGet(_) | Workload::Mixed => {
                 let tier = match workload {
-                    Workload::ColdGet(_) => MEMORY_TIER * COLD_FACTOR,
-                    _ => MEMORY_TIER / HOT_DIVISOR,
+                    Workload::ColdGet(_) => memory_tier() * COLD_FACTOR,
+                    _ => memory_tier() / HOT_DIVISOR,
                 };
                 let keys = payload.keys_for(tier);
                 let subject = Subject::filled(name, path, &payload, keys).await;

@@ -77,8 +77,8 @@ impl Figures {
 /// In the parent: runs one cell in a child process and reads its figures.
 pub fn spawn(name: Name, workload: Workload, batch: f64, params: &Params) -> Figures {
     let spec = format!("{} {} {batch}", name.label(), workload.code());
-    let quick = if params.quick { "1" } else { "0" };
-    let stdout = run_self(CHILD, &spec, &[("VLIVE_BENCH_QUICK", quick)]);
+    let size = params.size.env_value();
+    let stdout = run_self(CHILD, &spec, &[("VLIVE_BENCH_QUICK", size)]);
     let line = stdout
         .lines()
         .rfind(|l| l.starts_with("ops="))

@@ -8,7 +8,7 @@ use foyer::{
     HybridCachePolicy, StorageValue,
 };
 
-use crate::params::{FOYER_DISK, MEMORY_TIER};
+use crate::params::{FOYER_DISK, memory_tier};
 use crate::payload::key;
 
 /// Opens a hybrid cache over `folder`; `weight` is what one entry counts against the memory
@@ -22,7 +22,7 @@ pub async fn open<V: StorageValue>(folder: &Path, weight: u64) -> HybridCache<St
         // The default policy writes to disk only on eviction from memory; on insertion is the
         // one comparable with a persistent cache.
         .with_policy(HybridCachePolicy::WriteOnInsertion)
-        .memory(MEMORY_TIER as usize)
+        .memory(memory_tier() as usize)
         .with_weighter(move |_: &String, _: &V| weight as usize)
         .storage()
         .with_engine_config(BlockEngineConfig::new(device))

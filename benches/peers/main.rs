@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use common::{number, rng, run_info, sample};
 
-use crate::params::{MEMORY_TIER, Params, TASKS, WORKERS};
+use crate::params::{Params, TASKS, WORKERS};
 use crate::payload::Payload;
 use crate::report::Results;
 use crate::subjects::Name;
@@ -79,7 +79,7 @@ fn print_header(params: &Params) {
     println!("vlive peers bench; commit {}", run_info::commit());
     println!(
         "mode: {} ({} round(s), warm-up {:?}, window {:?}); load average at start: {}",
-        if params.quick { "quick" } else { "full" },
+        format!("{:?}", params.size).to_lowercase(),
         params.rounds,
         params.warmup,
         params.window,
@@ -91,7 +91,7 @@ fn print_header(params: &Params) {
     println!(
         "every subject: {} MiB memory tier, tokio multi-thread runtime with {WORKERS} workers, \
          {TASKS} tasks; values {} bytes (20 rows) and {} bytes (1 row) encoded",
-        MEMORY_TIER >> 20,
+        params.memory_tier >> 20,
         Payload::new(20).bytes.len(),
         Payload::new(1).bytes.len(),
     );

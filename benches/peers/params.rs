@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 /// Every subject's memory tier: vlive's hot tier, moka's capacity, foyer's memory capacity.
-pub const MEMORY_TIER: u64 = 8 << 20;
+/// 8 MiB, and 1 MiB in a smoke run.
+pub fn memory_tier() -> u64 {
+    Params::from_env().memory_tier
+}
 /// Worker threads of every subject's tokio runtime.
 pub const WORKERS: usize = 2;
 /// Tasks of the concurrent workloads (gets, bursts, sustained puts, mixed).
@@ -20,10 +23,12 @@ pub const FOYER_DISK: usize = 512 << 20;
 /// vlive lazy's checkpoint interval (puts are acknowledged in the write buffer regardless).
 pub const LAZY_MAX_DELAY: Duration = Duration::from_millis(100);
 
-/// What the run's size depends on: full, or quick (`VLIVE_BENCH_QUICK=1`, for CI).
+/// What the run's size depends on: full (`cargo bench`), quick (`VLIVE_BENCH_QUICK=1`, CI's
+/// size in a release build, about 40 s), or a smoke run (`cargo test --benches`, a debug build:
+/// small enough to show that every cell runs, and no more).
 #[derive(Clone, Copy, Debug)]
 pub struct Params {
-    pub quick: bool,
+    pub size: Size,
     pub rounds: usize,
     /// Before a timed window: for the caches to warm and the writers to reach a steady state.
     pub warmup: Duration,
@@ -35,36 +40,75 @@ pub struct Params {
     pub durable_one_task_burst: u64,
     /// Bytes put by the sustained workload (beyond the 64 MiB write buffer).
     pub sustained_bytes: u64,
+    /// See [`memory_tier`].
+    pub memory_tier: u64,
+}
+
+/// How large a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    Full,
+    Quick,
+    Smoke,
+}
+
+impl Size {
+    /// What `VLIVE_BENCH_QUICK` says (children are always told: `0`, `1` or `smoke`); unset,
+    /// full under `cargo bench` (which passes `--bench`) and a smoke run otherwise.
+    fn from_env() -> Self {
+        match std::env::var("VLIVE_BENCH_QUICK") {
+            Ok(v) if v == "smoke" => Size::Smoke,
+            Ok(v) if !v.is_empty() && v != "0" => Size::Quick,
+            Ok(_) => Size::Full,
+            Err(_) if crate::common::mode::benching() => Size::Full,
+            Err(_) => Size::Smoke,
+        }
+    }
+
+    /// The value of `VLIVE_BENCH_QUICK` that tells a child this size.
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Size::Full => "0",
+            Size::Quick => "1",
+            Size::Smoke => "smoke",
+        }
+    }
 }
 
 impl Params {
-    /// Quick under `VLIVE_BENCH_QUICK=1`, and when run without `--bench` (`cargo test
-    /// --benches`: a smoke run). Children are told explicitly (`VLIVE_BENCH_QUICK=0` or `1`).
     pub fn from_env() -> Self {
-        let quick = match std::env::var("VLIVE_BENCH_QUICK") {
-            Ok(v) => !v.is_empty() && v != "0",
-            Err(_) => !crate::common::mode::benching(),
+        let full = Params {
+            size: Size::Full,
+            rounds: 3,
+            warmup: Duration::from_millis(500),
+            window: Duration::from_millis(1500),
+            burst: 10_000,
+            durable_one_task_burst: 1_000,
+            sustained_bytes: 200 << 20,
+            memory_tier: 8 << 20,
         };
-        if quick {
-            Params {
-                quick,
-                rounds: 1,
-                warmup: Duration::from_millis(100),
-                window: Duration::from_millis(300),
-                burst: 10_000,
-                durable_one_task_burst: 200,
-                sustained_bytes: 80 << 20,
-            }
-        } else {
-            Params {
-                quick,
-                rounds: 3,
-                warmup: Duration::from_millis(500),
-                window: Duration::from_millis(1500),
-                burst: 10_000,
-                durable_one_task_burst: 1_000,
-                sustained_bytes: 200 << 20,
-            }
+        let quick = Params {
+            size: Size::Quick,
+            rounds: 1,
+            warmup: Duration::from_millis(100),
+            window: Duration::from_millis(300),
+            durable_one_task_burst: 200,
+            sustained_bytes: 80 << 20,
+            ..full
+        };
+        match Size::from_env() {
+            Size::Full => full,
+            Size::Quick => quick,
+            Size::Smoke => Params {
+                size: Size::Smoke,
+                warmup: Duration::from_millis(20),
+                window: Duration::from_millis(50),
+                burst: 500,
+                durable_one_task_burst: 20,
+                sustained_bytes: 2 << 20,
+                memory_tier: 1 << 20,
+                ..quick
+            },
         }
     }
 }

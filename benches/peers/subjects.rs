@@ -8,7 +8,7 @@ use foyer::HybridCache;
 use vlive::{Cache, CachedRows, Durability, RedbCache, RedbCacheBuilder};
 
 use crate::foyer_peer;
-use crate::params::{LAZY_MAX_DELAY, MEMORY_TIER};
+use crate::params::{LAZY_MAX_DELAY, memory_tier};
 use crate::payload::{Payload, SerdeRows, key};
 use crate::raw_redb::RawRedb;
 use crate::workloads::Workload;
@@ -90,7 +90,7 @@ impl Name {
     }
 
     fn vlive(self) -> RedbCacheBuilder {
-        let builder = RedbCache::builder().hot_bytes(MEMORY_TIER);
+        let builder = RedbCache::builder().hot_bytes(memory_tier());
         match self {
             Name::VliveLazy => builder.durability(Durability::Lazy {
                 max_delay: LAZY_MAX_DELAY,
@@ -120,7 +120,7 @@ impl Subject {
             }
             Name::Moka => Subject::Moka(
                 moka::future::Cache::builder()
-                    .max_capacity(MEMORY_TIER)
+                    .max_capacity(memory_tier())
                     .weigher(move |_, _| weight as u32)
                     .build(),
             ),
