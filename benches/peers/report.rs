@@ -178,6 +178,7 @@ fn print_ratios(r: &Results) {
             at_least: false,
         },
     ];
+    let both_durable = flushed.zip(r.median(Sustained, RedbNone, |f| f.flushed));
     println!("\nratios against the issue's targets (vlive = vlive-durable, the default):");
     for t in targets {
         let Some(x) = t.ratio else { continue };
@@ -191,6 +192,13 @@ fn print_ratios(r: &Results) {
         println!(
             "  {:<46}{x:>7.2}x  (target {sign} {:.1}x: {verdict})",
             t.what, t.bound
+        );
+    }
+    if let Some((vlive, redb)) = both_durable {
+        println!(
+            "  (sustained, both until their puts are durable: vlive-lazy flushed / redb-none \
+             with a final durable commit {:.2}x)",
+            vlive / redb
         );
     }
 }
