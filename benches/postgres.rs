@@ -10,7 +10,8 @@
 //!   `LiveTable::get` that returns the new value, through the trigger, LISTEN/NOTIFY and the
 //!   table's invalidation: percentiles over 200 changes.
 //!
-//! `VLIVE_BENCH_QUICK=1`: 0.3 s rounds and 20 changes (CI's smoke run).
+//! `VLIVE_BENCH_QUICK=1`, and `cargo test --benches` (CI's smoke run): 0.3 s rounds and 20
+//! changes.
 
 #[path = "common/mod.rs"]
 #[allow(dead_code)] // each bench uses a part of the harness

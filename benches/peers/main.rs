@@ -11,8 +11,8 @@
 //!
 //! Every subject gets an 8 MiB memory tier, a 2-worker tokio runtime and the same values
 //! (20-row, about 3.4 KB, and 1-row, from `benches/common/sample.rs`); each cell runs in a child
-//! process of its own, so its RSS is its own. `VLIVE_BENCH_QUICK=1` runs one short round (CI), as
-//! does `cargo test --benches` (no `--bench` argument).
+//! process of its own, so its RSS is its own. `VLIVE_BENCH_QUICK=1` runs one short round (about
+//! 40 s); `cargo test --benches` (no `--bench` argument, CI's smoke run) a smaller one still.
 //!
 //! Layout: `params.rs` the numbers; `payload.rs` the values in each subject's form;
 //! `subjects.rs` the subjects, `foyer_peer.rs` and `raw_redb.rs` the two that need setting up;

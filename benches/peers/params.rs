@@ -23,8 +23,8 @@ pub const FOYER_DISK: usize = 512 << 20;
 /// vlive lazy's checkpoint interval (puts are acknowledged in the write buffer regardless).
 pub const LAZY_MAX_DELAY: Duration = Duration::from_millis(100);
 
-/// What the run's size depends on: full (`cargo bench`), quick (`VLIVE_BENCH_QUICK=1`, CI's
-/// size in a release build, about 40 s), or a smoke run (`cargo test --benches`, a debug build:
+/// What the run's size depends on: full (`cargo bench`), quick (`VLIVE_BENCH_QUICK=1`, about
+/// 40 s in a release build), or a smoke run (`cargo test --benches`, a debug build:
 /// small enough to show that every cell runs, and no more).
 #[derive(Clone, Copy, Debug)]
 pub struct Params {
