@@ -76,7 +76,7 @@ fn sample() -> CachedRows {
 
 fn main() {
     let benching = benching();
-    let timing = Timing::from_env(benching);
+    let timing = Timing::from_env();
     let value = sample();
     let bytes = codec::encode(&value).expect("the sample encodes");
     assert_eq!(

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fill::{fill_to, key};
-use common::mode::{benching, quick, runtime};
+use common::mode::{Size, runtime, size};
 use common::{number::thousands, run_info, sample, stats::median, tasks};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use vlive::__private::layout;
@@ -36,10 +36,10 @@ const STEPS: [&str; 4] = ["get, hot on", "get, hot off", "redb read", "decode"];
 
 fn main() {
     // Under `cargo test --benches`: a smoke run, its figures meaningless.
-    let (hot_mib, window) = match (benching(), quick()) {
-        (false, _) => (1, Duration::from_millis(20)),
-        (true, true) => (2, Duration::from_millis(500)),
-        (true, false) => (8, Duration::from_secs(2)),
+    let (hot_mib, window) = match size() {
+        Size::Smoke => (1, Duration::from_millis(20)),
+        Size::Quick => (2, Duration::from_millis(500)),
+        Size::Full => (8, Duration::from_secs(2)),
     };
     let dir = tempfile::tempdir().unwrap();
     let cache = RedbCache::builder().hot_bytes(0).open(dir.path()).unwrap();

@@ -14,14 +14,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fill::{fill_to, key};
-use common::mode::{benching, quick, runtime};
+use common::mode::{Size, runtime, size};
 use vlive::{Cache, RedbCache};
 
 fn main() {
-    let sizes: &[u64] = match (benching(), quick()) {
-        (false, _) => &[2],
-        (true, true) => &[16],
-        (true, false) => &[64, 256],
+    let sizes: &[u64] = match size() {
+        Size::Smoke => &[2],
+        Size::Quick => &[16],
+        Size::Full => &[64, 256],
     };
     let runtime = runtime(2);
     println!(

@@ -16,6 +16,9 @@
 //! column to measure. `VLIVE_BENCH_QUICK=1`: 0.3 s windows; under `cargo test --benches`, a
 //! smoke run of a few milliseconds a step.
 
+#[path = "common/mode.rs"]
+#[allow(dead_code)] // the shared file also builds runtimes, which this bench does not use
+mod mode;
 #[path = "common/run_info.rs"]
 mod run_info;
 #[path = "common/sample.rs"]
@@ -29,13 +32,10 @@ use vlive::{Cache, CachedRows, Durability, RedbCache};
 const KEYS: u64 = 100;
 
 fn main() {
-    let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    // `cargo test --benches` passes no `--bench`: then a smoke run, its figures meaningless.
-    let benching = std::env::args().any(|a| a == "--bench");
-    let window = match (benching, quick) {
-        (false, _) => Duration::from_millis(10),
-        (true, true) => Duration::from_millis(300),
-        (true, false) => Duration::from_secs(2),
+    let window = match mode::size() {
+        mode::Size::Smoke => Duration::from_millis(10),
+        mode::Size::Quick => Duration::from_millis(300),
+        mode::Size::Full => Duration::from_secs(2),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

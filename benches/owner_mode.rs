@@ -9,6 +9,9 @@
 //! disk's drift hits every mode alike; and whether `SingleWriter` accepts the non-durable
 //! commits vlive's lazy mode is built on. `VLIVE_BENCH_QUICK=1`: 3 rounds of 100 commits.
 
+#[path = "common/mode.rs"]
+#[allow(dead_code)] // the shared file also builds runtimes, which this bench does not use
+mod mode;
 #[path = "common/rng.rs"]
 mod rng;
 #[path = "common/sample.rs"]
@@ -30,11 +33,7 @@ const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("bench");
 const KEYS: u64 = 1000;
 
 fn main() {
-    // Quick under VLIVE_BENCH_QUICK=1, and as a smoke run under `cargo test --benches` (no
-    // `--bench` argument).
-    let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
-        || !std::env::args().any(|a| a == "--bench");
-    let (rounds, commits) = if quick { (3, 100) } else { (7, 500) };
+    let (rounds, commits) = if mode::quick() { (3, 100) } else { (7, 500) };
     let value = sample::encode(&CachedRows::new(sample::sample_rows()));
     let modes = [
         (

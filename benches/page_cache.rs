@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::child::{run_self, status_kib};
 use common::fill::{fill_to, key};
-use common::mode::{benching, quick, runtime};
+use common::mode::{Size, runtime, size};
 use vlive::{Cache, RedbCache};
 
 const CHILD: &str = "VLIVE_PAGE_CACHE_CHILD";
@@ -26,10 +26,10 @@ fn main() {
         child(&spec);
         return;
     }
-    let (data_mib, seconds, sizes): (u64, u64, &[u64]) = match (benching(), quick()) {
-        (false, _) => (4, 1, &[1, 8]),
-        (true, true) => (32, 2, &[4, 16, 64]),
-        (true, false) => (256, 10, &[16, 64, 1024]),
+    let (data_mib, seconds, sizes): (u64, u64, &[u64]) = match size() {
+        Size::Smoke => (4, 1, &[1, 8]),
+        Size::Quick => (32, 2, &[4, 16, 64]),
+        Size::Full => (256, 10, &[16, 64, 1024]),
     };
     let dir = tempfile::tempdir().unwrap();
     let lazy = vlive::Durability::Lazy {
@@ -43,7 +43,7 @@ fn main() {
     println!("page cache MiB   gets/s   peak RSS MiB");
     for &cache_mib in sizes {
         let spec = format!("{} {entries} {cache_mib} {seconds}", dir.path().display());
-        let line = run_self(CHILD, &spec, &[]);
+        let line = run_self(CHILD, &spec);
         let fields: Vec<&str> = line.split_whitespace().collect();
         println!("{cache_mib:>14}  {:>7}  {:>13}", fields[0], fields[1]);
     }

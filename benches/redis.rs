@@ -104,31 +104,29 @@ struct Servers<'a> {
 }
 
 fn main() {
-    let quick = mode::quick();
-    // `cargo test --benches`: a smoke run, its figures meaningless.
-    let window = if !mode::benching() {
-        Window {
-            warm_up: Duration::from_millis(10),
-            measure: Duration::from_millis(30),
-        }
-    } else if quick {
-        Window {
-            warm_up: Duration::from_millis(100),
-            measure: Duration::from_millis(300),
-        }
-    } else {
-        Window {
-            warm_up: Duration::from_millis(500),
-            measure: Duration::from_secs(2),
-        }
+    let size = mode::size();
+    let ms = Duration::from_millis;
+    let window = match size {
+        mode::Size::Smoke => Window {
+            warm_up: ms(10),
+            measure: ms(30),
+        },
+        mode::Size::Quick => Window {
+            warm_up: ms(100),
+            measure: ms(300),
+        },
+        mode::Size::Full => Window {
+            warm_up: ms(500),
+            measure: ms(2000),
+        },
     };
     let stall_keys = std::env::var("VLIVE_BENCH_STALL_KEYS")
         .ok()
         .map(|n| n.parse().expect("VLIVE_BENCH_STALL_KEYS: a number of keys"))
-        .unwrap_or(match (mode::benching(), quick) {
-            (false, _) => 1_000,
-            (true, true) => 20_000,
-            (true, false) => 1_000_000,
+        .unwrap_or(match size {
+            mode::Size::Smoke => 1_000,
+            mode::Size::Quick => 20_000,
+            mode::Size::Full => 1_000_000,
         });
     let ca = tls::Ca::new("bench CA");
     let tls_server = tls::TlsServer::start(&ca, false);

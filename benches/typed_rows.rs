@@ -24,6 +24,9 @@ use number::thousands;
 mod run_info;
 use run_info::commit;
 
+#[path = "common/mode.rs"]
+#[allow(dead_code)] // the shared file also builds runtimes, which this bench does not use
+mod mode;
 #[path = "common/timing.rs"]
 mod timing;
 use timing::Timing;
@@ -92,8 +95,8 @@ type Op<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not: then only smoke-test.
-    let benching = std::env::args().any(|a| a == "--bench");
-    let timing = Timing::from_env(benching);
+    let benching = mode::benching();
+    let timing = Timing::from_env();
     let customers = customers();
     let records: Vec<Record> = customers
         .iter()

@@ -79,10 +79,10 @@ impl Params {
     /// `VLIVE_CHURN_WORKLOAD` = `mixed` (default), `write-only` or `write-only-small`.
     pub fn from_env() -> Self {
         let benching = crate::mode::benching();
-        let (mode, default_mib) = match (benching, crate::mode::quick()) {
-            (false, _) => ("smoke", 1),
-            (true, true) => ("quick", 8),
-            (true, false) => ("full", 256),
+        let (mode, default_mib) = match crate::mode::size() {
+            crate::mode::Size::Smoke => ("smoke", 1),
+            crate::mode::Size::Quick => ("quick", 8),
+            crate::mode::Size::Full => ("full", 256),
         };
         let budget_mib = std::env::var("VLIVE_CHURN_BUDGET_MIB")
             .ok()

@@ -3,12 +3,13 @@
 
 use std::process::Command;
 
-/// Runs this binary again with `var=spec` and `envs` set; its standard output. Panics with its
-/// output if it failed.
-pub fn run_self(var: &str, spec: &str, envs: &[(&str, &str)]) -> String {
+/// Runs this binary again with `var=spec` set; its standard output. Panics with its output if
+/// it failed.
+pub fn run_self(var: &str, spec: &str) -> String {
     let out = Command::new(std::env::current_exe().expect("own path"))
+        // The parent's arguments, so that the child's run is the same size (`mode::size`).
+        .args(std::env::args_os().skip(1))
         .env(var, spec)
-        .envs(envs.iter().copied())
         .output()
         .expect("run a child");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -1,9 +1,31 @@
 //! How a bench was started: a full run, a quick one, or a smoke run; and its runtime.
 
-/// A short run: `VLIVE_BENCH_QUICK` is set to anything but empty or `0`, or the bench was not
-/// started by `cargo bench` (`cargo test --benches`, CI's smoke run in a debug build).
+/// How large a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    /// `cargo bench`: the figures the docs quote.
+    Full,
+    /// `VLIVE_BENCH_QUICK=1 cargo bench` (anything but empty or `0`): a short run.
+    Quick,
+    /// `cargo test --benches` (CI, a debug build): small enough to show that the bench runs.
+    Smoke,
+}
+
+/// This run's size. A bench's child processes see the same: `run_self` passes them the
+/// arguments, and they inherit the environment.
+pub fn size() -> Size {
+    if !benching() {
+        Size::Smoke
+    } else if std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0") {
+        Size::Quick
+    } else {
+        Size::Full
+    }
+}
+
+/// Anything shorter than a full run.
 pub fn quick() -> bool {
-    std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0") || !benching()
+    size() != Size::Full
 }
 
 /// Started by `cargo bench`, which passes `--bench`; `cargo test --benches` does not, and

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::mode::Size;
+
 /// How long each operation warms up and is measured.
 pub struct Timing {
     pub warmup: Duration,
@@ -13,15 +15,13 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// 5 rounds of 1 s; 3 of 0.25 s under `VLIVE_BENCH_QUICK=1`; a few ms when not `benching`
-    /// (`cargo test --benches`, a smoke test).
-    pub fn from_env(benching: bool) -> Self {
-        let quick = std::env::var("VLIVE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    /// 5 rounds of 1 s; 3 of 0.25 s when quick; a few ms in a smoke run.
+    pub fn from_env() -> Self {
         let ms = Duration::from_millis;
-        let (warmup, window, rounds) = match (benching, quick) {
-            (false, _) => (ms(1), ms(5), 1),
-            (true, true) => (ms(100), ms(250), 3),
-            (true, false) => (ms(500), ms(1000), 5),
+        let (warmup, window, rounds) = match super::mode::size() {
+            Size::Smoke => (ms(1), ms(5), 1),
+            Size::Quick => (ms(100), ms(250), 3),
+            Size::Full => (ms(500), ms(1000), 5),
         };
         Timing {
             warmup,

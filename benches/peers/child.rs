@@ -75,10 +75,9 @@ impl Figures {
 }
 
 /// In the parent: runs one cell in a child process and reads its figures.
-pub fn spawn(name: Name, workload: Workload, batch: f64, params: &Params) -> Figures {
+pub fn spawn(name: Name, workload: Workload, batch: f64) -> Figures {
     let spec = format!("{} {} {batch}", name.label(), workload.code());
-    let size = params.size.env_value();
-    let stdout = run_self(CHILD, &spec, &[("VLIVE_BENCH_QUICK", size)]);
+    let stdout = run_self(CHILD, &spec);
     let line = stdout
         .lines()
         .rfind(|l| l.starts_with("ops="))

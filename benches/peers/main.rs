@@ -60,7 +60,7 @@ fn main() {
             let mut batches = HashMap::new();
             for name in Name::ALL.into_iter().filter(|n| n.runs(workload)) {
                 let batch = name.paired_with().and_then(|v| batches.get(&v)).copied();
-                let figures = child::spawn(name, workload, batch.unwrap_or(1.0), &params);
+                let figures = child::spawn(name, workload, batch.unwrap_or(1.0));
                 if let Some(b) = figures.batch {
                     batches.insert(name, b);
                 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::common::mode::{Size, size};
+
 /// Every subject's memory tier: vlive's hot tier, moka's capacity, foyer's memory capacity.
 /// 8 MiB, and 1 MiB in a smoke run.
 pub fn memory_tier() -> u64 {
@@ -44,37 +46,6 @@ pub struct Params {
     pub memory_tier: u64,
 }
 
-/// How large a run is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Size {
-    Full,
-    Quick,
-    Smoke,
-}
-
-impl Size {
-    /// What `VLIVE_BENCH_QUICK` says (children are always told: `0`, `1` or `smoke`); unset,
-    /// full under `cargo bench` (which passes `--bench`) and a smoke run otherwise.
-    fn from_env() -> Self {
-        match std::env::var("VLIVE_BENCH_QUICK") {
-            Ok(v) if v == "smoke" => Size::Smoke,
-            Ok(v) if !v.is_empty() && v != "0" => Size::Quick,
-            Ok(_) => Size::Full,
-            Err(_) if crate::common::mode::benching() => Size::Full,
-            Err(_) => Size::Smoke,
-        }
-    }
-
-    /// The value of `VLIVE_BENCH_QUICK` that tells a child this size.
-    pub fn env_value(self) -> &'static str {
-        match self {
-            Size::Full => "0",
-            Size::Quick => "1",
-            Size::Smoke => "smoke",
-        }
-    }
-}
-
 impl Params {
     pub fn from_env() -> Self {
         let full = Params {
@@ -96,7 +67,7 @@ impl Params {
             sustained_bytes: 80 << 20,
             ..full
         };
-        match Size::from_env() {
+        match size() {
             Size::Full => full,
             Size::Quick => quick,
             Size::Smoke => Params {
