@@ -29,7 +29,7 @@ fn main() {
     let (data_mib, seconds, sizes): (u64, u64, &[u64]) = match size() {
         Size::Smoke => (4, 1, &[1, 8]),
         Size::Quick => (32, 2, &[4, 16, 64]),
-        Size::Full => (256, 10, &[16, 64, 1024]),
+        Size::Full => (256, 10, &[1, 4, 16, 64, 1024]),
     };
     let dir = tempfile::tempdir().unwrap();
     let lazy = vlive::Durability::Lazy {
