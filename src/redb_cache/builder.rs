@@ -117,7 +117,9 @@ impl RedbCacheBuilder {
 
     /// The budget of the hot tier: decoded entries kept in memory, shared by every handle,
     /// that answer a get without reading the store or decoding (default 8 MiB; `0` turns it
-    /// off). Counted as key + encoded value bytes, evicted oldest first.
+    /// off). Counted as key + encoded value bytes, evicted oldest first. Decoded rows take
+    /// more memory than their encoding: for 20-row text values about 6.5x (an 8 MiB tier held
+    /// about 55 MiB of RSS, `docs/page-cache.md`), so size it by RSS, not by this figure alone.
     ///
     /// It never answers with an older value than the store would: a write removes the keys it
     /// covers when it is sent, and a get keeps what it read only if no write was sent in the
