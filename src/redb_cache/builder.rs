@@ -153,13 +153,14 @@ impl RedbCacheBuilder {
         self
     }
 
-    /// The memory redb may use to cache the file's pages (default 64 MiB; redb's own default
-    /// is 1 GiB). Gets that miss the hot tier read through it: a working set larger than it
-    /// reads from the disk (the OS page cache) instead, and the process holds up to this much
-    /// besides the hot tier. `cargo bench --bench page_cache` measures cold gets and RSS at
-    /// three sizes (`docs/page-cache.md`: for 256 MiB of entries, 64 MiB read about 0.7× as
-    /// fast as 1 GiB with a fifth of the peak RSS). Raise it when the file fits in memory you
-    /// can spare and cold gets matter.
+    /// The memory redb may use to cache the file's pages (default 4 MiB; redb's own default
+    /// is 1 GiB); up to half of it buffers a commit's writes. Gets that miss the hot tier read
+    /// through it: what it does not hold is read from the file, which the OS page cache
+    /// usually holds, and the process holds up to this much besides the hot tier.
+    /// `cargo bench --bench page_cache` measures cold gets and RSS at several sizes
+    /// (`docs/page-cache.md`: random gets over a file larger than the cache read as fast at
+    /// 1 MiB as at 64 MiB; a file it holds whole reads 10-20% faster). Raise it to the file's
+    /// size when that fits in memory you can spare and cold gets matter.
     pub fn page_cache_bytes(mut self, bytes: usize) -> Self {
         self.store.page_cache_bytes = Some(bytes);
         self
