@@ -153,7 +153,7 @@ impl RedbCacheBuilder {
         self
     }
 
-    /// The memory redb may use to cache the file's pages (default 4 MiB; redb's own default
+    /// The memory redb may use to cache the file's pages (default 1 MiB; redb's own default
     /// is 1 GiB); up to half of it buffers a commit's writes. Gets that miss the hot tier read
     /// through it: what it does not hold is read from the file, which the OS page cache
     /// usually holds, and the process holds up to this much besides the hot tier.

@@ -34,14 +34,13 @@ pub(crate) struct OpenOptions {
     pub(crate) page_cache_bytes: Option<usize>,
 }
 
-/// The page cache a cache gets unless told otherwise: 4 MiB, not redb's 1 GiB. A cache's
+/// The page cache a cache gets unless told otherwise: 1 MiB, not redb's 1 GiB. A cache's
 /// memory should be what its hot tier is given plus a bounded overhead; the file's pages stay
 /// in the OS page cache, which gives memory back under pressure. Measured
 /// (docs/page-cache.md): random gets over a file larger than the page cache read no faster at
-/// 64 MiB than at 1 MiB, and one that fits gains 10-20% for the whole file's size in RSS; half
-/// of it is redb's write buffer, and at 4 MiB lazy bursts are acknowledged as fast as at 64 MiB
-/// (1 MiB: about 5% slower) and commit within 10%.
-pub(crate) const DEFAULT_PAGE_CACHE_BYTES: usize = 4 << 20;
+/// 64 MiB than at 1 MiB, one that fits gains 10-20% for the whole file's size in RSS, and puts
+/// commit as fast at 1 MiB as at 4 MiB (within 10% of 64 MiB).
+pub(crate) const DEFAULT_PAGE_CACHE_BYTES: usize = 1 << 20;
 
 /// Opens (or creates) `folder/vlive.redb`, taking redb's file lock.
 pub(crate) fn open_database(folder: &Path, options: &OpenOptions) -> Result<Database> {
