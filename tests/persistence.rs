@@ -673,6 +673,57 @@ fn lazy_mode_keeps_what_was_flushed_or_invalidated_through_sigkill() {
     });
 }
 
+/// Values larger than the default page cache (1 MiB, half of it redb's write buffer) are
+/// written and read back whole, beside small ones in the same batches, in both durability
+/// modes and after a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_larger_than_the_default_page_cache_read_back_whole() {
+    for durability in [
+        Durability::Immediate,
+        Durability::Lazy {
+            max_delay: Duration::from_millis(50),
+        },
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            RedbCache::builder()
+                .durability(durability)
+                .hot_bytes(0)
+                .open(dir.path())
+                .unwrap()
+        };
+        let big = |i: usize| format!("{i}").repeat(2 << 20);
+        let cache = open();
+        let puts = (0..2).flat_map(|i| {
+            let cache = cache.clone();
+            [
+                tokio::spawn({
+                    let cache = cache.clone();
+                    async move { cache.put(&format!("big/{i}"), value(&big(i))).await }
+                }),
+                tokio::spawn(async move { cache.put(&format!("small/{i}"), value("s")).await }),
+            ]
+        });
+        for put in puts.collect::<Vec<_>>() {
+            put.await.unwrap().unwrap();
+        }
+        cache.close().await.unwrap();
+        let cache = open();
+        for i in 0..2 {
+            let read = tag(&cache, &format!("big/{i}")).await;
+            assert!(
+                read.as_deref() == Some(big(i).as_str()),
+                "big/{i} ({durability:?})"
+            );
+            assert_eq!(
+                tag(&cache, &format!("small/{i}")).await.as_deref(),
+                Some("s")
+            );
+        }
+        cache.close().await.unwrap();
+    }
+}
+
 /// A page cache far smaller than the file (here 1 MiB for about 4 MiB of entries) changes where
 /// cold gets read from, never what they read, before and after a reopen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
