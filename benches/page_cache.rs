@@ -1,11 +1,12 @@
 //! # Page cache: what redb's page cache buys cold gets, and what it costs in memory
 //!
 //! `cargo bench --bench page_cache` writes 256 MiB of entries (3.4 KB values, 20 rows), closes
-//! the cache, then, for each page-cache size (16 MiB, 128 MiB, 1 GiB: redb's default), opens it
-//! in a child process of its own with the hot tier off and reads random keys from 2 tasks for
-//! 10 s: cold gets, in the sense that the hot tier never answers them. It prints gets per
-//! second and the child's peak RSS (`VmHWM`), so each size is measured from a fresh process.
-//! `VLIVE_BENCH_QUICK=1` writes 32 MiB and reads for 2 s per size (4, 16 and 64 MiB caches).
+//! the cache, then, for each page-cache size (1 MiB: vlive's default, 4, 16 and 64 MiB, 1 GiB:
+//! redb's default), opens it in a child process of its own with the hot tier off and reads
+//! random keys from 2 tasks for 10 s: cold gets, in the sense that the hot tier never answers
+//! them. It prints gets per second and the child's peak RSS (`VmHWM`), so each size is measured
+//! from a fresh process. `VLIVE_BENCH_QUICK=1` writes 32 MiB and reads for 2 s per size (4, 16
+//! and 64 MiB caches).
 
 #[path = "common/mod.rs"]
 #[allow(dead_code)] // each bench uses a part of the harness
