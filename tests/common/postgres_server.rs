@@ -62,11 +62,24 @@ impl PostgresServer {
         self.port
     }
 
-    /// Kills the server (SIGKILL to the postmaster; its backends exit when they notice).
+    /// Kills the server: an immediate shutdown (SIGQUIT), Postgres's own crash, in which the
+    /// postmaster kills its backends and exits only once they are gone. Returns then. (A
+    /// SIGKILL of the postmaster alone leaves its backends running until they notice, answering
+    /// the connections they serve: a test could read from a server it had killed.)
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let postmaster = rustix::process::Pid::from_child(&child);
+        let _ = rustix::process::kill_process(postmaster, rustix::process::Signal::QUIT);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("postgres did not shut down within 30 s of a SIGQUIT");
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
