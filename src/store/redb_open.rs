@@ -36,10 +36,8 @@ pub(crate) struct OpenOptions {
 
 /// The page cache a cache gets unless told otherwise: 1 MiB, not redb's 1 GiB. A cache's
 /// memory should be what its hot tier is given plus a bounded overhead; the file's pages stay
-/// in the OS page cache, which gives memory back under pressure. Measured
-/// (docs/page-cache.md): random gets over a file larger than the page cache read no faster at
-/// 64 MiB than at 1 MiB, one that fits gains 10-20% for the whole file's size in RSS, and puts
-/// commit as fast at 1 MiB as at 4 MiB (within 10% of 64 MiB).
+/// in the OS page cache, which gives memory back under pressure. What it costs:
+/// `RedbCacheBuilder::page_cache_bytes`, measured in docs/page-cache.md.
 pub(crate) const DEFAULT_PAGE_CACHE_BYTES: usize = 1 << 20;
 
 /// Opens (or creates) `folder/vlive.redb`, taking redb's file lock.
