@@ -673,11 +673,11 @@ fn lazy_mode_keeps_what_was_flushed_or_invalidated_through_sigkill() {
     });
 }
 
-/// Values larger than the default page cache (1 MiB, half of it redb's write buffer) are
-/// written and read back whole, beside small ones in the same batches, in both durability
-/// modes and after a reopen.
+/// Values larger than the whole page cache (1 MiB, half of it redb's write buffer) are written
+/// and read back whole, put concurrently with small ones, in both durability modes and after a
+/// reopen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn values_larger_than_the_default_page_cache_read_back_whole() {
+async fn values_larger_than_the_page_cache_read_back_whole() {
     for durability in [
         Durability::Immediate,
         Durability::Lazy {
@@ -688,23 +688,26 @@ async fn values_larger_than_the_default_page_cache_read_back_whole() {
         let open = || {
             RedbCache::builder()
                 .durability(durability)
+                .page_cache_bytes(1 << 20)
                 .hot_bytes(0)
                 .open(dir.path())
                 .unwrap()
         };
         let big = |i: usize| format!("{i}").repeat(2 << 20);
         let cache = open();
-        let puts = (0..2).flat_map(|i| {
+        let put = |key: String, tag: String| {
             let cache = cache.clone();
-            [
-                tokio::spawn({
-                    let cache = cache.clone();
-                    async move { cache.put(&format!("big/{i}"), value(&big(i))).await }
-                }),
-                tokio::spawn(async move { cache.put(&format!("small/{i}"), value("s")).await }),
-            ]
-        });
-        for put in puts.collect::<Vec<_>>() {
+            tokio::spawn(async move { cache.put(&key, value(&tag)).await })
+        };
+        let puts: Vec<_> = (0..2)
+            .flat_map(|i| {
+                [
+                    put(format!("big/{i}"), big(i)),
+                    put(format!("small/{i}"), "s".into()),
+                ]
+            })
+            .collect();
+        for put in puts {
             put.await.unwrap().unwrap();
         }
         cache.close().await.unwrap();
