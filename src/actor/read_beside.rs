@@ -17,6 +17,9 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
+/// The key text a write shares with its entry among the writes in flight: one allocation a
+/// write, not one per place that names it. Immutable data, so std's `Arc` even under loom.
+type Text = std::sync::Arc<str>;
 #[cfg(not(loom))]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -31,12 +34,11 @@ pub(crate) struct ReadBeside {
     registry: Arc<Mutex<Registry>>,
 }
 
-/// What the one lock guards: the writes in flight, and the hot tier they keep coherent.
+/// What the one lock guards: the writes in flight (with lazy mode's buffered values), and the
+/// hot tier they keep coherent.
 #[derive(Debug)]
 struct Registry {
     in_flight: InFlight,
-    /// Lazy mode: the latest value of each key with a put acknowledged and not yet settled.
-    buffered: HashMap<String, Buffered>,
     hot: HotTier<HotValue>,
     /// Bumped by every registration of a write and by every withdraw: anything that could make
     /// a value read before it older than the store's.
@@ -99,7 +101,6 @@ impl ReadBeside {
             snapshot: RwLock::new(None),
             registry: Arc::new(Mutex::new(Registry {
                 in_flight: InFlight::default(),
-                buffered: HashMap::new(),
                 hot: HotTier::new(hot_bytes),
                 epoch: 0,
             })),
@@ -112,11 +113,14 @@ impl ReadBeside {
         let snapshot = self.snapshot.read();
         let ticket = {
             let registry = self.registry.lock();
-            if let Some(buffered) = registry.buffered.get(key) {
-                return Lookup::Buffered(buffered.value.clone());
-            }
-            if registry.in_flight.covers(key) {
-                return Lookup::Queue(None);
+            match registry.in_flight.of_key(key) {
+                Some(KeyInFlight {
+                    buffered: Some(buffered),
+                    ..
+                }) => return Lookup::Buffered(buffered.value.clone()),
+                Some(_) => return Lookup::Queue(None),
+                None if registry.in_flight.covered_by_prefix(key) => return Lookup::Queue(None),
+                None => {}
             }
             if let Some(value) = registry.hot.get(key) {
                 return Lookup::Hot(value);
@@ -182,7 +186,7 @@ impl ReadBeside {
     /// was queued before any write registered after it, so it settles, and its value leaves
     /// the buffer, before that write is answered.)
     fn track(&self, text: &str, covers: Covers) -> Tracked {
-        self.register(&mut self.registry.lock(), text, covers);
+        let (text, _) = self.register(&mut self.registry.lock(), text, covers, None);
         self.tracked(text, covers, None)
     }
 
@@ -200,27 +204,33 @@ impl ReadBeside {
         send: impl FnOnce(Tracked) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut registry = self.registry.lock();
-        let put = self.register(&mut registry, key, Covers::Key);
-        registry
-            .buffered
-            .insert(key.to_owned(), Buffered { value, put });
+        let (key, put) = self.register(&mut registry, key, Covers::Key, Some(value));
         send(self.tracked(key, Covers::Key, Some(BufferClaim { put, _share: claim })))
     }
 
-    /// The registration under the lock (see [`track`](Self::track)); returns the new epoch.
-    fn register(&self, registry: &mut Registry, text: &str, covers: Covers) -> u64 {
-        registry.in_flight.add(text, covers);
-        match covers {
-            Covers::Key => drop(registry.hot.remove(text)),
-            Covers::Prefix => registry.hot.remove_prefix(text),
-        }
+    /// The registration under the lock (see [`track`](Self::track)), with a lazy put's value
+    /// if it has one; returns the shared text and the new epoch (which names the put).
+    fn register(
+        &self,
+        registry: &mut Registry,
+        text: &str,
+        covers: Covers,
+        value: Option<HotValue>,
+    ) -> (Text, u64) {
         registry.epoch += 1;
-        registry.epoch
+        let put = registry.epoch;
+        let buffered = value.map(|value| Buffered { value, put });
+        let text = registry.in_flight.add(text, covers, buffered);
+        match covers {
+            Covers::Key => drop(registry.hot.remove(&text)),
+            Covers::Prefix => registry.hot.remove_prefix(&text),
+        }
+        (text, put)
     }
 
-    fn tracked(&self, text: &str, covers: Covers, buffered: Option<BufferClaim>) -> Tracked {
+    fn tracked(&self, text: Text, covers: Covers, buffered: Option<BufferClaim>) -> Tracked {
         Tracked {
-            text: text.to_owned(),
+            text,
             covers,
             buffered,
             registry: Some(self.registry.clone()),
@@ -277,7 +287,7 @@ fn get_without_unwinding(
 /// [`settle`](Tracked::settle) when the actor answers the write or when the command is dropped
 /// unanswered (unsent, refused, drained). Reads as the `&str` it holds.
 pub(crate) struct Tracked {
-    text: String,
+    text: Text,
     covers: Covers,
     /// A lazy put's value in the write buffer, and its share of the buffer.
     buffered: Option<BufferClaim>,
@@ -305,19 +315,11 @@ impl Tracked {
             return;
         };
         let buffered = self.buffered.take();
-        {
-            let mut registry = registry.lock();
-            registry.in_flight.remove(&self.text, self.covers);
-            if let Some(BufferClaim { put, .. }) = &buffered {
-                if registry
-                    .buffered
-                    .get(&self.text)
-                    .is_some_and(|b| b.put == *put)
-                {
-                    registry.buffered.remove(&self.text);
-                }
-            }
-        }
+        let put = buffered.as_ref().map(|claim| claim.put);
+        registry
+            .lock()
+            .in_flight
+            .remove(&self.text, self.covers, put);
         // The bytes go back to the buffer after the lock: waking a waiting put needs no lock.
         drop(buffered);
     }
@@ -352,40 +354,73 @@ impl Drop for Tracked {
 /// it covered until both have settled.
 #[derive(Debug, Default)]
 struct InFlight {
-    keys: HashMap<String, usize>,
+    /// One entry a key, so that a lazy put or a get beside the actor hashes its key once.
+    keys: HashMap<Text, KeyInFlight>,
     /// Invalidated prefixes; few are in flight at once, so a list is enough.
-    prefixes: Vec<String>,
+    prefixes: Vec<Text>,
+}
+
+/// The writes of one key in flight.
+#[derive(Debug, Default)]
+struct KeyInFlight {
+    writes: usize,
+    /// Lazy mode: the latest acknowledged put's value, until that put settles.
+    buffered: Option<Buffered>,
 }
 
 impl InFlight {
-    fn add(&mut self, text: &str, covers: Covers) {
-        match covers {
-            Covers::Key => *self.keys.entry(text.to_owned()).or_default() += 1,
-            Covers::Prefix => self.prefixes.push(text.to_owned()),
-        }
-    }
-
-    fn remove(&mut self, text: &str, covers: Covers) {
+    /// Counts a write of `text` (with a lazy put's value, which becomes the key's latest);
+    /// the text it is filed under.
+    fn add(&mut self, text: &str, covers: Covers, buffered: Option<Buffered>) -> Text {
+        let text = Text::from(text);
         match covers {
             Covers::Key => {
-                if let Some(count) = self.keys.get_mut(text) {
-                    *count -= 1;
-                    if *count == 0 {
+                let entry = self.keys.entry(text.clone()).or_default();
+                entry.writes += 1;
+                if buffered.is_some() {
+                    entry.buffered = buffered;
+                }
+            }
+            Covers::Prefix => self.prefixes.push(text.clone()),
+        }
+        text
+    }
+
+    /// Settles a write of `text`; `put` names a lazy put, whose value leaves the buffer unless
+    /// a later put of the key replaced it.
+    fn remove(&mut self, text: &str, covers: Covers, put: Option<u64>) {
+        match covers {
+            Covers::Key => {
+                if let Some(entry) = self.keys.get_mut(text) {
+                    entry.writes -= 1;
+                    if put.is_some() && entry.buffered.as_ref().map(|b| b.put) == put {
+                        entry.buffered = None;
+                    }
+                    if entry.writes == 0 {
                         self.keys.remove(text);
                     }
                 }
             }
             Covers::Prefix => {
-                if let Some(i) = self.prefixes.iter().position(|p| p == text) {
+                if let Some(i) = self.prefixes.iter().position(|p| **p == *text) {
                     self.prefixes.swap_remove(i);
                 }
             }
         }
     }
 
+    fn of_key(&self, key: &str) -> Option<&KeyInFlight> {
+        self.keys.get(key)
+    }
+
+    fn covered_by_prefix(&self, key: &str) -> bool {
+        self.prefixes.iter().any(|p| key.starts_with(&**p))
+    }
+
     /// Whether a write in flight could change what a get of `key` answers.
+    #[cfg(test)]
     fn covers(&self, key: &str) -> bool {
-        self.keys.contains_key(key) || self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
+        self.keys.contains_key(key) || self.covered_by_prefix(key)
     }
 
     #[cfg(test)]
