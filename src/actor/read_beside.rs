@@ -9,7 +9,8 @@
 //! The hot tier of decoded entries (`hot`) sits under the same lock as the writes in flight, so
 //! that a write's registration and a get's look at the tier exclusively order one another:
 //! registering removes the keys the write covers and bumps an epoch, and a get adds what it
-//! read only if the epoch it saw is still current (`docs/DESIGN.md` §3.1).
+//! read only if no write of its key was registered since the epoch it saw (`docs/DESIGN.md`
+//! §3.1).
 //!
 //! In lazy mode a put is acknowledged before its commit: it is registered *and* queued under
 //! that same lock, and its value waits in the write buffer, where gets find it first, until
@@ -43,6 +44,8 @@ struct Registry {
     /// Bumped by every registration of a write and by every withdraw: anything that could make
     /// a value read before it older than the store's.
     epoch: u64,
+    /// At which epoch each key was last written (approximately: see [`RecentWrites`]).
+    recent: RecentWrites,
 }
 
 /// A value in the write buffer, and which put left it there (the registry's epoch at its
@@ -103,6 +106,7 @@ impl ReadBeside {
                 in_flight: InFlight::default(),
                 hot: HotTier::new(hot_bytes),
                 epoch: 0,
+                recent: RecentWrites::new(),
             })),
         }
     }
@@ -138,20 +142,19 @@ impl ReadBeside {
         }
     }
 
-    /// Adds `value`, read under `ticket`, to the hot tier as `key`'s, unless a write was
-    /// registered or the snapshot withdrawn since the ticket was issued.
+    /// Adds `value`, read under `ticket`, to the hot tier as `key`'s, unless a write that
+    /// covers `key` was registered or the snapshot withdrawn since the ticket was issued.
     ///
     /// Why that is enough: when the ticket was issued no write of `key` was in flight, so every
-    /// earlier write of it had settled and the value read is the latest one. A write registered
-    /// since may already have been acknowledged with a newer value (and its registration found
-    /// nothing in the tier to remove), so the epoch refuses the insert. The epoch counts every
-    /// write, not only those of `key`: under a steady stream of writes few misses are kept,
-    /// which is conservative, and exact for the read-heavy use the tier is for.
+    /// earlier write of it had settled and the value read is the latest one. A write of `key`
+    /// registered since may already have been acknowledged with a newer value (and its
+    /// registration found nothing in the tier to remove), so it refuses the insert. Writes of
+    /// other keys do not: under a steady stream of writes, the keys they leave alone stay hot.
     pub(crate) fn keep_hot(&self, key: &str, value: HotValue, size: u64, ticket: HotTicket) {
         let mut registry = self.registry.lock();
-        let gone = match registry.epoch == ticket.epoch {
-            true => registry.hot.insert(key, value, size),
-            false => Vec::new(),
+        let gone = match registry.recent.written_since(key, ticket.epoch) {
+            false => registry.hot.insert(key, value, size),
+            true => Vec::new(),
         };
         // Freed after the lock: gets beside the actor wait for nothing but the tier's map.
         drop(registry);
@@ -186,7 +189,8 @@ impl ReadBeside {
     /// was queued before any write registered after it, so it settles, and its value leaves
     /// the buffer, before that write is answered.)
     fn track(&self, text: &str, covers: Covers) -> Tracked {
-        let (text, _) = self.register(&mut self.registry.lock(), text, covers, None);
+        let (text, _, replaced) = self.register(&mut self.registry.lock(), text, covers, None);
+        drop(replaced);
         self.tracked(text, covers, None)
     }
 
@@ -204,28 +208,42 @@ impl ReadBeside {
         send: impl FnOnce(Tracked) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut registry = self.registry.lock();
-        let (key, put) = self.register(&mut registry, key, Covers::Key, Some(value));
-        send(self.tracked(key, Covers::Key, Some(BufferClaim { put, _share: claim })))
+        let (key, put, replaced) = self.register(&mut registry, key, Covers::Key, Some(value));
+        let sent = send(self.tracked(key, Covers::Key, Some(BufferClaim { put, _share: claim })));
+        drop(registry);
+        drop(replaced);
+        sent
     }
 
     /// The registration under the lock (see [`track`](Self::track)), with a lazy put's value
-    /// if it has one; returns the shared text and the new epoch (which names the put).
+    /// if it has one; returns the shared text, the new epoch (which names the put) and the hot
+    /// entry the write replaces. The caller drops that entry after releasing the lock: if no
+    /// get holds it any more, that frees every string and map of its rows (hundreds of blocks),
+    /// which under the lock held up every get and put beside the actor.
     fn register(
         &self,
         registry: &mut Registry,
         text: &str,
         covers: Covers,
         value: Option<HotValue>,
-    ) -> (Text, u64) {
+    ) -> (Text, u64, Option<HotValue>) {
         registry.epoch += 1;
         let put = registry.epoch;
         let buffered = value.map(|value| Buffered { value, put });
         let text = registry.in_flight.add(text, covers, buffered);
-        match covers {
-            Covers::Key => drop(registry.hot.remove(&text)),
-            Covers::Prefix => registry.hot.remove_prefix(&text),
-        }
-        (text, put)
+        let replaced = match covers {
+            Covers::Key => {
+                registry.recent.key_written(&text, put);
+                registry.hot.remove(&text)
+            }
+            Covers::Prefix => {
+                // Rare enough to free under the lock.
+                registry.recent.all_written(put);
+                registry.hot.remove_prefix(&text);
+                None
+            }
+        };
+        (text, put, replaced)
     }
 
     fn tracked(&self, text: Text, covers: Covers, buffered: Option<BufferClaim>) -> Tracked {
@@ -254,6 +272,8 @@ impl ReadBeside {
             let mut registry = self.registry.lock();
             registry.hot.clear();
             registry.epoch += 1;
+            let epoch = registry.epoch;
+            registry.recent.all_written(epoch);
         }
         drop(snapshot);
         drop_without_unwinding(withdrawn);
@@ -347,6 +367,50 @@ impl std::fmt::Debug for Tracked {
 impl Drop for Tracked {
     fn drop(&mut self) {
         self.settle();
+    }
+}
+
+/// The epoch of the latest write of each key, kept in a fixed number of slots a key hashes to,
+/// and of the latest write that covered keys it did not name (an invalidated prefix, a
+/// withdraw). Keys that share a slot look alike: a collision refuses an insert into the hot
+/// tier that was safe, never admits one that was not. 8 KiB, whatever the number of keys.
+#[derive(Debug)]
+struct RecentWrites {
+    slots: Box<[u64]>,
+    unnamed: u64,
+}
+
+impl RecentWrites {
+    /// Enough that a get rarely shares a slot with a write of another key registered while
+    /// it decodes (a few microseconds).
+    const SLOTS: usize = 1024;
+
+    fn new() -> Self {
+        RecentWrites {
+            slots: vec![0; Self::SLOTS].into_boxed_slice(),
+            unnamed: 0,
+        }
+    }
+
+    fn key_written(&mut self, key: &str, epoch: u64) {
+        self.slots[Self::slot(key)] = epoch;
+    }
+
+    fn all_written(&mut self, epoch: u64) {
+        self.unnamed = epoch;
+    }
+
+    /// Whether a write that may cover `key` was registered after `epoch`.
+    fn written_since(&self, key: &str, epoch: u64) -> bool {
+        self.unnamed > epoch || self.slots[Self::slot(key)] > epoch
+    }
+
+    /// FNV-1a: a collision costs only a refused insert, so no seeded hash is needed.
+    fn slot(key: &str) -> usize {
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        (hash ^ (hash >> 32)) as usize % Self::SLOTS
     }
 }
 
@@ -507,16 +571,20 @@ mod tests {
         }
     }
 
+    fn is_hot(beside: &ReadBeside, key: &str) -> bool {
+        matches!(beside.lookup(key), Lookup::Hot(_))
+    }
+
     #[test]
-    fn a_value_read_before_a_write_registered_is_not_kept() {
+    fn a_value_read_before_a_write_of_its_key_registered_is_not_kept() {
         let beside = ReadBeside::new(1 << 20);
         let before = ticket(&beside, "k");
-        let put = beside.track_key("other");
-        beside.keep_hot("k", hot("old"), 10, before);
+        let put = beside.track_key("k");
         drop(put);
+        beside.keep_hot("k", hot("old"), 10, before);
         assert!(
-            matches!(beside.lookup("k"), Lookup::Queue(Some(_))),
-            "nothing kept"
+            !is_hot(&beside, "k"),
+            "the value from before the put was kept"
         );
         let after = ticket(&beside, "k");
         beside.keep_hot("k", hot("new"), 10, after);
@@ -525,6 +593,48 @@ mod tests {
             other => panic!("expected a hot hit, got {other:?}"),
         }
         assert_eq!(beside.hot_usage(), (1, 10));
+    }
+
+    #[test]
+    fn a_write_of_another_key_does_not_refuse_the_insert() {
+        let beside = ReadBeside::new(1 << 20);
+        let before = ticket(&beside, "k");
+        drop(beside.track_key("other"));
+        beside.keep_hot("k", hot("k"), 10, before);
+        assert!(is_hot(&beside, "k"));
+    }
+
+    #[test]
+    fn an_invalidation_or_a_withdraw_refuses_every_insert_read_before_it() {
+        let beside = ReadBeside::new(1 << 20);
+        let before = ticket(&beside, "k");
+        drop(beside.track_prefix("unrelated/"));
+        beside.keep_hot("k", hot("k"), 10, before);
+        assert!(
+            !is_hot(&beside, "k"),
+            "an invalidation names no key: it refuses all"
+        );
+        let before = ticket(&beside, "k");
+        beside.withdraw();
+        beside.keep_hot("k", hot("k"), 10, before);
+        assert_eq!(beside.hot_usage(), (0, 0));
+    }
+
+    #[test]
+    fn keys_that_share_a_slot_refuse_each_others_inserts() {
+        let key = "k";
+        let twin = (0..)
+            .map(|i| format!("twin/{i}"))
+            .find(|other| RecentWrites::slot(other) == RecentWrites::slot(key))
+            .unwrap();
+        let beside = ReadBeside::new(1 << 20);
+        let before = ticket(&beside, key);
+        drop(beside.track_key(&twin));
+        beside.keep_hot(key, hot(key), 10, before);
+        assert!(
+            !is_hot(&beside, key),
+            "a collision must refuse, never admit"
+        );
     }
 
     #[test]
