@@ -292,26 +292,32 @@ fn hot_tier_never_keeps_a_replaced_value() {
     });
 }
 
-/// Model 11: `close` races a get while the hot tier holds its key. The get answers the value or
-/// `Closed`; once `close` has returned, no get is answered from the tier (the actor empties it
-/// when it takes its snapshot back), so every later get is `Closed`.
+/// Model 11: `close` races a get that missed the hot tier and reads the store, while the tier
+/// holds another key. The get answers the value or `Closed`; once `close` has returned, no get
+/// is answered from the tier: the actor empties it when it takes its snapshot back, and a value
+/// read before that is not added to it after (so every later get is `Closed`).
 #[test]
 fn close_empties_the_hot_tier() {
     model("close_empties_the_hot_tier", || {
         let (a, _probe, actor) = spawn(2, 4);
         block_on(a.put("k", b"1")).unwrap();
+        block_on(a.put("m", b"2")).unwrap();
         assert_eq!(block_on(a.get("k")).unwrap(), Some(b"1".to_vec()));
         let b = a.clone();
-        let reader = thread::spawn(move || block_on(b.get("k")));
+        let reader = thread::spawn(move || block_on(b.get("m")));
         block_on(a.close()).unwrap();
         match reader.join().unwrap() {
-            Ok(value) => assert_eq!(value, Some(b"1".to_vec())),
+            Ok(value) => assert_eq!(value, Some(b"2".to_vec())),
             Err(Error::Closed) => {}
             Err(other) => panic!("unexpected error {other}"),
         }
         assert!(
             matches!(block_on(a.get("k")), Err(Error::Closed)),
             "a get after close was answered from the hot tier"
+        );
+        assert!(
+            matches!(block_on(a.get("m")), Err(Error::Closed)),
+            "a value read before close entered the hot tier after it"
         );
         drop(a);
         actor.join();
