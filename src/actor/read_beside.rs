@@ -113,8 +113,13 @@ impl ReadBeside {
 
     /// Looks `key` up in the hot tier, then in the published snapshot, on this thread, unless
     /// the get must queue.
+    ///
+    /// The snapshot's lock is taken only once the registry has sent the get there, so that gets
+    /// answered from memory never wait for the actor to publish. The gap between the two is
+    /// safe: no write of `key` was in flight at the registry's look, so every earlier write of
+    /// it had settled after publishing, and the snapshot read after that look is as new or
+    /// newer (a write that registers in the gap marks `key`, and its value is not kept hot).
     pub(crate) fn lookup(&self, key: &str) -> Lookup {
-        let snapshot = self.snapshot.read();
         let ticket = {
             let registry = self.registry.lock();
             match registry.in_flight.of_key(key) {
@@ -133,6 +138,7 @@ impl ReadBeside {
                 epoch: registry.epoch,
             }
         };
+        let snapshot = self.snapshot.read();
         let Some(snapshot) = snapshot.as_ref() else {
             return Lookup::Queue(Some(ticket));
         };
