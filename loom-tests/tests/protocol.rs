@@ -326,9 +326,10 @@ fn close_empties_the_hot_tier() {
 
 /// Model 12 (a damaged file): the store turns out damaged while a put, a fill and a get are in
 /// flight. The actor discards it and starts empty, once; every caller gets its one answer (a
-/// get never an error); the put is acknowledged only if it is in the new store; and a fill
-/// whose token was taken before the reset never lands after it (the old file may have taken
-/// invalidations with it that the token predates).
+/// get never an error); the put is acknowledged only if it is in the new store; a fill whose
+/// token was taken before the reset never lands after it (the old file may have taken
+/// invalidations with it that the token predates); and what the get read from the old file
+/// does not outlive it in the hot tier.
 #[test]
 fn a_reset_racing_gets_puts_and_fills_lets_no_stale_fill_land() {
     model(
@@ -358,6 +359,11 @@ fn a_reset_racing_gets_puts_and_fills_lets_no_stale_fill_land() {
                 "a fill that predates the reset landed after it"
             );
             assert_eq!(wrote.is_ok(), probe.committed("w").is_some());
+            assert_eq!(
+                block_on(a.get("k")).unwrap(),
+                None,
+                "a value from the discarded store came back"
+            );
             block_on(a.put("after", b"3")).unwrap();
             assert_eq!(block_on(a.get("after")).unwrap(), Some(b"3".to_vec()));
             drop(a);
@@ -400,7 +406,8 @@ fn lazy_puts_of_one_key_read_as_the_last_one_queued() {
 
 /// Model 14 (lazy mode): `close` races a lazy put from another clone. The put is either
 /// acknowledged and in the store after the close, or refused with `Closed`: a put sent behind
-/// the `close` is refused by the actor, so its caller must hear that, not an early `Ok`.
+/// the `close` is refused by the actor, so its caller must hear that, not an early `Ok`. Once
+/// `close` has returned, a get is `Closed`, never answered from the write buffer.
 #[test]
 fn close_racing_a_lazy_put_never_loses_an_acknowledged_put() {
     model(
@@ -410,6 +417,11 @@ fn close_racing_a_lazy_put_never_loses_an_acknowledged_put() {
             let b = a.clone();
             let writer = thread::spawn(move || block_on(b.put("k", b"1")));
             block_on(a.close()).unwrap();
+            let got = block_on(a.get("k"));
+            assert!(
+                matches!(got, Err(Error::Closed)),
+                "a get after close was answered: {got:?}"
+            );
             match writer.join().unwrap() {
                 Ok(()) => assert_eq!(
                     probe.committed("k"),
@@ -466,4 +478,26 @@ fn a_lost_lazy_put_reads_as_a_miss_never_an_older_value() {
             actor.join();
         },
     );
+}
+
+/// Model 16: the hot tier never keeps a value an invalidation removed. A get of a key races
+/// `invalidate_prefix` over it: whatever the get answers, once the invalidation is acknowledged
+/// the key misses (an invalidation names no key, so it must refuse every insert read before it).
+#[test]
+fn an_invalidation_racing_a_get_leaves_no_hot_value() {
+    model("an_invalidation_racing_a_get_leaves_no_hot_value", || {
+        let (a, _probe, actor) = spawn(2, 4);
+        block_on(a.put("t/1", b"1")).unwrap();
+        let b = a.clone();
+        let reader = thread::spawn(move || block_on(b.get("t/1")).unwrap());
+        block_on(a.invalidate_prefix("t/")).unwrap();
+        let _ = reader.join().unwrap();
+        assert_eq!(
+            block_on(a.get("t/1")).unwrap(),
+            None,
+            "the invalidated value came back from the hot tier"
+        );
+        drop(a);
+        actor.join();
+    });
 }

@@ -30,7 +30,8 @@ use crate::sync::{Arc, Mutex, Permit, RwLock};
 
 /// The snapshot the actor publishes, and the writes that keep gets from using it.
 pub(crate) struct ReadBeside {
-    /// `Some` while the actor lets gets read beside it. Each lookup holds the read lock.
+    /// `Some` while the actor lets gets read beside it. A lookup holds the read lock while it
+    /// reads the snapshot.
     snapshot: RwLock<Option<Box<dyn Snapshot>>>,
     registry: Arc<Mutex<Registry>>,
 }
@@ -46,6 +47,10 @@ struct Registry {
     epoch: u64,
     /// At which epoch each key was last written (approximately: see [`RecentWrites`]).
     recent: RecentWrites,
+    /// Set once the cache is closing (or its actor died): the write buffer no longer answers
+    /// gets, since a lazy put queued behind the `close` is refused, and its value must not be
+    /// read by anyone.
+    closing: bool,
 }
 
 /// A value in the write buffer, and which put left it there (the registry's epoch at its
@@ -107,6 +112,7 @@ impl ReadBeside {
                 hot: HotTier::new(hot_bytes),
                 epoch: 0,
                 recent: RecentWrites::new(),
+                closing: false,
             })),
         }
     }
@@ -126,7 +132,7 @@ impl ReadBeside {
                 Some(KeyInFlight {
                     buffered: Some(buffered),
                     ..
-                }) => return Lookup::Buffered(buffered.value.clone()),
+                }) if !registry.closing => return Lookup::Buffered(buffered.value.clone()),
                 Some(_) => return Lookup::Queue(None),
                 None if registry.in_flight.covered_by_prefix(key) => return Lookup::Queue(None),
                 None => {}
@@ -259,6 +265,14 @@ impl ReadBeside {
             buffered,
             registry: Some(self.registry.clone()),
         }
+    }
+
+    /// From now on a get of a key with a put in flight queues instead of reading the write
+    /// buffer: called before `close` is sent, and when the actor dies. The puts queued before
+    /// the `close` are committed before it, so the queue still answers with their values; a put
+    /// behind it is refused, and the buffer would otherwise have shown its value until then.
+    pub(crate) fn stop_answering_from_buffer(&self) {
+        self.registry.lock().closing = true;
     }
 
     /// The actor lets gets read `snapshot` beside it, in place of the one before.
