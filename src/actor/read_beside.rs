@@ -516,6 +516,7 @@ impl InFlight {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::sync::Semaphore;
 
     fn covers(beside: &ReadBeside, key: &str) -> bool {
         beside.registry.lock().in_flight.covers(key)
@@ -593,6 +594,78 @@ mod tests {
 
     fn is_hot(beside: &ReadBeside, key: &str) -> bool {
         matches!(beside.lookup(key), Lookup::Hot(_))
+    }
+
+    /// A lazy put of `value` under `key`, registered and "sent" as `track_buffered` does it.
+    fn buffer(beside: &ReadBeside, key: &str, value: HotValue, bytes: &Semaphore) -> Tracked {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let claim = runtime.block_on(bytes.acquire(1));
+        let mut sent = None;
+        beside
+            .track_buffered(key, value, claim, |tracked| {
+                sent = Some(tracked);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        sent.unwrap()
+    }
+
+    /// The tag of the buffered value a get of `key` finds, if it finds one.
+    fn buffered(beside: &ReadBeside, key: &str) -> Option<String> {
+        match beside.lookup(key) {
+            Lookup::Buffered(value) => value.rows.keys().next().cloned(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_buffered_value_stays_until_its_own_put_settles() {
+        let beside = ReadBeside::new(0);
+        let bytes = Semaphore::new(10);
+        let first = buffer(&beside, "k", hot("1"), &bytes);
+        let second = buffer(&beside, "k", hot("2"), &bytes);
+        assert_eq!(buffered(&beside, "k").as_deref(), Some("2"));
+        drop(first);
+        assert_eq!(
+            buffered(&beside, "k").as_deref(),
+            Some("2"),
+            "the older put's settling took the newer value"
+        );
+        drop(second);
+        assert!(matches!(beside.lookup("k"), Lookup::Queue(Some(_))));
+        assert!(nothing_in_flight(&beside));
+        assert_eq!(bytes.available(), 10, "a claim was not given back");
+    }
+
+    #[test]
+    fn a_write_behind_a_buffered_put_keeps_its_key_covered() {
+        let beside = ReadBeside::new(0);
+        let bytes = Semaphore::new(10);
+        let lazy = buffer(&beside, "k", hot("1"), &bytes);
+        // A put that found no room in the buffer, or a fill: tracked, nothing buffered.
+        let queued = beside.track_key("k");
+        assert_eq!(buffered(&beside, "k").as_deref(), Some("1"));
+        drop(lazy);
+        assert_eq!(
+            beside.lookup("k"),
+            Lookup::Queue(None),
+            "the write still in flight no longer covered its key"
+        );
+        drop(queued);
+        assert!(nothing_in_flight(&beside));
+    }
+
+    #[test]
+    fn once_closing_the_buffer_answers_no_get() {
+        let beside = ReadBeside::new(0);
+        let bytes = Semaphore::new(10);
+        let put = buffer(&beside, "k", hot("1"), &bytes);
+        beside.stop_answering_from_buffer();
+        assert_eq!(beside.lookup("k"), Lookup::Queue(None));
+        drop(put);
+        assert!(nothing_in_flight(&beside));
     }
 
     #[test]
