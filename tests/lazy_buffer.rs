@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Faults, tag, value, wait_until, within};
+use common::{Faults, tag, tag_of, value, wait_until, within};
 use vlive::{Cache, Durability, Error, RedbCache, RedbCacheBuilder};
 
 fn lazy() -> RedbCacheBuilder {
@@ -224,6 +224,48 @@ async fn a_lazy_put_whose_commit_fails_reads_as_a_miss_never_the_older_value() {
     cache.put("k", value("again")).await.unwrap();
     assert_eq!(tag(&cache, "k").await.as_deref(), Some("again"));
     cache.close().await.unwrap();
+}
+
+/// A lazy put sent behind another clone's `close` is refused, so no get may read its value: not
+/// from the write buffer while the close is in progress, nor after it. (The buffer used to show
+/// it until the actor refused the put, after answering the close.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_refused_by_close_is_never_read() {
+    let (dir, faults, cache) = lazy_with_durable_old_value().await;
+    let flushing = park_in_flush(&cache, &faults).await;
+    let closing = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.close().await })
+    };
+    wait_until("the close to queue", || cache.stats().queue_depth >= 1).await;
+    let putting = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.put("k", value("refused")).await })
+    };
+    wait_until("the put to be in the buffer", || {
+        cache.stats().write_buffer_bytes > 0
+    })
+    .await;
+    let getting = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get("k").await })
+    };
+    faults.release();
+    within("the parked flush", flushing).await.unwrap().unwrap();
+    within("the close", closing).await.unwrap().unwrap();
+    let put = within("the put", putting).await.unwrap();
+    assert!(matches!(put, Err(Error::Closed)), "{put:?}");
+    let got = within("the get", getting).await.unwrap();
+    assert!(
+        matches!(got, Err(Error::Closed)),
+        "a get during the close read {:?}",
+        got.map(|rows| rows.as_ref().map(tag_of))
+    );
+    assert!(matches!(cache.get("k").await, Err(Error::Closed)));
+
+    let reopened = lazy().open(dir.path()).unwrap();
+    assert_eq!(tag(&reopened, "k").await.as_deref(), Some("old"));
+    reopened.close().await.unwrap();
 }
 
 /// A lazy put awaits nothing when the buffer has room, so a task putting in a loop would hold
