@@ -270,7 +270,6 @@ impl Handle {
     /// finds the actor already closed is `Ok`, since the file is released either way.
     pub(crate) async fn close(&self) -> Result<()> {
         self.shared.begin_closing();
-        self.shared.beside.stop_answering_from_buffer();
         match self.call(|reply| Command::Close { reply }).await {
             Err(Error::Closed) => Ok(()),
             other => other,

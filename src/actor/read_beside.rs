@@ -268,9 +268,10 @@ impl ReadBeside {
     }
 
     /// From now on a get of a key with a put in flight queues instead of reading the write
-    /// buffer: called before `close` is sent, and when the actor dies. The puts queued before
-    /// the `close` are committed before it, so the queue still answers with their values; a put
-    /// behind it is refused, and the buffer would otherwise have shown its value until then.
+    /// buffer: called by `Shared` as the cache leaves `Serving` (before `close` is sent, or as
+    /// the actor stops). The puts queued before the `close` are committed before it, so the
+    /// queue still answers with their values; a put behind it is refused, and the buffer would
+    /// otherwise have shown its value until then.
     pub(crate) fn stop_answering_from_buffer(&self) {
         self.registry.lock().closing = true;
     }

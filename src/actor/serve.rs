@@ -1026,8 +1026,7 @@ impl<S: Store> Actor<S> {
         };
         // Dropping (not closing) the store: its state after a panic is unknown, and redb
         // recovers from an unclean drop on the next open. The snapshot goes first: no lookup may
-        // run against a dropped store. Buffered values go too: their puts are refused below.
-        self.shared.beside.stop_answering_from_buffer();
+        // run against a dropped store.
         self.shared.beside.withdraw();
         drop_contained(self.store.take());
         self.shared.set_lifecycle(Lifecycle::Panicked);

@@ -119,13 +119,19 @@ impl Shared {
         *self.lifecycle.lock()
     }
 
+    /// Only ever to a state after `Serving`, so the write buffer stops answering gets too
+    /// (see [`begin_closing`](Self::begin_closing)).
     pub(crate) fn set_lifecycle(&self, next: Lifecycle) {
+        self.beside.stop_answering_from_buffer();
         *self.lifecycle.lock() = next;
         self.lifecycle_changed.notify_all();
     }
 
-    /// `Serving` → `Closing`; any later state stays.
+    /// `Serving` → `Closing`; any later state stays. From here on the write buffer answers no
+    /// get (`ReadBeside::stop_answering_from_buffer`): a lazy put queued behind the `close` is
+    /// refused, so its value must never be read.
     pub(crate) fn begin_closing(&self) {
+        self.beside.stop_answering_from_buffer();
         let mut state = self.lifecycle.lock();
         if *state == Lifecycle::Serving {
             *state = Lifecycle::Closing;
