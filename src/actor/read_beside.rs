@@ -8,9 +8,9 @@
 //!
 //! The hot tier of decoded entries (`hot`) sits under the same lock as the writes in flight, so
 //! that a write's registration and a get's look at the tier exclusively order one another:
-//! registering removes the keys the write covers and bumps an epoch, and a get adds what it
-//! read only if no write of its key was registered since the epoch it saw (`docs/DESIGN.md`
-//! §3.1).
+//! registering removes the keys the write covers and marks them written at a new epoch, and a
+//! get adds what it read only if no write that may cover its key was marked since the epoch it
+//! saw (`docs/DESIGN.md` §3.1).
 //!
 //! In lazy mode a put is acknowledged before its commit: it is registered *and* queued under
 //! that same lock, and its value waits in the write buffer, where gets find it first, until
@@ -42,8 +42,8 @@ pub(crate) struct ReadBeside {
 struct Registry {
     in_flight: InFlight,
     hot: HotTier<HotValue>,
-    /// Bumped by every registration of a write and by every withdraw: anything that could make
-    /// a value read before it older than the store's.
+    /// Bumped by every registration of a write and by every withdraw: names a lazy put (its
+    /// buffered value), and dates a get's ticket against `recent`.
     epoch: u64,
     /// At which epoch each key was last written (approximately: see [`RecentWrites`]).
     recent: RecentWrites,
@@ -117,8 +117,8 @@ impl ReadBeside {
         }
     }
 
-    /// Looks `key` up in the hot tier, then in the published snapshot, on this thread, unless
-    /// the get must queue.
+    /// Looks `key` up in the write buffer, the hot tier, then the published snapshot, on this
+    /// thread, unless the get must queue.
     ///
     /// The snapshot's lock is taken only once the registry has sent the get there, so that gets
     /// answered from memory never wait for the actor to publish. The gap between the two is
@@ -439,7 +439,8 @@ impl RecentWrites {
 /// it covered until both have settled.
 #[derive(Debug, Default)]
 struct InFlight {
-    /// One entry a key, so that a lazy put or a get beside the actor hashes its key once.
+    /// One entry a key (its count and buffered value), so that a lazy put, a get beside the
+    /// actor and a settling write each look the key up here once.
     keys: HashMap<Text, KeyInFlight>,
     /// Invalidated prefixes; few are in flight at once, so a list is enough.
     prefixes: Vec<Text>,
