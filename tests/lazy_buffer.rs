@@ -250,6 +250,12 @@ async fn a_put_refused_by_close_is_never_read() {
         let cache = cache.clone();
         tokio::spawn(async move { cache.get("k").await })
     };
+    // The get has looked while the close is still in progress: it answered, or it queued
+    // behind the close and the put.
+    wait_until("the get to answer or queue", || {
+        getting.is_finished() || cache.stats().queue_depth >= 3
+    })
+    .await;
     faults.release();
     within("the parked flush", flushing).await.unwrap().unwrap();
     within("the close", closing).await.unwrap().unwrap();
