@@ -14,7 +14,9 @@ pub enum Durability {
     Immediate,
     /// A put is acknowledged as soon as it is queued in the write buffer (bounded in bytes:
     /// [`write_buffer_bytes`](crate::RedbCacheBuilder::write_buffer_bytes)), where every later
-    /// get, on any clone, finds it; the actor commits it behind, in batches, without an fsync,
+    /// get, on any clone, finds it; the actor commits it behind, in batches, without an fsync
+    /// (while more puts keep coming and no caller waits for it, for up to 20 ms, so that a
+    /// burst commits in full batches and leaves the CPU to its callers meanwhile),
     /// and it becomes durable at the next checkpoint, which runs at least every `max_delay`, on
     /// every invalidation, on `flush` and on `close`. A full buffer makes puts wait. A crash may
     /// lose recent puts (a later miss), and so may a commit that fails (reported once by the
@@ -22,7 +24,9 @@ pub enum Durability {
     /// neither ever brings back an older value or an invalidated entry: invalidations are
     /// acknowledged only once committed durably.
     Lazy {
-        /// The longest a put may stay non-durable.
+        /// The longest a commit stays non-durable: the checkpoint interval. A put commits after
+        /// the puts queued before it, so a put acknowledged into a full write buffer becomes
+        /// durable up to `max_delay` after the actor has worked through what was ahead of it.
         max_delay: Duration,
     },
 }

@@ -21,6 +21,7 @@
 //! - `config`: batch limits and durability.
 //! - `fault`: panics caught around store calls, full disks told apart, the free-space reserve.
 //! - `handle`: the caller's side: send, await the reply, map a vanished actor to an error.
+//! - `hold_back`: lazy mode lets puts queue while more keep coming.
 //! - `hot`: the hot tier, decoded entries in memory in front of the store.
 //! - `read_beside`: gets answered on the caller's thread when no write in flight affects them.
 //! - `serve`: the actor's loop, top to bottom.
@@ -35,6 +36,7 @@ mod command;
 mod config;
 mod fault;
 mod handle;
+mod hold_back;
 mod hot;
 mod read_beside;
 mod serve;

@@ -29,6 +29,7 @@ use super::fault::{
     Failure, Room, SpaceGuard, contain, contain_open, drop_contained, name_full_disk,
 };
 use super::handle::Handle;
+use super::hold_back::{self, HoldBack, Look};
 use super::shared::{Lifecycle, Shared};
 use crate::cache::FillOutcome;
 use crate::error::{Error, Result, chain};
@@ -302,6 +303,9 @@ impl<S: Store> Actor<S> {
         loop {
             match self.wait_for_work(commands) {
                 Work::Command(first) => {
+                    if first.was_acknowledged() {
+                        self.hold_back(commands);
+                    }
                     let shape = self.gather_batch(first, commands);
                     self.execute_batch(shape);
                     if self.close_reply.is_some() {
@@ -329,6 +333,29 @@ impl<S: Store> Actor<S> {
             Received::Message(queued) => Work::Command(queued.take()),
             Received::Empty => Work::TimerDue,
             Received::Disconnected => Work::Disconnected,
+        }
+    }
+
+    /// Lazy mode: sleeps while acknowledged puts keep arriving, so that they commit in full
+    /// batches once the burst is over, a caller waits, or the hold's deadline passes (see
+    /// `hold_back`).
+    fn hold_back(&self, commands: &channel::Receiver<Queued>) {
+        let Some(buffer) = self.shared.write_buffer.as_ref() else {
+            return;
+        };
+        if cfg!(loom) {
+            return;
+        }
+        let mut hold = HoldBack::new(Instant::now(), self.checkpoint_deadline());
+        let look = || Look {
+            now: Instant::now(),
+            queued: commands.queued(),
+            held: buffer.held(),
+            capacity: buffer.capacity.into(),
+            hurried: self.shared.hurry.take(),
+        };
+        while hold.keep_holding(look()) {
+            std::thread::sleep(hold_back::TICK);
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::access::AccessBits;
 use super::command::Queued;
 use super::config::ActorConfig;
+use super::hold_back::Hurry;
 use super::read_beside::ReadBeside;
 use super::stats::Counters;
 use crate::error::Error;
@@ -29,6 +30,9 @@ pub(crate) struct Shared {
     /// Lazy mode: puts are acknowledged when queued, and hold their bytes of this buffer until
     /// they settle.
     pub(crate) write_buffer: Option<WriteBuffer>,
+    /// Lazy mode: a caller waits for the actor, which should stop holding back
+    /// (`hold_back`).
+    pub(crate) hurry: Hurry,
     /// The free bytes above the reserve at the actor's last look (0 while short of space): a
     /// lazy put that would bring the write buffer's (doubled) bytes beyond it waits for its
     /// commit, which may refuse it, rather than be acknowledged and then lost.
@@ -94,6 +98,7 @@ impl Shared {
                     capacity,
                 }
             }),
+            hurry: Hurry::default(),
             headroom: AtomicU64::new(u64::MAX),
             beside: ReadBeside::new(hot_bytes),
             #[cfg(all(feature = "metrics", not(loom)))]

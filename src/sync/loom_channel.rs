@@ -109,6 +109,10 @@ pub(crate) mod channel {
             }
         }
 
+        pub(crate) fn queued(&self) -> usize {
+            self.shared.state.lock().queue.len()
+        }
+
         pub(crate) fn try_recv(&self) -> Received<T> {
             let mut state = self.shared.state.lock();
             match state.queue.pop_front() {

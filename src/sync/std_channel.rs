@@ -56,6 +56,11 @@ pub(crate) mod channel {
             self.0.recv().ok()
         }
 
+        /// Messages waiting in the channel.
+        pub(crate) fn queued(&self) -> usize {
+            self.0.len()
+        }
+
         pub(crate) fn try_recv(&self) -> Received<T> {
             match self.0.try_recv() {
                 Ok(message) => Received::Message(message),
