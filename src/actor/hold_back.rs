@@ -1,13 +1,13 @@
 //! Lazy mode's hold-back: while acknowledged puts keep arriving, the actor lets them queue
 //! instead of committing a batch every few puts.
 //!
-//! Why: a lazy put's caller has its answer already, and its commit only has to come before the
-//! next checkpoint. Committing as soon as the queue ran dry made the actor commit, and publish a
+//! Why: a lazy put's caller has its answer already; when it commits decides only when it
+//! becomes durable. Committing as soon as the queue ran dry made the actor commit, and publish a
 //! snapshot, every few puts under a steady mix of gets and puts: in the peer bench's 90/10 cell
 //! (64 tasks, two workers) 6 runs of 19 fell into batches of 4-8 puts, where the actor's
 //! commits took the CPU the gets needed and so kept the batches small (0.18-0.45M ops/s
 //! instead of about 0.85M). Holding back while puts keep coming filled the batches (about
-//! 1,000 puts: the batch limit) in all 19 runs, at 0.77-0.96M (docs/peers.md).
+//! 1,000 puts: the batch limit) in all 19 runs, at 0.76-0.96M (docs/peers.md).
 //!
 //! The actor sleeps a [`TICK`] at a time (not blocked on the channel: a sender then has no
 //! thread to wake) and stops holding back as soon as:
