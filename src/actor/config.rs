@@ -15,9 +15,10 @@ pub enum Durability {
     /// A put is acknowledged as soon as it is queued in the write buffer (bounded in bytes:
     /// [`write_buffer_bytes`](crate::RedbCacheBuilder::write_buffer_bytes)), where every later
     /// get, on any clone, finds it; the actor commits it behind, in batches, without an fsync
-    /// (while more puts keep coming and no caller waits for it, for up to 20 ms, so that a
-    /// burst commits in full batches and leaves the CPU to its callers meanwhile),
-    /// and it becomes durable at the next checkpoint, which runs at least every `max_delay`, on
+    /// (while more puts keep coming, fewer than a full batch are queued and no caller waits for
+    /// the actor, it holds back up to 20 ms or a quarter of `max_delay`, so that a burst commits
+    /// in full batches), and it becomes durable at the next checkpoint, which runs at least every
+    /// `max_delay`, on
     /// every invalidation, on `flush` and on `close`. A full buffer makes puts wait. A crash may
     /// lose recent puts (a later miss), and so may a commit that fails (reported once by the
     /// next `flush` or `close` as [`Error::LazyWritesLost`], the lost keys then miss), but
@@ -25,8 +26,9 @@ pub enum Durability {
     /// acknowledged only once committed durably.
     Lazy {
         /// The longest a commit stays non-durable: the checkpoint interval. A put commits after
-        /// the puts queued before it, so a put acknowledged into a full write buffer becomes
-        /// durable up to `max_delay` after the actor has worked through what was ahead of it.
+        /// the puts queued before it (and at most one hold-back), so a put acknowledged into a
+        /// full write buffer becomes durable up to `max_delay` after the actor has worked
+        /// through what was ahead of it.
         max_delay: Duration,
     },
 }
@@ -51,8 +53,9 @@ pub struct BatchLimits {
     pub max_ops: usize,
     /// A batch stops growing once its keys and values add up to this many bytes.
     pub max_bytes: usize,
-    /// If set, a batch holding a write waits up to this long (from its first command) for more
-    /// commands before committing. `None`: commit as soon as the queue is drained.
+    /// If set, a batch holding a write waits up to this long (from its first command, once taken
+    /// out of the queue: after lazy mode's hold-back, if any) for more commands before
+    /// committing. `None`: commit as soon as the queue is drained.
     pub linger: Option<Duration>,
 }
 

@@ -54,9 +54,6 @@ impl Handle {
         {
             return Err(self.shared.gone());
         }
-        if self.shared.write_buffer.is_some() {
-            self.shared.hurry.signal();
-        }
         self.answer_leftovers_if_stopped();
         Ok(self.pending(answer))
     }

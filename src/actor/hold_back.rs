@@ -1,5 +1,5 @@
 //! Lazy mode's hold-back: while acknowledged puts keep arriving, the actor lets them queue
-//! instead of committing a batch every few puts.
+//! until they make a full batch, instead of committing a batch every few puts.
 //!
 //! Why: a lazy put's caller has its answer already; when it commits decides only when it
 //! becomes durable. Committing as soon as the queue ran dry made the actor commit, and publish a
@@ -9,76 +9,72 @@
 //! instead of about 0.85M). Holding back while puts keep coming filled the batches (about
 //! 1,000 puts: the batch limit) in all 19 runs, at 0.76-0.96M (docs/peers.md).
 //!
-//! The actor sleeps a [`TICK`] at a time (not blocked on the channel: a sender then has no
-//! thread to wake) and stops holding back as soon as:
-//! - a tick passes with nothing new queued: the burst is over;
-//! - a caller awaits the actor ([`Hurry`]: a flush, an invalidation, a get queued behind a
-//!   write, a durable-path put);
+//! A hold starts only before a batch whose first command is an acknowledged put. The actor
+//! sleeps a [`TICK`] at a time (not blocked on the channel: a sender then has no thread to wake)
+//! and stops holding back as soon as:
+//! - a tick passes with no new command queued: the burst is over (so a lone put waits one
+//!   tick);
+//! - a full batch is queued (`max_batch_ops` commands, or `max_batch_bytes` in the write
+//!   buffer): holding longer would not fill the batch more, only let a queue build up;
+//! - a caller waits for the actor: an awaited command (a flush, an invalidation, a fill, a get
+//!   queued behind a write, a put on the durable path, a close) holds a slot of the channel
+//!   until the actor takes it out; or the cache is closing;
 //! - the write buffer is half full, so that callers do not meet its backpressure while the
 //!   actor sleeps;
-//! - the hold's deadline passes: [`LIMIT`] after it began, never past a checkpoint falling due.
+//! - the hold's deadline passes: [`LIMIT`] or a quarter of `max_delay` after it began, whichever
+//!   is sooner, and never past a checkpoint falling due.
 //!
+//! So a put waits at most one hold: by the next one, it is among the first full batch queued.
 //! Only timing changes: commands stay in the channel, in order, and are served as before. The
 //! loom models do not hold back (they would only sleep).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the actor sleeps between looks at the queue.
 pub(crate) const TICK: Duration = Duration::from_micros(500);
 
-/// The longest hold, a fraction of any sensible `max_delay`: puts wait this much longer for
-/// their commit at most, and only while more keep coming.
+/// The longest hold (unless a quarter of `max_delay` is shorter).
 pub(crate) const LIMIT: Duration = Duration::from_millis(20);
 
-/// Set by a caller that waits for the actor's answer, so that the actor stops holding back.
-/// A hint, never needed for correctness (a hold ends by itself), so a plain atomic even under
-/// loom: modelling it would only multiply the interleavings of every model.
-#[derive(Debug, Default)]
-pub(crate) struct Hurry(AtomicBool);
-
-impl Hurry {
-    /// A caller's command that it will wait for is queued.
-    pub(crate) fn signal(&self) {
-        // Checked first: in durable mode every put signals, and a store to a line every
-        // caller shares would make them contend for it.
-        if !self.0.load(Ordering::Relaxed) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Whether a caller signalled since the last call. A signal whose command was served
-    /// already only ends a later hold early.
-    pub(crate) fn take(&self) -> bool {
-        self.0.swap(false, Ordering::Relaxed)
-    }
+/// What makes a batch full, and how long a hold may last.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    /// `max_batch_ops`.
+    pub(crate) batch_ops: usize,
+    /// `max_batch_bytes`.
+    pub(crate) batch_bytes: u64,
+    /// The write buffer's capacity in bytes.
+    pub(crate) buffer: u64,
+    /// Lazy mode's `max_delay`.
+    pub(crate) max_delay: Duration,
 }
 
 /// What the actor sees at one look while holding back.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Look {
     pub(crate) now: Instant,
-    /// Commands in the channel.
+    /// Commands in the channel (the one in hand aside).
     pub(crate) queued: usize,
-    /// Bytes held in the write buffer, of `capacity`.
+    /// Bytes held in the write buffer.
     pub(crate) held: u64,
-    pub(crate) capacity: u64,
-    /// Whether a caller awaits the actor ([`Hurry::take`]).
-    pub(crate) hurried: bool,
+    /// A caller waits for the actor, or the cache is closing.
+    pub(crate) awaited: bool,
 }
 
-/// One hold: when it must end, and what the queue held at the last look.
+/// One hold: its bounds, when it must end, and what the queue held at the last look.
 #[derive(Debug)]
 pub(crate) struct HoldBack {
+    bounds: Bounds,
     deadline: Instant,
     queued_before: Option<usize>,
 }
 
 impl HoldBack {
     /// A hold starting at `now`, ending by `checkpoint` (when one falls due) at the latest.
-    pub(crate) fn new(now: Instant, checkpoint: Option<Instant>) -> Self {
-        let deadline = now + LIMIT;
+    pub(crate) fn new(now: Instant, bounds: Bounds, checkpoint: Option<Instant>) -> Self {
+        let deadline = now + LIMIT.min(bounds.max_delay / 4);
         HoldBack {
+            bounds,
             deadline: checkpoint.map_or(deadline, |due| due.min(deadline)),
             queued_before: None,
         }
@@ -88,9 +84,13 @@ impl HoldBack {
     pub(crate) fn keep_holding(&mut self, look: Look) -> bool {
         let still_coming = self.queued_before.is_none_or(|before| look.queued > before);
         self.queued_before = Some(look.queued);
+        let bounds = self.bounds;
+        let batch_full =
+            look.queued.saturating_add(1) >= bounds.batch_ops || look.held >= bounds.batch_bytes;
         still_coming
-            && !look.hurried
-            && look.held.saturating_mul(2) < look.capacity
+            && !batch_full
+            && !look.awaited
+            && look.held.saturating_mul(2) < bounds.buffer
             && look.now < self.deadline
     }
 }
@@ -101,20 +101,26 @@ mod tests {
 
     const MIB: u64 = 1 << 20;
 
+    const BOUNDS: Bounds = Bounds {
+        batch_ops: 1024,
+        batch_bytes: 16 * MIB,
+        buffer: 64 * MIB,
+        max_delay: Duration::from_millis(100),
+    };
+
     fn look(now: Instant, queued: usize) -> Look {
         Look {
             now,
             queued,
             held: MIB,
-            capacity: 64 * MIB,
-            hurried: false,
+            awaited: false,
         }
     }
 
     #[test]
     fn it_holds_while_more_puts_arrive_and_stops_when_none_did() {
         let start = Instant::now();
-        let mut hold = HoldBack::new(start, None);
+        let mut hold = HoldBack::new(start, BOUNDS, None);
         assert!(
             hold.keep_holding(look(start, 1)),
             "the first look holds a tick"
@@ -128,21 +134,49 @@ mod tests {
     }
 
     #[test]
+    fn a_full_batch_in_the_queue_ends_the_hold() {
+        let start = Instant::now();
+        let mut hold = HoldBack::new(start, BOUNDS, None);
+        assert!(hold.keep_holding(look(start, 1000)));
+        assert!(
+            !hold.keep_holding(look(start + TICK, 1023)),
+            "1,023 queued and one in hand make a batch of 1,024"
+        );
+
+        let mut hold = HoldBack::new(start, BOUNDS, None);
+        assert!(
+            !hold.keep_holding(look(start, 5000)),
+            "a queue longer than a batch is never held"
+        );
+
+        let mut hold = HoldBack::new(start, BOUNDS, None);
+        let bytes_of_a_batch = Look {
+            held: 16 * MIB,
+            ..look(start, 10)
+        };
+        assert!(!hold.keep_holding(bytes_of_a_batch));
+    }
+
+    #[test]
     fn a_waiting_caller_ends_the_hold() {
         let start = Instant::now();
-        let mut hold = HoldBack::new(start, None);
+        let mut hold = HoldBack::new(start, BOUNDS, None);
         assert!(hold.keep_holding(look(start, 1)));
-        let hurried = Look {
-            hurried: true,
+        let awaited = Look {
+            awaited: true,
             ..look(start + TICK, 50)
         };
-        assert!(!hold.keep_holding(hurried));
+        assert!(!hold.keep_holding(awaited));
     }
 
     #[test]
     fn a_half_full_buffer_ends_the_hold() {
         let start = Instant::now();
-        let mut hold = HoldBack::new(start, None);
+        let bounds = Bounds {
+            batch_bytes: 64 * MIB,
+            ..BOUNDS
+        };
+        let mut hold = HoldBack::new(start, bounds, None);
         let below = Look {
             held: 32 * MIB - 1,
             ..look(start, 1)
@@ -156,25 +190,38 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_ends_at_its_limit_or_at_a_checkpoint_falling_due() {
+    fn a_hold_ends_at_its_limit() {
         let start = Instant::now();
-        let mut hold = HoldBack::new(start, None);
+        let mut hold = HoldBack::new(start, BOUNDS, None);
         assert!(hold.keep_holding(look(start + LIMIT - TICK, 1)));
         assert!(!hold.keep_holding(look(start + LIMIT, 2)));
-
-        let due = start + Duration::from_millis(3);
-        let mut hold = HoldBack::new(start, Some(due));
-        assert!(hold.keep_holding(look(start, 1)));
-        assert!(!hold.keep_holding(look(due, 2)));
     }
 
     #[test]
-    fn a_signal_is_taken_once() {
-        let hurry = Hurry::default();
-        assert!(!hurry.take());
-        hurry.signal();
-        hurry.signal();
-        assert!(hurry.take());
-        assert!(!hurry.take(), "taken: the next hold is not cut short");
+    fn a_short_max_delay_shortens_the_hold() {
+        let start = Instant::now();
+        let bounds = Bounds {
+            max_delay: Duration::from_millis(8),
+            ..BOUNDS
+        };
+        let mut hold = HoldBack::new(start, bounds, None);
+        assert!(hold.keep_holding(look(start, 1)));
+        assert!(!hold.keep_holding(look(start + Duration::from_millis(2), 2)));
+    }
+
+    #[test]
+    fn a_hold_ends_when_a_checkpoint_falls_due() {
+        let start = Instant::now();
+        let due = start + Duration::from_millis(3);
+        let mut hold = HoldBack::new(start, BOUNDS, Some(due));
+        assert!(hold.keep_holding(look(start, 1)));
+        assert!(!hold.keep_holding(look(due, 2)));
+
+        let overdue = start.checked_sub(Duration::from_millis(1)).unwrap_or(start);
+        let mut hold = HoldBack::new(start, BOUNDS, Some(overdue));
+        assert!(
+            !hold.keep_holding(look(start, 1)),
+            "a checkpoint already due is not held back"
+        );
     }
 }

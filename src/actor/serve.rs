@@ -1,12 +1,14 @@
 //! The actor's loop, top to bottom:
 //!
 //! 1. wait for the first command (or for a lazy-mode checkpoint to fall due);
-//! 2. gather what is already queued, up to the batch limits;
-//! 3. run the batch: restore the store if it is unwell, apply the commands in order inside one
+//! 2. in lazy mode, if it is an acknowledged put, hold back while more keep coming, until a
+//!    full batch is queued or a caller waits (`hold_back`);
+//! 3. gather what is already queued, up to the batch limits;
+//! 4. run the batch: restore the store if it is unwell, apply the commands in order inside one
 //!    transaction, then upkeep (expire, then evict down to the byte budget: `budget`), commit
 //!    once, publish a snapshot of the commit;
-//! 4. answer every command of the batch, only now, after the commit;
-//! 5. on `close` or when the last handle is gone: close the store, tell the stragglers.
+//! 5. answer every command of the batch, only now, after the commit;
+//! 6. on `close` or when the last handle is gone: close the store, tell the stragglers.
 //!
 //! Between batches, timers: a lazy-mode checkpoint, and an expiry sweep when entries expire.
 //!
@@ -24,12 +26,12 @@ use super::access::AccessBits;
 use super::budget;
 use super::checkpoint::Checkpoints;
 use super::command::{Answer, Command, PutValue, Queued, Reply};
-use super::config::{ActorConfig, OnDamage};
+use super::config::{ActorConfig, Durability, OnDamage};
 use super::fault::{
     Failure, Room, SpaceGuard, contain, contain_open, drop_contained, name_full_disk,
 };
 use super::handle::Handle;
-use super::hold_back::{self, HoldBack, Look};
+use super::hold_back::{self, Bounds, HoldBack, Look};
 use super::shared::{Lifecycle, Shared};
 use crate::cache::FillOutcome;
 use crate::error::{Error, Result, chain};
@@ -337,22 +339,28 @@ impl<S: Store> Actor<S> {
     }
 
     /// Lazy mode: sleeps while acknowledged puts keep arriving, so that they commit in full
-    /// batches once the burst is over, a caller waits, or the hold's deadline passes (see
-    /// `hold_back`).
+    /// batches (see `hold_back`).
     fn hold_back(&self, commands: &channel::Receiver<Queued>) {
-        let Some(buffer) = self.shared.write_buffer.as_ref() else {
+        let (Some(buffer), Durability::Lazy { max_delay }) =
+            (self.shared.write_buffer.as_ref(), self.config.durability)
+        else {
             return;
         };
         if cfg!(loom) {
             return;
         }
-        let mut hold = HoldBack::new(Instant::now(), self.checkpoint_deadline());
+        let bounds = Bounds {
+            batch_ops: self.config.batch.max_ops,
+            batch_bytes: self.config.batch.max_bytes as u64,
+            buffer: buffer.capacity.into(),
+            max_delay,
+        };
+        let mut hold = HoldBack::new(Instant::now(), bounds, self.checkpoint_deadline());
         let look = || Look {
             now: Instant::now(),
             queued: commands.queued(),
             held: buffer.held(),
-            capacity: buffer.capacity.into(),
-            hurried: self.shared.hurry.take(),
+            awaited: self.shared.is_awaited() || self.shared.lifecycle() != Lifecycle::Serving,
         };
         while hold.keep_holding(look()) {
             std::thread::sleep(hold_back::TICK);

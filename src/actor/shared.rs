@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use super::access::AccessBits;
 use super::command::Queued;
 use super::config::ActorConfig;
-use super::hold_back::Hurry;
 use super::read_beside::ReadBeside;
 use super::stats::Counters;
 use crate::error::Error;
@@ -27,12 +26,10 @@ pub(crate) struct Shared {
     retired: Mutex<Option<channel::Receiver<Queued>>>,
     /// The channel's capacity: one permit per command waiting in it, lazy puts aside.
     pub(crate) slots: Semaphore,
+    slot_count: u32,
     /// Lazy mode: puts are acknowledged when queued, and hold their bytes of this buffer until
     /// they settle.
     pub(crate) write_buffer: Option<WriteBuffer>,
-    /// Lazy mode: a caller waits for the actor, which should stop holding back
-    /// (`hold_back`).
-    pub(crate) hurry: Hurry,
     /// The free bytes above the reserve at the actor's last look (0 while short of space): a
     /// lazy put that would bring the write buffer's (doubled) bytes beyond it waits for its
     /// commit, which may refuse it, rather than be acknowledged and then lost.
@@ -79,6 +76,7 @@ pub(crate) enum Lifecycle {
 impl Shared {
     pub(crate) fn new(config: &ActorConfig, damage: Arc<DamageLog>) -> Self {
         let hot_bytes = config.hot_bytes;
+        let slot_count = u32::try_from(config.capacity).unwrap_or(u32::MAX);
         Shared {
             folder: config.folder.clone(),
             max_bytes: config.max_bytes,
@@ -89,7 +87,8 @@ impl Shared {
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),
             retired: Mutex::new(None),
-            slots: Semaphore::new(u32::try_from(config.capacity).unwrap_or(u32::MAX)),
+            slots: Semaphore::new(slot_count),
+            slot_count,
             write_buffer: config.acks_puts_when_queued().then(|| {
                 // `validate` keeps it within u32.
                 let capacity = u32::try_from(config.write_buffer_bytes).unwrap_or(u32::MAX);
@@ -98,7 +97,6 @@ impl Shared {
                     capacity,
                 }
             }),
-            hurry: Hurry::default(),
             headroom: AtomicU64::new(u64::MAX),
             beside: ReadBeside::new(hot_bytes),
             #[cfg(all(feature = "metrics", not(loom)))]
@@ -118,6 +116,12 @@ impl Shared {
 
     pub(crate) fn set_headroom(&self, bytes: u64) {
         self.headroom.store(bytes, Ordering::Release);
+    }
+
+    /// Whether a caller waits for the actor: every command but a lazy put holds a slot from
+    /// before it is sent until the actor takes it out of the channel.
+    pub(crate) fn is_awaited(&self) -> bool {
+        self.slots.available() < u64::from(self.slot_count)
     }
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {
@@ -197,5 +201,22 @@ impl Shared {
             },
             Lifecycle::Serving | Lifecycle::Closing | Lifecycle::Released => Error::Closed,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_command_holding_a_slot_is_awaited_until_it_is_taken_out() {
+        let mut config = ActorConfig::new("<test>");
+        config.capacity = 4;
+        let shared = Shared::new(&config, Arc::new(DamageLog::new("<test>".as_ref())));
+        assert!(!shared.is_awaited(), "no command in the channel");
+        let slot = shared.slots.acquire(1).await;
+        assert!(shared.is_awaited(), "a sent command holds its slot");
+        drop(slot);
+        assert!(!shared.is_awaited(), "the actor took it out");
     }
 }
