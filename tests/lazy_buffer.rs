@@ -308,29 +308,31 @@ fn a_task_putting_in_a_loop_lets_other_tasks_run() {
 }
 
 /// Steady lazy puts from a caller slower than the actor never queue up: the actor holds back
-/// only until a full batch is queued, so it keeps up. (A hold before every batch whatever the
-/// queue held, as first written, committed at most one batch per 20 ms hold while puts kept
-/// coming, 800 puts a second here, and let the queue grow toward half the write buffer, with
-/// every flush, invalidation and fill waiting behind it.)
+/// only until a full batch is queued, and not at all while a queue is left over from a batch
+/// cut at a limit, so it keeps up. (A hold before every batch whatever the queue held, as first
+/// written, committed at most one batch per 20 ms hold while puts kept coming, 800 puts a
+/// second here, and let the queue grow toward half the write buffer, with every flush,
+/// invalidation and fill waiting behind it. Either rule alone prevents that.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_lazy_puts_never_queue_up_behind_the_hold_back() {
     let dir = tempfile::tempdir().unwrap();
     let cache = lazy().max_batch_ops(16).open(dir.path()).unwrap();
-    // A put every 0.2 ms or so for about a second, from a thread of its own: closer than the
-    // actor's ticks, so that puts keep coming, at about five times what one batch per hold
-    // commits and a fraction of what the actor commits in full batches.
+    // A put every 0.2 ms for a second, from a thread of its own: closer than the actor's ticks,
+    // so that puts keep coming (a putter that falls behind catches up at once), at about six
+    // times what one batch per hold commits and a fraction of what full batches commit.
     let runtime = tokio::runtime::Handle::current();
     let putter = {
         let cache = cache.clone();
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            let (mut puts, mut deepest) = (0, 0);
-            while started.elapsed() < Duration::from_secs(1) {
+            let (mut puts, mut deepest) = (0u32, 0);
+            while puts < 5000 {
                 let key = format!("steady/{puts}");
                 runtime.block_on(cache.put(&key, value("v"))).unwrap();
                 puts += 1;
                 deepest = deepest.max(cache.stats().queue_depth);
-                std::thread::sleep(Duration::from_micros(200));
+                let due = started + Duration::from_micros(200) * puts;
+                std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
             }
             (puts, deepest)
         })
@@ -344,6 +346,6 @@ async fn steady_lazy_puts_never_queue_up_behind_the_hold_back() {
         "{deepest} commands queued behind the actor under {puts} steady puts"
     );
     cache.flush().await.unwrap();
-    assert_eq!(cache.stats().entries, puts);
+    assert_eq!(cache.stats().entries, u64::from(puts));
     cache.close().await.unwrap();
 }

@@ -15,20 +15,21 @@ pub enum Durability {
     /// A put is acknowledged as soon as it is queued in the write buffer (bounded in bytes:
     /// [`write_buffer_bytes`](crate::RedbCacheBuilder::write_buffer_bytes)), where every later
     /// get, on any clone, finds it; the actor commits it behind, in batches, without an fsync
-    /// (while more puts keep coming, fewer than a full batch are queued and no caller waits for
-    /// the actor, it holds back up to 20 ms or a quarter of `max_delay`, so that a burst commits
-    /// in full batches), and it becomes durable at the next checkpoint, which runs at least every
-    /// `max_delay`, on
+    /// (while more puts keep coming it holds back, up to 20 ms or a quarter of `max_delay`,
+    /// until a full batch is queued, a caller waits for it, the buffer is half full or a
+    /// checkpoint falls due, so that a burst commits in full batches), and it becomes durable at
+    /// the next checkpoint, which runs at least every `max_delay`, on
     /// every invalidation, on `flush` and on `close`. A full buffer makes puts wait. A crash may
     /// lose recent puts (a later miss), and so may a commit that fails (reported once by the
     /// next `flush` or `close` as [`Error::LazyWritesLost`], the lost keys then miss), but
     /// neither ever brings back an older value or an invalidated entry: invalidations are
     /// acknowledged only once committed durably.
     Lazy {
-        /// The longest a commit stays non-durable: the checkpoint interval. A put commits after
-        /// the puts queued before it (and at most one hold-back), so a put acknowledged into a
-        /// full write buffer becomes durable up to `max_delay` after the actor has worked
-        /// through what was ahead of it.
+        /// How long a commit may stay non-durable: the checkpoint interval (a checkpoint that
+        /// falls due runs with the next batch, or as soon as the actor is idle). A put commits
+        /// after the puts queued before it (and at most one hold-back), so a put acknowledged
+        /// into a full write buffer becomes durable about `max_delay` after the actor has
+        /// worked through what was ahead of it.
         max_delay: Duration,
     },
 }
@@ -53,9 +54,9 @@ pub struct BatchLimits {
     pub max_ops: usize,
     /// A batch stops growing once its keys and values add up to this many bytes.
     pub max_bytes: usize,
-    /// If set, a batch holding a write waits up to this long (from its first command, once taken
-    /// out of the queue: after lazy mode's hold-back, if any) for more commands before
-    /// committing. `None`: commit as soon as the queue is drained.
+    /// If set, a batch holding a write waits up to this long (from when it starts gathering:
+    /// after lazy mode's hold-back, if any) for more commands before committing. `None`: commit
+    /// as soon as the queue is drained.
     pub linger: Option<Duration>,
 }
 

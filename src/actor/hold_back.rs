@@ -6,25 +6,31 @@
 //! snapshot, every few puts under a steady mix of gets and puts: in the peer bench's 90/10 cell
 //! (64 tasks, two workers) 6 runs of 19 fell into batches of 4-8 puts, where the actor's
 //! commits took the CPU the gets needed and so kept the batches small (0.18-0.45M ops/s
-//! instead of about 0.85M). Holding back while puts keep coming filled the batches (about
-//! 1,000 puts: the batch limit) in all 19 runs, at 0.76-0.96M (docs/peers.md).
+//! instead of about 0.85M). Holding back while puts keep coming (the first version of this
+//! module, d5e399a) filled the batches (about 1,000 puts: the batch limit) in all 19 runs, at
+//! 0.76-0.96M; this version ran the cell alike in interleaved runs (docs/peers.md).
 //!
-//! A hold starts only before a batch whose first command is an acknowledged put. The actor
-//! sleeps a [`TICK`] at a time (not blocked on the channel: a sender then has no thread to wake)
-//! and stops holding back as soon as:
+//! A hold starts only before a batch whose first command is an acknowledged put, and not after
+//! a batch that stopped at a limit with more queued (that queue goes at once). The actor sleeps
+//! a [`TICK`] at a time (not blocked on the channel: a sender then has no thread to wake) and
+//! stops holding back as soon as:
 //! - a tick passes with no new command queued: the burst is over (so a lone put waits one
 //!   tick);
-//! - a full batch is queued (`max_batch_ops` commands, or `max_batch_bytes` in the write
+//! - a full batch is queued ([`full_batch_ops`] commands: `max_batch_ops`, fewer under a byte
+//!   budget, whose checkpoint allowance ends batches sooner; or `max_batch_bytes` in the write
 //!   buffer): holding longer would not fill the batch more, only let a queue build up;
-//! - a caller waits for the actor: an awaited command (a flush, an invalidation, a fill, a get
-//!   queued behind a write, a put on the durable path, a close) holds a slot of the channel
-//!   until the actor takes it out; or the cache is closing;
+//! - a caller waits for the actor: an awaited command (a flush, an invalidation, a fill or fill
+//!   token, a get queued behind a write, a put on the durable path, a close) holds a slot of
+//!   the channel until the actor takes it out; or the cache is closing (a lazy put racing
+//!   `close` awaits its answer without a slot); a put waiting for room in a full write buffer
+//!   shows as a full buffer, below;
 //! - the write buffer is half full, so that callers do not meet its backpressure while the
 //!   actor sleeps;
 //! - the hold's deadline passes: [`LIMIT`] or a quarter of `max_delay` after it began, whichever
 //!   is sooner, and never past a checkpoint falling due.
 //!
-//! So a put waits at most one hold: by the next one, it is among the first full batch queued.
+//! So a put waits at most one hold: a hold ends once a full batch is queued, and no batch holds
+//! again until one has taken everything queued.
 //! Only timing changes: commands stay in the channel, in order, and are served as before. The
 //! loom models do not hold back (they would only sleep).
 
@@ -80,19 +86,31 @@ impl HoldBack {
         }
     }
 
-    /// Whether to sleep another tick, after this look.
-    pub(crate) fn keep_holding(&mut self, look: Look) -> bool {
+    /// How long to sleep before the next look, or `None`: the hold is over.
+    pub(crate) fn next_nap(&mut self, look: Look) -> Option<Duration> {
         let still_coming = self.queued_before.is_none_or(|before| look.queued > before);
         self.queued_before = Some(look.queued);
         let bounds = self.bounds;
         let batch_full =
             look.queued.saturating_add(1) >= bounds.batch_ops || look.held >= bounds.batch_bytes;
-        still_coming
+        let holding = still_coming
             && !batch_full
             && !look.awaited
             && look.held.saturating_mul(2) < bounds.buffer
-            && look.now < self.deadline
+            && look.now < self.deadline;
+        holding.then(|| TICK.min(self.deadline - look.now))
     }
+}
+
+/// How many commands make a full batch: `max_ops`, or fewer under a byte budget, where a batch
+/// also ends once its puts may replace what is left of the checkpoint's `allowance` (in bytes;
+/// `actor::checkpoint`). Each put counts for at least the pages of an empty one.
+pub(crate) fn full_batch_ops(max_ops: usize, allowance: Option<u64>) -> usize {
+    let fewest = crate::store::pages_replaced("", 0);
+    let puts = allowance.map_or(u64::MAX, |bytes| bytes.div_ceil(fewest));
+    max_ops
+        .min(usize::try_from(puts).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -108,6 +126,11 @@ mod tests {
         max_delay: Duration::from_millis(100),
     };
 
+    /// Whether the hold goes on after this look.
+    fn holds(hold: &mut HoldBack, look: Look) -> bool {
+        hold.next_nap(look).is_some()
+    }
+
     fn look(now: Instant, queued: usize) -> Look {
         Look {
             now,
@@ -122,13 +145,13 @@ mod tests {
         let start = Instant::now();
         let mut hold = HoldBack::new(start, BOUNDS, None);
         assert!(
-            hold.keep_holding(look(start, 1)),
+            holds(&mut hold, look(start, 1)),
             "the first look holds a tick"
         );
-        assert!(hold.keep_holding(look(start + TICK, 40)));
-        assert!(hold.keep_holding(look(start + TICK * 2, 90)));
+        assert!(holds(&mut hold, look(start + TICK, 40)));
+        assert!(holds(&mut hold, look(start + TICK * 2, 90)));
         assert!(
-            !hold.keep_holding(look(start + TICK * 3, 90)),
+            !holds(&mut hold, look(start + TICK * 3, 90)),
             "nothing arrived during a tick: the burst is over"
         );
     }
@@ -137,15 +160,15 @@ mod tests {
     fn a_full_batch_in_the_queue_ends_the_hold() {
         let start = Instant::now();
         let mut hold = HoldBack::new(start, BOUNDS, None);
-        assert!(hold.keep_holding(look(start, 1000)));
+        assert!(holds(&mut hold, look(start, 1000)));
         assert!(
-            !hold.keep_holding(look(start + TICK, 1023)),
+            !holds(&mut hold, look(start + TICK, 1023)),
             "1,023 queued and one in hand make a batch of 1,024"
         );
 
         let mut hold = HoldBack::new(start, BOUNDS, None);
         assert!(
-            !hold.keep_holding(look(start, 5000)),
+            !holds(&mut hold, look(start, 5000)),
             "a queue longer than a batch is never held"
         );
 
@@ -154,19 +177,19 @@ mod tests {
             held: 16 * MIB,
             ..look(start, 10)
         };
-        assert!(!hold.keep_holding(bytes_of_a_batch));
+        assert!(!holds(&mut hold, bytes_of_a_batch));
     }
 
     #[test]
     fn a_waiting_caller_ends_the_hold() {
         let start = Instant::now();
         let mut hold = HoldBack::new(start, BOUNDS, None);
-        assert!(hold.keep_holding(look(start, 1)));
+        assert!(holds(&mut hold, look(start, 1)));
         let awaited = Look {
             awaited: true,
             ..look(start + TICK, 50)
         };
-        assert!(!hold.keep_holding(awaited));
+        assert!(!holds(&mut hold, awaited));
     }
 
     #[test]
@@ -181,20 +204,20 @@ mod tests {
             held: 32 * MIB - 1,
             ..look(start, 1)
         };
-        assert!(hold.keep_holding(below));
+        assert!(holds(&mut hold, below));
         let half = Look {
             held: 32 * MIB,
             ..look(start + TICK, 2)
         };
-        assert!(!hold.keep_holding(half));
+        assert!(!holds(&mut hold, half));
     }
 
     #[test]
     fn a_hold_ends_at_its_limit() {
         let start = Instant::now();
         let mut hold = HoldBack::new(start, BOUNDS, None);
-        assert!(hold.keep_holding(look(start + LIMIT - TICK, 1)));
-        assert!(!hold.keep_holding(look(start + LIMIT, 2)));
+        assert!(holds(&mut hold, look(start + LIMIT - TICK, 1)));
+        assert!(!holds(&mut hold, look(start + LIMIT, 2)));
     }
 
     #[test]
@@ -205,8 +228,26 @@ mod tests {
             ..BOUNDS
         };
         let mut hold = HoldBack::new(start, bounds, None);
-        assert!(hold.keep_holding(look(start, 1)));
-        assert!(!hold.keep_holding(look(start + Duration::from_millis(2), 2)));
+        assert!(holds(&mut hold, look(start, 1)));
+        assert!(!holds(&mut hold, look(start + Duration::from_millis(2), 2)));
+    }
+
+    #[test]
+    fn a_hold_never_naps_past_its_deadline() {
+        let start = Instant::now();
+        let due = start + TICK / 5;
+        let mut hold = HoldBack::new(start, BOUNDS, Some(due));
+        assert_eq!(hold.next_nap(look(start, 1)), Some(TICK / 5));
+    }
+
+    #[test]
+    fn a_byte_budget_makes_batches_smaller_and_so_full_sooner() {
+        assert_eq!(full_batch_ops(1024, None), 1024);
+        let page = crate::store::pages_replaced("", 0);
+        assert_eq!(full_batch_ops(1024, Some(128 * page)), 128);
+        assert_eq!(full_batch_ops(1024, Some(128 * page + 1)), 129);
+        assert_eq!(full_batch_ops(1024, Some(1)), 1, "never an empty batch");
+        assert_eq!(full_batch_ops(16, Some(128 * page)), 16);
     }
 
     #[test]
@@ -214,13 +255,13 @@ mod tests {
         let start = Instant::now();
         let due = start + Duration::from_millis(3);
         let mut hold = HoldBack::new(start, BOUNDS, Some(due));
-        assert!(hold.keep_holding(look(start, 1)));
-        assert!(!hold.keep_holding(look(due, 2)));
+        assert!(holds(&mut hold, look(start, 1)));
+        assert!(!holds(&mut hold, look(due, 2)));
 
         let overdue = start.checked_sub(Duration::from_millis(1)).unwrap_or(start);
         let mut hold = HoldBack::new(start, BOUNDS, Some(overdue));
         assert!(
-            !hold.keep_holding(look(start, 1)),
+            !holds(&mut hold, look(start, 1)),
             "a checkpoint already due is not held back"
         );
     }

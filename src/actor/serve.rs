@@ -166,6 +166,8 @@ struct Shape {
     bytes: usize,
     /// What its writes may leave allocated until a durable commit (lazy mode checkpoints by it).
     pages_replaced: u64,
+    /// It stopped at a limit, not because the queue ran dry.
+    cut_short: bool,
 }
 
 impl Shape {
@@ -302,19 +304,25 @@ impl<S: Store> Actor<S> {
 
     /// Serves batches until `close` or until every handle is gone.
     fn serve(&mut self, commands: &channel::Receiver<Queued>) {
+        // The last batch stopped at a limit with more queued: the next one goes at once.
+        let mut backlog = false;
         loop {
             match self.wait_for_work(commands) {
                 Work::Command(first) => {
-                    if first.was_acknowledged() {
+                    if first.was_acknowledged() && !backlog {
                         self.hold_back(commands);
                     }
                     let shape = self.gather_batch(first, commands);
+                    backlog = shape.cut_short;
                     self.execute_batch(shape);
                     if self.close_reply.is_some() {
                         return;
                     }
                 }
-                Work::TimerDue => self.on_timer(),
+                Work::TimerDue => {
+                    backlog = false;
+                    self.on_timer();
+                }
                 Work::Disconnected => return,
             }
         }
@@ -350,7 +358,10 @@ impl<S: Store> Actor<S> {
             return;
         }
         let bounds = Bounds {
-            batch_ops: self.config.batch.max_ops,
+            batch_ops: hold_back::full_batch_ops(
+                self.config.batch.max_ops,
+                self.checkpoints.allowance(),
+            ),
             batch_bytes: self.config.batch.max_bytes as u64,
             buffer: buffer.capacity.into(),
             max_delay,
@@ -362,8 +373,8 @@ impl<S: Store> Actor<S> {
             held: buffer.held(),
             awaited: self.shared.is_awaited() || self.shared.lifecycle() != Lifecycle::Serving,
         };
-        while hold.keep_holding(look()) {
-            std::thread::sleep(hold_back::TICK);
+        while let Some(nap) = hold.next_nap(look()) {
+            std::thread::sleep(nap);
         }
     }
 
@@ -386,6 +397,7 @@ impl<S: Store> Actor<S> {
                 || shape.bytes >= limits.max_bytes
                 || shape.pages_replaced >= replaceable
             {
+                shape.cut_short = true;
                 break;
             }
             // Lingering only pays off for commits; a batch of reads goes at once.
