@@ -45,7 +45,7 @@ pub(crate) const LIMIT: Duration = Duration::from_millis(20);
 /// What makes a batch full, and how long a hold may last.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Bounds {
-    /// `max_batch_ops`.
+    /// Commands that make a full batch ([`full_batch_ops`]).
     pub(crate) batch_ops: usize,
     /// `max_batch_bytes`.
     pub(crate) batch_bytes: u64,
