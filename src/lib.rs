@@ -73,6 +73,7 @@ mod actor;
 mod cache;
 mod codec;
 mod error;
+mod fnv;
 #[cfg(not(loom))]
 pub mod inspect;
 mod invalidation_log;

@@ -25,6 +25,7 @@ type Text = std::sync::Arc<str>;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::hot::{HotTier, HotValue};
+use crate::fnv::fnv1a;
 use crate::store::Snapshot;
 use crate::sync::{Arc, Mutex, Permit, RwLock};
 
@@ -428,9 +429,7 @@ impl RecentWrites {
 
     /// FNV-1a: a collision costs only a refused insert, so no seeded hash is needed.
     fn slot(key: &str) -> usize {
-        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let hash = fnv1a(key.as_bytes());
         (hash ^ (hash >> 32)) as usize % Self::SLOTS
     }
 }

@@ -13,6 +13,7 @@
 
 use super::keyspace::Keyspace;
 use crate::error::{Error, Result};
+use crate::fnv::fnv1a;
 
 /// Slots in a Redis Cluster.
 const SLOTS: u32 = 16384;
@@ -118,13 +119,6 @@ fn crc16_xmodem(bytes: &[u8]) -> u16 {
         }
     }
     crc
-}
-
-/// 64-bit FNV-1a.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
