@@ -21,9 +21,9 @@
 //!   buffer): holding longer would not fill the batch more, only let a queue build up;
 //! - a caller waits for the actor: an awaited command (a flush, an invalidation, a fill or fill
 //!   token, a get queued behind a write, a put on the durable path, a close) holds a slot of
-//!   the channel until the actor takes it out; or the cache is closing (a lazy put racing
-//!   `close` awaits its answer without a slot); a put waiting for room in a full write buffer
-//!   shows as a full buffer, below;
+//!   the channel until the actor takes it out (a lazy put that finds the cache closing awaits
+//!   its answer without a slot, but the `close` ahead of it holds one until the hold is over);
+//!   a put waiting for room in a full write buffer shows as a full buffer, below;
 //! - the write buffer is half full, so that callers do not meet its backpressure while the
 //!   actor sleeps;
 //! - the hold's deadline passes: [`LIMIT`] or a quarter of `max_delay` after it began, whichever
@@ -63,7 +63,7 @@ pub(crate) struct Look {
     pub(crate) queued: usize,
     /// Bytes held in the write buffer.
     pub(crate) held: u64,
-    /// A caller waits for the actor, or the cache is closing.
+    /// A caller waits for the actor ([`Shared::is_awaited`](super::shared::Shared::is_awaited)).
     pub(crate) awaited: bool,
 }
 

@@ -371,7 +371,7 @@ impl<S: Store> Actor<S> {
             now: Instant::now(),
             queued: commands.queued(),
             held: buffer.held(),
-            awaited: self.shared.is_awaited() || self.shared.lifecycle() != Lifecycle::Serving,
+            awaited: self.shared.is_awaited(),
         };
         while let Some(nap) = hold.next_nap(look()) {
             std::thread::sleep(nap);
