@@ -207,7 +207,7 @@ impl Handle {
     ) -> Result<()> {
         let bytes = u32::try_from(entry_size(key, value.len())).unwrap_or(u32::MAX);
         // A value larger than the whole buffer takes all of it, and goes alone.
-        let claim = buffer.bytes.acquire(bytes.min(buffer.capacity)).await;
+        let claim = buffer.bytes.acquire(bytes.min(buffer.capacity())).await;
         let (reply, answer) = oneshot::channel();
         let queued = self
             .shared

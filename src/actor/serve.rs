@@ -363,7 +363,7 @@ impl<S: Store> Actor<S> {
                 self.checkpoints.allowance(),
             ),
             batch_bytes: self.config.batch.max_bytes as u64,
-            buffer: buffer.capacity.into(),
+            buffer: buffer.capacity().into(),
             max_delay,
         };
         let mut hold = HoldBack::new(Instant::now(), bounds, self.checkpoint_deadline());

@@ -26,7 +26,6 @@ pub(crate) struct Shared {
     retired: Mutex<Option<channel::Receiver<Queued>>>,
     /// The channel's capacity: one permit per command waiting in it, lazy puts aside.
     pub(crate) slots: Semaphore,
-    slot_count: u32,
     /// Lazy mode: puts are acknowledged when queued, and hold their bytes of this buffer until
     /// they settle.
     pub(crate) write_buffer: Option<WriteBuffer>,
@@ -51,13 +50,17 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) struct WriteBuffer {
     pub(crate) bytes: Semaphore,
-    pub(crate) capacity: u32,
 }
 
 impl WriteBuffer {
     /// The bytes held right now.
     pub(crate) fn held(&self) -> u64 {
-        u64::from(self.capacity).saturating_sub(self.bytes.available())
+        self.bytes.taken()
+    }
+
+    /// The most bytes it holds.
+    pub(crate) fn capacity(&self) -> u32 {
+        self.bytes.permits()
     }
 }
 
@@ -76,7 +79,6 @@ pub(crate) enum Lifecycle {
 impl Shared {
     pub(crate) fn new(config: &ActorConfig, damage: Arc<DamageLog>) -> Self {
         let hot_bytes = config.hot_bytes;
-        let slot_count = u32::try_from(config.capacity).unwrap_or(u32::MAX);
         Shared {
             folder: config.folder.clone(),
             max_bytes: config.max_bytes,
@@ -87,14 +89,12 @@ impl Shared {
             lifecycle: Mutex::new(Lifecycle::Serving),
             lifecycle_changed: Condvar::new(),
             retired: Mutex::new(None),
-            slots: Semaphore::new(slot_count),
-            slot_count,
+            slots: Semaphore::new(u32::try_from(config.capacity).unwrap_or(u32::MAX)),
             write_buffer: config.acks_puts_when_queued().then(|| {
                 // `validate` keeps it within u32.
                 let capacity = u32::try_from(config.write_buffer_bytes).unwrap_or(u32::MAX);
                 WriteBuffer {
                     bytes: Semaphore::new(capacity),
-                    capacity,
                 }
             }),
             headroom: AtomicU64::new(u64::MAX),
@@ -121,7 +121,7 @@ impl Shared {
     /// Whether a caller waits for the actor: every command but a lazy put holds a slot from
     /// before it is sent until the actor takes it out of the channel.
     pub(crate) fn is_awaited(&self) -> bool {
-        self.slots.available() < u64::from(self.slot_count)
+        self.slots.taken() > 0
     }
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {

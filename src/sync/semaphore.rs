@@ -11,7 +11,10 @@ mod imp {
 
     /// Permits to share out; cloning shares the same count.
     #[derive(Clone, Debug)]
-    pub(crate) struct Semaphore(Arc<tokio::sync::Semaphore>);
+    pub(crate) struct Semaphore {
+        free: Arc<tokio::sync::Semaphore>,
+        permits: u32,
+    }
 
     /// Permits taken from a [`Semaphore`], given back when dropped.
     #[derive(Debug)]
@@ -19,18 +22,26 @@ mod imp {
 
     impl Semaphore {
         pub(crate) fn new(permits: u32) -> Self {
-            Semaphore(Arc::new(tokio::sync::Semaphore::new(permits as usize)))
+            Semaphore {
+                free: Arc::new(tokio::sync::Semaphore::new(permits as usize)),
+                permits,
+            }
         }
 
         /// Waits (asynchronously) until `n` permits are free and takes them.
         pub(crate) async fn acquire(&self, n: u32) -> Permit {
             // Never closed, so this cannot fail; a permit of nothing would only loosen a bound.
-            Permit(self.0.clone().acquire_many_owned(n).await.ok())
+            Permit(self.free.clone().acquire_many_owned(n).await.ok())
         }
 
         /// Permits free right now.
         pub(crate) fn available(&self) -> u64 {
-            self.0.available_permits() as u64
+            self.free.available_permits() as u64
+        }
+
+        /// All its permits, free or taken.
+        pub(crate) fn permits(&self) -> u32 {
+            self.permits
         }
     }
 }
@@ -47,7 +58,7 @@ mod imp {
 
     /// Permits to share out; cloning shares the same count.
     #[derive(Clone, Debug)]
-    pub(crate) struct Semaphore(Arc<Count>);
+    pub(crate) struct Semaphore(Arc<Count>, u32);
 
     /// Permits taken from a [`Semaphore`], given back when dropped.
     #[derive(Debug)]
@@ -58,10 +69,13 @@ mod imp {
 
     impl Semaphore {
         pub(crate) fn new(permits: u32) -> Self {
-            Semaphore(Arc::new(Count {
-                free: Mutex::new(permits),
-                freed: Condvar::new(),
-            }))
+            Semaphore(
+                Arc::new(Count {
+                    free: Mutex::new(permits),
+                    freed: Condvar::new(),
+                }),
+                permits,
+            )
         }
 
         pub(crate) async fn acquire(&self, n: u32) -> Permit {
@@ -79,6 +93,10 @@ mod imp {
         pub(crate) fn available(&self) -> u64 {
             u64::from(*self.0.free.lock())
         }
+
+        pub(crate) fn permits(&self) -> u32 {
+            self.1
+        }
     }
 
     impl Drop for Permit {
@@ -90,3 +108,10 @@ mod imp {
 }
 
 pub(crate) use imp::{Permit, Semaphore};
+
+impl Semaphore {
+    /// Permits taken right now.
+    pub(crate) fn taken(&self) -> u64 {
+        u64::from(self.permits()).saturating_sub(self.available())
+    }
+}
