@@ -218,11 +218,14 @@ impl Handle {
                 // dropped after the registry's lock is released.
                 self.commands.send(Queued::new(put, None)).map_err(Box::new)
             });
-        if let Err(unsent) = queued {
-            drop(unsent);
-            return Err(self.shared.gone());
-        }
-        if self.shared.lifecycle() != Lifecycle::Serving {
+        let closing = match queued {
+            Ok(closing) => closing,
+            Err(unsent) => {
+                drop(unsent);
+                return Err(self.shared.gone());
+            }
+        };
+        if closing {
             self.answer_leftovers_if_stopped();
             return self.pending(answer).wait().await;
         }

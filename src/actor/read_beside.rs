@@ -213,19 +213,25 @@ impl ReadBeside {
     /// last queued put of its key will store). `claim` (the put's share of the write buffer) is
     /// released when the put settles. `send`'s error (the actor is gone) is returned after the
     /// lock is released: it carries the put, whose drop settles it.
+    ///
+    /// Returns whether the cache had begun closing when the put was queued. If not, the put is
+    /// ahead of any `close` and of the actor's last look at the queue, since both come after
+    /// `stop_answering_from_buffer` takes this lock: the actor will serve it. If so, its
+    /// caller must await the answer, which may be a refusal.
     pub(crate) fn track_buffered<E>(
         &self,
         key: &str,
         value: HotValue,
         claim: Permit,
         send: impl FnOnce(Tracked) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<bool, E> {
         let mut registry = self.registry.lock();
         let (key, put, replaced) = self.register(&mut registry, key, Covers::Key, Some(value));
         let sent = send(self.tracked(key, Covers::Key, Some(BufferClaim { put, _share: claim })));
+        let closing = registry.closing;
         drop(registry);
         drop(replaced);
-        sent
+        sent.map(|()| closing)
     }
 
     /// The registration under the lock (see [`track`](Self::track)), with a lazy put's value
@@ -599,18 +605,28 @@ mod tests {
 
     /// A lazy put of `value` under `key`, registered and "sent" as `track_buffered` does it.
     fn buffer(beside: &ReadBeside, key: &str, value: HotValue, bytes: &Semaphore) -> Tracked {
+        buffer_telling_closing(beside, key, value, bytes).0
+    }
+
+    /// [`buffer`], and whether `track_buffered` said the cache was closing.
+    fn buffer_telling_closing(
+        beside: &ReadBeside,
+        key: &str,
+        value: HotValue,
+        bytes: &Semaphore,
+    ) -> (Tracked, bool) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let claim = runtime.block_on(bytes.acquire(1));
         let mut sent = None;
-        beside
+        let closing = beside
             .track_buffered(key, value, claim, |tracked| {
                 sent = Some(tracked);
                 Ok::<(), ()>(())
             })
             .unwrap();
-        sent.unwrap()
+        (sent.unwrap(), closing)
     }
 
     /// The tag of the buffered value a get of `key` finds, if it finds one.
@@ -655,6 +671,22 @@ mod tests {
             "the write still in flight no longer covered its key"
         );
         drop(queued);
+        assert!(nothing_in_flight(&beside));
+    }
+
+    #[test]
+    fn a_lazy_put_queued_once_closing_began_is_told_so() {
+        let beside = ReadBeside::new(0);
+        let bytes = Semaphore::new(10);
+        let (before, closing) = buffer_telling_closing(&beside, "a", hot("1"), &bytes);
+        assert!(!closing, "queued while serving: the actor will take it");
+        beside.stop_answering_from_buffer();
+        let (after, closing) = buffer_telling_closing(&beside, "b", hot("2"), &bytes);
+        assert!(
+            closing,
+            "queued once closing began: its caller must await the answer"
+        );
+        drop((before, after));
         assert!(nothing_in_flight(&beside));
     }
 
