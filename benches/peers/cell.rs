@@ -13,7 +13,7 @@ use crate::payload::Payload;
 use crate::raw_redb::RawRedb;
 use crate::rng::Rng;
 use crate::subjects::{Name, Subject};
-use crate::workloads::{Op, Window, Workload, put_all, windowed};
+use crate::workloads::{Op, Window, Workload, put_all, put_order, windowed};
 
 /// Runs `name` on `workload`; `batch` is the batch size a raw redb reference commits at.
 pub fn run(name: Name, workload: Workload, batch: f64, params: &Params) -> Figures {
@@ -136,7 +136,8 @@ fn raw_puts(
         ),
         _ => return raw_window(redb, durability, batch, payload, params),
     };
-    let order: Vec<u64> = (0..count).map(|i| i % keys).collect();
+    let shuffled = put_order(keys);
+    let order: Vec<u64> = (0..count).map(|i| shuffled[(i % keys) as usize]).collect();
     let started = Instant::now();
     for chunk in order.chunks(batch as usize) {
         redb.commit(chunk, &payload.bytes, durability);

@@ -22,6 +22,10 @@ pub const HOT_DIVISOR: u64 = 2;
 pub const SUSTAINED_KEYS: u64 = 16_384;
 /// foyer's disk: room for the cold working set and the sustained key set several times over.
 pub const FOYER_DISK: usize = 512 << 20;
+/// redb's page cache, for vlive's subjects and the raw redb reference alike: vlive's default
+/// (redb's own is 1 GiB). The reference prices vlive's machinery, so it runs with the same
+/// cache: the cache's size alone moved raw redb's rates by a third (docs/peers.md).
+pub const PAGE_CACHE: usize = 1 << 20;
 /// vlive lazy's checkpoint interval (puts are acknowledged in the write buffer regardless).
 pub const LAZY_MAX_DELAY: Duration = Duration::from_millis(100);
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 use vlive::CachedRows;
 
+use crate::params::PAGE_CACHE;
 use crate::payload::key;
 use crate::sample::decode;
 
@@ -20,7 +21,10 @@ pub struct RawRedb {
 impl RawRedb {
     pub fn create(folder: &Path) -> Self {
         RawRedb {
-            db: Database::create(folder.join("raw.redb")).expect("open redb"),
+            db: redb::Builder::new()
+                .set_cache_size(PAGE_CACHE)
+                .create(folder.join("raw.redb"))
+                .expect("open redb"),
         }
     }
 

@@ -8,7 +8,7 @@ use foyer::HybridCache;
 use vlive::{Cache, CachedRows, Durability, RedbCache, RedbCacheBuilder};
 
 use crate::foyer_peer;
-use crate::params::{LAZY_MAX_DELAY, memory_tier};
+use crate::params::{LAZY_MAX_DELAY, PAGE_CACHE, memory_tier};
 use crate::payload::{Payload, SerdeRows, key};
 use crate::raw_redb::RawRedb;
 use crate::workloads::Workload;
@@ -69,8 +69,12 @@ impl Name {
                 "an insert is acknowledged once in memory; its disk write is queued, and \
                  dropped when the queue is full (`disk` column: how many reached disk)"
             }
-            Name::RedbDurable => "reference: a put is in a transaction committed durably",
-            Name::RedbNone => "reference: a put is in a transaction committed without fsync",
+            Name::RedbDurable => {
+                "reference: a put is in a transaction committed durably (vlive's page cache)"
+            }
+            Name::RedbNone => {
+                "reference: a put is in a transaction committed without fsync (vlive's page cache)"
+            }
         }
     }
 
@@ -90,7 +94,9 @@ impl Name {
     }
 
     fn vlive(self) -> RedbCacheBuilder {
-        let builder = RedbCache::builder().hot_bytes(memory_tier());
+        let builder = RedbCache::builder()
+            .hot_bytes(memory_tier())
+            .page_cache_bytes(PAGE_CACHE);
         match self {
             Name::VliveLazy => builder.durability(Durability::Lazy {
                 max_delay: LAZY_MAX_DELAY,

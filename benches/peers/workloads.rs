@@ -15,12 +15,13 @@ pub enum Workload {
     HotGet(usize),
     /// Random gets over a working set 4x the memory tier, after a fill, from 64 tasks.
     ColdGet(usize),
-    /// A fixed burst of puts to distinct keys from this many tasks: time until every put is
-    /// acknowledged.
+    /// A fixed burst of puts to distinct keys (in [`put_order`]) from this many tasks: time until
+    /// every put is acknowledged.
     Burst(usize),
     /// Puts from one task to random keys, for the window: the sustained rate of one caller.
     PutOne,
-    /// A fixed amount of puts beyond the write buffer from 64 tasks, over 16,384 keys.
+    /// A fixed amount of puts beyond the write buffer from 64 tasks, over 16,384 keys (in
+    /// [`put_order`], round after round).
     Sustained,
     /// 90% gets, 10% puts over the hot working set, from 64 tasks.
     Mixed,
@@ -159,15 +160,31 @@ pub async fn windowed(
 }
 
 /// Puts `0..count` from `tasks` tasks (task t the puts t, t + tasks, …), put `i` to key
-/// `i % keys`; returns when every put is acknowledged.
+/// [`put_order`]`(keys)[i % keys]`; returns when every put is acknowledged.
 pub async fn put_all(subject: &Subject, payload: &Arc<Payload>, tasks: u64, count: u64, keys: u64) {
+    let order = Arc::new(put_order(keys));
     fan_out(tasks, |task| {
-        let (subject, payload) = (subject.clone(), payload.clone());
+        let (subject, payload, order) = (subject.clone(), payload.clone(), order.clone());
         async move {
             for i in (task..count).step_by(tasks as usize) {
-                subject.put(key(i % keys), &payload).await;
+                subject.put(key(order[(i % keys) as usize]), &payload).await;
             }
         }
     })
     .await;
+}
+
+/// The keys `0..keys` in the order the fixed put workloads put them: one shuffle, the same in
+/// every run, which the raw redb reference commits in chunks too. So a batch holds keys spread
+/// alike whichever tasks it came from. In ascending order a reference chunk was neighbouring
+/// keys, one path down redb's tree, while vlive's batches from 64 tasks drifting apart spread
+/// over many: about 40 against 64 pages written per durable commit of 32 puts
+/// (docs/peers.md).
+pub fn put_order(keys: u64) -> Vec<u64> {
+    let mut order: Vec<u64> = (0..keys).collect();
+    let mut rng = Rng::new(keys);
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    order
 }
