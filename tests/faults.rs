@@ -687,6 +687,36 @@ async fn an_actor_panic_fails_the_panicking_call_and_everything_after_it() {
     reopened.close().await.unwrap();
 }
 
+/// Lazy mode acknowledges a put once it is queued, so after a panic the put must learn that
+/// nobody will take it: the dying actor marks the cache closing before it stops, and a put
+/// that finds it so awaits its answer (here the refusal) instead of hearing `Ok` for a value
+/// that would never be stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_actor_panic_a_lazy_put_is_refused_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = RedbCache::builder()
+        .durability(Durability::Lazy {
+            max_delay: Duration::from_millis(50),
+        })
+        .open(dir.path())
+        .unwrap();
+    cache.put("before/1", value("before/1")).await.unwrap();
+    let panicked = within("the panicking call", cache.inject_actor_panic()).await;
+    assert!(panicked.is_err(), "the panicking call got {panicked:?}");
+    for key in ["after/1", "after/2"] {
+        let got = within("a lazy put after the panic", cache.put(key, value(key))).await;
+        assert!(
+            matches!(got, Err(Error::ActorPanicked { .. })),
+            "a lazy put after the panic was answered {got:?}"
+        );
+    }
+    let flushed = within("flush after a panic", cache.flush()).await;
+    assert!(
+        matches!(flushed, Err(Error::ActorPanicked { .. })),
+        "{flushed:?}"
+    );
+}
+
 /// The panic strikes a batch with commands before and after it, while more wait in the channel:
 /// every one of them is answered with an error, none hangs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -196,8 +196,9 @@ impl Handle {
     /// Lazy mode: waits for room in the write buffer, then registers the put, makes its value
     /// what gets of `key` find, and queues it, in one step (`ReadBeside::track_buffered`).
     /// Answered then, before the commit: a commit that fails later is reported by `flush` or
-    /// `close` (`LazyWritesLost`), and the key then misses. Only if the actor is closing is the
-    /// put's own answer awaited, since the actor may refuse it.
+    /// `close` (`LazyWritesLost`), and the key then misses. Only if the registry says closing
+    /// (a `close` began, or the actor stopped or panicked) is the put's own answer awaited,
+    /// since the actor may refuse it.
     async fn put_buffered(
         &self,
         key: &str,

@@ -22,7 +22,8 @@
 //! - a caller waits for the actor: an awaited command (a flush, an invalidation, a fill or fill
 //!   token, a get queued behind a write, a put on the durable path, a close) holds a slot of
 //!   the channel until the actor takes it out (a lazy put that finds the cache closing awaits
-//!   its answer without a slot, but the `close` ahead of it holds one until the hold is over);
+//!   its answer without a slot, but the `close` that began it holds one from the moment
+//!   after, until the actor takes it out; an actor that stopped holds nothing back);
 //!   a put waiting for room in a full write buffer shows as a full buffer, below;
 //! - the write buffer is half full, so that callers do not meet its backpressure while the
 //!   actor sleeps;

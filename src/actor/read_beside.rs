@@ -48,9 +48,12 @@ struct Registry {
     epoch: u64,
     /// At which epoch each key was last written (approximately: see [`RecentWrites`]).
     recent: RecentWrites,
-    /// Set once the cache is closing (or its actor died): the write buffer no longer answers
-    /// gets, since a lazy put queued behind the `close` is refused, and its value must not be
-    /// read by anyone.
+    /// Set once the cache is closing (or its actor stopped), always before its lifecycle
+    /// leaves `Serving`, so before a `close` is sent and before the actor's last look at the
+    /// queue. Two things follow: the write buffer no longer answers gets (a lazy put queued
+    /// behind the `close` is refused, and its value must not be read by anyone), and a lazy
+    /// put that finds it set awaits its answer instead of being acknowledged
+    /// ([`track_buffered`](ReadBeside::track_buffered)).
     closing: bool,
 }
 
@@ -216,8 +219,9 @@ impl ReadBeside {
     ///
     /// Returns whether the cache had begun closing when the put was queued. If not, the put is
     /// ahead of any `close` and of the actor's last look at the queue, since both come after
-    /// `stop_answering_from_buffer` takes this lock: the actor will serve it. If so, its
-    /// caller must await the answer, which may be a refusal.
+    /// `stop_answering_from_buffer` takes this lock: the actor will take it (and store it,
+    /// unless it panics first, which loses lazy puts not yet committed). If so, its caller
+    /// must await the answer, which may be a refusal.
     pub(crate) fn track_buffered<E>(
         &self,
         key: &str,
@@ -275,10 +279,11 @@ impl ReadBeside {
     }
 
     /// From now on a get of a key with a put in flight queues instead of reading the write
-    /// buffer: called by `Shared` as the cache leaves `Serving` (before `close` is sent, or as
-    /// the actor stops). The puts queued before the `close` are committed before it, so the
-    /// queue still answers with their values; a put behind it is refused, and the buffer would
-    /// otherwise have shown its value until then.
+    /// buffer, and a lazy put queued from now on awaits its answer: called by `Shared` before
+    /// the cache leaves `Serving` (before `close` is sent, or before the actor stops and takes
+    /// its last look at the queue). The puts queued before the `close` are committed before
+    /// it, so the queue still answers with their values; a put behind it is refused, and the
+    /// buffer would otherwise have shown its value until then.
     pub(crate) fn stop_answering_from_buffer(&self) {
         self.registry.lock().closing = true;
     }

@@ -128,8 +128,10 @@ impl Shared {
         *self.lifecycle.lock()
     }
 
-    /// Only ever to a state after `Serving`, so the write buffer stops answering gets too
-    /// (see [`begin_closing`](Self::begin_closing)).
+    /// Only ever to a state after `Serving`, so the write buffer stops answering gets too, and
+    /// lazy puts queued from now on await their answer (see
+    /// [`begin_closing`](Self::begin_closing)). That goes first: a lazy put that finds the
+    /// registry still serving must be ahead of the actor's last look at the queue.
     pub(crate) fn set_lifecycle(&self, next: Lifecycle) {
         self.beside.stop_answering_from_buffer();
         *self.lifecycle.lock() = next;
@@ -138,7 +140,9 @@ impl Shared {
 
     /// `Serving` → `Closing`; any later state stays. From here on the write buffer answers no
     /// get (`ReadBeside::stop_answering_from_buffer`): a lazy put queued behind the `close` is
-    /// refused, so its value must never be read.
+    /// refused, so its value must never be read; and a lazy put queued from here on awaits its
+    /// answer. Called before the `close` is sent, so a put that found the registry serving is
+    /// ahead of it.
     pub(crate) fn begin_closing(&self) {
         self.beside.stop_answering_from_buffer();
         let mut state = self.lifecycle.lock();
