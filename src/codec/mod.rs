@@ -8,7 +8,7 @@
 //! `ciborium::Value`s.
 //!
 //! The format is whatever `ciborium` writes for the tuple `(u8, i64, u32, &Rows)` and reads back
-//! into `(u8, i64, u32, Rows)` ([`reference`] keeps that path). The codec here writes the same
+//! into `(u8, i64, u32, Rows)` ([`reference`](mod@reference) keeps that path). The codec here writes the same
 //! bytes and accepts the same inputs without serde's generic machinery or ciborium's `Value`
 //! round trip, which is where a warm get used to spend most of its time:
 //! - `encode` — the writer, one pass over the rows, into a buffer or a byte count;
@@ -41,7 +41,7 @@ const VALUE_VERSION: u8 = 1;
 /// Why a value cannot be stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EncodeError {
-    /// It could be written, but [`decode`] would refuse it.
+    /// It could be written, but [`decode()`] would refuse it.
     Refused(Refusal),
     /// It cannot be written at all (a `fetched_at` out of range).
     Unwritable(String),
@@ -78,7 +78,7 @@ pub fn encode(value: &CachedRows) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// [`encode`], appending to `out`. On an error `out` holds a partial value.
+/// [`encode()`], appending to `out`. On an error `out` holds a partial value.
 pub(crate) fn encode_into(value: &CachedRows, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let (secs, nanos) = epoch_parts(value.fetched_at)?;
     let mut writer = Writer::new(out);
@@ -100,14 +100,14 @@ pub(crate) fn measure_entry(key: &str, value: &CachedRows) -> Result<usize, Erro
     encoded_len(value).map_err(|e| e.for_key(key))
 }
 
-/// [`encode`], with the error a `put` or `fill` of `key` returns (`RedisCache` encodes in the
+/// [`encode()`], with the error a `put` or `fill` of `key` returns (`RedisCache` encodes in the
 /// caller; `RedbCache`'s actor encodes through [`PutValue`](crate::actor::PutValue)).
 #[cfg(any(feature = "redis", test))]
 pub(crate) fn encode_entry(key: &str, value: &CachedRows) -> Result<Vec<u8>, Error> {
     encode(value).map_err(|e| e.for_key(key))
 }
 
-/// Whether `value` could be stored under `key`: the error [`encode_entry`] would return, if
+/// Whether `value` could be stored under `key`: the error `encode_entry` would return, if
 /// any, without encoding. For a cache that keeps values as they are (`MemCache`) and still
 /// refuses what the others refuse.
 pub(crate) fn check_entry(key: &str, value: &CachedRows) -> Result<(), Error> {
@@ -116,7 +116,7 @@ pub(crate) fn check_entry(key: &str, value: &CachedRows) -> Result<(), Error> {
         .map_err(|(row, field, limit)| EncodeError::refused(row, field, limit).for_key(key))
 }
 
-/// The stored time pair, if [`decode`] can read it back.
+/// The stored time pair, if [`decode()`] can read it back.
 fn epoch_parts(t: SystemTime) -> Result<(i64, u32), EncodeError> {
     (to_epoch_parts(t))
         .filter(|&(secs, nanos)| from_epoch_parts(secs, nanos).is_some())

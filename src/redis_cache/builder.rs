@@ -206,7 +206,7 @@ impl RedisCacheBuilder {
     /// runs on the connection the invalidation went out on, never retried on another.) When fewer confirm in time it fails with
     /// [`RedisFaultKind::NotReplicated`] (it did reach the primary) and is kept for a replay:
     /// until a replay is confirmed too, gets of the keys it covers are misses and other calls
-    /// fail (see [`RedisCache`](super::RedisCache)). So ask for fewer replicas than you run if
+    /// fail (see [`RedisCache`]). So ask for fewer replicas than you run if
     /// losing one must not stop the cache. Invalidations then run on a connection of their
     /// own, so their waits never hold up gets and puts. Puts and fills do not wait: losing one
     /// in a failover costs a miss, never a stale value. Default: off. `replicas` must be at

@@ -31,7 +31,7 @@ pub(crate) struct Header {
 }
 
 /// `value` with `header` in front, as it is stored under `key`. `sum` is
-/// [`value_sum`](crate::store::value_sum) of `value`, taken by the caller.
+/// [`value_sum`] of `value`, taken by the caller.
 pub(crate) fn join(key: &str, header: Header, value: &[u8], sum: u64) -> Vec<u8> {
     let mut stored = Vec::with_capacity(HEADER_LEN + value.len());
     stored.extend_from_slice(&header.seq.to_le_bytes());

@@ -38,7 +38,7 @@ impl<'de, 'p> ValueDeserializer<'de, 'p> {
         ValueDeserializer { value, path }
     }
 
-    /// "expected `expected`, found <what the value is>", at this value.
+    /// "expected `expected`, found `<what the value is>`", at this value.
     fn mismatch(&self, expected: &str) -> ShapeError {
         let found = match Int::of(self.value) {
             Some(_) => "integer",
