@@ -5,7 +5,8 @@
 //! codec of the rows, and "foyer-raw" holding the encoded bytes) and raw redb (durable and not;
 //! a reference) on hot gets, cold gets, a fixed burst of puts from 64 tasks and from one, puts
 //! from one task, sustained puts beyond vlive's write buffer, and 90/10 gets and puts. It
-//! prints ops/s per subject and workload (median of 3 rounds, interleaved across subjects),
+//! prints ops/s per subject and workload (median of 3 rounds, interleaved across subjects; a
+//! burst cell is itself the median of 5 bursts, each into a fresh subject),
 //! the ratios issue 18's targets name, RSS after the cold run, and what each subject's
 //! acknowledgement means. `docs/peers.md` says how each is configured and why.
 //!
@@ -96,9 +97,11 @@ fn print_header(params: &Params) {
         Payload::new(1).bytes.len(),
     );
     println!(
-        "burst: {} puts ({} for the durable subjects from one task); sustained: {} MiB",
+        "burst: {} puts ({} for the durable subjects from one task), the median of {} bursts \
+         per cell; sustained: {} MiB",
         params.burst,
         params.durable_one_task_burst,
+        params.burst_repeats,
         params.sustained_bytes >> 20
     );
 }

@@ -44,6 +44,9 @@ pub struct Params {
     /// Puts of the burst from one task for the durable subjects, each waiting for its own
     /// fsync: 10,000 of them would take most of the run.
     pub durable_one_task_burst: u64,
+    /// Bursts per burst cell, each into a fresh subject; the cell reports the median one. A
+    /// lazy burst lasts 10-20 ms, short enough for one descheduling to halve its rate.
+    pub burst_repeats: usize,
     /// Bytes put by the sustained workload (beyond the 64 MiB write buffer).
     pub sustained_bytes: u64,
     /// See [`memory_tier`].
@@ -59,6 +62,7 @@ impl Params {
             window: Duration::from_millis(1500),
             burst: 10_000,
             durable_one_task_burst: 1_000,
+            burst_repeats: 5,
             sustained_bytes: 200 << 20,
             memory_tier: 8 << 20,
         };
@@ -68,6 +72,7 @@ impl Params {
             warmup: Duration::from_millis(100),
             window: Duration::from_millis(300),
             durable_one_task_burst: 200,
+            burst_repeats: 3,
             sustained_bytes: 80 << 20,
             ..full
         };
@@ -80,6 +85,7 @@ impl Params {
                 window: Duration::from_millis(50),
                 burst: 500,
                 durable_one_task_burst: 20,
+                burst_repeats: 1,
                 sustained_bytes: 2 << 20,
                 memory_tier: 1 << 20,
                 ..quick
