@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::child::Figures;
 use crate::common::child::status_kib;
 use crate::params::{
-    COLD_FACTOR, HOT_DIVISOR, Params, SUSTAINED_KEYS, TASKS, WORKERS, memory_tier,
+    COLD_FACTOR, HOT_DIVISOR, LAZY_MAX_DELAY, Params, SUSTAINED_KEYS, TASKS, WORKERS, memory_tier,
 };
 use crate::payload::Payload;
 use crate::raw_redb::RawRedb;
@@ -164,7 +164,30 @@ fn raw_puts(
         redb.commit(&[], &payload.bytes, redb::Durability::Immediate);
         figures.flushed = Some(count as f64 / started.elapsed().as_secs_f64());
     }
+    if name == Name::RedbNone && workload == Workload::Sustained {
+        figures.checkpointed = Some(checkpointed_rate(&order, batch, payload));
+    }
     figures
+}
+
+/// Puts per second of `order` committed without fsync in transactions of `batch`, with a
+/// durable commit whenever vlive-lazy's `max_delay` has passed since the last one, and one at
+/// the end: the promise vlive-lazy keeps (a crash loses at most about `max_delay` of
+/// acknowledged puts), in a fresh file of its own.
+fn checkpointed_rate(order: &[u64], batch: u64, payload: &Payload) -> f64 {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let redb = RawRedb::create(folder.path());
+    let started = Instant::now();
+    let mut checkpointed = started;
+    for chunk in order.chunks(batch as usize) {
+        redb.commit(chunk, &payload.bytes, redb::Durability::None);
+        if checkpointed.elapsed() >= LAZY_MAX_DELAY {
+            redb.commit(&[], &payload.bytes, redb::Durability::Immediate);
+            checkpointed = Instant::now();
+        }
+    }
+    redb.commit(&[], &payload.bytes, redb::Durability::Immediate);
+    order.len() as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Raw redb putting random keys in transactions of `batch` through a timed window.

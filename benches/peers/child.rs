@@ -18,6 +18,9 @@ pub struct Figures {
     pub ops: f64,
     /// vlive, fixed puts: puts per second until they were all flushed (durable).
     pub flushed: Option<f64>,
+    /// redb-none, sustained: puts per second with a durable commit every `LAZY_MAX_DELAY`, as
+    /// vlive-lazy makes, until they were all durable.
+    pub checkpointed: Option<f64>,
     /// Gets that found their key.
     pub hit: Option<f64>,
     /// vlive's mean commands per batch; raw redb's batch.
@@ -45,6 +48,7 @@ impl Figures {
             }
         };
         add("flushed", self.flushed.map(|v| v.to_string()));
+        add("checkpointed", self.checkpointed.map(|v| v.to_string()));
         add("hit", self.hit.map(|v| v.to_string()));
         add("batch", self.batch.map(|v| v.to_string()));
         add("disk", self.disk.map(|(n, m)| format!("{n}/{m}")));
@@ -59,6 +63,7 @@ impl Figures {
             match k {
                 "ops" => figures.ops = v.parse().expect("ops"),
                 "flushed" => figures.flushed = v.parse().ok(),
+                "checkpointed" => figures.checkpointed = v.parse().ok(),
                 "hit" => figures.hit = v.parse().ok(),
                 "batch" => figures.batch = v.parse().ok(),
                 "disk" => {

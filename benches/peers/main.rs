@@ -97,8 +97,8 @@ fn print_header(params: &Params) {
         Payload::new(1).bytes.len(),
     );
     println!(
-        "burst: {} puts ({} for the durable subjects from one task), the median of {} bursts \
-         per cell; sustained: {} MiB",
+        "burst: {} puts ({} for the durable subjects from one task), the median of {} \
+         burst(s) per cell; sustained: {} MiB",
         params.burst,
         params.durable_one_task_burst,
         params.burst_repeats,
