@@ -44,8 +44,9 @@ pub struct Params {
     /// Puts of the burst from one task for the durable subjects, each waiting for its own
     /// fsync: 10,000 of them would take most of the run.
     pub durable_one_task_burst: u64,
-    /// Bursts per burst cell, each into a fresh subject; the cell reports the median one. A
-    /// lazy burst lasts 10-20 ms, short enough for one descheduling to halve its rate.
+    /// Bursts per burst cell and round, each in a child process of its own; the cell reports
+    /// the median one. A lazy burst lasts 10-20 ms, short enough for one descheduling to halve
+    /// its rate.
     pub burst_repeats: usize,
     /// Bytes put by the sustained workload (beyond the 64 MiB write buffer).
     pub sustained_bytes: u64,
@@ -54,6 +55,14 @@ pub struct Params {
 }
 
 impl Params {
+    /// Runs per cell and round: [`burst_repeats`](Params::burst_repeats) for a burst, else 1.
+    pub fn repeats(&self, workload: crate::workloads::Workload) -> usize {
+        match workload {
+            crate::workloads::Workload::Burst(_) => self.burst_repeats,
+            _ => 1,
+        }
+    }
+
     pub fn from_env() -> Self {
         let full = Params {
             size: Size::Full,

@@ -160,9 +160,16 @@ pub async fn windowed(
 }
 
 /// Puts `0..count` from `tasks` tasks (task t the puts t, t + tasks, …), put `i` to key
-/// [`put_order`]`(keys)[i % keys]`; returns when every put is acknowledged.
-pub async fn put_all(subject: &Subject, payload: &Arc<Payload>, tasks: u64, count: u64, keys: u64) {
-    let order = Arc::new(put_order(keys));
+/// `order[i % order.len()]` (`order`: [`put_order`], built before the clock starts); returns
+/// when every put is acknowledged.
+pub async fn put_all(
+    subject: &Subject,
+    payload: &Arc<Payload>,
+    tasks: u64,
+    count: u64,
+    order: &Arc<Vec<u64>>,
+) {
+    let keys = order.len() as u64;
     fan_out(tasks, |task| {
         let (subject, payload, order) = (subject.clone(), payload.clone(), order.clone());
         async move {
