@@ -189,16 +189,13 @@ fn checkpointed_rate(transactions: &[&[u64]], payload: &Payload) -> f64 {
     let mut oldest_not_durable: Option<Instant> = None;
     let mut puts = 0;
     for chunk in transactions {
-        let due = oldest_not_durable.is_some_and(|t| t.elapsed() >= LAZY_MAX_DELAY);
-        let durability = match due {
-            true => redb::Durability::Immediate,
-            false => redb::Durability::None,
-        };
-        redb.commit(chunk, &payload.bytes, durability);
-        oldest_not_durable = match due {
-            true => None,
-            false => oldest_not_durable.or_else(|| Some(Instant::now())),
-        };
+        if oldest_not_durable.is_some_and(|t| t.elapsed() >= LAZY_MAX_DELAY) {
+            redb.commit(chunk, &payload.bytes, redb::Durability::Immediate);
+            oldest_not_durable = None;
+        } else {
+            redb.commit(chunk, &payload.bytes, redb::Durability::None);
+            oldest_not_durable.get_or_insert_with(Instant::now);
+        }
         puts += chunk.len();
     }
     redb.commit(&[], &payload.bytes, redb::Durability::Immediate);

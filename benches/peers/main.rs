@@ -6,7 +6,7 @@
 //! a reference) on hot gets, cold gets, a fixed burst of puts from 64 tasks and from one, puts
 //! from one task, sustained puts beyond vlive's write buffer, and 90/10 gets and puts. It
 //! prints ops/s per subject and workload (median of 3 rounds, interleaved across subjects; a
-//! burst cell is itself the median of 5 bursts, each into a fresh subject),
+//! burst cell is itself the median of 5 bursts, each in a child process of its own),
 //! the ratios issue 18's targets name, RSS after the cold run, and what each subject's
 //! acknowledgement means. `docs/peers.md` says how each is configured and why.
 //!
@@ -61,7 +61,7 @@ fn main() {
             let mut batches = HashMap::new();
             for name in Name::ALL.into_iter().filter(|n| n.runs(workload)) {
                 let batch = name.paired_with().and_then(|v| batches.get(&v)).copied();
-                let figures = median_burst(params.repeats(workload), || {
+                let figures = median_run(params.repeats(workload), || {
                     child::spawn(name, workload, batch.unwrap_or(1.0))
                 });
                 if let Some(b) = figures.batch {
@@ -77,12 +77,13 @@ fn main() {
     println!("\n(run took {:.0} s)", started.elapsed().as_secs_f64());
 }
 
-/// The run with the median rate of `repeats` runs, each in a child process of its own: a
-/// burst lasts 10-20 ms, and bursts in one process warm it for the next.
-fn median_burst(repeats: usize, mut run: impl FnMut() -> child::Figures) -> child::Figures {
+/// The run with the median rate of `repeats` runs, each in a child process of its own (a
+/// burst lasts 10-20 ms, and bursts in one process warm it for the next), all its figures its
+/// own.
+fn median_run(repeats: usize, mut run: impl FnMut() -> child::Figures) -> child::Figures {
     let mut runs: Vec<_> = (0..repeats.max(1)).map(|_| run()).collect();
     runs.sort_by(|a, b| a.ops.total_cmp(&b.ops));
-    runs[runs.len() / 2]
+    common::stats::quantile(&runs, 0.5)
 }
 
 fn print_header(params: &Params) {

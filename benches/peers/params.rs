@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::common::mode::{Size, size};
+use crate::workloads::Workload;
 
 /// Every subject's memory tier: vlive's hot tier, moka's capacity, foyer's memory capacity.
 /// 8 MiB, and 1 MiB in a smoke run.
@@ -56,9 +57,9 @@ pub struct Params {
 
 impl Params {
     /// Runs per cell and round: [`burst_repeats`](Params::burst_repeats) for a burst, else 1.
-    pub fn repeats(&self, workload: crate::workloads::Workload) -> usize {
+    pub fn repeats(&self, workload: Workload) -> usize {
         match workload {
-            crate::workloads::Workload::Burst(_) => self.burst_repeats,
+            Workload::Burst(_) => self.burst_repeats,
             _ => 1,
         }
     }
