@@ -58,7 +58,10 @@ mod imp {
 
     /// Permits to share out; cloning shares the same count.
     #[derive(Clone, Debug)]
-    pub(crate) struct Semaphore(Arc<Count>, u32);
+    pub(crate) struct Semaphore {
+        count: Arc<Count>,
+        permits: u32,
+    }
 
     /// Permits taken from a [`Semaphore`], given back when dropped.
     #[derive(Debug)]
@@ -69,33 +72,34 @@ mod imp {
 
     impl Semaphore {
         pub(crate) fn new(permits: u32) -> Self {
-            Semaphore(
-                Arc::new(Count {
-                    free: Mutex::new(permits),
-                    freed: Condvar::new(),
-                }),
+            let count = Count {
+                free: Mutex::new(permits),
+                freed: Condvar::new(),
+            };
+            Semaphore {
+                count: Arc::new(count),
                 permits,
-            )
+            }
         }
 
         pub(crate) async fn acquire(&self, n: u32) -> Permit {
-            let mut free = self.0.free.lock();
+            let mut free = self.count.free.lock();
             while *free < n {
-                free = self.0.freed.wait(free);
+                free = self.count.freed.wait(free);
             }
             *free -= n;
             Permit {
-                count: self.0.clone(),
+                count: self.count.clone(),
                 n,
             }
         }
 
         pub(crate) fn available(&self) -> u64 {
-            u64::from(*self.0.free.lock())
+            u64::from(*self.count.free.lock())
         }
 
         pub(crate) fn permits(&self) -> u32 {
-            self.1
+            self.permits
         }
     }
 
