@@ -99,6 +99,12 @@ proptest! {
         prop_assert_eq!(codec::encoded_len(&value), codec::encode(&value).map(|b| b.len()));
     }
 
+    /// Rows of scalars only are counted on a path of their own (`flat_stored_len`).
+    #[test]
+    fn encoded_len_of_scalar_rows_is_what_encode_writes(value in values::flat_cached_rows()) {
+        prop_assert_eq!(codec::encoded_len(&value), codec::encode(&value).map(|b| b.len()));
+    }
+
     /// Not always `Ok`: ciborium writes some values it will not read back (see above).
     #[test]
     fn decode_reads_back_what_ciborium_wrote(value in values::cached_rows()) {

@@ -237,6 +237,60 @@ impl<O: Sink> Writer<O> {
     }
 }
 
+/// The bytes `Writer::stored` writes for `rows`, if every field value is a plain scalar (no
+/// container, tag or kind ciborium writes): the common case, counted in one tight pass. `None`
+/// sends the caller to the general walk, which also knows every limit.
+pub(super) fn flat_stored_len(version: u8, secs: i64, nanos: u32, rows: &Rows) -> Option<usize> {
+    let mut len = head_len(4) + head_len(version.into()) + signed_len(secs.into());
+    len += head_len(nanos.into()) + head_len(rows.len() as u64);
+    for (id, record) in rows {
+        len += text_len(id) + head_len(record.len() as u64);
+        for (field, value) in record {
+            len += text_len(field) + scalar_len(value)?;
+        }
+    }
+    Some(len)
+}
+
+#[inline(always)]
+fn text_len(text: &str) -> usize {
+    head_len(text.len() as u64) + text.len()
+}
+
+#[inline(always)]
+fn scalar_len(value: &Value) -> Option<usize> {
+    Some(match value {
+        Value::Text(text) => text_len(text),
+        Value::Integer(n) => signed_len(i128::from(*n)),
+        Value::Bytes(bytes) => head_len(bytes.len() as u64) + bytes.len(),
+        Value::Float(x) => match Narrowest::of(*x) {
+            Narrowest::Half(_) => 3,
+            Narrowest::Single(_) => 5,
+            Narrowest::Double(_) => 9,
+        },
+        Value::Bool(_) | Value::Null => 1,
+        _ => return None,
+    })
+}
+
+/// The bytes `Writer::signed` writes for `n`.
+#[inline(always)]
+fn signed_len(n: i128) -> usize {
+    head_len(u64::try_from(n).unwrap_or(!n as u64))
+}
+
+/// The bytes of a head with argument `arg` (see `Writer::head`).
+#[inline(always)]
+fn head_len(arg: u64) -> usize {
+    match arg {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +306,9 @@ mod tests {
             bytes.len(),
             "counted as written"
         );
+        if let Some(len) = scalar_len(value) {
+            assert_eq!(len, bytes.len(), "counted on the fast path as written");
+        }
         bytes
     }
 
@@ -259,6 +316,24 @@ mod tests {
         let mut out = Vec::new();
         ciborium::into_writer(value, &mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn only_rows_of_scalars_take_the_fast_count() {
+        let rows_with = |value: Value| -> Rows {
+            let record: Record = [("f".to_owned(), value)].into_iter().collect();
+            [("r".to_owned(), record)].into_iter().collect()
+        };
+        let flat = rows_with(Value::Text("x".into()));
+        assert!(flat_stored_len(1, 0, 0, &flat).is_some());
+        for inside in [
+            Value::Array(vec![]),
+            Value::Map(vec![]),
+            Value::Tag(2, Box::new(Value::Bytes(vec![1]))),
+        ] {
+            // Containers and tags carry limits only the general walk checks.
+            assert_eq!(flat_stored_len(1, 0, 0, &rows_with(inside.clone())), None);
+        }
     }
 
     #[test]

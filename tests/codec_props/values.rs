@@ -114,6 +114,19 @@ fn leaf() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// A field value with nothing inside it: what most tables hold, and what `encoded_len`
+/// counts on its fast path.
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => integer(),
+        3 => float().prop_map(Value::Float),
+        3 => prop_oneof!["\\PC{0,24}", "\\PC{0,300}"].prop_map(Value::Text),
+        1 => vec(any::<u8>(), 0..300).prop_map(Value::Bytes),
+        1 => any::<bool>().prop_map(Value::Bool),
+        1 => Just(Value::Null),
+    ]
+}
+
 fn tag_number() -> impl Strategy<Value = u64> {
     prop_oneof![Just(2), Just(3), 0..30u64, any::<u64>()]
 }
@@ -172,6 +185,14 @@ pub fn fetched_at() -> impl Strategy<Value = SystemTime> {
         };
         base + Duration::from_nanos(nanos.into())
     })
+}
+
+/// Rows of scalar field values only (any number of rows and fields, up to 30 of each, so
+/// counts cross the one-byte head), fetched at an arbitrary time.
+pub fn flat_cached_rows() -> impl Strategy<Value = CachedRows> {
+    let record = vec((key(), scalar()), 0..30).prop_map(|f| f.into_iter().collect::<Record>());
+    let rows = vec((key(), record), 0..30).prop_map(|r| r.into_iter().collect::<Rows>());
+    (rows, fetched_at()).prop_map(|(rows, at)| CachedRows::with_fetched_at(rows, at))
 }
 
 /// Rows of arbitrary field values, fetched at an arbitrary time.
