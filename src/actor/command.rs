@@ -43,6 +43,9 @@ impl PutValue {
         let mut out = Vec::with_capacity(self.encoded_len);
         #[cfg(not(loom))]
         crate::codec::encode_into(&self.value, &mut out).map_err(|e| e.for_key(key))?;
+        // A miscount would skew every byte budget silently; the tests run with this on.
+        #[cfg(not(loom))]
+        debug_assert_eq!(out.len(), self.encoded_len, "the caller's count of {key}");
         #[cfg(loom)]
         {
             let _ = key;

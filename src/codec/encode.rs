@@ -7,6 +7,9 @@
 //!
 //! Unlike ciborium, it refuses a field value the reader would not read back (`limits`), and
 //! does not descend past the limit, so no value, however deep, can exhaust the stack.
+//!
+//! Two ways to count the bytes without writing them: [`Writer`] over a [`Count`], for any
+//! value, and [`flat_stored_len`], for rows whose field values are all scalars.
 
 use super::EncodeError;
 use super::float::Narrowest;
@@ -237,9 +240,10 @@ impl<O: Sink> Writer<O> {
     }
 }
 
-/// The bytes `Writer::stored` writes for `rows`, if every field value is a plain scalar (no
-/// container, tag or kind ciborium writes): the common case, counted in one tight pass. `None`
-/// sends the caller to the general walk, which also knows every limit.
+/// The bytes `Writer::stored` writes for `rows`, if every field value is a plain scalar: the
+/// common case, counted in one tight pass. An array, a map, a tag or a kind this writer hands
+/// to ciborium gives `None`, which sends the caller to the general walk: only it knows the
+/// limits such values can break.
 pub(super) fn flat_stored_len(version: u8, secs: i64, nanos: u32, rows: &Rows) -> Option<usize> {
     let mut len = head_len(4) + head_len(version.into()) + signed_len(secs.into());
     len += head_len(nanos.into()) + head_len(rows.len() as u64);
@@ -264,9 +268,9 @@ fn scalar_len(value: &Value) -> Option<usize> {
         Value::Integer(n) => signed_len(i128::from(*n)),
         Value::Bytes(bytes) => head_len(bytes.len() as u64) + bytes.len(),
         Value::Float(x) => match Narrowest::of(*x) {
-            Narrowest::Half(_) => 3,
-            Narrowest::Single(_) => 5,
-            Narrowest::Double(_) => 9,
+            Narrowest::Half(_) => 1 + 2,
+            Narrowest::Single(_) => 1 + 4,
+            Narrowest::Double(_) => 1 + 8,
         },
         Value::Bool(_) | Value::Null => 1,
         _ => return None,
@@ -324,15 +328,30 @@ mod tests {
             let record: Record = [("f".to_owned(), value)].into_iter().collect();
             [("r".to_owned(), record)].into_iter().collect()
         };
-        let flat = rows_with(Value::Text("x".into()));
-        assert!(flat_stored_len(1, 0, 0, &flat).is_some());
+        for scalar in [
+            Value::Text("x".into()),
+            Value::Bytes(vec![1]),
+            Value::from(-7),
+            Value::Float(0.5),
+            Value::Bool(true),
+            Value::Null,
+        ] {
+            // [1, 0, 0, {"r": {"f": scalar}}]: six one-byte heads, two one-letter texts.
+            let expected = 6 + 2 * 2 + encoded(&scalar).len();
+            let rows = rows_with(scalar.clone());
+            assert_eq!(
+                flat_stored_len(1, 0, 0, &rows),
+                Some(expected),
+                "{scalar:?}"
+            );
+        }
         for inside in [
             Value::Array(vec![]),
             Value::Map(vec![]),
             Value::Tag(2, Box::new(Value::Bytes(vec![1]))),
         ] {
             // Containers and tags carry limits only the general walk checks.
-            assert_eq!(flat_stored_len(1, 0, 0, &rows_with(inside.clone())), None);
+            assert_eq!(flat_stored_len(1, 0, 0, &rows_with(inside)), None);
         }
     }
 
@@ -386,10 +405,30 @@ mod tests {
             f64::NAN,
             5e-324,
             1.0e-7,
+            f64::from(0.1f32),
+            f64::from(f32::MAX),
         ] {
             let value = Value::Float(x);
             assert_eq!(encoded(&value), ciborium(&value), "{x:e}");
         }
+    }
+
+    #[test]
+    fn strings_and_simple_values_alone_match_ciborium() {
+        let mut values = vec![Value::Bool(true), Value::Bool(false), Value::Null];
+        for len in [0, 23, 24, 255, 256, 65535, 65536] {
+            values.push(Value::Text("a".repeat(len)));
+            values.push(Value::Text("é".repeat(len / 2)));
+            values.push(Value::Bytes(vec![7; len]));
+        }
+        for value in &values {
+            assert_eq!(encoded(value), ciborium(value), "{:?}", head(value));
+        }
+    }
+
+    /// A short form of `value` for a failure message.
+    fn head(value: &Value) -> String {
+        format!("{value:?}").chars().take(40).collect()
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! into `(u8, i64, u32, Rows)` ([`reference`](mod@reference) keeps that path). The codec here writes the same
 //! bytes and accepts the same inputs without serde's generic machinery or ciborium's `Value`
 //! round trip, which is where a warm get used to spend most of its time:
-//! - `encode` — the writer, one pass over the rows, into a buffer or a byte count;
+//! - `encode` — the writer, one pass over the rows, into a buffer or a byte count (and a
+//!   tighter count for rows of scalars);
 //! - `reader` — CBOR items off a byte slice; `decode` — the stored form built from them;
 //! - `float` — the half-precision conversions Rust lacks; `epoch` — the timestamp pair;
 //! - `limits` — what the reader refuses in a well-formed value, which the writer refuses too.
@@ -88,8 +89,7 @@ pub(crate) fn encode_into(value: &CachedRows, out: &mut Vec<u8>) -> Result<(), E
 
 /// How many bytes `encode` would write for `value`, or its error: a walk over the rows that
 /// writes nothing. Rows whose field values are all scalars (the usual table) are counted by a
-/// tighter walk of their own: 2.6 times faster on the peers bench's 20-row value, 480 ns to
-/// 180 ns, and this count was nearly half of what a lazy put cost its caller.
+/// tighter walk of their own, since a lazy put's caller pays for this count (docs/DESIGN.md).
 pub fn encoded_len(value: &CachedRows) -> Result<usize, EncodeError> {
     let (secs, nanos) = epoch_parts(value.fetched_at)?;
     if let Some(len) = encode::flat_stored_len(VALUE_VERSION, secs, nanos, &value.rows) {
