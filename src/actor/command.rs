@@ -42,10 +42,11 @@ impl PutValue {
     pub(crate) fn encode(&self, key: &str) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.encoded_len);
         #[cfg(not(loom))]
-        crate::codec::encode_into(&self.value, &mut out).map_err(|e| e.for_key(key))?;
-        // A miscount would skew every byte budget silently; the tests run with this on.
-        #[cfg(not(loom))]
-        debug_assert_eq!(out.len(), self.encoded_len, "the caller's count of {key}");
+        {
+            crate::codec::encode_into(&self.value, &mut out).map_err(|e| e.for_key(key))?;
+            // A miscount would skew every byte budget silently; the tests run with this on.
+            debug_assert_eq!(out.len(), self.encoded_len, "the caller's count of {key}");
+        }
         #[cfg(loom)]
         {
             let _ = key;
