@@ -89,7 +89,8 @@ pub(crate) fn encode_into(value: &CachedRows, out: &mut Vec<u8>) -> Result<(), E
 
 /// How many bytes `encode` would write for `value`, or its error: a walk over the rows that
 /// writes nothing. Rows whose field values are all scalars (the usual table) are counted by a
-/// tighter walk of their own, since a lazy put's caller pays for this count (docs/DESIGN.md).
+/// tighter walk of their own, since a lazy put's caller pays for this count (docs/DESIGN.md
+/// §2.1).
 pub fn encoded_len(value: &CachedRows) -> Result<usize, EncodeError> {
     let (secs, nanos) = epoch_parts(value.fetched_at)?;
     if let Some(len) = encode::flat_stored_len(VALUE_VERSION, secs, nanos, &value.rows) {
